@@ -1,0 +1,298 @@
+// Package config loads hvctl's configuration: defaults, then /etc/hvctl/config.toml, then
+// $XDG_CONFIG_HOME/hvctl/config.toml, then HVCTL_* environment, then flags. Files are decoded
+// strictly with go-toml/v2 so that a typo is an error naming file:line:col; viper layers them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the effective configuration.
+type Config struct {
+	URI   string          `toml:"uri" json:"uri"`
+	Hosts map[string]Host `toml:"hosts" json:"hosts"`
+	VM    struct {
+		Defaults VMDefaults `toml:"defaults" json:"defaults"`
+	} `toml:"vm" json:"vm"`
+	Paths Paths `toml:"paths" json:"paths"`
+}
+
+// Host is a named libvirt URI, usable wherever a URI is.
+type Host struct {
+	URI string `toml:"uri" json:"uri"`
+}
+
+// VMDefaults apply to VMs whose profile does not say otherwise.
+type VMDefaults struct {
+	VCPUs      int    `toml:"vcpus" json:"vcpus"`
+	Memory     string `toml:"memory" json:"memory"`
+	DiskSize   string `toml:"disk_size" json:"disk_size"`
+	Network    string `toml:"network" json:"network"`
+	DomainType string `toml:"domain_type" json:"domain_type"`
+}
+
+// Paths are where hvctl keeps its state and stores.
+type Paths struct {
+	State  string `toml:"state" json:"state"`
+	Images string `toml:"images" json:"images"`
+	ISOs   string `toml:"isos" json:"isos"`
+}
+
+// defaults are the built-in values; keys double as the list of scalar settings.
+var defaults = map[string]any{
+	"uri":                     "",
+	"vm.defaults.vcpus":       1,
+	"vm.defaults.memory":      "1GiB",
+	"vm.defaults.disk_size":   "20GiB",
+	"vm.defaults.network":     "default",
+	"vm.defaults.domain_type": "auto",
+	"paths.state":             "/var/lib/hvctl",
+	"paths.images":            "/var/lib/hvctl/images",
+	"paths.isos":              "/var/lib/hvctl/isos",
+}
+
+// Setting is one effective value and where it came from.
+type Setting struct {
+	Key    string `json:"key"`
+	Value  any    `json:"value"`
+	Source string `json:"source"`
+}
+
+// Loaded is the result of Load.
+type Loaded struct {
+	Config   Config
+	Settings []Setting // sorted by key
+	Files    []string  // files read, in order
+	v        *viper.Viper
+}
+
+// Options tell Load where to look; Getenv is injected so tests control the environment.
+type Options struct {
+	File   string         // --config: replaces the standard files
+	Flags  *pflag.FlagSet // flags bound to keys (see FlagKeys)
+	Getenv func(string) string
+	UID    int // decides the fallback URI: qemu:///system for root, qemu:///session otherwise
+}
+
+// FlagKeys maps flag names to configuration keys.
+var FlagKeys = map[string]string{"connect": "uri"}
+
+// SystemFile is the system-wide configuration file; HVCTL_SYSTEM_CONFIG overrides it for tests
+// and unusual installs.
+func SystemFile(getenv func(string) string) string {
+	if p := getenv("HVCTL_SYSTEM_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/hvctl/config.toml"
+}
+
+// UserFile is the per-user configuration file.
+func UserFile(getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "hvctl", "config.toml")
+}
+
+// Load reads and layers the configuration.
+func Load(o Options) (*Loaded, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	source := map[string]string{}
+	for k := range defaults {
+		source[k] = "default"
+	}
+	l := &Loaded{v: v}
+
+	files := []string{SystemFile(o.Getenv), UserFile(o.Getenv)}
+	explicit := o.File != ""
+	if explicit {
+		files = []string{o.File}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) && !explicit {
+			continue
+		}
+		if err != nil {
+			return nil, errs.New(errs.Usage, "config %s: %v", f, unwrapPathError(err))
+		}
+		m, err := decodeStrict(f, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := v.MergeConfigMap(m); err != nil {
+			return nil, errs.New(errs.Usage, "config %s: %v", f, err)
+		}
+		for _, k := range leafKeys("", m) {
+			source[k] = f
+		}
+		l.Files = append(l.Files, f)
+	}
+
+	// libvirt's own variable ranks below hvctl's but above the files, as in virsh.
+	if val := o.Getenv("LIBVIRT_DEFAULT_URI"); val != "" {
+		v.Set("uri", val)
+		source["uri"] = "env LIBVIRT_DEFAULT_URI"
+	}
+	for k := range defaults {
+		env := "HVCTL_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+		if val := o.Getenv(env); val != "" {
+			v.Set(k, val)
+			source[k] = "env " + env
+		}
+	}
+	if o.Flags != nil {
+		for flag, key := range FlagKeys {
+			if fl := o.Flags.Lookup(flag); fl != nil && fl.Changed {
+				v.Set(key, fl.Value.String())
+				source[key] = "flag --" + flag
+			}
+		}
+	}
+
+	if err := v.Unmarshal(&l.Config, func(dc *mapstructure.DecoderConfig) {
+		dc.TagName = "toml"
+		dc.ErrorUnused = false
+	}); err != nil {
+		return nil, errs.New(errs.Usage, "config: %v", err)
+	}
+	if err := l.Config.validate(source); err != nil {
+		return nil, err
+	}
+	if l.Config.URI == "" {
+		l.Config.URI = "qemu:///session"
+		if o.UID == 0 {
+			l.Config.URI = "qemu:///system"
+		}
+		v.Set("uri", l.Config.URI)
+	}
+	// A [hosts.NAME] alias stands for its URI.
+	if h, ok := l.Config.Hosts[l.Config.URI]; ok {
+		source["uri"] += " (host " + l.Config.URI + ")"
+		l.Config.URI = h.URI
+		v.Set("uri", h.URI)
+	}
+
+	keys := make([]string, 0, len(source))
+	for k := range source {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		l.Settings = append(l.Settings, Setting{Key: k, Value: v.Get(k), Source: source[k]})
+	}
+	return l, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// decodeStrict decodes into Config with unknown keys refused, then into a map for viper.
+func decodeStrict(file string, data []byte) (map[string]any, error) {
+	var c Config
+	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, positioned(file, err)
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return nil, positioned(file, err)
+	}
+	return m, nil
+}
+
+func positioned(file string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		d := strict.Errors[0]
+		row, col := d.Position()
+		return errs.New(errs.Usage, "%s:%d:%d: unknown key %q", file, row, col, strings.Join(d.Key(), "."))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return errs.New(errs.Usage, "%s:%d:%d: %s", file, row, col, de.Error())
+	}
+	return errs.New(errs.Usage, "%s: %v", file, err)
+}
+
+func leafKeys(prefix string, m map[string]any) []string {
+	var out []string
+	for k, val := range m {
+		full := k
+		if prefix != "" {
+			full = prefix + "." + k
+		}
+		if sub, ok := val.(map[string]any); ok {
+			out = append(out, leafKeys(full, sub)...)
+			continue
+		}
+		out = append(out, full)
+	}
+	return out
+}
+
+var hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (c *Config) validate(source map[string]string) error {
+	bad := func(key, format string, args ...any) error {
+		return errs.New(errs.Usage, "config %s (from %s): %s", key, source[key], fmt.Sprintf(format, args...))
+	}
+	d := c.VM.Defaults
+	switch d.DomainType {
+	case "auto", "kvm", "qemu":
+	default:
+		return bad("vm.defaults.domain_type", "%q is not auto, kvm or qemu", d.DomainType)
+	}
+	if d.VCPUs < 1 {
+		return bad("vm.defaults.vcpus", "must be at least 1")
+	}
+	if _, err := units.ParseSize(d.Memory); err != nil {
+		return bad("vm.defaults.memory", "%v", err)
+	}
+	if _, err := units.ParseSize(d.DiskSize); err != nil {
+		return bad("vm.defaults.disk_size", "%v", err)
+	}
+	for name, h := range c.Hosts {
+		key := "hosts." + name + ".uri"
+		if !hostName.MatchString(name) {
+			return bad(key, "host name %q is not a valid name", name)
+		}
+		if h.URI == "" {
+			return bad(key, "host %q has no uri", name)
+		}
+	}
+	return nil
+}

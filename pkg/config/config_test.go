@@ -1,0 +1,101 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/spf13/pflag"
+)
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	sys := write(t, dir, "etc/config.toml", "uri = \"test:///system-file\"\n[vm.defaults]\nvcpus = 2\nmemory = \"2GiB\"\n")
+	write(t, dir, "xdg/hvctl/config.toml", "[vm.defaults]\nmemory = \"4GiB\"\n[hosts.lab]\nuri = \"qemu+ssh://lab/system\"\n")
+	vars := map[string]string{"HVCTL_SYSTEM_CONFIG": sys, "XDG_CONFIG_HOME": filepath.Join(dir, "xdg")}
+
+	l, err := Load(Options{Getenv: env(vars), UID: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := l.Config
+	if c.URI != "test:///system-file" || c.VM.Defaults.VCPUs != 2 || c.VM.Defaults.Memory != "4GiB" || c.VM.Defaults.DomainType != "auto" {
+		t.Errorf("layering wrong: %+v", c)
+	}
+	src := map[string]string{}
+	for _, s := range l.Settings {
+		src[s.Key] = s.Source
+	}
+	if src["vm.defaults.vcpus"] != sys || !strings.HasSuffix(src["vm.defaults.memory"], "xdg/hvctl/config.toml") || src["paths.images"] != "default" {
+		t.Errorf("sources wrong: %v", src)
+	}
+
+	vars["LIBVIRT_DEFAULT_URI"] = "test:///libvirt-env"
+	l, _ = Load(Options{Getenv: env(vars)})
+	if l.Config.URI != "test:///libvirt-env" {
+		t.Errorf("LIBVIRT_DEFAULT_URI should beat the file: %s", l.Config.URI)
+	}
+	vars["HVCTL_URI"] = "lab"
+	vars["HVCTL_VM_DEFAULTS_VCPUS"] = "8"
+	l, _ = Load(Options{Getenv: env(vars)})
+	if l.Config.URI != "qemu+ssh://lab/system" || l.Config.VM.Defaults.VCPUs != 8 {
+		t.Errorf("env or host alias not applied: %+v", l.Config)
+	}
+
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.StringP("connect", "c", "", "")
+	_ = fs.Parse([]string{"-c", "test:///default"})
+	l, _ = Load(Options{Getenv: env(vars), Flags: fs})
+	if l.Config.URI != "test:///default" {
+		t.Errorf("flag should win: %s", l.Config.URI)
+	}
+}
+
+func TestFallbackURI(t *testing.T) {
+	e := env(map[string]string{"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": "/nonexistent"})
+	for uid, want := range map[int]string{0: "qemu:///system", 1000: "qemu:///session"} {
+		l, err := Load(Options{Getenv: e, UID: uid})
+		if err != nil || l.Config.URI != want {
+			t.Errorf("uid %d: %v %v", uid, l, err)
+		}
+	}
+}
+
+func TestStrictErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]string{
+		"uri = \"x\"\n[vm.defaults]\nvcpus = 1\nmemroy = \"1G\"\n": "bad.toml:4:1: unknown key \"vm.defaults.memroy\"",
+		"uri = \n":                               "bad.toml:1:",
+		"[vm.defaults]\ndomain_type = \"xen\"\n": "domain_type",
+		"[vm.defaults]\nmemory = \"lots\"\n":     "invalid size",
+		"[hosts.\"bad name\"]\nuri = \"x\"\n":    "not a valid name",
+		"[vm.defaults]\nvcpus = \"two\"\n":       "bad.toml:2:",
+	}
+	for body, want := range cases {
+		p := write(t, dir, "bad.toml", body)
+		_, err := Load(Options{File: p, Getenv: env(nil)})
+		if err == nil || !strings.Contains(err.Error(), want) || errs.KindOf(err) != errs.Usage {
+			t.Errorf("body %q: got %v, want containing %q (usage)", body, err, want)
+		}
+	}
+	_, err := Load(Options{File: filepath.Join(dir, "missing.toml"), Getenv: env(nil)})
+	if err == nil || errs.KindOf(err) != errs.Usage {
+		t.Errorf("missing explicit file: %v", err)
+	}
+}

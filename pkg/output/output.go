@@ -1,0 +1,257 @@
+// Package output renders one data model as a table, a wide table, JSON, bare names, or a jq
+// filter over the JSON. Commands hand it their model and column specs; they never format JSON.
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/itchyny/gojq"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Kind is an output format.
+type Kind string
+
+const (
+	Table Kind = "table"
+	Wide  Kind = "wide"
+	JSON  Kind = "json"
+	Name  Kind = "name"
+)
+
+// Kinds lists the formats -o accepts.
+var Kinds = []string{string(Table), string(Wide), string(JSON), string(Name)}
+
+// Format is what the output flags asked for.
+type Format struct {
+	Kind      Kind
+	NoHeaders bool
+	JQ        *gojq.Code // non-nil with --jq; implies JSON
+}
+
+// IsJSON says whether the result goes out as JSON (also for errors on stderr).
+func (f Format) IsJSON() bool { return f.Kind == JSON || f.JQ != nil }
+
+// ParseFormat validates the output flags.
+func ParseFormat(output string, asJSON bool, jq string, noHeaders bool) (Format, error) {
+	f := Format{Kind: Kind(output), NoHeaders: noHeaders}
+	if f.Kind == "" {
+		f.Kind = Table
+	}
+	switch f.Kind {
+	case Table, Wide, JSON, Name:
+	default:
+		return f, errs.New(errs.Usage, "invalid output format %q (want one of %s)", output, strings.Join(Kinds, ", "))
+	}
+	if asJSON {
+		if output != "" && f.Kind != JSON {
+			return f, errs.New(errs.Usage, "--json and -o %s contradict each other", output)
+		}
+		f.Kind = JSON
+	}
+	if jq != "" {
+		q, err := gojq.Parse(jq)
+		if err != nil {
+			return f, errs.New(errs.Usage, "--jq: %v", err)
+		}
+		code, err := gojq.Compile(q)
+		if err != nil {
+			return f, errs.New(errs.Usage, "--jq: %v", err)
+		}
+		f.JQ = code
+		f.Kind = JSON
+	}
+	return f, nil
+}
+
+// Column is one table column over items of type T.
+type Column[T any] struct {
+	Header string
+	Wide   bool // shown only with -o wide
+	Value  func(T) string
+}
+
+// List renders items (already sorted) in the requested format.
+func List[T any](w io.Writer, f Format, items []T, cols []Column[T], name func(T) string) error {
+	if items == nil {
+		items = []T{} // a list is [] when empty, never null
+	}
+	switch f.Kind {
+	case JSON:
+		return WriteJSON(w, f, items)
+	case Name:
+		var b strings.Builder
+		for _, it := range items {
+			b.WriteString(Escape(name(it)))
+			b.WriteByte('\n')
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	var header []string
+	var picked []Column[T]
+	for _, c := range cols {
+		if c.Wide && f.Kind != Wide {
+			continue
+		}
+		picked = append(picked, c)
+		header = append(header, c.Header)
+	}
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		row := make([]string, len(picked))
+		for i, c := range picked {
+			row[i] = Escape(c.Value(it))
+		}
+		rows = append(rows, row)
+	}
+	return RenderTable(w, header, rows, f.NoHeaders)
+}
+
+// Object renders one object: JSON as itself, a table as FIELD/VALUE pairs.
+func Object(w io.Writer, f Format, obj any, pairs [][2]string) error {
+	if f.Kind == JSON {
+		return WriteJSON(w, f, obj)
+	}
+	rows := make([][]string, 0, len(pairs))
+	for _, p := range pairs {
+		rows = append(rows, []string{p[0], Escape(p[1])})
+	}
+	return RenderTable(w, nil, rows, true)
+}
+
+// RenderTable writes aligned columns with upper-case headers and no borders, identical on a
+// terminal and in a pipe so awk and cut keep working.
+func RenderTable(w io.Writer, header []string, rows [][]string, noHeaders bool) error {
+	if len(rows) == 0 && (noHeaders || len(header) == 0) {
+		return nil
+	}
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{
+			Header: tw.CellConfig{
+				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
+				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+				Padding:    tw.CellPadding{Global: tw.Padding{Left: tw.Empty, Right: "   ", Overwrite: true}},
+			},
+			Row: tw.CellConfig{
+				Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone},
+				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+				Padding:    tw.CellPadding{Global: tw.Padding{Left: tw.Empty, Right: "   ", Overwrite: true}},
+			},
+		}),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
+	if !noHeaders && len(header) > 0 {
+		up := make([]any, len(header))
+		for i, h := range header {
+			up[i] = strings.ToUpper(h)
+		}
+		t.Header(up...)
+	}
+	for _, r := range rows {
+		cells := make([]any, len(r))
+		for i, c := range r {
+			cells[i] = c
+		}
+		if err := t.Append(cells...); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	// The renderer pads the last column too; trailing blanks only get in the way of scripts.
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+		out.WriteString(strings.TrimRight(line, " "))
+		out.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+// WriteJSON encodes v (through --jq if given) with two-space indent and no HTML escaping.
+func WriteJSON(w io.Writer, f Format, v any) error {
+	data, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	if f.JQ == nil {
+		_, err = w.Write(data)
+		return err
+	}
+	var generic any
+	if err := json.Unmarshal(data, &generic); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	iter := f.JQ.Run(generic)
+	for {
+		r, ok := iter.Next()
+		if !ok {
+			break
+		}
+		if e, isErr := r.(error); isErr {
+			if h, halt := e.(*gojq.HaltError); halt && h.Value() == nil {
+				break
+			}
+			return errs.New(errs.Usage, "--jq: %v", e)
+		}
+		if s, isStr := r.(string); isStr {
+			out.WriteString(s) // strings print raw, as jq -r
+			out.WriteByte('\n')
+			continue
+		}
+		b, err := marshal(r)
+		if err != nil {
+			return err
+		}
+		out.Write(b)
+	}
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode json: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Escape makes a string from libvirt or a file safe for a terminal: control characters, escape
+// sequences and invalid UTF-8 are shown as Go escapes instead of being interpreted.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}

@@ -1,0 +1,91 @@
+package output
+
+import (
+	"bytes"
+	"testing"
+)
+
+type row struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Extra int    `json:"extra"`
+}
+
+var cols = []Column[row]{
+	{Header: "name", Value: func(r row) string { return r.Name }},
+	{Header: "state", Value: func(r row) string { return r.State }},
+	{Header: "extra", Wide: true, Value: func(r row) string { return "x" }},
+}
+
+func render(t *testing.T, f Format, items []row) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := List(&b, f, items, cols, func(r row) string { return r.Name }); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestListFormats(t *testing.T) {
+	items := []row{{"a", "running", 1}, {"web-long-name", "shut_off", 2}}
+	tests := []struct {
+		name string
+		f    Format
+		want string
+	}{
+		{"table", Format{Kind: Table}, "NAME            STATE\na               running\nweb-long-name   shut_off\n"},
+		{"noheaders", Format{Kind: Table, NoHeaders: true}, "a               running\nweb-long-name   shut_off\n"},
+		{"wide", Format{Kind: Wide}, "NAME            STATE      EXTRA\na               running    x\nweb-long-name   shut_off   x\n"},
+		{"name", Format{Kind: Name}, "a\nweb-long-name\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := render(t, tt.f, items); got != tt.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyListIsArray(t *testing.T) {
+	if got := render(t, Format{Kind: JSON}, nil); got != "[]\n" {
+		t.Errorf("got %q", got)
+	}
+	if got := render(t, Format{Kind: Table}, nil); got != "NAME   STATE\n" {
+		t.Errorf("empty table: got %q", got)
+	}
+}
+
+func TestJQ(t *testing.T) {
+	f, err := ParseFormat("", false, ".[] | select(.extra > 1) | .name", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, f, []row{{"a", "running", 1}, {"b", "paused", 2}})
+	if got != "b\n" {
+		t.Errorf("got %q", got)
+	}
+	if _, err := ParseFormat("", false, ".[", false); err == nil {
+		t.Error("bad jq accepted")
+	}
+	if _, err := ParseFormat("yaml", false, "", false); err == nil {
+		t.Error("bad format accepted")
+	}
+	if _, err := ParseFormat("table", true, "", false); err == nil {
+		t.Error("--json with -o table accepted")
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain name":      "plain name",
+		"evil\x1b[2Jname": `evil\x1b[2Jname`,
+		"tab\there":       `tab\there`,
+		"ünïcode":         "ünïcode",
+		"bad\xffutf8":     `bad\xffutf8`,
+	} {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

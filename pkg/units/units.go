@@ -1,0 +1,56 @@
+// Package units parses and prints byte sizes the way sysadmins write them ("512MiB", "20G").
+package units
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+var suffixes = []struct {
+	s string
+	m uint64
+}{
+	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"TB", 1000 * 1000 * 1000 * 1000},
+	// Bare letters are binary, as in qemu-img and libvirt.
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+}
+
+// ParseSize reads "2GiB", "512M", "1.5G", "1048576" (bytes) into bytes.
+func ParseSize(s string) (uint64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := uint64(1)
+	for _, suf := range suffixes {
+		if strings.HasSuffix(t, suf.s) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, suf.s)), suf.m
+			break
+		}
+	}
+	if t == "" {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 512MiB, 2G, 20GiB)", s)
+	}
+	return uint64(f * float64(mult)), nil
+}
+
+// Human prints bytes in binary units with at most one decimal: 2GiB, 1.5MiB, 512B.
+func Human(b uint64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	v := float64(b)
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v == float64(uint64(v)) {
+		return fmt.Sprintf("%d%s", uint64(v), units[i])
+	}
+	return fmt.Sprintf("%.1f%s", v, units[i])
+}

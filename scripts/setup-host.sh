@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything hvctl needs to build and test on Debian 12, and (as root) starts the
+# libvirt daemons the end-to-end tests use. Safe to run again: every step checks first.
+set -euo pipefail
+
+want=(golang-go- pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86
+	qemu-utils dnsmasq-base xorriso isolinux syslinux syslinux-common mtools dosfstools fdisk cpio
+	gzip expect ca-certificates nix-bin)
+missing=()
+for p in "${want[@]}"; do
+	case "$p" in *-) continue ;; esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup-host: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "setup-host: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+
+[[ $(id -u) -eq 0 ]] || exit 0
+[[ ${HVCTL_SKIP_DAEMONS:-} == 1 ]] && exit 0
+
+# A root-only /dev/kvm makes libvirtd re-probe QEMU on every call (define takes 80+ s).
+# A libvirtd that started before the fix (apt's postinst starts it) keeps the bad probe: restart it.
+if [[ -c /dev/kvm ]] && getent group kvm >/dev/null && [[ $(stat -c %G:%a /dev/kvm) != kvm:660 ]]; then
+	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+	if pkill -x libvirtd; then
+		for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
+	fi
+fi
+
+start_daemon() { # name, then command
+	local name=$1; shift
+	if pgrep -x "$name" >/dev/null; then return 0; fi
+	if [[ -d /run/systemd/system ]]; then
+		systemctl start "$name" && return 0
+	fi
+	"$@"
+}
+start_daemon virtlogd /usr/sbin/virtlogd -d
+start_daemon libvirtd /usr/sbin/libvirtd -d
+for _ in $(seq 1 100); do
+	[[ -S /run/libvirt/libvirt-sock ]] && break
+	sleep 0.1
+done
+[[ -S /run/libvirt/libvirt-sock ]] || { echo "setup-host: libvirtd did not come up" >&2; exit 1; }
