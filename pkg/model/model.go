@@ -1,0 +1,115 @@
+// Package model holds the public JSON contract of hvctl: the types every command prints, as a
+// table for people and as JSON for scripts. Adding fields is fine; renaming or retyping breaks
+// users. Sizes are bytes, durations seconds, times RFC 3339 UTC.
+package model
+
+// VM is one row of `vmctl list`.
+type VM struct {
+	Name           string   `json:"name"`
+	UUID           string   `json:"uuid"`
+	State          string   `json:"state"`
+	VCPUs          int      `json:"vcpus"`
+	MemoryBytes    uint64   `json:"memory_bytes"`
+	MaxMemoryBytes uint64   `json:"max_memory_bytes"`
+	Autostart      bool     `json:"autostart"`
+	Persistent     bool     `json:"persistent"`
+	IPv4           []string `json:"ipv4"`
+	CPUTimeSeconds *float64 `json:"cpu_time_seconds"` // null when the domain is not running
+}
+
+// VMDetail is `vmctl show`: what dominfo, domblklist, domiflist, domifaddr, domdisplay and
+// snapshot-list tell, in one object.
+type VMDetail struct {
+	Name           string     `json:"name"`
+	UUID           string     `json:"uuid"`
+	ID             *int       `json:"id"` // null when not running
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	State          string     `json:"state"`
+	StateReason    string     `json:"state_reason"`
+	DomainType     string     `json:"domain_type"`
+	VCPUs          int        `json:"vcpus"`
+	MaxVCPUs       int        `json:"max_vcpus"`
+	MemoryBytes    uint64     `json:"memory_bytes"`
+	MaxMemoryBytes uint64     `json:"max_memory_bytes"`
+	CPUTimeSeconds *float64   `json:"cpu_time_seconds"`
+	OSType         string     `json:"os_type"`
+	Arch           string     `json:"arch"`
+	Machine        string     `json:"machine"`
+	Firmware       string     `json:"firmware"` // bios or efi
+	Autostart      bool       `json:"autostart"`
+	Persistent     bool       `json:"persistent"`
+	Disks          []Disk     `json:"disks"`
+	NICs           []NIC      `json:"nics"`
+	Graphics       []Graphics `json:"graphics"`
+	Snapshots      int        `json:"snapshots"`
+	Metadata       []Metadata `json:"metadata"`
+}
+
+// Disk is one disk, CD-ROM or floppy of a VM.
+type Disk struct {
+	Target          string  `json:"target"`
+	Bus             string  `json:"bus"`
+	Device          string  `json:"device"` // disk, cdrom, floppy, lun
+	Type            string  `json:"type"`   // file, block, volume, network
+	Source          string  `json:"source"`
+	Format          string  `json:"format"`
+	ReadOnly        bool    `json:"read_only"`
+	CapacityBytes   *uint64 `json:"capacity_bytes"`
+	AllocationBytes *uint64 `json:"allocation_bytes"`
+}
+
+// NIC is one network interface of a VM.
+type NIC struct {
+	MAC       string    `json:"mac"`
+	Type      string    `json:"type"` // network, bridge, direct, user
+	Source    string    `json:"source"`
+	Model     string    `json:"model"`
+	Device    string    `json:"device"` // host-side device (vnetN) while running
+	Addresses []Address `json:"addresses"`
+}
+
+// Address is an IP address of a VM and how hvctl learnt it.
+type Address struct {
+	Interface string `json:"interface"`
+	MAC       string `json:"mac"`
+	Family    string `json:"family"` // ipv4 or ipv6
+	Address   string `json:"address"`
+	Prefix    int    `json:"prefix"`
+	Source    string `json:"source"` // lease, agent, arp
+}
+
+// Graphics is a display a VM offers.
+type Graphics struct {
+	Type   string `json:"type"`
+	Listen string `json:"listen"`
+	Port   int    `json:"port"` // -1 when not allocated
+}
+
+// Metadata is one element of the domain's <metadata>, by namespace.
+type Metadata struct {
+	Namespace string `json:"namespace"`
+	XML       string `json:"xml"`
+}
+
+// Result is one target's outcome in a bulk operation.
+type Result struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Action string `json:"action"` // what was done: started, resumed, none, stopped, destroyed …
+	Error  string `json:"error"`
+	Code   string `json:"code"` // error kind, empty when ok
+}
+
+// Version is `hvctl version`.
+type Version struct {
+	Version           string `json:"version"`
+	Commit            string `json:"commit"`
+	GoVersion         string `json:"go_version"`
+	LibvirtLibrary    string `json:"libvirt_library"`
+	URI               string `json:"uri,omitempty"`
+	Driver            string `json:"driver,omitempty"`
+	DaemonVersion     string `json:"daemon_version,omitempty"`
+	HypervisorVersion string `json:"hypervisor_version,omitempty"`
+	ConnectError      string `json:"connect_error,omitempty"`
+}

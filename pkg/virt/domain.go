@@ -1,0 +1,590 @@
+package virt
+
+import (
+	"context"
+	"encoding/xml"
+	"sort"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// State names of the JSON contract.
+const (
+	StateRunning     = "running"
+	StatePaused      = "paused"
+	StateShutOff     = "shut_off"
+	StateShutdown    = "shutting_down"
+	StateCrashed     = "crashed"
+	StatePMSuspended = "pmsuspended"
+	StateBlocked     = "blocked"
+	StateNone        = "no_state"
+)
+
+// StateName maps libvirt's domain state to the contract's word.
+func StateName(s libvirt.DomainState) string {
+	switch s {
+	case libvirt.DOMAIN_RUNNING:
+		return StateRunning
+	case libvirt.DOMAIN_BLOCKED:
+		return StateBlocked
+	case libvirt.DOMAIN_PAUSED:
+		return StatePaused
+	case libvirt.DOMAIN_SHUTDOWN:
+		return StateShutdown
+	case libvirt.DOMAIN_SHUTOFF:
+		return StateShutOff
+	case libvirt.DOMAIN_CRASHED:
+		return StateCrashed
+	case libvirt.DOMAIN_PMSUSPENDED:
+		return StatePMSuspended
+	}
+	return StateNone
+}
+
+// States lists the state words for completion and validation of --state.
+var States = []string{StateRunning, StatePaused, StateShutOff, StateShutdown, StateCrashed, StatePMSuspended, StateBlocked}
+
+// reasonName explains why a domain is in its state, in the words of virsh domstate --reason.
+func reasonName(s libvirt.DomainState, r int) string {
+	names := map[libvirt.DomainState][]string{
+		libvirt.DOMAIN_RUNNING:     {"unknown", "booted", "migrated", "restored", "from snapshot", "unpaused", "migration canceled", "save canceled", "event wakeup", "crashed", "post-copy", "post-copy failed"},
+		libvirt.DOMAIN_PAUSED:      {"unknown", "user", "migrating", "saving", "dumping", "ioerror", "watchdog", "from snapshot", "shutting down", "creating snapshot", "crashed", "starting up", "post-copy", "post-copy failed", "api error"},
+		libvirt.DOMAIN_SHUTOFF:     {"unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon"},
+		libvirt.DOMAIN_SHUTDOWN:    {"unknown", "user"},
+		libvirt.DOMAIN_CRASHED:     {"unknown", "panicked"},
+		libvirt.DOMAIN_PMSUSPENDED: {"unknown"},
+		libvirt.DOMAIN_BLOCKED:     {"unknown"},
+	}
+	if list, ok := names[s]; ok && r >= 0 && r < len(list) {
+		return list[r]
+	}
+	return "unknown"
+}
+
+// Domain is a looked-up domain; Free it when done.
+type Domain struct {
+	Name string
+	c    *Conn
+	d    *libvirt.Domain
+}
+
+// ErrNoDomain is the not-found error for a domain name.
+func ErrNoDomain(name string) error {
+	return errs.New(errs.NotFound, "domain %s not found", name).WithHint("list domains with: vmctl list --all")
+}
+
+// Domain looks a domain up by name.
+func (c *Conn) Domain(ctx context.Context, name string) (*Domain, error) {
+	d, err := call(ctx, c, "lookup "+name, func() (*libvirt.Domain, error) { return c.c.LookupDomainByName(name) })
+	if err != nil {
+		if errs.KindOf(err) == errs.NotFound {
+			return nil, ErrNoDomain(name)
+		}
+		return nil, err
+	}
+	return &Domain{Name: name, c: c, d: d}, nil
+}
+
+// Free releases the libvirt handle.
+func (d *Domain) Free() {
+	if d != nil && d.d != nil {
+		_ = d.d.Free()
+		d.d = nil
+	}
+}
+
+// DomainNames lists all domain names, sorted. One RPC.
+func (c *Conn) DomainNames(ctx context.Context) ([]string, error) {
+	return call(ctx, c, "list domains", func() ([]string, error) {
+		doms, err := c.c.ListAllDomains(0)
+		if err != nil {
+			return nil, err
+		}
+		return namesAndFree(doms), nil
+	})
+}
+
+func namesAndFree(doms []libvirt.Domain) []string {
+	names := make([]string, 0, len(doms))
+	for i := range doms {
+		if n, err := doms[i].GetName(); err == nil {
+			names = append(names, n)
+		}
+		_ = doms[i].Free()
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ListVMs reads every domain with bulk calls only: one stats call for all domains, two list calls
+// for autostart and transience, and, only when some network has leases and some domain runs, the
+// leases of each network and the XML of running domains (for their MACs).
+func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
+	stats, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
+		return allDomainStats(c.c, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON|
+			libvirt.DOMAIN_STATS_VCPU|libvirt.DOMAIN_STATS_CPU_TOTAL, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	flagged := func(flags libvirt.ConnectListAllDomainsFlags) (map[string]bool, error) {
+		names, err := call(ctx, c, "list domains", func() ([]string, error) {
+			doms, err := c.c.ListAllDomains(flags)
+			if err != nil {
+				return nil, err
+			}
+			return namesAndFree(doms), nil
+		})
+		set := make(map[string]bool, len(names))
+		for _, n := range names {
+			set[n] = true
+		}
+		return set, err
+	}
+	autostart, err := flagged(libvirt.CONNECT_LIST_DOMAINS_AUTOSTART)
+	if err != nil {
+		return nil, err
+	}
+	transient, err := flagged(libvirt.CONNECT_LIST_DOMAINS_TRANSIENT)
+	if err != nil {
+		return nil, err
+	}
+
+	vms := make([]model.VM, 0, len(stats))
+	var running []string
+	for _, s := range stats {
+		st, _ := s.uint("state.state")
+		vm := model.VM{
+			Name:       s.Name,
+			UUID:       s.UUID,
+			State:      StateName(libvirt.DomainState(st)),
+			Autostart:  autostart[s.Name],
+			Persistent: !transient[s.Name],
+			IPv4:       []string{},
+		}
+		if n, ok := s.uint("vcpu.current"); ok {
+			vm.VCPUs = int(n)
+		}
+		if kib, ok := s.uint("balloon.current"); ok {
+			vm.MemoryBytes = kib * 1024
+		}
+		if kib, ok := s.uint("balloon.maximum"); ok {
+			vm.MaxMemoryBytes = kib * 1024
+		}
+		if ns, ok := s.uint("cpu.time"); ok && vm.State != StateShutOff {
+			secs := float64(ns) / 1e9
+			vm.CPUTimeSeconds = &secs
+		}
+		if vm.State == StateRunning || vm.State == StatePaused || vm.State == StateBlocked {
+			running = append(running, s.Name)
+		}
+		vms = append(vms, vm)
+	}
+	if len(running) > 0 {
+		leases, err := c.leasesByMAC(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(leases) > 0 {
+			byName := make(map[string]*model.VM, len(vms))
+			for i := range vms {
+				byName[vms[i].Name] = &vms[i]
+			}
+			for _, name := range running {
+				macs, err := c.domainMACs(ctx, name)
+				if err != nil {
+					if errs.KindOf(err) == errs.NotFound {
+						continue // it went away while we looked
+					}
+					return nil, err
+				}
+				for _, mac := range macs {
+					for _, l := range leases[mac] {
+						if l.Family == "ipv4" {
+							byName[name].IPv4 = append(byName[name].IPv4, l.Address)
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
+	return vms, nil
+}
+
+// leasesByMAC reads the DHCP leases of every active network: one call per network.
+func (c *Conn) leasesByMAC(ctx context.Context) (map[string][]model.Address, error) {
+	return call(ctx, c, "dhcp leases", func() (map[string][]model.Address, error) {
+		nets, err := c.c.ListAllNetworks(libvirt.CONNECT_LIST_NETWORKS_ACTIVE)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_SUPPORT) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		out := map[string][]model.Address{}
+		for i := range nets {
+			leases, err := nets[i].GetDHCPLeases()
+			_ = nets[i].Free()
+			if err != nil {
+				continue // a network without DHCP has no leases to give
+			}
+			for _, l := range leases {
+				mac := strings.ToLower(l.Mac)
+				out[mac] = append(out[mac], model.Address{
+					MAC: mac, Family: family(l.Type), Address: l.IPaddr, Prefix: int(l.Prefix), Source: "lease",
+				})
+			}
+		}
+		return out, nil
+	})
+}
+
+func family(t libvirt.IPAddrType) string {
+	if t == libvirt.IP_ADDR_TYPE_IPV6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func (c *Conn) domainMACs(ctx context.Context, name string) ([]string, error) {
+	d, err := c.Domain(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Free()
+	def, err := d.Definition(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var macs []string
+	for _, nic := range def.Devices.Interfaces {
+		if nic.MAC != nil {
+			macs = append(macs, strings.ToLower(nic.MAC.Address))
+		}
+	}
+	return macs, nil
+}
+
+// XML returns the domain's XML; inactive asks for the persistent definition.
+func (d *Domain) XML(ctx context.Context, inactive bool) (string, error) {
+	var flags libvirt.DomainXMLFlags
+	if inactive {
+		flags = libvirt.DOMAIN_XML_INACTIVE
+	}
+	return call(ctx, d.c, "xml "+d.Name, func() (string, error) { return d.d.GetXMLDesc(flags) })
+}
+
+// Definition parses the domain's XML.
+func (d *Domain) Definition(ctx context.Context, inactive bool) (*libvirtxml.Domain, error) {
+	x, err := d.XML(ctx, inactive)
+	if err != nil {
+		return nil, err
+	}
+	def := &libvirtxml.Domain{}
+	if err := def.Unmarshal(x); err != nil {
+		return nil, errs.New(errs.Failure, "parse domain xml of %s: %v", d.Name, err)
+	}
+	return def, nil
+}
+
+// State returns the contract state word and the reason.
+func (d *Domain) State(ctx context.Context) (string, string, error) {
+	type sr struct {
+		s libvirt.DomainState
+		r int
+	}
+	v, err := call(ctx, d.c, "state "+d.Name, func() (sr, error) {
+		s, r, err := d.d.GetState()
+		return sr{s, r}, err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return StateName(v.s), reasonName(v.s, v.r), nil
+}
+
+// Addresses finds the domain's IP addresses from the given sources, in order, stopping at the
+// first source that knows any: lease, agent, arp.
+func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Address, error) {
+	var lastErr error
+	for _, src := range sources {
+		var s libvirt.DomainInterfaceAddressesSource
+		switch src {
+		case "lease":
+			s = libvirt.DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE
+		case "agent":
+			s = libvirt.DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT
+		case "arp":
+			s = libvirt.DOMAIN_INTERFACE_ADDRESSES_SRC_ARP
+		default:
+			return nil, errs.New(errs.Usage, "unknown address source %q (want lease, agent or arp)", src)
+		}
+		ifaces, err := call(ctx, d.c, "addresses "+d.Name, func() ([]libvirt.DomainInterface, error) {
+			return d.d.ListAllInterfaceAddresses(s)
+		})
+		if err != nil {
+			if k := errs.KindOf(err); k == errs.Timeout || k == errs.Interrupted || k == errs.Unreachable && !isAgentError(err) {
+				return nil, err
+			}
+			lastErr = err // agent not connected, source unsupported: try the next one
+			continue
+		}
+		var out []model.Address
+		for _, ifc := range ifaces {
+			for _, a := range ifc.Addrs {
+				if src == "agent" && (ifc.Name == "lo" || strings.HasPrefix(a.Addr, "127.") || a.Addr == "::1") {
+					continue
+				}
+				out = append(out, model.Address{
+					Interface: ifc.Name, MAC: strings.ToLower(ifc.Hwaddr), Family: family(libvirt.IPAddrType(a.Type)),
+					Address: a.Addr, Prefix: int(a.Prefix), Source: src,
+				})
+			}
+		}
+		if len(out) > 0 {
+			sort.SliceStable(out, func(i, j int) bool { return out[i].Family < out[j].Family })
+			return out, nil
+		}
+	}
+	if lastErr != nil && errs.KindOf(lastErr) == errs.Unreachable {
+		return nil, lastErr
+	}
+	return nil, nil
+}
+
+func isAgentError(err error) bool {
+	return IsCode(err, libvirt.ERR_AGENT_UNRESPONSIVE) || IsCode(err, libvirt.ERR_OPERATION_UNSUPPORTED)
+}
+
+// AgentConnected says whether the guest agent channel is up, from the live XML: asking the agent
+// itself would taint the domain and fill the daemon log while the agent is not there yet.
+func (d *Domain) AgentConnected(ctx context.Context) (bool, error) {
+	def, err := d.Definition(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	for _, ch := range def.Devices.Channels {
+		if ch.Target != nil && ch.Target.VirtIO != nil && ch.Target.VirtIO.Name == "org.qemu.guest_agent.0" {
+			return ch.Target.VirtIO.State == "connected", nil
+		}
+	}
+	return false, nil
+}
+
+// Detail gathers `vmctl show`.
+func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
+	def, err := d.Definition(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	state, reason, err := d.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &model.VMDetail{
+		Name: def.Name, UUID: def.UUID, Title: def.Title, Description: def.Description,
+		State: state, StateReason: reason, DomainType: def.Type,
+		Disks: []model.Disk{}, NICs: []model.NIC{}, Graphics: []model.Graphics{}, Metadata: []model.Metadata{},
+	}
+	type facts struct {
+		info       *libvirt.DomainInfo
+		id         uint
+		autostart  bool
+		persistent bool
+		snapshots  int
+	}
+	f, err := call(ctx, d.c, "info "+d.Name, func() (facts, error) {
+		var f facts
+		var err error
+		if f.info, err = d.d.GetInfo(); err != nil {
+			return f, err
+		}
+		f.id, _ = d.d.GetID()
+		if f.autostart, err = d.d.GetAutostart(); err != nil {
+			return f, err
+		}
+		if f.persistent, err = d.d.IsPersistent(); err != nil {
+			return f, err
+		}
+		f.snapshots, _ = d.d.SnapshotNum(0)
+		return f, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	active := state != StateShutOff && state != StateCrashed
+	v.VCPUs, v.MemoryBytes, v.MaxMemoryBytes = int(f.info.NrVirtCpu), f.info.Memory*1024, f.info.MaxMem*1024
+	if def.VCPU != nil {
+		v.MaxVCPUs = int(def.VCPU.Value)
+		if !active && def.VCPU.Current > 0 {
+			v.VCPUs = int(def.VCPU.Current)
+		}
+	}
+	if active {
+		id := int(f.id)
+		v.ID = &id
+		secs := float64(f.info.CpuTime) / 1e9
+		v.CPUTimeSeconds = &secs
+	}
+	v.Autostart, v.Persistent, v.Snapshots = f.autostart, f.persistent, f.snapshots
+	if os := def.OS; os != nil {
+		if os.Type != nil {
+			v.OSType, v.Arch, v.Machine = os.Type.Type, os.Type.Arch, os.Type.Machine
+		}
+		v.Firmware = "bios"
+		if os.Firmware == "efi" || os.Loader != nil && os.Loader.Type == "pflash" {
+			v.Firmware = "efi"
+		}
+	}
+
+	for _, disk := range def.Devices.Disks {
+		v.Disks = append(v.Disks, d.disk(ctx, disk))
+	}
+	var addrs []model.Address
+	if state == StateRunning || state == StatePaused {
+		addrs, err = d.Addresses(ctx, []string{"lease", "agent"})
+		if err != nil && errs.KindOf(err) != errs.Unreachable {
+			return nil, err
+		}
+	}
+	for _, nic := range def.Devices.Interfaces {
+		n := model.NIC{Addresses: []model.Address{}}
+		if nic.MAC != nil {
+			n.MAC = strings.ToLower(nic.MAC.Address)
+		}
+		if nic.Model != nil {
+			n.Model = nic.Model.Type
+		}
+		if nic.Target != nil {
+			n.Device = nic.Target.Dev
+		}
+		if s := nic.Source; s != nil {
+			switch {
+			case s.Network != nil:
+				n.Type, n.Source = "network", s.Network.Network
+			case s.Bridge != nil:
+				n.Type, n.Source = "bridge", s.Bridge.Bridge
+			case s.Direct != nil:
+				n.Type, n.Source = "direct", s.Direct.Dev
+			case s.User != nil:
+				n.Type = "user"
+			default:
+				n.Type = "other"
+			}
+		}
+		for _, a := range addrs {
+			if a.MAC == n.MAC {
+				n.Addresses = append(n.Addresses, a)
+			}
+		}
+		v.NICs = append(v.NICs, n)
+	}
+	for _, g := range def.Devices.Graphics {
+		v.Graphics = append(v.Graphics, graphics(g))
+	}
+	if def.Metadata != nil {
+		v.Metadata = splitMetadata(def.Metadata.XML)
+	}
+	return v, nil
+}
+
+func (d *Domain) disk(ctx context.Context, disk libvirtxml.DomainDisk) model.Disk {
+	m := model.Disk{Device: disk.Device, ReadOnly: disk.ReadOnly != nil}
+	if m.Device == "" {
+		m.Device = "disk"
+	}
+	if disk.Target != nil {
+		m.Target, m.Bus = disk.Target.Dev, disk.Target.Bus
+	}
+	if disk.Driver != nil {
+		m.Format = disk.Driver.Type
+	}
+	if s := disk.Source; s != nil {
+		switch {
+		case s.File != nil:
+			m.Type, m.Source = "file", s.File.File
+		case s.Block != nil:
+			m.Type, m.Source = "block", s.Block.Dev
+		case s.Volume != nil:
+			m.Type, m.Source = "volume", s.Volume.Pool+"/"+s.Volume.Volume
+		case s.Network != nil:
+			m.Type, m.Source = "network", s.Network.Protocol+":"+s.Network.Name
+		}
+	}
+	if m.Source != "" && m.Target != "" {
+		if bi, err := call(ctx, d.c, "block info", func() (*libvirt.DomainBlockInfo, error) {
+			return d.d.GetBlockInfo(m.Target, 0)
+		}); err == nil {
+			m.CapacityBytes, m.AllocationBytes = &bi.Capacity, &bi.Allocation
+		}
+	}
+	return m
+}
+
+func graphics(g libvirtxml.DomainGraphic) model.Graphics {
+	out := model.Graphics{Port: -1}
+	var listeners []libvirtxml.DomainGraphicListener
+	switch {
+	case g.VNC != nil:
+		out.Type, out.Port, listeners = "vnc", g.VNC.Port, g.VNC.Listeners
+		if g.VNC.Listen != "" {
+			out.Listen = g.VNC.Listen
+		}
+	case g.Spice != nil:
+		out.Type, out.Port, listeners = "spice", g.Spice.Port, g.Spice.Listeners
+		if g.Spice.Listen != "" {
+			out.Listen = g.Spice.Listen
+		}
+	case g.RDP != nil:
+		out.Type, out.Port, listeners = "rdp", g.RDP.Port, g.RDP.Listeners
+	case g.SDL != nil:
+		out.Type = "sdl"
+	case g.EGLHeadless != nil:
+		out.Type = "egl-headless"
+	default:
+		out.Type = "other"
+	}
+	for _, l := range listeners {
+		if out.Listen != "" {
+			break
+		}
+		switch {
+		case l.Address != nil:
+			out.Listen = l.Address.Address
+		case l.Socket != nil:
+			out.Listen = l.Socket.Socket
+		}
+	}
+	if out.Port == 0 {
+		out.Port = -1
+	}
+	return out
+}
+
+// splitMetadata separates <metadata>'s children, which applications key by namespace.
+func splitMetadata(inner string) []model.Metadata {
+	out := []model.Metadata{}
+	dec := xml.NewDecoder(strings.NewReader(inner))
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if err := dec.Skip(); err != nil {
+			break
+		}
+		out = append(out, model.Metadata{Namespace: se.Name.Space, XML: strings.TrimSpace(inner[start:dec.InputOffset()])})
+	}
+	return out
+}
+

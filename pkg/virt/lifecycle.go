@@ -1,0 +1,315 @@
+package virt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"libvirt.org/go/libvirt"
+)
+
+// Actions reported by lifecycle verbs: what was done, or "none" when nothing had to be.
+const (
+	ActNone      = "none"
+	ActStarted   = "started"
+	ActResumed   = "resumed"
+	ActStopped   = "stopped"
+	ActDestroyed = "destroyed"
+	ActRebooted  = "rebooted"
+	ActRestarted = "restarted"
+	ActPaused    = "paused"
+	ActDeleted   = "deleted"
+	ActAutoOn    = "autostart_on"
+	ActAutoOff   = "autostart_off"
+)
+
+func isDown(state string) bool { return state == StateShutOff || state == StateCrashed }
+
+// Start boots a stopped domain, resumes a paused one, and leaves a running one alone.
+func (d *Domain) Start(ctx context.Context) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case state == StatePaused:
+		return ActResumed, call0(ctx, d.c, "resume "+d.Name, d.d.Resume)
+	case state == StatePMSuspended:
+		return ActResumed, call0(ctx, d.c, "wake "+d.Name, func() error { return d.d.PMWakeup(0) })
+	case !isDown(state):
+		return ActNone, nil
+	}
+	return ActStarted, call0(ctx, d.c, "start "+d.Name, d.d.Create)
+}
+
+// StopOptions tune a graceful stop.
+type StopOptions struct {
+	Wait  time.Duration // how long the guest gets to power off
+	Force bool          // destroy it when it did not
+	Mode  string        // acpi, agent or default (the hypervisor's choice)
+}
+
+// Stop asks the guest to power off and waits for it; with Force it destroys a guest that ignores
+// the request. The wait has its own deadline so that --force still runs after it.
+func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	if isDown(state) {
+		return ActNone, nil
+	}
+	if state == StatePaused || state == StatePMSuspended {
+		if o.Force {
+			return ActDestroyed, call0(ctx, d.c, "destroy "+d.Name, d.d.Destroy)
+		}
+		// A paused guest cannot see the power button; let it run to hear it.
+		if _, err := d.Start(ctx); err != nil {
+			return "", err
+		}
+	}
+	flags := libvirt.DOMAIN_SHUTDOWN_DEFAULT
+	switch o.Mode {
+	case "", "acpi":
+		flags = libvirt.DOMAIN_SHUTDOWN_ACPI_POWER_BTN
+	case "agent":
+		flags = libvirt.DOMAIN_SHUTDOWN_GUEST_AGENT
+	}
+	err = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(flags) })
+	if err != nil && flags != libvirt.DOMAIN_SHUTDOWN_DEFAULT && (IsCode(err, libvirt.ERR_INVALID_ARG) || IsCode(err, libvirt.ERR_NO_SUPPORT) || IsCode(err, libvirt.ERR_ARGUMENT_UNSUPPORTED)) && o.Mode == "" {
+		// Drivers without a power button (the test driver) take the default.
+		err = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(libvirt.DOMAIN_SHUTDOWN_DEFAULT) })
+	}
+	if err != nil {
+		if errs.KindOf(err) == errs.Conflict {
+			if s, _, e := d.State(ctx); e == nil && isDown(s) {
+				return ActNone, nil // it stopped on its own meanwhile
+			}
+		}
+		if !o.Force {
+			return "", err
+		}
+	} else {
+		waitCtx, cancel := WithTimeout(ctx, o.Wait)
+		err = d.WaitState(waitCtx, isDown)
+		cancel()
+		if err == nil {
+			return ActStopped, nil
+		}
+		if ctx.Err() != nil || errs.KindOf(err) != errs.Timeout {
+			return "", err
+		}
+		if !o.Force {
+			return "", (&errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("guest did not power off within %s", o.Wait)}).
+				WithHint("the guest may ignore ACPI; add --force to power it off after the wait")
+		}
+	}
+	if _, err := d.Kill(ctx); err != nil {
+		return "", err
+	}
+	return ActDestroyed, nil
+}
+
+// Kill destroys (powers off) the domain at once.
+func (d *Domain) Kill(ctx context.Context) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	if isDown(state) {
+		return ActNone, nil
+	}
+	err = call0(ctx, d.c, "destroy "+d.Name, d.d.Destroy)
+	if err != nil && errs.KindOf(err) == errs.Conflict {
+		if s, _, e := d.State(ctx); e == nil && isDown(s) {
+			return ActNone, nil
+		}
+	}
+	return ActDestroyed, err
+}
+
+// Reboot asks the running guest to reboot itself.
+func (d *Domain) Reboot(ctx context.Context, mode string) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	if state != StateRunning {
+		return "", errs.New(errs.Conflict, "domain is %s, not running", state).WithHint("start it with: vmctl start %s", d.Name)
+	}
+	flags := libvirt.DOMAIN_REBOOT_DEFAULT
+	switch mode {
+	case "acpi":
+		flags = libvirt.DOMAIN_REBOOT_ACPI_POWER_BTN
+	case "agent":
+		flags = libvirt.DOMAIN_REBOOT_GUEST_AGENT
+	}
+	return ActRebooted, call0(ctx, d.c, "reboot "+d.Name, func() error { return d.d.Reboot(flags) })
+}
+
+// Restart is a full power cycle: a graceful stop (as Stop) and a fresh start, so a changed
+// definition takes effect. A stopped domain is just started.
+func (d *Domain) Restart(ctx context.Context, o StopOptions) (string, error) {
+	if _, err := d.Stop(ctx, o); err != nil {
+		return "", err
+	}
+	if _, err := d.Start(ctx); err != nil {
+		return "", err
+	}
+	return ActRestarted, nil
+}
+
+// Pause suspends a running domain.
+func (d *Domain) Pause(ctx context.Context) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch state {
+	case StatePaused:
+		return ActNone, nil
+	case StateRunning, StateBlocked:
+		return ActPaused, call0(ctx, d.c, "suspend "+d.Name, d.d.Suspend)
+	}
+	return "", errs.New(errs.Conflict, "domain is %s, not running", state)
+}
+
+// Resume continues a paused domain.
+func (d *Domain) Resume(ctx context.Context) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch state {
+	case StateRunning, StateBlocked:
+		return ActNone, nil
+	case StatePaused:
+		return ActResumed, call0(ctx, d.c, "resume "+d.Name, d.d.Resume)
+	}
+	return "", errs.New(errs.Conflict, "domain is %s, not paused", state)
+}
+
+// SetAutostart switches autostart; reports none when it already was as asked.
+func (d *Domain) SetAutostart(ctx context.Context, on bool) (string, error) {
+	cur, err := call(ctx, d.c, "autostart "+d.Name, d.d.GetAutostart)
+	if err != nil {
+		return "", err
+	}
+	if cur == on {
+		return ActNone, nil
+	}
+	act := ActAutoOff
+	if on {
+		act = ActAutoOn
+	}
+	return act, call0(ctx, d.c, "autostart "+d.Name, func() error { return d.d.SetAutostart(on) })
+}
+
+// Undefine removes the definition with its NVRAM, snapshot and checkpoint metadata and managed
+// save image. A running persistent domain is destroyed first only when force is set.
+func (d *Domain) Undefine(ctx context.Context, force bool) error {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return err
+	}
+	persistent, err := call(ctx, d.c, "persistent "+d.Name, d.d.IsPersistent)
+	if err != nil {
+		return err
+	}
+	if !isDown(state) {
+		if !force {
+			return errs.New(errs.Conflict, "domain is %s", state).WithHint("stop it first, or add --force to power it off and delete it")
+		}
+		if _, err := d.Kill(ctx); err != nil {
+			return err
+		}
+	}
+	if !persistent {
+		return nil // a transient domain vanishes when it stops
+	}
+	flags := libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+		libvirt.DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.DOMAIN_UNDEFINE_MANAGED_SAVE
+	err = call0(ctx, d.c, "undefine "+d.Name, func() error { return d.d.UndefineFlags(flags) })
+	if err != nil && (IsCode(err, libvirt.ERR_INVALID_ARG) || IsCode(err, libvirt.ERR_NO_SUPPORT)) {
+		err = call0(ctx, d.c, "undefine "+d.Name, d.d.Undefine)
+	}
+	return err
+}
+
+// WaitState waits until ok(state) holds, woken by lifecycle events and polling as a fallback (some
+// drivers and remote transports drop events). It returns a timeout error when ctx expires.
+func (d *Domain) WaitState(ctx context.Context, ok func(string) bool) error {
+	wake := make(chan struct{}, 1)
+	id, err := d.c.c.DomainEventLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventLifecycle) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
+	}
+	return poll(ctx, wake, func() (bool, error) {
+		state, _, err := d.State(ctx)
+		if err != nil {
+			if errs.KindOf(err) == errs.NotFound && ok(StateShutOff) {
+				return true, nil // a transient domain that stopped is gone
+			}
+			return false, err
+		}
+		return ok(state), nil
+	})
+}
+
+// WaitAgent waits for the guest agent to connect, woken by agent lifecycle events.
+func (d *Domain) WaitAgent(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	id, err := d.c.c.DomainEventAgentLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventAgentLifecycle) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
+	}
+	return poll(ctx, wake, func() (bool, error) { return d.AgentConnected(ctx) })
+}
+
+// poll calls check at once, after every wake-up, and at a growing interval up to 1 s.
+func poll(ctx context.Context, wake <-chan struct{}, check func() (bool, error)) error {
+	interval := 100 * time.Millisecond
+	for {
+		done, err := check()
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return deadlineErrorWait(ctx)
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+			if interval < time.Second {
+				interval *= 2
+			}
+		}
+	}
+}
+
+func deadlineErrorWait(ctx context.Context) error {
+	if ctx.Err() == context.Canceled {
+		return &errs.Error{Kind: errs.Interrupted, Msg: "interrupted", Err: ctx.Err()}
+	}
+	msg := "timed out"
+	if dl, ok := ctx.Value(timeoutKey{}).(time.Duration); ok {
+		msg = fmt.Sprintf("timed out after %s", dl)
+	}
+	return &errs.Error{Kind: errs.Timeout, Msg: msg, Err: ctx.Err()}
+}

@@ -1,0 +1,106 @@
+package virt
+
+/*
+#cgo pkg-config: libvirt
+#include <stdlib.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+
+	"libvirt.org/go/libvirt"
+)
+
+// rawStats is one domain's record from virConnectGetAllDomainStats as flat typed parameters.
+// The Go binding drops some fields we need (vcpu.current), so we read the records ourselves:
+// still one RPC for every domain on the host.
+type rawStats struct {
+	Name   string
+	UUID   string
+	Params map[string]any
+}
+
+func (r rawStats) uint(key string) (uint64, bool) {
+	switch v := r.Params[key].(type) {
+	case uint64:
+		return v, true
+	case int64:
+		return uint64(v), v >= 0
+	}
+	return 0, false
+}
+
+func (r rawStats) str(key string) string {
+	s, _ := r.Params[key].(string)
+	return s
+}
+
+func allDomainStats(conn *libvirt.Connect, types libvirt.DomainStatsTypes, flags libvirt.ConnectGetAllDomainStatsFlags) ([]rawStats, error) {
+	p, err := conn.RawPtr()
+	if err != nil {
+		return nil, err
+	}
+	cconn := (C.virConnectPtr)(unsafe.Pointer(p))
+	// libvirt keeps the last error per OS thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var records *C.virDomainStatsRecordPtr
+	n := C.virConnectGetAllDomainStats(cconn, C.uint(types), &records, C.uint(flags))
+	if n < 0 {
+		return nil, lastError()
+	}
+	defer C.virDomainStatsRecordListFree(records)
+	recs := unsafe.Slice(records, int(n))
+	out := make([]rawStats, 0, int(n))
+	for _, rec := range recs {
+		r := rawStats{Params: make(map[string]any, int(rec.nparams))}
+		r.Name = C.GoString(C.virDomainGetName(rec.dom))
+		var uuid [C.VIR_UUID_STRING_BUFLEN]C.char
+		if C.virDomainGetUUIDString(rec.dom, &uuid[0]) == 0 {
+			r.UUID = C.GoString(&uuid[0])
+		}
+		params := unsafe.Slice(rec.params, int(rec.nparams))
+		for i := range params {
+			tp := &params[i]
+			key := C.GoString(&tp.field[0])
+			val := unsafe.Pointer(&tp.value[0])
+			switch tp._type {
+			case C.VIR_TYPED_PARAM_INT:
+				r.Params[key] = int64(*(*C.int)(val))
+			case C.VIR_TYPED_PARAM_UINT:
+				r.Params[key] = uint64(*(*C.uint)(val))
+			case C.VIR_TYPED_PARAM_LLONG:
+				r.Params[key] = int64(*(*C.longlong)(val))
+			case C.VIR_TYPED_PARAM_ULLONG:
+				r.Params[key] = uint64(*(*C.ulonglong)(val))
+			case C.VIR_TYPED_PARAM_DOUBLE:
+				r.Params[key] = float64(*(*C.double)(val))
+			case C.VIR_TYPED_PARAM_BOOLEAN:
+				r.Params[key] = *(*C.char)(val) != 0
+			case C.VIR_TYPED_PARAM_STRING:
+				r.Params[key] = C.GoString(*(**C.char)(val))
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func lastError() error {
+	e := C.virGetLastError()
+	if e == nil {
+		return libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "unknown libvirt error"}
+	}
+	err := libvirt.Error{
+		Code:    libvirt.ErrorNumber(e.code),
+		Domain:  libvirt.ErrorDomain(e.domain),
+		Message: C.GoString(e.message),
+		Level:   libvirt.ErrorLevel(e.level),
+	}
+	C.virResetLastError()
+	return err
+}
