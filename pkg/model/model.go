@@ -101,6 +101,17 @@ type Result struct {
 	Code   string `json:"code"` // error kind, empty when ok
 }
 
+// WaitResult is one VM's outcome of `vmctl wait`.
+type WaitResult struct {
+	Name      string    `json:"name"`
+	For       string    `json:"for"`
+	OK        bool      `json:"ok"`
+	State     string    `json:"state"`
+	Addresses []Address `json:"addresses"`
+	Error     string    `json:"error"`
+	Code      string    `json:"code"`
+}
+
 // Version is `hvctl version`.
 type Version struct {
 	Version           string `json:"version"`

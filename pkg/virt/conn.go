@@ -5,6 +5,7 @@ package virt
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,13 @@ func startEventLoop() error {
 // Open connects to uri. The connection attempt is bounded by ctx; a daemon that does not answer
 // gives a timeout error, one that is not there an unreachable error, both naming the URI.
 func Open(ctx context.Context, uri string, readOnly bool) (*Conn, error) {
+	// libxml2 would print its own warning for a missing test-driver file; say it once, better.
+	if p, ok := strings.CutPrefix(uri, "test://"); ok && p != "/default" {
+		if _, err := os.Stat(p); err != nil {
+			return nil, errs.New(errs.Unreachable, "cannot connect to %s: no such file %s", uri, p).
+				WithHint("the test driver takes test:///default or the absolute path of a host XML file")
+		}
+	}
 	if err := startEventLoop(); err != nil {
 		return nil, errs.New(errs.Failure, "libvirt event loop: %v", err)
 	}
@@ -226,7 +234,8 @@ func oneLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if s != "" {
+	// Lower-case the first letter of a sentence, not of an acronym such as XML.
+	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z' {
 		s = strings.ToLower(s[:1]) + s[1:]
 	}
 	return strings.TrimSuffix(s, ".")

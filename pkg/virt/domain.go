@@ -74,7 +74,7 @@ type Domain struct {
 
 // ErrNoDomain is the not-found error for a domain name.
 func ErrNoDomain(name string) error {
-	return errs.New(errs.NotFound, "domain %s not found", name).WithHint("list domains with: vmctl list --all")
+	return errs.New(errs.NotFound, "domain %s not found", name).WithHint("see the VMs with: vmctl list")
 }
 
 // Domain looks a domain up by name.
@@ -182,6 +182,12 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 		if vm.State == StateRunning || vm.State == StatePaused || vm.State == StateBlocked {
 			running = append(running, s.Name)
 		}
+		if _, ok := s.uint("balloon.maximum"); !ok {
+			// Drivers with partial stats (the test driver) get one info call per such domain.
+			if err := c.fillFromInfo(ctx, &vm); err != nil && errs.KindOf(err) != errs.NotFound {
+				return nil, err
+			}
+		}
 		vms = append(vms, vm)
 	}
 	if len(running) > 0 {
@@ -214,6 +220,20 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 	}
 	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
 	return vms, nil
+}
+
+func (c *Conn) fillFromInfo(ctx context.Context, vm *model.VM) error {
+	d, err := c.Domain(ctx, vm.Name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	info, err := call(ctx, c, "info "+vm.Name, d.d.GetInfo)
+	if err != nil {
+		return err
+	}
+	vm.VCPUs, vm.MemoryBytes, vm.MaxMemoryBytes = int(info.NrVirtCpu), info.Memory*1024, info.MaxMem*1024
+	return nil
 }
 
 // leasesByMAC reads the DHCP leases of every active network: one call per network.
@@ -588,3 +608,5 @@ func splitMetadata(inner string) []model.Metadata {
 	return out
 }
 
+// Conn is the connection the domain was looked up on.
+func (d *Domain) Conn() *Conn { return d.c }

@@ -1,0 +1,142 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/stub"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// ExitCodesHelp is the exit status table shown in help and man pages.
+func ExitCodesHelp() string {
+	var b strings.Builder
+	b.WriteString("Exit status:\n")
+	b.WriteString("  0    success (an empty list is success)\n")
+	for _, k := range errs.Kinds() {
+		fmt.Fprintf(&b, "  %-4d %s\n", k.ExitCode(), k.Describe())
+	}
+	return b.String()
+}
+
+func trees(f *cmdutil.Factory) map[string]*cobra.Command {
+	return map[string]*cobra.Command{
+		"vm":    vm.NewCmdVM(f),
+		"iso":   stub.NewCmdTree(f, "iso", "isoctl", "Install media and cloud-init seeds"),
+		"net":   stub.NewCmdTree(f, "net", "netctl", "libvirt networks"),
+		"audit": stub.NewCmdTree(f, "audit", "auditctl", "Security audit of host and VMs"),
+	}
+}
+
+// NewRoot builds the command tree for prog: the whole of hvctl, or one subtree when invoked
+// through a link named vmctl, isoctl, netctl or auditctl.
+func NewRoot(f *cmdutil.Factory, prog string) *cobra.Command {
+	t := trees(f)
+	var root *cobra.Command
+	tree := ""
+	for _, l := range Links {
+		if l.Name == prog {
+			tree = l.Tree
+		}
+	}
+	if tree != "" {
+		root = t[tree]
+		root.Use = prog
+		root.Aliases = nil
+		root.Long = strings.TrimSpace(root.Long) + fmt.Sprintf("\n\n%s is hvctl's %s tree: '%s X' is the same as 'hvctl %s X'.", prog, tree, prog, tree)
+		root.AddCommand(version.NewCmdVersion(f, nil))
+	} else {
+		root = &cobra.Command{
+			Use:   "hvctl",
+			Short: "Manage libvirt virtual machines, install media, networks and audits",
+			Long: `hvctl manages virtual machines on libvirt hosts: VM lifecycle (vm), install media and
+cloud-init seeds (iso), libvirt networks (net) and security audits (audit).
+
+Linked or copied under the name vmctl, isoctl, netctl or auditctl, the binary runs that
+tree directly.`,
+			Example: `  hvctl vm list
+  hvctl -c test:///default vm list --json
+  vmctl start 'web-*' --parallel 8
+  vmctl wait web01 --for ip --timeout 2m`,
+		}
+		for _, name := range []string{"vm", "iso", "net", "audit"} {
+			root.AddCommand(t[name])
+		}
+		root.AddCommand(version.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd())
+	}
+	root.Long = strings.TrimSpace(root.Long) + "\n\n" + ExitCodesHelp()
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &errs.Error{Kind: errs.Usage, Msg: err.Error(), Err: err}
+	})
+
+	g := f.Global
+	pf := root.PersistentFlags()
+	g.Flags = pf
+	pf.StringVarP(&g.Connect, "connect", "c", "", "libvirt `URI` or a host name from the config's [hosts] table")
+	pf.BoolVar(&g.JSON, "json", false, "print the result as JSON")
+	pf.StringVar(&g.JQ, "jq", "", "filter the JSON result through a jq `EXPRESSION` (implies --json)")
+	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table, wide, json or name")
+	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without the header line")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print no messages on stderr, only errors")
+	pf.DurationVar(&g.Timeout, "timeout", cmdutil.DefaultTimeout, "bound on the whole command, libvirt calls included (`DURATION`; default depends on the command)")
+	pf.StringVar(&g.ConfigFile, "config", "", "configuration `FILE` instead of /etc/hvctl/config.toml and $XDG_CONFIG_HOME/hvctl/config.toml")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("connect", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		out := []string{"qemu:///system", "qemu:///session", "test:///default"}
+		if l, err := f.Config(); err == nil {
+			for name := range l.Config.Hosts {
+				out = append(out, name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
+
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.Quiet {
+			f.IO.Quiet = true
+		}
+		if _, err := f.Format(); err != nil {
+			return err
+		}
+		if d, ok := f.EffectiveTimeout(cmd); ok {
+			if d <= 0 {
+				return errs.New(errs.Usage, "--timeout must be positive")
+			}
+			if s, ok := cmd.Annotations[cmdutil.AnnSlack]; ok {
+				if extra, err := parseDuration(s); err == nil {
+					d += extra
+				}
+			}
+			ctx, cancel := virt.WithTimeout(cmd.Context(), d)
+			cobra.OnFinalize(cancel)
+			cmd.SetContext(ctx)
+		}
+		return nil
+	}
+	return root
+}
+
+func newLinksCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "__links",
+		Short:  "Print the names the binary answers to, for packaging",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, l := range Links {
+				fmt.Fprintln(cmd.OutOrStdout(), l.Name)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,100 @@
+package vm
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// NewCmdDelete builds `vm delete`.
+func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	cmd := newLifecycleCmd(f, verbSpec{
+		use:   "delete NAME|PATTERN...",
+		short: "Delete VMs: their definition, NVRAM and snapshot metadata; disks only when asked",
+		long: `Remove the VMs' definitions together with their NVRAM, managed-save image and snapshot and
+checkpoint metadata. Disks stay unless --remove-storage is given, and even then install
+media, read-only and shareable disks, files in the image and ISO stores, volumes another VM
+uses or that back another volume, and files outside libvirt storage pools are kept (and
+reported). A running VM is refused unless --force powers it off first.
+
+On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
+		example: `  vmctl delete web01
+  vmctl delete 'test-*' --yes --force --remove-storage`,
+		perVM:   60 * time.Second,
+		act:     deleteOne,
+		prepare: confirmDelete,
+		flags: func(cmd *cobra.Command, o *LifecycleOptions) {
+			cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+			cmd.Flags().BoolVar(&o.Force, "force", false, "power running VMs off before deleting them")
+			cmd.Flags().BoolVar(&o.Storage, "remove-storage", false, "also delete the VMs' own disk volumes")
+		},
+	}, runF)
+	cmd.Aliases = []string{"rm", "undefine"}
+	return cmd
+}
+
+func confirmDelete(_ context.Context, _ *virt.Conn, o *LifecycleOptions) error {
+	if o.Yes {
+		return nil
+	}
+	io := o.F.IO
+	if !io.CanPrompt() {
+		return errs.New(errs.Usage, "refusing to delete without confirmation").WithHint("add --yes to delete without a terminal")
+	}
+	what := "VM definitions"
+	if o.Storage {
+		what = "VM definitions and their own disk volumes"
+	}
+	fmt.Fprintf(io.ErrOut, "Delete %s for %s? [y/N] ", what, strings.Join(o.Targets, " "))
+	answer, _ := bufio.NewReader(io.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return errs.New(errs.Usage, "not confirmed; nothing deleted")
+}
+
+func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+	var plan virt.StoragePlan
+	if o.Storage {
+		cfg, err := o.F.Config()
+		if err != nil {
+			return "", err
+		}
+		// Decide before undefining: afterwards the disk list is gone.
+		if plan, err = d.PlanStorage(ctx, []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs}); err != nil {
+			return "", err
+		}
+	}
+	if err := d.Undefine(ctx, o.Force); err != nil {
+		return "", err
+	}
+	kept := make([]string, 0, len(plan.Keep))
+	for p := range plan.Keep {
+		kept = append(kept, p)
+	}
+	sort.Strings(kept)
+	for _, p := range kept {
+		o.F.Infof("%s: %s: kept %s (%s)", o.F.Prog, d.Name, p, plan.Keep[p])
+	}
+	var failed []string
+	for _, p := range plan.Remove {
+		if err := d.Conn().DeleteVolume(ctx, p); err != nil {
+			failed = append(failed, p+": "+err.Error())
+			continue
+		}
+		o.F.Infof("%s: %s: removed %s", o.F.Prog, d.Name, p)
+	}
+	if len(failed) > 0 {
+		return virt.ActDeleted, errs.New(errs.Failure, "deleted, but could not remove %s", strings.Join(failed, "; "))
+	}
+	return virt.ActDeleted, nil
+}

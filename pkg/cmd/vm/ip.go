@@ -1,0 +1,86 @@
+package vm
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// AddressSources are the places an address can come from, in the order they are asked.
+var AddressSources = []string{"lease", "agent", "arp"}
+
+// IPOptions of `vm ip`.
+type IPOptions struct {
+	F       *cmdutil.Factory
+	Name    string
+	Sources []string
+}
+
+// NewCmdIP builds `vm ip`.
+func NewCmdIP(f *cmdutil.Factory, runF func(context.Context, *IPOptions) error) *cobra.Command {
+	opts := &IPOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "ip NAME",
+		Short: "Print the IP addresses of a running VM and where they were learnt",
+		Long: `Print the VM's IP addresses with their source: the DHCP lease of a libvirt network,
+the guest agent, or the host's ARP table. Sources are asked in order and the first that
+knows any address answers. An empty list means no source knows one yet (see vmctl wait
+--for ip).`,
+		Example:           "  vmctl ip web01\n  ssh root@$(vmctl ip web01 --jq '.[0].address')",
+		Args:              cmdutil.ExactArgs(1, "one VM name"),
+		ValidArgsFunction: completeVMs(f, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			for _, s := range opts.Sources {
+				if !contains(AddressSources, s) {
+					return errs.New(errs.Usage, "invalid --source %q (want %s)", s, strings.Join(AddressSources, ", "))
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runIP(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.Sources, "source", AddressSources, "where to look, in order: lease, agent, arp")
+	return cmd
+}
+
+// AddressColumns is the table view of model.Address.
+var AddressColumns = []output.Column[model.Address]{
+	{Header: "interface", Value: func(a model.Address) string { return dash(a.Interface) }},
+	{Header: "mac", Value: func(a model.Address) string { return a.MAC }},
+	{Header: "family", Value: func(a model.Address) string { return a.Family }},
+	{Header: "address", Value: func(a model.Address) string { return a.Address + "/" + strconv.Itoa(a.Prefix) }},
+	{Header: "source", Value: func(a model.Address) string { return a.Source }},
+}
+
+func runIP(ctx context.Context, o *IPOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	var addrs []model.Address
+	err = withDomain(ctx, o.F, o.Name, true, func(d *virt.Domain) error {
+		state, _, err := d.State(ctx)
+		if err != nil {
+			return err
+		}
+		if state != virt.StateRunning && state != virt.StatePaused {
+			return errs.New(errs.Conflict, "domain is %s, not running", state)
+		}
+		addrs, err = d.Addresses(ctx, o.Sources)
+		return err
+	})
+	if err != nil {
+		return errs.Wrap(err, "ip %s", o.Name)
+	}
+	return output.List(o.F.IO.Out, format, addrs, AddressColumns, func(a model.Address) string { return a.Address })
+}

@@ -1,0 +1,293 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// LifecycleOptions are the options of every bulk lifecycle verb.
+type LifecycleOptions struct {
+	F       *cmdutil.Factory
+	Verb    string
+	Targets []string
+	Bulk    cmdutil.BulkFlags
+	PerVM   time.Duration // --timeout: the budget of each VM's operation (for stop: the wait)
+	Force   bool
+	Mode    string
+	On      bool // autostart on|off
+	Yes     bool
+	Storage bool // delete --remove-storage
+	Act     func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
+	prepare func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+}
+
+type verbSpec struct {
+	use, short, long, example string
+	perVM                     time.Duration
+	act                       func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
+	flags                     func(cmd *cobra.Command, o *LifecycleOptions)
+	args                      func(o *LifecycleOptions, args []string) ([]string, error)
+	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+}
+
+const bulkHelp = `
+
+Targets are VM names, shell-style globs ('web-*'), or --all. Up to --parallel VMs are
+handled at once and each gets one result line (one JSON object); the exit status is 6
+when some failed. --timeout bounds the work on each VM (default %s).`
+
+func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare}
+	opts.Verb, _, _ = strings.Cut(spec.use, " ")
+	cmd := &cobra.Command{
+		Use:               spec.use,
+		Short:             spec.short,
+		Long:              spec.long + fmt.Sprintf(bulkHelp, spec.perVM),
+		Example:           spec.example,
+		ValidArgsFunction: completeVMs(f, true),
+		// The deadline is computed per run from the number of targets; see runLifecycle.
+		Annotations: map[string]string{cmdutil.AnnTimeout: "none"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if spec.args != nil {
+				if args, err = spec.args(opts, args); err != nil {
+					return err
+				}
+			}
+			if err := opts.Bulk.Check(args); err != nil {
+				return err
+			}
+			opts.Targets = args
+			opts.PerVM = spec.perVM
+			if fl := f.Global.Flags; fl != nil && fl.Changed("timeout") {
+				opts.PerVM = f.Global.Timeout
+			}
+			if opts.PerVM <= 0 {
+				return errs.New(errs.Usage, "--timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runLifecycle(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddBulkFlags(cmd, &opts.Bulk)
+	if spec.flags != nil {
+		spec.flags(cmd, opts)
+	}
+	return cmd
+}
+
+func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	connectCtx, cancel := virt.WithTimeout(ctx, cmdutil.DefaultTimeout)
+	conn, err := o.F.Connect(connectCtx, false)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer conn.Close()
+	existing, err := conn.DomainNames(connectCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	targets, unmatched := o.Bulk.Resolve(o.Targets, existing)
+	if len(targets) == 0 && len(unmatched) == 0 {
+		o.F.Infof("%s: no VMs to %s", o.F.Prog, o.Verb)
+		return output.List(o.F.IO.Out, format, []model.Result{}, cmdutil.ResultColumns, func(r model.Result) string { return r.Name })
+	}
+	if o.prepare != nil {
+		if err := o.prepare(ctx, conn, o); err != nil {
+			return err
+		}
+	}
+	// Each VM gets its budget; batches of --parallel run one after another.
+	batches := (len(targets) + o.Bulk.Parallel - 1) / o.Bulk.Parallel
+	runCtx, cancelRun := virt.WithTimeout(ctx, time.Duration(batches)*o.PerVM+15*time.Second)
+	defer cancelRun()
+	results, failures := cmdutil.RunBulk(runCtx, targets, o.Bulk.Parallel, func(ctx context.Context, name string) (string, error) {
+		vmCtx, cancel := virt.WithTimeout(ctx, o.PerVM+10*time.Second)
+		defer cancel()
+		d, err := conn.Domain(vmCtx, name)
+		if err != nil {
+			return "", err
+		}
+		defer d.Free()
+		return o.Act(vmCtx, d, o)
+	})
+	for _, p := range unmatched {
+		results = append(results, model.Result{Name: p, Error: "no VM matches " + p, Code: errs.NotFound.String()})
+		failures = append(failures, errs.New(errs.NotFound, "no VM matches %s", p))
+	}
+	if err := output.List(o.F.IO.Out, format, results, cmdutil.ResultColumns, func(r model.Result) string { return r.Name }); err != nil {
+		return err
+	}
+	return cmdutil.BulkResultError(o.Verb, results, failures)
+}
+
+func stopOptions(o *LifecycleOptions) virt.StopOptions {
+	return virt.StopOptions{Wait: o.PerVM, Force: o.Force, Mode: o.Mode}
+}
+
+func addModeFlag(cmd *cobra.Command, o *LifecycleOptions, what string) {
+	cmd.Flags().StringVar(&o.Mode, "mode", "", "how to ask the guest to "+what+": acpi (default), agent, or default (the hypervisor's choice)")
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"acpi", "agent", "default"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func checkMode(o *LifecycleOptions, args []string) ([]string, error) {
+	switch o.Mode {
+	case "", "acpi", "agent", "default":
+		return args, nil
+	}
+	return nil, errs.New(errs.Usage, "invalid --mode %q (want acpi, agent or default)", o.Mode)
+}
+
+// NewCmdStart builds `vm start`.
+func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:   "start NAME|PATTERN...",
+		short: "Start VMs (resumes paused ones; running ones are left alone)",
+		long:  "Start stopped VMs. A paused VM is resumed; a running one is left as it is and reported\nwith the action \"none\".",
+		example: `  vmctl start web01
+  vmctl start 'web-*' db01 -j 8`,
+		perVM: 30 * time.Second,
+		act:   func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Start(ctx) },
+	}, runF)
+}
+
+// NewCmdStop builds `vm stop`.
+func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:   "stop NAME|PATTERN...",
+		short: "Shut VMs down gracefully (ACPI), waiting for them; --force powers off stragglers",
+		long: `Ask each guest to power off (ACPI power button by default) and wait until it has, up to
+--timeout. A guest still running then is an error (exit 5), unless --force is given: then it
+is powered off at once (destroyed). A stopped VM is left alone (action "none"); a paused
+one is resumed first so it can hear the button.`,
+		example: `  vmctl stop web01
+  vmctl stop --all --timeout 2m --force`,
+		perVM: 60 * time.Second,
+		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+			return d.Stop(ctx, stopOptions(o))
+		},
+		flags: func(cmd *cobra.Command, o *LifecycleOptions) {
+			cmd.Flags().BoolVar(&o.Force, "force", false, "power off (destroy) guests that have not stopped when the wait ends")
+			addModeFlag(cmd, o, "power off")
+		},
+		args: checkMode,
+	}, runF)
+}
+
+// NewCmdKill builds `vm kill`.
+func NewCmdKill(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:     "kill NAME|PATTERN...",
+		short:   "Power VMs off at once (destroy), like pulling the plug",
+		long:    "Power VMs off immediately, without asking the guest (libvirt's destroy). The definition and\ndisks stay. A stopped VM is left alone.",
+		example: "  vmctl kill web01",
+		perVM:   30 * time.Second,
+		act:     func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Kill(ctx) },
+	}, runF)
+}
+
+// NewCmdRestart builds `vm restart`.
+func NewCmdRestart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:   "restart NAME|PATTERN...",
+		short: "Power-cycle VMs: graceful stop, then start (a changed definition takes effect)",
+		long: `Stop each VM as 'stop' does (ACPI, wait up to --timeout, --force to power off stragglers),
+then start it again with a fresh QEMU process, so changes to the persistent definition
+take effect. A stopped VM is simply started. Use 'reboot' for a reboot inside the guest.`,
+		example: "  vmctl restart web01 --force",
+		perVM:   60 * time.Second,
+		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+			return d.Restart(ctx, stopOptions(o))
+		},
+		flags: func(cmd *cobra.Command, o *LifecycleOptions) {
+			cmd.Flags().BoolVar(&o.Force, "force", false, "power off (destroy) guests that have not stopped when the wait ends")
+			addModeFlag(cmd, o, "power off")
+		},
+		args: checkMode,
+	}, runF)
+}
+
+// NewCmdReboot builds `vm reboot`.
+func NewCmdReboot(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:     "reboot NAME|PATTERN...",
+		short:   "Ask running VMs to reboot themselves",
+		long:    "Ask the guest to reboot (the hypervisor's choice of ACPI or agent unless --mode says). The QEMU\nprocess stays; use 'restart' for a full power cycle. The VM must be running.",
+		example: "  vmctl reboot web01 --mode agent",
+		perVM:   30 * time.Second,
+		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+			return d.Reboot(ctx, o.Mode)
+		},
+		flags: func(cmd *cobra.Command, o *LifecycleOptions) { addModeFlag(cmd, o, "reboot") },
+		args:  checkMode,
+	}, runF)
+}
+
+// NewCmdPause builds `vm pause`.
+func NewCmdPause(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:     "pause NAME|PATTERN...",
+		short:   "Pause (suspend) running VMs; their memory stays allocated",
+		long:    "Stop scheduling the VMs' vCPUs. They keep their memory and resume where they were.",
+		example: "  vmctl pause web01",
+		perVM:   30 * time.Second,
+		act:     func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Pause(ctx) },
+	}, runF)
+}
+
+// NewCmdResume builds `vm resume`.
+func NewCmdResume(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:     "resume NAME|PATTERN...",
+		short:   "Resume paused VMs",
+		long:    "Resume paused VMs. A running VM is left alone; a stopped one is an error (use start).",
+		example: "  vmctl resume web01",
+		perVM:   30 * time.Second,
+		act:     func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Resume(ctx) },
+	}, runF)
+}
+
+// NewCmdAutostart builds `vm autostart`.
+func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	return newLifecycleCmd(f, verbSpec{
+		use:     "autostart on|off NAME|PATTERN...",
+		short:   "Turn starting with the host on or off",
+		long:    "Set whether libvirt starts the VMs when the host (the daemon) starts.",
+		example: "  vmctl autostart on web01 db01\n  vmctl autostart off --all",
+		perVM:   30 * time.Second,
+		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+			return d.SetAutostart(ctx, o.On)
+		},
+		args: func(o *LifecycleOptions, args []string) ([]string, error) {
+			if len(args) == 0 {
+				return nil, errs.New(errs.Usage, "autostart needs on or off, then VM names")
+			}
+			switch args[0] {
+			case "on":
+				o.On = true
+			case "off":
+				o.On = false
+			default:
+				return nil, errs.New(errs.Usage, "autostart takes on or off, not %q", output.Escape(args[0]))
+			}
+			return args[1:], nil
+		},
+	}, runF)
+}

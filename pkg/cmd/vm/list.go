@@ -1,0 +1,141 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// ListOptions of `vm list`.
+type ListOptions struct {
+	F        *cmdutil.Factory
+	States   []string
+	Patterns []string
+}
+
+// NewCmdList builds `vm list`.
+func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "list [PATTERN...]",
+		Aliases: []string{"ls"},
+		Short:   "List VMs with state, size, autostart and addresses",
+		Long: `List every VM (running or not) with its state, vCPUs, memory, autostart and persistence,
+the IPv4 addresses of running VMs from the DHCP leases of libvirt networks, and CPU time.
+Patterns are shell-style globs on the name. The whole list takes a few bulk calls, however
+many VMs there are.`,
+		Example: `  vmctl list
+  vmctl list --state running 'web-*'
+  vmctl list -o name --state shut_off | xargs vmctl start
+  vmctl list --jq '.[] | select(.autostart) | .name'`,
+		ValidArgsFunction: completeVMs(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Patterns = args
+			for _, p := range args {
+				if _, err := path.Match(p, ""); err != nil {
+					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(p))
+				}
+			}
+			for _, s := range opts.States {
+				if !contains(virt.States, s) {
+					return errs.New(errs.Usage, "invalid state %q (want one of %s)", s, strings.Join(virt.States, ", "))
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runList(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.States, "state", nil, "only VMs in these `STATES` (running, paused, shut_off, …)")
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(virt.States, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ListColumns is the table view of model.VM.
+var ListColumns = []output.Column[model.VM]{
+	{Header: "name", Value: func(v model.VM) string { return v.Name }},
+	{Header: "state", Value: func(v model.VM) string { return v.State }},
+	{Header: "vcpus", Value: func(v model.VM) string { return strconv.Itoa(v.VCPUs) }},
+	{Header: "memory", Value: func(v model.VM) string { return units.Human(v.MemoryBytes) }},
+	{Header: "autostart", Value: func(v model.VM) string { return yesNo(v.Autostart) }},
+	{Header: "ipv4", Value: func(v model.VM) string { return dash(strings.Join(v.IPv4, ",")) }},
+	{Header: "persistent", Wide: true, Value: func(v model.VM) string { return yesNo(v.Persistent) }},
+	{Header: "max-memory", Wide: true, Value: func(v model.VM) string { return units.Human(v.MaxMemoryBytes) }},
+	{Header: "cpu-time", Wide: true, Value: func(v model.VM) string {
+		if v.CPUTimeSeconds == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fs", *v.CPUTimeSeconds)
+	}},
+	{Header: "uuid", Wide: true, Value: func(v model.VM) string { return v.UUID }},
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runList(ctx context.Context, o *ListOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	conn, err := o.F.Connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	all, err := conn.ListVMs(ctx)
+	if err != nil {
+		return errs.Wrap(err, "list")
+	}
+	vms := make([]model.VM, 0, len(all))
+	for _, v := range all {
+		if len(o.States) > 0 && !contains(o.States, v.State) {
+			continue
+		}
+		if len(o.Patterns) > 0 && !matchAny(o.Patterns, v.Name) {
+			continue
+		}
+		vms = append(vms, v)
+	}
+	return output.List(o.F.IO.Out, format, vms, ListColumns, func(v model.VM) string { return v.Name })
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,127 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// ShowOptions of `vm show`.
+type ShowOptions struct {
+	F    *cmdutil.Factory
+	Name string
+}
+
+// NewCmdShow builds `vm show`.
+func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{F: f}
+	return &cobra.Command{
+		Use:     "show NAME",
+		Aliases: []string{"info"},
+		Short:   "Show everything about one VM",
+		Long: `Show one VM in full: identity, state and reason, vCPUs, memory, OS type, architecture,
+machine and firmware, autostart and persistence, disks (with capacity and allocation in
+bytes), network interfaces with their addresses, graphics, snapshot count and metadata.
+It answers in one go what virsh needs dominfo, domblklist, domiflist, domifaddr,
+domdisplay and snapshot-list for.`,
+		Example:           "  vmctl show web01\n  vmctl show web01 --jq '.disks[].source'",
+		Args:              cmdutil.ExactArgs(1, "one VM name"),
+		ValidArgsFunction: completeVMs(f, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if err := cmdutil.ValidateName("VM", opts.Name); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runShow(cmd.Context(), opts)
+		},
+	}
+}
+
+func runShow(ctx context.Context, o *ShowOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	var v *model.VMDetail
+	err = withDomain(ctx, o.F, o.Name, true, func(d *virt.Domain) error {
+		v, err = d.Detail(ctx)
+		return err
+	})
+	if err != nil {
+		return errs.Wrap(err, "show %s", o.Name)
+	}
+	if format.Kind == output.Name {
+		_, err := fmt.Fprintln(o.F.IO.Out, output.Escape(v.Name))
+		return err
+	}
+	return output.Object(o.F.IO.Out, format, v, detailPairs(v))
+}
+
+func detailPairs(v *model.VMDetail) [][2]string {
+	p := [][2]string{
+		{"Name:", v.Name}, {"UUID:", v.UUID},
+	}
+	if v.Title != "" {
+		p = append(p, [2]string{"Title:", v.Title})
+	}
+	if v.Description != "" {
+		p = append(p, [2]string{"Description:", v.Description})
+	}
+	id := "-"
+	if v.ID != nil {
+		id = strconv.Itoa(*v.ID)
+	}
+	cpu := "-"
+	if v.CPUTimeSeconds != nil {
+		cpu = fmt.Sprintf("%.1fs", *v.CPUTimeSeconds)
+	}
+	p = append(p,
+		[2]string{"State:", v.State + " (" + v.StateReason + ")"},
+		[2]string{"ID:", id},
+		[2]string{"Type:", v.DomainType},
+		[2]string{"vCPUs:", fmt.Sprintf("%d (max %d)", v.VCPUs, v.MaxVCPUs)},
+		[2]string{"Memory:", fmt.Sprintf("%s (max %s)", units.Human(v.MemoryBytes), units.Human(v.MaxMemoryBytes))},
+		[2]string{"CPU time:", cpu},
+		[2]string{"OS:", fmt.Sprintf("%s/%s, machine %s, %s firmware", v.OSType, v.Arch, v.Machine, v.Firmware)},
+		[2]string{"Autostart:", yesNo(v.Autostart)},
+		[2]string{"Persistent:", yesNo(v.Persistent)},
+		[2]string{"Snapshots:", strconv.Itoa(v.Snapshots)},
+	)
+	for _, d := range v.Disks {
+		size := ""
+		if d.CapacityBytes != nil {
+			size = fmt.Sprintf(", %s (%s allocated)", units.Human(*d.CapacityBytes), units.Human(*d.AllocationBytes))
+		}
+		ro := ""
+		if d.ReadOnly {
+			ro = ", read-only"
+		}
+		p = append(p, [2]string{"Disk " + d.Target + ":", fmt.Sprintf("%s %s %s%s%s", d.Device, dash(d.Format), dash(d.Source), size, ro)})
+	}
+	for _, n := range v.NICs {
+		var addrs []string
+		for _, a := range n.Addresses {
+			addrs = append(addrs, fmt.Sprintf("%s/%d (%s)", a.Address, a.Prefix, a.Source))
+		}
+		p = append(p, [2]string{"NIC " + n.MAC + ":", fmt.Sprintf("%s %s, model %s, %s", n.Type, dash(n.Source), dash(n.Model), dash(strings.Join(addrs, ", ")))})
+	}
+	for _, g := range v.Graphics {
+		p = append(p, [2]string{"Graphics:", fmt.Sprintf("%s listen %s port %d", g.Type, dash(g.Listen), g.Port)})
+	}
+	for _, m := range v.Metadata {
+		p = append(p, [2]string{"Metadata:", m.Namespace})
+	}
+	return p
+}

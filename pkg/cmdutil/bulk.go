@@ -1,0 +1,169 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/spf13/cobra"
+)
+
+// BulkFlags are the target-selection flags of every bulk verb.
+type BulkFlags struct {
+	All      bool
+	Parallel int
+}
+
+// AddBulkFlags registers --all and -j/--parallel.
+func AddBulkFlags(cmd *cobra.Command, b *BulkFlags) {
+	cmd.Flags().BoolVar(&b.All, "all", false, "act on every VM")
+	cmd.Flags().IntVarP(&b.Parallel, "parallel", "j", 4, "act on at most `N` VMs at once")
+}
+
+// Check validates the combination of arguments and flags.
+func (b BulkFlags) Check(args []string) error {
+	if b.Parallel < 1 {
+		return errs.New(errs.Usage, "--parallel must be at least 1")
+	}
+	if b.All && len(args) > 0 {
+		return errs.New(errs.Usage, "give VM names or --all, not both")
+	}
+	if !b.All && len(args) == 0 {
+		return errs.New(errs.Usage, "no VM given").WithHint("name one or more VMs, a glob such as 'web-*', or --all")
+	}
+	for _, a := range args {
+		if !IsGlob(a) {
+			if err := ValidateName("VM", a); err != nil {
+				return err
+			}
+		} else if _, err := path.Match(a, ""); err != nil {
+			return errs.New(errs.Usage, "invalid pattern %q", output.Escape(a))
+		}
+	}
+	return nil
+}
+
+// IsGlob says whether a target is a shell-style pattern.
+func IsGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// Resolve expands names and globs against the existing names. A plain name is kept even when it
+// does not exist, so that it gets its own not-found result; a glob that matches nothing is an
+// error of its own.
+func (b BulkFlags) Resolve(args, existing []string) (targets []string, unmatched []string) {
+	if b.All {
+		return append([]string(nil), existing...), nil
+	}
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			targets = append(targets, n)
+		}
+	}
+	for _, a := range args {
+		if !IsGlob(a) {
+			add(a)
+			continue
+		}
+		matched := false
+		for _, n := range existing {
+			if ok, _ := path.Match(a, n); ok {
+				add(n)
+				matched = true
+			}
+		}
+		if !matched {
+			unmatched = append(unmatched, a)
+		}
+	}
+	sort.Strings(targets)
+	return targets, unmatched
+}
+
+// RunBulk applies fn to every target with at most parallel at once and returns one result per
+// target, sorted by name. Targets not yet begun when ctx ends are reported as interrupted.
+func RunBulk(ctx context.Context, targets []string, parallel int, fn func(ctx context.Context, name string) (string, error)) ([]model.Result, []error) {
+	results := make([]model.Result, len(targets))
+	failures := make([]error, len(targets))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, name := range targets {
+		results[i].Name = name
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			failures[i] = &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: "not attempted: " + errs.KindOf(ctx.Err()).String()}
+			results[i].Error, results[i].Code = failures[i].Error(), errs.KindOf(ctx.Err()).String()
+			continue
+		}
+		wg.Add(1)
+		go func(r *model.Result, failure *error) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			action, err := fn(ctx, r.Name)
+			r.Action = action
+			if err != nil {
+				*failure = err
+				r.Error, r.Code = err.Error(), errs.KindOf(err).String()
+				return
+			}
+			r.OK = true
+		}(&results[i], &failures[i])
+	}
+	wg.Wait()
+	return results, failures
+}
+
+// BulkResultError turns results into the command's error: nil when all succeeded; the single
+// failure's own error for one target; a partial error (exit 6) when some failed, or when all
+// failed for different reasons.
+func BulkResultError(verb string, results []model.Result, failures []error) error {
+	var failed []error
+	var names []string
+	for i, err := range failures {
+		if err != nil {
+			failed = append(failed, err)
+			names = append(names, results[i].Name)
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(results) == 1:
+		return errs.Wrap(failed[0], "%s %s", verb, names[0])
+	}
+	if len(failed) == len(results) {
+		kind := errs.KindOf(failed[0])
+		same := true
+		for _, err := range failed {
+			same = same && errs.KindOf(err) == kind
+		}
+		if same {
+			return &errs.Error{Kind: kind, Msg: fmt.Sprintf("%s failed for all %d targets", verb, len(results)), Hint: errs.HintOf(failed[0])}
+		}
+	}
+	return errs.New(errs.Partial, "%s failed for %d of %d targets", verb, len(failed), len(results))
+}
+
+// ResultColumns is the table view of bulk results.
+var ResultColumns = []output.Column[model.Result]{
+	{Header: "name", Value: func(r model.Result) string { return r.Name }},
+	{Header: "action", Value: func(r model.Result) string {
+		if r.Action == "" {
+			return "-"
+		}
+		return r.Action
+	}},
+	{Header: "result", Value: func(r model.Result) string {
+		if r.OK {
+			return "ok"
+		}
+		return "error: " + r.Error
+	}},
+}

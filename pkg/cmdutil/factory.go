@@ -1,0 +1,149 @@
+// Package cmdutil holds what every command shares: the Factory of lazy dependencies, the global
+// flags, output helpers, argument validation and the bulk-operation runner.
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/config"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/iostreams"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Global holds the flags every command understands.
+type Global struct {
+	Connect    string
+	JSON       bool
+	JQ         string
+	Output     string
+	NoHeaders  bool
+	Quiet      bool
+	Timeout    time.Duration
+	ConfigFile string
+	Flags      *pflag.FlagSet // the root's persistent flags, to see what was set
+}
+
+// Factory builds dependencies lazily, so constructing the command tree has no side effects
+// (gen-docs and completion build it without libvirt or config files).
+type Factory struct {
+	IO     *iostreams.IOStreams
+	Getenv func(string) string
+	Now    func() time.Time
+	UID    int
+	Prog   string // the name the user typed: hvctl, vmctl …
+	Global *Global
+
+	cfg *config.Loaded
+}
+
+// New returns the production Factory.
+func New(prog string) *Factory {
+	return &Factory{
+		IO: iostreams.System(), Getenv: os.Getenv, Now: time.Now, UID: os.Getuid(), Prog: prog,
+		Global: &Global{},
+	}
+}
+
+// Config loads the configuration once.
+func (f *Factory) Config() (*config.Loaded, error) {
+	if f.cfg != nil {
+		return f.cfg, nil
+	}
+	l, err := config.Load(config.Options{File: f.Global.ConfigFile, Flags: f.Global.Flags, Getenv: f.Getenv, UID: f.UID})
+	if err != nil {
+		return nil, err
+	}
+	f.cfg = l
+	return l, nil
+}
+
+// URI resolves the libvirt URI: flag > HVCTL_URI > LIBVIRT_DEFAULT_URI > config > default.
+func (f *Factory) URI() (string, error) {
+	l, err := f.Config()
+	if err != nil {
+		return "", err
+	}
+	return l.Config.URI, nil
+}
+
+// Connect opens libvirt; readOnly for commands that only look.
+func (f *Factory) Connect(ctx context.Context, readOnly bool) (*virt.Conn, error) {
+	uri, err := f.URI()
+	if err != nil {
+		return nil, err
+	}
+	return virt.Open(ctx, uri, readOnly)
+}
+
+// Format validates the output flags.
+func (f *Factory) Format() (output.Format, error) {
+	g := f.Global
+	return output.ParseFormat(g.Output, g.JSON, g.JQ, g.NoHeaders)
+}
+
+// Infof writes a message for people on stderr unless -q.
+func (f *Factory) Infof(format string, args ...any) {
+	if f.IO.Quiet || f.Global.Quiet {
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
+}
+
+// Annotation keys commands use to tune the root's behaviour.
+const (
+	// AnnTimeout is a command's default deadline ("none" for interactive commands).
+	AnnTimeout = "hvctl/timeout"
+	// AnnSlack is added to the deadline of commands whose --timeout bounds a wait inside them,
+	// so the work after the wait (destroy, report) still has time.
+	AnnSlack = "hvctl/slack"
+)
+
+// DefaultTimeout is the deadline of commands that do not set their own.
+const DefaultTimeout = 30 * time.Second
+
+// EffectiveTimeout is --timeout if given, else the command's default.
+func (f *Factory) EffectiveTimeout(cmd *cobra.Command) (time.Duration, bool) {
+	if f.Global.Flags != nil {
+		if fl := f.Global.Flags.Lookup("timeout"); fl != nil && fl.Changed {
+			return f.Global.Timeout, true
+		}
+	}
+	if v, ok := cmd.Annotations[AnnTimeout]; ok {
+		if v == "none" {
+			return 0, false
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			return d, true
+		}
+	}
+	return DefaultTimeout, true
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidateName rejects names that are not VM/network/image names before libvirt sees them.
+func ValidateName(kind, name string) error {
+	if !validName.MatchString(name) {
+		return errs.New(errs.Usage, "invalid %s name %q", kind, output.Escape(name)).
+			WithHint("names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// ExactArgs is cobra.ExactArgs with a usage-kind error.
+func ExactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return errs.New(errs.Usage, "%s takes %s, got %d argument(s)", cmd.CommandPath(), what, len(args))
+		}
+		return nil
+	}
+}
