@@ -79,7 +79,8 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 	err = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(flags) })
 	if err != nil && flags != libvirt.DOMAIN_SHUTDOWN_DEFAULT && (IsCode(err, libvirt.ERR_INVALID_ARG) || IsCode(err, libvirt.ERR_NO_SUPPORT) || IsCode(err, libvirt.ERR_ARGUMENT_UNSUPPORTED)) && o.Mode == "" {
 		// Drivers without a power button (the test driver) take the default.
-		err = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(libvirt.DOMAIN_SHUTDOWN_DEFAULT) })
+		flags = libvirt.DOMAIN_SHUTDOWN_DEFAULT
+		err = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(flags) })
 	}
 	if err != nil {
 		if errs.KindOf(err) == errs.Conflict {
@@ -92,7 +93,13 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 		}
 	} else {
 		waitCtx, cancel := WithTimeout(ctx, o.Wait)
+		// A guest still booting misses the button (no ACPI handler yet): press it again now and
+		// then during the wait, as a person at the console would.
+		stopRepeat := d.repeat(waitCtx, 5*time.Second, func(ctx context.Context) {
+			_ = call0(ctx, d.c, "shutdown "+d.Name, func() error { return d.d.ShutdownFlags(flags) })
+		})
 		err = d.WaitState(waitCtx, isDown)
+		stopRepeat()
 		cancel()
 		if err == nil {
 			return ActStopped, nil
@@ -109,6 +116,26 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 		return "", err
 	}
 	return ActDestroyed, nil
+}
+
+// repeat runs fn every interval until the returned stop is called or ctx ends.
+func (d *Domain) repeat(ctx context.Context, interval time.Duration, fn func(context.Context)) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // Kill destroys (powers off) the domain at once.

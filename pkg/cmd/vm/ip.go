@@ -68,7 +68,7 @@ func runIP(ctx context.Context, o *IPOptions) error {
 		return err
 	}
 	var addrs []model.Address
-	err = withDomain(ctx, o.F, o.Name, true, func(d *virt.Domain) error {
+	err = withDomain(ctx, o.F, o.Name, false, func(d *virt.Domain) error {
 		state, _, err := d.State(ctx)
 		if err != nil {
 			return err

@@ -55,7 +55,7 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 		return err
 	}
 	var v *model.VMDetail
-	err = withDomain(ctx, o.F, o.Name, true, func(d *virt.Domain) error {
+	err = withDomain(ctx, o.F, o.Name, false, func(d *virt.Domain) error {
 		v, err = d.Detail(ctx)
 		return err
 	})

@@ -95,7 +95,8 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return err
 	}
-	conn, err := o.F.Connect(ctx, true)
+	// Interface addresses need a read-write connection, even from leases.
+	conn, err := o.F.Connect(ctx, false)
 	if err != nil {
 		return err
 	}
