@@ -111,15 +111,16 @@ const DefaultTimeout = 30 * time.Second
 
 // EffectiveTimeout is --timeout if given, else the command's default.
 func (f *Factory) EffectiveTimeout(cmd *cobra.Command) (time.Duration, bool) {
+	// Commands that bound their own work (bulk verbs, console) get no overall deadline here.
+	if cmd.Annotations[AnnTimeout] == "none" {
+		return 0, false
+	}
 	if f.Global.Flags != nil {
 		if fl := f.Global.Flags.Lookup("timeout"); fl != nil && fl.Changed {
 			return f.Global.Timeout, true
 		}
 	}
 	if v, ok := cmd.Annotations[AnnTimeout]; ok {
-		if v == "none" {
-			return 0, false
-		}
 		if d, err := time.ParseDuration(v); err == nil {
 			return d, true
 		}

@@ -348,7 +348,7 @@ func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Addre
 			return d.d.ListAllInterfaceAddresses(s)
 		})
 		if err != nil {
-			if k := errs.KindOf(err); k == errs.Timeout || k == errs.Interrupted || k == errs.Unreachable && !isAgentError(err) {
+			if k := errs.KindOf(err); !isAgentError(err) && (k == errs.Timeout || k == errs.Interrupted || k == errs.Unreachable) {
 				return nil, err
 			}
 			lastErr = err // agent not connected, source unsupported: try the next one
@@ -378,7 +378,8 @@ func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Addre
 }
 
 func isAgentError(err error) bool {
-	return IsCode(err, libvirt.ERR_AGENT_UNRESPONSIVE) || IsCode(err, libvirt.ERR_OPERATION_UNSUPPORTED)
+	return IsCode(err, libvirt.ERR_AGENT_UNRESPONSIVE) || IsCode(err, libvirt.ERR_OPERATION_UNSUPPORTED) ||
+		IsCode(err, libvirt.ERR_AGENT_UNSYNCED)
 }
 
 // AgentConnected says whether the guest agent channel is up, from the live XML: asking the agent

@@ -301,7 +301,16 @@ func (d *Domain) WaitAgent(ctx context.Context) error {
 	if err == nil {
 		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
 	}
-	return poll(ctx, wake, func() (bool, error) { return d.AgentConnected(ctx) })
+	return poll(ctx, wake, func() (bool, error) {
+		state, _, err := d.State(ctx)
+		if err != nil {
+			return false, err
+		}
+		if isDown(state) {
+			return false, errs.New(errs.Conflict, "domain is %s; its agent will not connect", state).WithHint("start it first")
+		}
+		return d.AgentConnected(ctx)
+	})
 }
 
 // poll calls check at once, after every wake-up, and at a growing interval up to 1 s.

@@ -1,0 +1,415 @@
+// Package e2e drives the hvctl binary against a real libvirtd with QEMU (TCG) and tiny guests
+// built from Debian packages (testdata/guest). scripts/test.sh sets it up and runs it; these
+// tests need root, libvirtd and the guest ISO, and fail (not skip) when HVCTL_E2E=1 says they
+// should have them.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+const (
+	uri      = "qemu:///system"
+	netName  = "hvctl-e2e"
+	bridge   = "hvbr-e2e0"
+	poolName = "hvctl-e2e"
+	poolDir  = "/var/lib/libvirt/images/hvctl-e2e"
+	subnet   = "10.213.77."
+)
+
+var guests = []string{"e2e-1", "e2e-2", "e2e-3"}
+
+type env struct {
+	t      *testing.T
+	bin    string // directory holding hvctl and its links
+	conn   *libvirt.Connect
+	iso    string
+	config string
+}
+
+func setup(t *testing.T) *env {
+	if os.Getenv("HVCTL_E2E") != "1" {
+		t.Skip("end-to-end tests need root, libvirtd and the test guest: run scripts/test.sh, which sets them up (HVCTL_E2E=1)")
+	}
+	iso := os.Getenv("HVCTL_GUEST_ISO")
+	if _, err := os.Stat(iso); err != nil {
+		t.Fatalf("HVCTL_GUEST_ISO=%q: %v (scripts/test.sh builds it)", iso, err)
+	}
+	e := &env{t: t, iso: iso, bin: t.TempDir(), config: t.TempDir()}
+	build := exec.Command("go", "build", "-o", filepath.Join(e.bin, "hvctl"), "../../cmd/hvctl")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, l := range []string{"vmctl"} {
+		if err := os.Symlink("hvctl", filepath.Join(e.bin, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	if e.conn, err = libvirt.NewConnect(uri); err != nil {
+		t.Fatalf("connect %s: %v", uri, err)
+	}
+	t.Cleanup(func() { _, _ = e.conn.Close() })
+	e.cleanup()
+	t.Cleanup(e.cleanup)
+	e.defineNetwork()
+	e.definePool()
+	for i, g := range guests {
+		e.defineGuest(g, i)
+	}
+	return e
+}
+
+// cleanup removes everything the tests define, whatever state a failed run left.
+func (e *env) cleanup() {
+	for _, g := range append(guests, "e2e-transient") {
+		if d, err := e.conn.LookupDomainByName(g); err == nil {
+			_ = d.Destroy()
+			_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+			_ = d.Free()
+		}
+	}
+	if p, err := e.conn.LookupStoragePoolByName(poolName); err == nil {
+		if vols, err := p.ListAllStorageVolumes(0); err == nil {
+			for _, v := range vols {
+				_ = v.Delete(0)
+				_ = v.Free()
+			}
+		}
+		_ = p.Destroy()
+		_ = p.Undefine()
+		_ = p.Free()
+	}
+	_ = os.RemoveAll(poolDir)
+	if n, err := e.conn.LookupNetworkByName(netName); err == nil {
+		_ = n.Destroy()
+		_ = n.Undefine()
+		_ = n.Free()
+	}
+}
+
+func (e *env) defineNetwork() {
+	// Isolated: no <forward>, so guests reach nothing but the host's bridge address.
+	// dnsmasq's no-ping saves the 3 s it waits before offering a new address.
+	n := libvirtxml.Network{
+		Name:   netName,
+		Bridge: &libvirtxml.NetworkBridge{Name: bridge, STP: "off"},
+		IPs: []libvirtxml.NetworkIP{{
+			Address: subnet + "1", Netmask: "255.255.255.0",
+			DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: subnet + "100", End: subnet + "200"}}},
+		}},
+		DnsmasqOptions: &libvirtxml.NetworkDnsmasqOptions{Option: []libvirtxml.NetworkDnsmasqOption{{Value: "no-ping"}}},
+	}
+	x, err := n.Marshal()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	net, err := e.conn.NetworkDefineXML(x)
+	if err != nil {
+		e.t.Fatalf("define network: %v", err)
+	}
+	defer func() { _ = net.Free() }()
+	if err := net.Create(); err != nil {
+		e.t.Fatalf("start network: %v", err)
+	}
+}
+
+func (e *env) definePool() {
+	p := libvirtxml.StoragePool{Type: "dir", Name: poolName, Target: &libvirtxml.StoragePoolTarget{Path: poolDir}}
+	x, err := p.Marshal()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pool, err := e.conn.StoragePoolDefineXML(x, 0)
+	if err != nil {
+		e.t.Fatalf("define pool: %v", err)
+	}
+	defer func() { _ = pool.Free() }()
+	if err := pool.Build(0); err != nil {
+		e.t.Fatalf("build pool: %v", err)
+	}
+	if err := pool.Create(0); err != nil {
+		e.t.Fatalf("start pool: %v", err)
+	}
+	for _, g := range guests {
+		v := libvirtxml.StorageVolume{
+			Name: g + "-data.qcow2", Capacity: &libvirtxml.StorageVolumeSize{Unit: "MiB", Value: 1},
+			Target: &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: "qcow2"}},
+		}
+		vx, err := v.Marshal()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		vol, err := pool.StorageVolCreateXML(vx, 0)
+		if err != nil {
+			e.t.Fatalf("create volume: %v", err)
+		}
+		_ = vol.Free()
+	}
+}
+
+func guestDomain(name, iso string, index int) libvirtxml.Domain {
+	return libvirtxml.Domain{
+		Type:   "qemu", // nested KVM crashes guests on these hosts: TCG
+		Name:   name,
+		Memory: &libvirtxml.DomainMemory{Value: 256, Unit: "MiB"},
+		VCPU:   &libvirtxml.DomainVCPU{Value: 1},
+		OS: &libvirtxml.DomainOS{
+			Type:        &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
+			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "cdrom"}},
+		},
+		Features: &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}},
+		SysInfo: []libvirtxml.DomainSysInfo{{FWCfg: &libvirtxml.DomainSysInfoFWCfg{
+			Entry: []libvirtxml.DomainSysInfoEntry{{Name: "opt/hvctl/hostname", Value: name}},
+		}}},
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{
+				{
+					Device: "cdrom", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+					Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: iso}},
+					Target:   &libvirtxml.DomainDiskTarget{Dev: "sda", Bus: "sata"},
+					ReadOnly: &libvirtxml.DomainDiskReadOnly{},
+				},
+				{
+					Device: "disk", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+					Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: poolName, Volume: name + "-data.qcow2"}},
+					Target: &libvirtxml.DomainDiskTarget{Dev: "vdb", Bus: "virtio"},
+				},
+			},
+			Interfaces: []libvirtxml.DomainInterface{{
+				// A fresh MAC per run: an old lease for a reused MAC would answer too early.
+				MAC:    &libvirtxml.DomainInterfaceMAC{Address: fmt.Sprintf("52:54:00:e2:%02x:%02x", time.Now().Unix()%256, index)},
+				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: netName}},
+				Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+			}},
+			Serials:  []libvirtxml.DomainSerial{{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}}},
+			Consoles: []libvirtxml.DomainConsole{{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}, Target: &libvirtxml.DomainConsoleTarget{Type: "serial"}}},
+			Channels: []libvirtxml.DomainChannel{{
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{}},
+				Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"}},
+			}},
+		},
+	}
+}
+
+func (e *env) defineGuest(name string, index int) {
+	def := guestDomain(name, e.iso, index)
+	x, err := def.Marshal()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, err := e.conn.DomainDefineXML(x)
+	if err != nil {
+		e.t.Fatalf("define %s: %v", name, err)
+	}
+	_ = d.Free()
+}
+
+// run executes a command from the bin directory and returns stdout, stderr and the exit code.
+func (e *env) run(prog string, args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(e.bin, prog), args...)
+	cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("%s %v: %v", prog, args, err)
+	}
+	e.t.Logf("%s %s → %d in %s", prog, strings.Join(args, " "), code, time.Since(start).Round(time.Millisecond))
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed and decodes its JSON into v.
+func (e *env) ok(v any, prog string, args ...string) {
+	e.t.Helper()
+	out, errOut, code := e.run(prog, append(args, "--json")...)
+	if code != 0 {
+		e.t.Fatalf("%s %v: exit %d\nstdout: %s\nstderr: %s", prog, args, code, out, errOut)
+	}
+	if v != nil {
+		if err := json.Unmarshal([]byte(out), v); err != nil {
+			e.t.Fatalf("%s %v: bad JSON: %v\n%s", prog, args, err, out)
+		}
+	}
+}
+
+type result struct {
+	Name, Action, Error, Code string
+	OK                        bool
+}
+
+func (e *env) act(want string, args ...string) {
+	e.t.Helper()
+	var rs []result
+	e.ok(&rs, "vmctl", args...)
+	if len(rs) == 0 {
+		e.t.Fatalf("vmctl %v: no results", args)
+	}
+	for _, r := range rs {
+		if !r.OK || r.Action != want {
+			e.t.Fatalf("vmctl %v: %s: action %q ok %v error %q, want %q", args, r.Name, r.Action, r.OK, r.Error, want)
+		}
+	}
+}
+
+func (e *env) state(name string) string {
+	e.t.Helper()
+	var v struct{ State string }
+	e.ok(&v, "vmctl", "show", name)
+	return v.State
+}
+
+type address struct{ Address, Source, Family, Interface string }
+
+func TestLifecycle(t *testing.T) {
+	e := setup(t)
+
+	e.act("started", "start", "e2e-1")
+	e.act("none", "start", "e2e-1")
+
+	var waited []struct {
+		Name      string
+		OK        bool
+		Addresses []address
+	}
+	e.ok(&waited, "vmctl", "wait", "e2e-1", "--for", "ip", "--timeout", "3m")
+	if len(waited) != 1 || len(waited[0].Addresses) == 0 || !strings.HasPrefix(waited[0].Addresses[0].Address, subnet) || waited[0].Addresses[0].Source != "lease" {
+		t.Fatalf("wait --for ip: %+v", waited)
+	}
+	ip := waited[0].Addresses[0].Address
+
+	var list []struct {
+		Name, State string
+		IPv4        []string
+		VCPUs       int
+		MemoryBytes uint64 `json:"memory_bytes"`
+	}
+	e.ok(&list, "vmctl", "list")
+	byName := map[string]int{}
+	for i, v := range list {
+		byName[v.Name] = i
+	}
+	if v := list[byName["e2e-1"]]; v.State != "running" || len(v.IPv4) != 1 || v.IPv4[0] != ip || v.MemoryBytes != 256<<20 || v.VCPUs != 1 {
+		t.Errorf("list e2e-1: %+v, want running with %s", v, ip)
+	}
+	if v := list[byName["e2e-2"]]; v.State != "shut_off" || len(v.IPv4) != 0 {
+		t.Errorf("list e2e-2: %+v", v)
+	}
+
+	var show struct {
+		State      string
+		DomainType string `json:"domain_type"`
+		Disks      []struct {
+			Target, Device string
+			Capacity       *uint64 `json:"capacity_bytes"`
+		}
+		NICs []struct{ Addresses []address } `json:"nics"`
+	}
+	e.ok(&show, "vmctl", "show", "e2e-1")
+	if show.DomainType != "qemu" || len(show.Disks) != 2 || show.Disks[1].Target != "vdb" || show.Disks[1].Capacity == nil || *show.Disks[1].Capacity != 1<<20 {
+		t.Errorf("show: %+v", show)
+	}
+	if len(show.NICs) != 1 || len(show.NICs[0].Addresses) == 0 || show.NICs[0].Addresses[0].Address != ip {
+		t.Errorf("show nics: %+v, want %s", show.NICs, ip)
+	}
+
+	e.ok(nil, "vmctl", "wait", "e2e-1", "--for", "agent", "--timeout", "2m")
+	var agentAddrs []address
+	e.ok(&agentAddrs, "vmctl", "ip", "e2e-1", "--source", "agent")
+	found := false
+	for _, a := range agentAddrs {
+		found = found || a.Address == ip && a.Source == "agent" && a.Interface == "eth0"
+	}
+	if !found {
+		t.Errorf("ip --source agent: %+v, want eth0 %s", agentAddrs, ip)
+	}
+
+	// The console, through a real pseudo-terminal.
+	exp := exec.Command("expect", "-f", "../../testdata/guest/console.exp", filepath.Join(e.bin, "vmctl"), "e2e-1")
+	exp.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")
+	if out, err := exp.CombinedOutput(); err != nil {
+		t.Errorf("console: %v\n%s", err, out)
+	}
+	// Without a terminal it refuses.
+	if _, errOut, code := e.run("vmctl", "console", "e2e-1"); code != 2 || !strings.Contains(errOut, "needs a terminal") {
+		t.Errorf("console without a terminal: exit %d, %s", code, errOut)
+	}
+
+	e.act("paused", "pause", "e2e-1")
+	if s := e.state("e2e-1"); s != "paused" {
+		t.Errorf("state after pause: %s", s)
+	}
+	e.act("resumed", "resume", "e2e-1")
+	e.act("none", "resume", "e2e-1")
+
+	e.act("rebooted", "reboot", "e2e-1")
+	e.ok(nil, "vmctl", "wait", "e2e-1", "--for", "agent", "--timeout", "2m")
+
+	e.act("stopped", "stop", "e2e-1")
+	if s := e.state("e2e-1"); s != "shut_off" {
+		t.Errorf("state after stop: %s", s)
+	}
+	e.act("none", "stop", "e2e-1")
+	e.act("restarted", "restart", "e2e-1")
+	e.act("destroyed", "kill", "e2e-1")
+
+	// A guest that cannot power off in time: exit 5 without --force, destroyed with it.
+	e.act("started", "start", "e2e-2")
+	if _, errOut, code := e.run("vmctl", "stop", "e2e-2", "--timeout", "1s"); code != 5 || !strings.Contains(errOut, "did not power off within 1s") {
+		t.Errorf("stop --timeout 1s: exit %d, %s", code, errOut)
+	}
+	if s := e.state("e2e-2"); s != "running" {
+		t.Errorf("after timed-out stop: %s", s)
+	}
+	e.act("destroyed", "stop", "e2e-2", "--timeout", "1s", "--force")
+
+	// Bulk: three guests at once, by glob.
+	e.act("started", "start", "e2e-*", "-j", "3")
+	var all []struct {
+		Name      string
+		OK        bool
+		Addresses []address
+	}
+	e.ok(&all, "vmctl", "wait", "e2e-*", "--for", "ip", "--timeout", "4m")
+	if len(all) != 3 {
+		t.Fatalf("wait e2e-*: %+v", all)
+	}
+	e.act("stopped", "stop", "e2e-*", "-j", "3", "--timeout", "2m")
+
+	// Deleting: storage only when asked, and never the install ISO.
+	e.act("deleted", "delete", "e2e-1", "--yes")
+	if _, err := os.Stat(filepath.Join(poolDir, "e2e-1-data.qcow2")); err != nil {
+		t.Errorf("delete without --remove-storage removed the disk: %v", err)
+	}
+	out, errOut, code := e.run("vmctl", "delete", "e2e-3", "--yes", "--remove-storage")
+	if code != 0 || !strings.Contains(errOut, "removed "+poolDir+"/e2e-3-data.qcow2") || !strings.Contains(errOut, "kept "+e.iso+" (install media)") {
+		t.Errorf("delete --remove-storage: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(poolDir, "e2e-3-data.qcow2")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("volume of e2e-3 still there: %v", err)
+	}
+	if _, err := os.Stat(e.iso); err != nil {
+		t.Errorf("the ISO went with the VM: %v", err)
+	}
+	if _, _, code := e.run("vmctl", "show", "e2e-3"); code != 3 {
+		t.Errorf("show after delete: exit %d, want 3", code)
+	}
+}
