@@ -88,7 +88,7 @@ tree directly.`,
 	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table, wide, json or name")
 	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without the header line")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print no messages on stderr, only errors")
-	pf.DurationVar(&g.Timeout, "timeout", cmdutil.DefaultTimeout, "bound on the whole command, libvirt calls included (`DURATION`; default depends on the command)")
+	pf.DurationVar(&g.Timeout, "timeout", 0, "bound on the command, libvirt calls included (`DURATION`; default 30s unless the command says otherwise)")
 	pf.StringVar(&g.ConfigFile, "config", "", "configuration `FILE` instead of /etc/hvctl/config.toml and $XDG_CONFIG_HOME/hvctl/config.toml")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("connect", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
