@@ -95,9 +95,16 @@ func RunBulk(ctx context.Context, targets []string, parallel int, fn func(ctx co
 	var wg sync.WaitGroup
 	for i, name := range targets {
 		results[i].Name = name
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		// Check first: select picks at random when both the slot and Done are ready.
+		acquired := false
+		if ctx.Err() == nil {
+			select {
+			case sem <- struct{}{}:
+				acquired = true
+			case <-ctx.Done():
+			}
+		}
+		if !acquired {
 			failures[i] = &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: "not attempted: " + errs.KindOf(ctx.Err()).String()}
 			results[i].Error, results[i].Code = failures[i].Error(), errs.KindOf(ctx.Err()).String()
 			continue

@@ -1,0 +1,203 @@
+package virt
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+)
+
+func fixture(t *testing.T) *Conn {
+	t.Helper()
+	p, err := filepath.Abs("../../testdata/libvirt/host.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(context.Background(), "test://"+p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestListVMs(t *testing.T) {
+	ctx := context.Background()
+	c := fixture(t)
+	vms, err := c.ListVMs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		state      string
+		vcpus      int
+		mem        uint64
+		persistent bool
+	}{
+		"batch":         {StatePaused, 1, 512 << 20, true},
+		"db-01":         {StateShutOff, 4, 2 << 30, true},
+		"odd name\ttab": {StateShutOff, 1, 512 << 20, true},
+		"scratch":       {StateRunning, 1, 512 << 20, false},
+		"web-01":        {StateRunning, 2, 1 << 30, true},
+		"web-02":        {StateRunning, 1, 512 << 20, true},
+	}
+	if len(vms) != len(want) {
+		t.Fatalf("got %d VMs, want %d", len(vms), len(want))
+	}
+	for i, v := range vms {
+		if i > 0 && vms[i-1].Name >= v.Name {
+			t.Errorf("not sorted: %s before %s", vms[i-1].Name, v.Name)
+		}
+		w, ok := want[v.Name]
+		if !ok {
+			t.Errorf("unexpected VM %q", v.Name)
+			continue
+		}
+		if v.State != w.state || v.VCPUs != w.vcpus || v.MemoryBytes != w.mem || v.Persistent != w.persistent || v.IPv4 == nil {
+			t.Errorf("%s: got %+v, want %+v", v.Name, v, w)
+		}
+	}
+}
+
+// The test driver keeps state for the life of one connection, so a sequence of verbs on one
+// connection shows the state machine of the lifecycle layer.
+func TestLifecycleSequence(t *testing.T) {
+	ctx := context.Background()
+	c := fixture(t)
+	d, err := c.Domain(ctx, "db-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	steps := []struct {
+		name string
+		do   func() (string, error)
+		want string
+		kind errs.Kind // expected error kind, Failure meaning none
+	}{
+		{"resume stopped", func() (string, error) { return d.Resume(ctx) }, "", errs.Conflict},
+		{"pause stopped", func() (string, error) { return d.Pause(ctx) }, "", errs.Conflict},
+		{"reboot stopped", func() (string, error) { return d.Reboot(ctx, "") }, "", errs.Conflict},
+		{"stop stopped", func() (string, error) { return d.Stop(ctx, StopOptions{Wait: time.Second}) }, ActNone, errs.Failure},
+		{"start", func() (string, error) { return d.Start(ctx) }, ActStarted, errs.Failure},
+		{"start again", func() (string, error) { return d.Start(ctx) }, ActNone, errs.Failure},
+		{"pause", func() (string, error) { return d.Pause(ctx) }, ActPaused, errs.Failure},
+		{"start paused resumes", func() (string, error) { return d.Start(ctx) }, ActResumed, errs.Failure},
+		{"autostart on", func() (string, error) { return d.SetAutostart(ctx, true) }, ActAutoOn, errs.Failure},
+		{"autostart on again", func() (string, error) { return d.SetAutostart(ctx, true) }, ActNone, errs.Failure},
+		{"stop", func() (string, error) { return d.Stop(ctx, StopOptions{Wait: 5 * time.Second}) }, ActStopped, errs.Failure},
+		{"kill stopped", func() (string, error) { return d.Kill(ctx) }, ActNone, errs.Failure},
+		{"restart stopped starts", func() (string, error) { return d.Restart(ctx, StopOptions{Wait: time.Second}) }, ActRestarted, errs.Failure},
+		{"kill", func() (string, error) { return d.Kill(ctx) }, ActDestroyed, errs.Failure},
+	}
+	for _, s := range steps {
+		got, err := s.do()
+		if s.kind != errs.Failure {
+			if errs.KindOf(err) != s.kind {
+				t.Errorf("%s: err %v (kind %s), want kind %s", s.name, err, errs.KindOf(err), s.kind)
+			}
+			continue
+		}
+		if err != nil || got != s.want {
+			t.Errorf("%s: got %q, %v; want %q", s.name, got, err, s.want)
+		}
+	}
+	if err := d.Undefine(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Domain(ctx, "db-01"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("after undefine: %v", err)
+	}
+}
+
+func TestUndefineRunningNeedsForce(t *testing.T) {
+	ctx := context.Background()
+	c := fixture(t)
+	d, err := c.Domain(ctx, "web-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if err := d.Undefine(ctx, false); errs.KindOf(err) != errs.Conflict {
+		t.Fatalf("undefine running without force: %v", err)
+	}
+	if err := d.Undefine(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlanStorageKeepsMediaAndForeignFiles(t *testing.T) {
+	ctx := context.Background()
+	c := fixture(t)
+	d, err := c.Domain(ctx, "db-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	plan, err := d.PlanStorage(ctx, []string{"/var/lib/hvctl/images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Remove) != 0 {
+		t.Errorf("would remove %v", plan.Remove)
+	}
+	if plan.Keep["/var/lib/hvctl/isos/debian.iso"] != "install media" {
+		t.Errorf("iso: %q", plan.Keep["/var/lib/hvctl/isos/debian.iso"])
+	}
+	if plan.Keep["/var/lib/libvirt/images/db-01.qcow2"] != "not in a libvirt storage pool" {
+		t.Errorf("disk: %q", plan.Keep["/var/lib/libvirt/images/db-01.qcow2"])
+	}
+	plan, err = d.PlanStorage(ctx, []string{"/var/lib/libvirt/images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Keep["/var/lib/libvirt/images/db-01.qcow2"] != "in the image store" {
+		t.Errorf("protected dir not honoured: %v", plan.Keep)
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	c := fixture(t)
+	ctx, cancel := WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	time.Sleep(time.Millisecond)
+	if _, err := c.DomainNames(ctx); errs.KindOf(err) != errs.Timeout {
+		t.Errorf("expired deadline: %v (kind %s)", err, errs.KindOf(err))
+	}
+	block := make(chan struct{})
+	defer close(block)
+	ctx2, cancel2 := WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	_, err := call(ctx2, c, "stuck call", func() (int, error) { <-block; return 0, nil })
+	if errs.KindOf(err) != errs.Timeout || err.Error() != "stuck call: libvirt at "+c.URI+" did not answer within 20ms" {
+		t.Errorf("stuck call: %v", err)
+	}
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	cancel3()
+	if _, err := c.DomainNames(ctx3); errs.KindOf(err) != errs.Interrupted {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	ctx := context.Background()
+	for uri, kind := range map[string]errs.Kind{
+		"qemu+unix:///system?socket=/nonexistent/libvirt-sock": errs.Unreachable,
+		"test:///nonexistent/host.xml":                         errs.Unreachable,
+		"bogus:///x":                                           errs.Usage,
+	} {
+		_, err := Open(ctx, uri, true)
+		if errs.KindOf(err) != kind || errs.HintOf(err) == "" {
+			t.Errorf("%s: %v (kind %s, hint %q), want kind %s with a hint", uri, err, errs.KindOf(err), errs.HintOf(err), kind)
+		}
+	}
+}
+
+func TestSplitMetadata(t *testing.T) {
+	got := splitMetadata(`<a:x xmlns:a="urn:a"><v>1</v></a:x> <b:y xmlns:b="urn:b"/>`)
+	if len(got) != 2 || got[0].Namespace != "urn:a" || got[0].XML != `<a:x xmlns:a="urn:a"><v>1</v></a:x>` || got[1].Namespace != "urn:b" {
+		t.Errorf("got %+v", got)
+	}
+}
