@@ -86,7 +86,9 @@ func (f *Factory) Connect(ctx context.Context, readOnly bool) (*virt.Conn, error
 // Format validates the output flags.
 func (f *Factory) Format() (output.Format, error) {
 	g := f.Global
-	return output.ParseFormat(g.Output, g.JSON, g.JQ, g.NoHeaders)
+	format, err := output.ParseFormat(g.Output, g.JSON, g.JQ, g.NoHeaders)
+	format.Pretty = f.IO.IsStdoutTTY()
+	return format, err
 }
 
 // Infof writes a message for people on stderr unless -q.

