@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-bash scripts/setup-host.sh
+HVCTL_SKIP_DAEMONS=1 bash scripts/setup-host.sh
 make -s build >&2 || { mkdir -p bin && go build -o bin/hvctl ./cmd/hvctl && ln -sf hvctl bin/vmctl; }
 
 uri=test:///default
