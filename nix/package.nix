@@ -29,7 +29,7 @@ buildGoModule {
     for link in vmctl isoctl netctl; do
       ln -s hvctl $out/bin/$link
     done
-    installManPage man/*.1
+    installManPage man/hvctl*.1 man/vmctl*.1 man/isoctl*.1 man/netctl*.1
     for prog in hvctl vmctl isoctl netctl; do
       installShellCompletion --cmd $prog \
         --bash completions/$prog.bash --zsh completions/_$prog --fish completions/$prog.fish
