@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/app"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -40,6 +41,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// sleep DURATION: give a background command time to get going.
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				time.Sleep(d)
+			},
 			// status N CMD ARGS...: run CMD and require exit status N exactly.
 			"status": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {

@@ -2,7 +2,9 @@ package virt
 
 import (
 	"context"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +201,32 @@ func TestSplitMetadata(t *testing.T) {
 	got := splitMetadata(`<a:x xmlns:a="urn:a"><v>1</v></a:x> <b:y xmlns:b="urn:b"/>`)
 	if len(got) != 2 || got[0].Namespace != "urn:a" || got[0].XML != `<a:x xmlns:a="urn:a"><v>1</v></a:x>` || got[1].Namespace != "urn:b" {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// A daemon that accepts the connection and then says nothing must not hang us: the deadline
+// turns into a timeout error naming the URI.
+func TestStuckDaemonTimesOut(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "stuck.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, answer nothing
+		}
+	}()
+	uri := "qemu+unix:///system?socket=" + sock
+	ctx, cancel := WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = Open(ctx, uri, true)
+	if errs.KindOf(err) != errs.Timeout || !strings.Contains(err.Error(), uri) || !strings.Contains(err.Error(), "300ms") {
+		t.Fatalf("stuck daemon: %v (kind %s)", err, errs.KindOf(err))
 	}
 }
