@@ -40,6 +40,12 @@ fi
 
 start_daemon() { # name, then command
 	local name=$1; shift
+	# A daemon on its way out (just signalled) still shows in pgrep: let it finish first.
+	for _ in $(seq 1 100); do
+		pgrep -x "$name" >/dev/null || break
+		[[ $name != libvirtd || -S /run/libvirt/libvirt-sock ]] && return 0
+		sleep 0.1
+	done
 	if pgrep -x "$name" >/dev/null; then return 0; fi
 	if [[ -d /run/systemd/system ]]; then
 		systemctl start "$name" && return 0
@@ -48,7 +54,7 @@ start_daemon() { # name, then command
 }
 start_daemon virtlogd /usr/sbin/virtlogd -d
 start_daemon libvirtd /usr/sbin/libvirtd -d
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
 	[[ -S /run/libvirt/libvirt-sock ]] && break
 	sleep 0.1
 done

@@ -413,3 +413,36 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("show after delete: exit %d, want 3", code)
 	}
 }
+
+// A daemon that dies under a running command: the command ends with exit 7 and says so, instead
+// of hanging; the next command, with the daemon gone, fails the same way at once.
+func TestDaemonDies(t *testing.T) {
+	e := setup(t)
+	t.Cleanup(func() {
+		// Bring libvirtd back for whatever runs next, as scripts/setup-host.sh would.
+		if out, err := exec.Command("bash", "../../scripts/setup-host.sh").CombinedOutput(); err != nil {
+			t.Errorf("restarting libvirtd: %v\n%s", err, out)
+		}
+	})
+	cmd := exec.Command(filepath.Join(e.bin, "vmctl"), "wait", "e2e-2", "--for", "running", "--timeout", "5m")
+	cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // let it connect and start waiting
+	if out, err := exec.Command("pkill", "-x", "libvirtd").CombinedOutput(); err != nil {
+		t.Fatalf("pkill libvirtd: %v %s", err, out)
+	}
+	err := cmd.Wait()
+	t.Logf("wait, daemon killed under it: %v: %s", err, strings.TrimSpace(stderr.String()))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || !strings.Contains(stderr.String(), "lost connection to "+uri) {
+		t.Errorf("wait while the daemon died: %v\n%s", err, stderr.String())
+	}
+	_, errOut, code := e.run("vmctl", "list")
+	if code != 7 || !strings.Contains(errOut, "cannot connect to "+uri) || !strings.Contains(errOut, "hint: ") {
+		t.Errorf("list without a daemon: exit %d\n%s", code, errOut)
+	}
+}

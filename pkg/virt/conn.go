@@ -197,10 +197,11 @@ func (c *Conn) mapError(err error) error {
 	case libvirt.ERR_AUTH_FAILED, libvirt.ERR_ACCESS_DENIED, libvirt.ERR_OPERATION_DENIED,
 		libvirt.ERR_NO_CONNECT, libvirt.ERR_INVALID_CONN, libvirt.ERR_RPC:
 		kind = errs.Unreachable
-	case libvirt.ERR_SYSTEM_ERROR:
-		if lerr.Domain == libvirt.FROM_RPC || lerr.Domain == libvirt.FROM_REMOTE {
-			kind = errs.Unreachable
-		}
+	}
+	// Errors raised by the RPC layer itself (socket closed, end of file, keepalive timeout)
+	// mean the daemon is gone, whatever the code.
+	if lerr.Domain == libvirt.FROM_RPC && kind == errs.Failure {
+		kind = errs.Unreachable
 	}
 	e := &errs.Error{Kind: kind, Msg: msg, Err: err}
 	if kind == errs.Unreachable {
