@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirt"
 )
 
@@ -267,17 +268,9 @@ func (d *Domain) Undefine(ctx context.Context, force bool) error {
 // WaitState waits until ok(state) holds, woken by lifecycle events and polling as a fallback (some
 // drivers and remote transports drop events). It returns a timeout error when ctx expires.
 func (d *Domain) WaitState(ctx context.Context, ok func(string) bool) error {
-	wake := make(chan struct{}, 1)
-	id, err := d.c.c.DomainEventLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventLifecycle) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
-	if err == nil {
-		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
-	}
-	return poll(ctx, wake, func() (bool, error) {
+	return d.waitEvents(ctx, func(wake func()) (int, error) {
+		return d.c.c.DomainEventLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventLifecycle) { wake() })
+	}, func() (bool, error) {
 		state, _, err := d.State(ctx)
 		if err != nil {
 			if errs.KindOf(err) == errs.NotFound && ok(StateShutOff) {
@@ -291,17 +284,9 @@ func (d *Domain) WaitState(ctx context.Context, ok func(string) bool) error {
 
 // WaitAgent waits for the guest agent to connect, woken by agent lifecycle events.
 func (d *Domain) WaitAgent(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	id, err := d.c.c.DomainEventAgentLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventAgentLifecycle) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
-	if err == nil {
-		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
-	}
-	return poll(ctx, wake, func() (bool, error) {
+	return d.waitEvents(ctx, func(wake func()) (int, error) {
+		return d.c.c.DomainEventAgentLifecycleRegister(d.d, func(*libvirt.Connect, *libvirt.Domain, *libvirt.DomainEventAgentLifecycle) { wake() })
+	}, func() (bool, error) {
 		state, _, err := d.State(ctx)
 		if err != nil {
 			return false, err
@@ -311,6 +296,40 @@ func (d *Domain) WaitAgent(ctx context.Context) error {
 		}
 		return d.AgentConnected(ctx)
 	})
+}
+
+// WaitAddresses waits until some source knows an address of the running domain; there are no
+// lease events to wake on, so it polls.
+func (d *Domain) WaitAddresses(ctx context.Context, sources []string) ([]model.Address, error) {
+	var addrs []model.Address
+	err := poll(ctx, nil, func() (bool, error) {
+		state, _, err := d.State(ctx)
+		if err != nil {
+			return false, err
+		}
+		if isDown(state) {
+			return false, errs.New(errs.Conflict, "domain is %s; it will not get an address", state).WithHint("start it first")
+		}
+		addrs, err = d.Addresses(ctx, sources)
+		return len(addrs) > 0, err
+	})
+	return addrs, err
+}
+
+// waitEvents polls check, woken early by the events register subscribes to. A driver without
+// events (register fails) leaves plain polling.
+func (d *Domain) waitEvents(ctx context.Context, register func(wake func()) (int, error), check func() (bool, error)) error {
+	wake := make(chan struct{}, 1)
+	id, err := register(func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
+	}
+	return poll(ctx, wake, check)
 }
 
 // poll calls check at once, after every wake-up, and at a growing interval up to 1 s.

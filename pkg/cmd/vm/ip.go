@@ -16,6 +16,15 @@ import (
 // AddressSources are the places an address can come from, in the order they are asked.
 var AddressSources = []string{"lease", "agent", "arp"}
 
+func checkSources(sources []string) error {
+	for _, s := range sources {
+		if !contains(AddressSources, s) {
+			return errs.New(errs.Usage, "invalid --source %q (want %s)", s, strings.Join(AddressSources, ", "))
+		}
+	}
+	return nil
+}
+
 // IPOptions of `vm ip`.
 type IPOptions struct {
 	F       *cmdutil.Factory
@@ -38,10 +47,8 @@ knows any address answers. An empty list means no source knows one yet (see vmct
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			for _, s := range opts.Sources {
-				if !contains(AddressSources, s) {
-					return errs.New(errs.Usage, "invalid --source %q (want %s)", s, strings.Join(AddressSources, ", "))
-				}
+			if err := checkSources(opts.Sources); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

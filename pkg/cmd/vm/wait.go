@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -50,10 +49,8 @@ addresses are polled.`,
 			if !contains(WaitConditions, opts.For) {
 				return errs.New(errs.Usage, "--for must be one of %s", strings.Join(WaitConditions, ", "))
 			}
-			for _, s := range opts.Sources {
-				if !contains(AddressSources, s) {
-					return errs.New(errs.Usage, "invalid --source %q (want %s)", s, strings.Join(AddressSources, ", "))
-				}
+			if err := checkSources(opts.Sources); err != nil {
+				return err
 			}
 			if err := (cmdutil.BulkFlags{Parallel: 1}).Check(args); err != nil {
 				return err
@@ -151,29 +148,5 @@ func waitOne(ctx context.Context, d *virt.Domain, o *WaitOptions) ([]model.Addre
 	case "agent":
 		return nil, d.WaitAgent(ctx)
 	}
-	var addrs []model.Address
-	interval := 200 * time.Millisecond
-	for {
-		state, _, err := d.State(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if state == virt.StateShutOff || state == virt.StateCrashed {
-			return nil, errs.New(errs.Conflict, "domain is %s; it will not get an address", state).WithHint("start it first")
-		}
-		if addrs, err = d.Addresses(ctx, o.Sources); err != nil {
-			return nil, err
-		}
-		if len(addrs) > 0 {
-			return addrs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, errs.Wrap(ctx.Err(), "no address yet")
-		case <-time.After(interval):
-		}
-		if interval < time.Second {
-			interval += 200 * time.Millisecond
-		}
-	}
+	return d.WaitAddresses(ctx, o.Sources)
 }
