@@ -8,7 +8,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-OXkD9EnuRQI5rMGrM9PAFzXdYJETsSTsN3EjM3q1644=";
+  vendorHash = "sha256-CA78jqvCjjniyIshZCupFCVx/IrDfydXe1HIE21dhW8=";
 
   subPackages = [ "cmd/hvctl" ];
   nativeBuildInputs = [ pkg-config installShellFiles ];

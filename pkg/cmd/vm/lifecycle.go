@@ -10,6 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/progress"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -118,7 +119,9 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	batches := (len(targets) + o.Bulk.Parallel - 1) / o.Bulk.Parallel
 	runCtx, cancelRun := virt.WithTimeout(ctx, time.Duration(batches)*o.PerVM+15*time.Second)
 	defer cancelRun()
+	bar := progress.New(o.F.IO, len(targets), o.Verb)
 	results, failures := cmdutil.RunBulk(runCtx, targets, o.Bulk.Parallel, func(ctx context.Context, name string) (string, error) {
+		defer bar.Done(1)
 		vmCtx, cancel := virt.WithTimeout(ctx, o.PerVM+10*time.Second)
 		defer cancel()
 		d, err := conn.Domain(vmCtx, name)
@@ -128,6 +131,7 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 		defer d.Free()
 		return o.Act(vmCtx, d, o)
 	})
+	bar.Finish()
 	for _, p := range unmatched {
 		results = append(results, model.Result{Name: p, Error: "no VM matches " + p, Code: errs.NotFound.String()})
 		failures = append(failures, errs.New(errs.NotFound, "no VM matches %s", p))

@@ -9,6 +9,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/progress"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -107,7 +108,9 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	found := map[string][]model.Address{}
 	states := map[string]string{}
 	// Waiting costs nothing, so every VM is waited for at once.
+	bar := progress.New(o.F.IO, len(targets), "wait --for "+o.For)
 	results, failures := cmdutil.RunBulk(ctx, targets, max(len(targets), 1), func(ctx context.Context, name string) (string, error) {
+		defer bar.Done(1)
 		d, err := conn.Domain(ctx, name)
 		if err != nil {
 			return "", err
@@ -120,6 +123,7 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 		mu.Unlock()
 		return o.For, err
 	})
+	bar.Finish()
 	out := make([]model.WaitResult, 0, len(results)+len(unmatched))
 	for _, r := range results {
 		addrs := found[r.Name]
