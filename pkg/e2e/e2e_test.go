@@ -282,6 +282,17 @@ type address struct{ Address, Source, Family, Interface string }
 func TestLifecycle(t *testing.T) {
 	e := setup(t)
 
+	var v struct {
+		Driver     string `json:"driver"`
+		Daemon     string `json:"daemon_version"`
+		Hypervisor string `json:"hypervisor_version"`
+		Error      string `json:"connect_error"`
+	}
+	e.ok(&v, "hvctl", "version")
+	if v.Driver != "QEMU" || v.Daemon == "" || v.Hypervisor == "" || v.Error != "" {
+		t.Errorf("version: %+v", v)
+	}
+
 	e.act("started", "start", "e2e-1")
 	e.act("none", "start", "e2e-1")
 
