@@ -3,12 +3,11 @@
 # libvirt daemons the end-to-end tests use. Safe to run again: every step checks first.
 set -euo pipefail
 
-want=(golang-go- pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86
+want=(pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86
 	qemu-utils dnsmasq-base xorriso isolinux syslinux syslinux-common mtools dosfstools fdisk cpio
 	gzip expect ca-certificates nix-bin xxd time libglib2.0-0 libnuma1 libudev1 liburing2)
 missing=()
 for p in "${want[@]}"; do
-	case "$p" in *-) continue ;; esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
