@@ -27,7 +27,14 @@ type Config struct {
 	VM    struct {
 		Defaults VMDefaults `toml:"defaults" json:"defaults"`
 	} `toml:"vm" json:"vm"`
-	Paths Paths `toml:"paths" json:"paths"`
+	Paths Paths           `toml:"paths" json:"paths"`
+	Zones map[string]Zone `toml:"zones" json:"zones"`
+}
+
+// Zone is a named network zone: VMs in it attach to its bridge.
+type Zone struct {
+	Bridge       string `toml:"bridge" json:"bridge"`
+	AllowHostdev bool   `toml:"allow_hostdev" json:"allow_hostdev"`
 }
 
 // Host is a named libvirt URI, usable wherever a URI is.
@@ -46,9 +53,10 @@ type VMDefaults struct {
 
 // Paths are where hvctl keeps its state and stores.
 type Paths struct {
-	State  string `toml:"state" json:"state"`
-	Images string `toml:"images" json:"images"`
-	ISOs   string `toml:"isos" json:"isos"`
+	State    string `toml:"state" json:"state"`
+	Images   string `toml:"images" json:"images"`
+	ISOs     string `toml:"isos" json:"isos"`
+	Profiles string `toml:"profiles" json:"profiles"`
 }
 
 // defaults are the built-in values; keys double as the list of scalar settings.
@@ -62,6 +70,7 @@ var defaults = map[string]any{
 	"paths.state":             "/var/lib/hvctl",
 	"paths.images":            "/var/lib/hvctl/images",
 	"paths.isos":              "/var/lib/hvctl/isos",
+	"paths.profiles":          "/etc/hvctl/profiles",
 }
 
 // Setting is one effective value and where it came from.
@@ -284,6 +293,14 @@ func (c *Config) validate(source map[string]string) error {
 	}
 	if _, err := units.ParseSize(d.DiskSize); err != nil {
 		return bad("vm.defaults.disk_size", "%v", err)
+	}
+	for name, z := range c.Zones {
+		if !hostName.MatchString(name) {
+			return bad("zones."+name, "zone name %q is not a valid name", name)
+		}
+		if z.Bridge == "" {
+			return bad("zones."+name+".bridge", "zone %q has no bridge", name)
+		}
 	}
 	for name, h := range c.Hosts {
 		key := "hosts." + name + ".uri"

@@ -124,3 +124,31 @@ type Version struct {
 	HypervisorVersion string `json:"hypervisor_version,omitempty"`
 	ConnectError      string `json:"connect_error,omitempty"`
 }
+
+// ProfileCheck is one profile's outcome of `vmctl profile validate`.
+type ProfileCheck struct {
+	Profile string         `json:"profile"`
+	OK      bool           `json:"ok"`
+	Issues  []ProfileIssue `json:"issues"`
+}
+
+// ProfileIssue is one problem in a profile, where it was written.
+type ProfileIssue struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Key     string `json:"key"`
+	Message string `json:"message"`
+}
+
+// ProfileSummary is one row of `vmctl profile list`.
+type ProfileSummary struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	Extends     string `json:"extends"`
+	VCPUs       int    `json:"vcpus"`
+	MemoryBytes uint64 `json:"memory_bytes"`
+	DiskBytes   uint64 `json:"disk_bytes"`
+	Valid       bool   `json:"valid"`
+	Error       string `json:"error"`
+}

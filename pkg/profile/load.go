@@ -61,10 +61,16 @@ type Defaults struct {
 	DomainType string
 }
 
+// Zone is what a profile may use of a configured network zone.
+type Zone struct {
+	AllowHostdev bool
+}
+
 // Options tell Load where profile names resolve and what the defaults are.
 type Options struct {
 	Dir      string // profiles directory, for names in `extends` and in Resolve
 	Defaults Defaults
+	Zones    map[string]Zone // configured zones; nil skips the zone checks
 }
 
 // Resolve turns a profile argument into a path: an existing file as given, else NAME.toml in
@@ -102,11 +108,14 @@ func Load(path string, o Options) (*Profile, error) {
 	}
 	inv := &Invalid{File: path}
 	checkTypes(doc, "", doc.data, reflect.TypeOf(Profile{}), inv)
-	if len(inv.Issues) > 0 {
-		sortIssues(inv.Issues)
-		return nil, inv
+	// Keys with wrong types or unknown names are reported; drop them so that the rest can
+	// still be decoded and checked, and every problem comes out in one run.
+	reported := map[string]bool{}
+	for _, i := range inv.Issues {
+		reported[i.Key] = true
+		prune(doc.data, i.Key)
 	}
-	// Types are right: let go-toml do the assignment.
+	// Types are right now: let go-toml do the assignment.
 	raw, err := toml.Marshal(doc.data)
 	if err != nil {
 		return nil, errs.New(errs.Failure, "profile %s: %v", path, err)
@@ -116,7 +125,16 @@ func Load(path string, o Options) (*Profile, error) {
 		return nil, errs.New(errs.Usage, "profile %s: %v", path, err)
 	}
 	p.applyDefaults(o.Defaults)
-	p.validate(doc, inv)
+	more := &Invalid{File: path}
+	p.validate(doc, more)
+	if o.Zones != nil {
+		p.validateZones(doc, more, o.Zones)
+	}
+	for _, i := range more.Issues {
+		if !reported[i.Key] { // a key already reported for its type says nothing new here
+			inv.Issues = append(inv.Issues, i)
+		}
+	}
 	if len(inv.Issues) > 0 {
 		sortIssues(inv.Issues)
 		return nil, inv
@@ -185,6 +203,42 @@ func loadChain(path string, o Options, seen []string) (*document, error) {
 		base.pos[k] = v
 	}
 	return base, nil
+}
+
+// prune deletes the key at path ("disk.size", "network[1].mac"); a bad element of a list of
+// plain values takes its whole list with it.
+func prune(m map[string]any, path string) {
+	cur := m
+	parts := strings.Split(path, ".")
+	for i, part := range parts {
+		name, idx, indexed := strings.Cut(part, "[")
+		last := i == len(parts)-1
+		if !indexed {
+			if last {
+				delete(cur, name)
+				return
+			}
+			next, ok := cur[name].(map[string]any)
+			if !ok {
+				delete(cur, name)
+				return
+			}
+			cur = next
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+		list, ok := cur[name].([]any)
+		if err != nil || !ok || n >= len(list) {
+			delete(cur, name)
+			return
+		}
+		el, ok := list[n].(map[string]any)
+		if last || !ok {
+			delete(cur, name)
+			return
+		}
+		cur = el
+	}
 }
 
 // merge lays src over dst: tables merge key by key, everything else (arrays too) replaces.
@@ -465,6 +519,24 @@ func (p *Profile) validate(d *document, inv *Invalid) {
 	}
 	if p.AutostartGroup != "" && !validName.MatchString(p.AutostartGroup) {
 		d.issue(inv, "autostart_group", "%q is not a valid group name", p.AutostartGroup)
+	}
+}
+
+// validateZones checks zone names against the configuration, and refuses PCI passthrough in a
+// zone that does not allow it.
+func (p *Profile) validateZones(d *document, inv *Invalid, zones map[string]Zone) {
+	for i, n := range p.Networks {
+		if n.Zone == "" {
+			continue
+		}
+		z, ok := zones[n.Zone]
+		if !ok {
+			d.issue(inv, fmt.Sprintf("network[%d].zone", i), "zone %q is not in the configuration", n.Zone)
+			continue
+		}
+		if len(p.HostDevs) > 0 && !z.AllowHostdev {
+			d.issue(inv, "hostdevs", "zone %q does not allow PCI passthrough", n.Zone)
+		}
 	}
 }
 

@@ -163,3 +163,22 @@ func TestExtendsErrors(t *testing.T) {
 		t.Errorf("inherited problem: %v", err)
 	}
 }
+
+func TestSchemaMatchesDecoder(t *testing.T) {
+	s := Schema()
+	props := s["properties"].(map[string]any)
+	if props["firmware"].(map[string]any)["enum"].([]string)[2] != "uefi-secure" {
+		t.Errorf("firmware enum: %v", props["firmware"])
+	}
+	items := props["hostdevs"].(map[string]any)["items"].(map[string]any)
+	if items["pattern"] == nil || items["type"] != "string" {
+		t.Errorf("hostdevs items: %v", items)
+	}
+	net := props["network"].(map[string]any)["items"].(map[string]any)
+	if net["additionalProperties"] != false || net["properties"].(map[string]any)["mac"] == nil {
+		t.Errorf("network items: %v", net)
+	}
+	if props["vcpus"].(map[string]any)["minimum"] != 1 {
+		t.Errorf("vcpus: %v", props["vcpus"])
+	}
+}
