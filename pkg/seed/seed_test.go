@@ -1,0 +1,64 @@
+package seed
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/profile"
+)
+
+func TestFromProfileAndISO(t *testing.T) {
+	p := &profile.Profile{Name: "web01", CloudInit: &profile.Cloud{
+		User: "ops", SSHKeys: []string{"ssh-ed25519 AAAA ops@x"}, Packages: []string{"nginx"}, RunCmd: []string{"echo hi"},
+	}}
+	s, err := FromProfile(p, "iid-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(s.UserData), "#cloud-config\n") {
+		t.Fatalf("user-data: %s", s.UserData)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(s.UserData[len("#cloud-config\n"):], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	users := cfg["users"].([]any)
+	if users[0] != "default" || users[1].(map[string]any)["name"] != "ops" || cfg["packages"].([]any)[0] != "nginx" {
+		t.Errorf("cloud-config: %v", cfg)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(s.MetaData, &meta); err != nil || meta["instance-id"] != "iid-1" || meta["local-hostname"] != "web01" {
+		t.Errorf("meta-data: %s %v", s.MetaData, err)
+	}
+
+	iso, err := s.ISO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The primary volume descriptor sits at 32 KiB; its volume identifier at byte 40.
+	if got := strings.TrimRight(string(iso[32768+40:32768+72]), " "); !strings.EqualFold(got, Label) {
+		t.Errorf("volume label %q, want %q", got, Label)
+	}
+	img := filepath.Join(t.TempDir(), "seed.iso")
+	if err := os.WriteFile(img, iso, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Read it back with an independent reader, as a guest's kernel would: xorriso's osirrox.
+	out := t.TempDir()
+	if msg, err := exec.Command("osirrox", "-indev", img, "-extract", "/", out).CombinedOutput(); err != nil {
+		t.Fatalf("osirrox: %v\n%s", err, msg)
+	}
+	for name, want := range map[string][]byte{"user-data": s.UserData, "meta-data": s.MetaData} {
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: %v, %q", name, err, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "network-config")); err == nil {
+		t.Error("network-config written though none was given")
+	}
+}
