@@ -8,7 +8,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-CA78jqvCjjniyIshZCupFCVx/IrDfydXe1HIE21dhW8=";
+  vendorHash = "sha256-cW3+/d/+6Yj6JPt/SSQePfIHN87sW/0/IvN1kE+2Wxg=";
 
   subPackages = [ "cmd/hvctl" ];
   nativeBuildInputs = [ pkg-config installShellFiles ];

@@ -49,6 +49,7 @@ type VMDefaults struct {
 	DiskSize   string `toml:"disk_size" json:"disk_size"`
 	Network    string `toml:"network" json:"network"`
 	DomainType string `toml:"domain_type" json:"domain_type"`
+	Pool       string `toml:"pool" json:"pool"`
 }
 
 // Paths are where hvctl keeps its state and stores.
@@ -67,6 +68,7 @@ var defaults = map[string]any{
 	"vm.defaults.disk_size":   "20GiB",
 	"vm.defaults.network":     "default",
 	"vm.defaults.domain_type": "auto",
+	"vm.defaults.pool":        "default",
 	"paths.state":             "/var/lib/hvctl",
 	"paths.images":            "/var/lib/hvctl/images",
 	"paths.isos":              "/var/lib/hvctl/isos",

@@ -152,3 +152,15 @@ type ProfileSummary struct {
 	Valid       bool   `json:"valid"`
 	Error       string `json:"error"`
 }
+
+// Created is the outcome of `vmctl create`.
+type Created struct {
+	Name       string    `json:"name"`
+	UUID       string    `json:"uuid"`
+	Profile    string    `json:"profile"`
+	DomainType string    `json:"domain_type"`
+	Volumes    []string  `json:"volumes"`
+	Started    bool      `json:"started"`
+	Addresses  []Address `json:"addresses"`
+	DryRun     bool      `json:"dry_run"`
+}

@@ -71,6 +71,7 @@ type Options struct {
 	Dir      string // profiles directory, for names in `extends` and in Resolve
 	Defaults Defaults
 	Zones    map[string]Zone // configured zones; nil skips the zone checks
+	Set      []string        // KEY=VALUE overrides (--set), laid over the profile
 }
 
 // Resolve turns a profile argument into a path: an existing file as given, else NAME.toml in
@@ -104,6 +105,9 @@ type document struct {
 func Load(path string, o Options) (*Profile, error) {
 	doc, err := loadChain(path, o, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := doc.override(o.Set); err != nil {
 		return nil, err
 	}
 	inv := &Invalid{File: path}
@@ -239,6 +243,27 @@ func prune(m map[string]any, path string) {
 		}
 		cur = el
 	}
+}
+
+// override lays --set KEY=VALUE pairs over the document. VALUE is read as a TOML value
+// (2, true, [1, 2], "x"); anything that is not one is taken as a string, so memory=4GiB works.
+func (d *document) override(sets []string) error {
+	for _, kv := range sets {
+		key, val, ok := strings.Cut(kv, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" || strings.ContainsAny(key, " \t\"'[]") {
+			return errs.New(errs.Usage, "--set %q: want KEY=VALUE, such as memory=4GiB or disk.size=40GiB", kv)
+		}
+		var m map[string]any
+		if err := toml.Unmarshal([]byte(key+" = "+val), &m); err != nil {
+			if err := toml.Unmarshal([]byte(key+" = "+strconv.Quote(val)), &m); err != nil {
+				return errs.New(errs.Usage, "--set %q: %v", kv, err)
+			}
+		}
+		merge(d.data, m)
+		d.pos[key] = Pos{File: "--set " + kv}
+	}
+	return nil
 }
 
 // merge lays src over dst: tables merge key by key, everything else (arrays too) replaces.

@@ -182,3 +182,21 @@ func TestSchemaMatchesDecoder(t *testing.T) {
 		t.Errorf("vcpus: %v", props["vcpus"])
 	}
 }
+
+func TestSetOverrides(t *testing.T) {
+	f := write(t, "s.toml", "name = \"s\"\nmemory = \"1GiB\"\n[disk]\nsize = \"10GiB\"\n")
+	p, err := Load(f, Options{Set: []string{"memory=4GiB", "disk.size=\"40GiB\"", "vcpus=3", "name=other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Memory != "4GiB" || p.Disk.Size != "40GiB" || p.VCPUs != 3 || p.Name != "other" {
+		t.Errorf("got %+v", p)
+	}
+	_, err = Load(f, Options{Set: []string{"vcpus=lots"}})
+	if err == nil || !strings.Contains(err.Error(), "--set vcpus=lots: vcpus: must be an integer, not a string") {
+		t.Errorf("bad --set: %v", err)
+	}
+	if _, err := Load(f, Options{Set: []string{"novalue"}}); errs.KindOf(err) != errs.Usage {
+		t.Errorf("malformed --set: %v", err)
+	}
+}

@@ -650,3 +650,8 @@ func splitMetadata(inner string) []model.Metadata {
 
 // Conn is the connection the domain was looked up on.
 func (d *Domain) Conn() *Conn { return d.c }
+
+// UUID of the domain.
+func (d *Domain) UUID(ctx context.Context) (string, error) {
+	return call(ctx, d.c, "uuid "+d.Name, d.d.GetUUIDString)
+}

@@ -1,0 +1,323 @@
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/seed"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// CreateOptions of `vm create`.
+type CreateOptions struct {
+	F       *cmdutil.Factory
+	Profile string
+	Name    string
+	Set     []string
+	Start   bool
+	WaitFor string // "", running, ip or agent
+	DryRun  bool
+}
+
+// NewCmdCreate builds `vm create`.
+func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions) error) *cobra.Command {
+	opts := &CreateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "create PROFILE",
+		Short: "Create a VM from a profile: volumes, cloud-init seed, definition; all or nothing",
+		Long: `Create the VM a profile describes. Its disks become volumes in the configured pool
+(vm.defaults.pool): a new qcow2 of the profile's size, or a qcow2 overlay on the base image,
+whose format is read from libvirt (never guessed) and which is grown to the profile's size.
+A cloud_init table becomes a NoCloud seed volume (mode 0600, kept across reboots). The
+definition always has a serial console, a guest-agent channel and a virtio RNG; graphics
+listen on 127.0.0.1 unless the profile says otherwise.
+
+An existing VM or volume of the same name is a conflict (exit 4) and nothing is touched.
+Any later failure, an interruption included, removes every volume and definition the
+command made. --dry-run prints the domain XML and the plan and touches nothing.`,
+		Example: `  vmctl create web01
+  vmctl create profiles/base.toml --name test01 --set memory=4GiB --start --wait ip`,
+		Args:        cmdutil.ExactArgs(1, "one profile"),
+		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Profile = args[0]
+			if opts.Name != "" {
+				if err := cmdutil.ValidateName("VM", opts.Name); err != nil {
+					return err
+				}
+			}
+			switch opts.WaitFor {
+			case "", "running", "ip", "agent":
+			default:
+				return errs.New(errs.Usage, "--wait must be running, ip or agent")
+			}
+			if opts.WaitFor != "" {
+				opts.Start = true
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runCreate(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "VM name instead of the profile's")
+	cmd.Flags().StringArrayVar(&opts.Set, "set", nil, "override a profile key: `KEY=VALUE` (repeatable), e.g. memory=4GiB")
+	cmd.Flags().BoolVar(&opts.Start, "start", false, "start the VM once created")
+	cmd.Flags().StringVar(&opts.WaitFor, "wait", "", "after starting, wait until the VM is running, has an ip, or its agent answers")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the domain XML and the plan; change nothing")
+	return cmd
+}
+
+// provision is what create made so far, for undoing it.
+type provision struct {
+	conn    *virt.Conn
+	volumes []string // paths
+	domain  *virt.Domain
+}
+
+// rollback removes what was made, newest first, with its own deadline: the command's own
+// context may be the reason we are here.
+func (p *provision) rollback(f *cmdutil.Factory) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if p.domain != nil {
+		if err := p.domain.Undefine(ctx, true); err != nil {
+			f.Infof("%s: cleanup: could not undefine %s: %v", f.Prog, p.domain.Name, err)
+		}
+		p.domain.Free()
+	}
+	for i := len(p.volumes) - 1; i >= 0; i-- {
+		if err := p.conn.DeleteVolume(ctx, p.volumes[i]); err != nil {
+			f.Infof("%s: cleanup: could not delete %s: %v", f.Prog, p.volumes[i], err)
+		}
+	}
+}
+
+func runCreate(ctx context.Context, o *CreateOptions) (err error) {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	lo, bridges, err := profileOptions(o.F)
+	if err != nil {
+		return err
+	}
+	if o.Name != "" {
+		lo.Set = append([]string{"name=" + o.Name}, o.Set...)
+	} else {
+		lo.Set = o.Set
+	}
+	path, err := profile.Resolve(o.Profile, lo.Dir)
+	if err != nil {
+		return err
+	}
+	p, err := profile.Load(path, lo)
+	if err != nil {
+		return err
+	}
+	l, err := o.F.Config()
+	if err != nil {
+		return err
+	}
+	cfg := l.Config
+	pool := cfg.VM.Defaults.Pool
+	conn, err := o.F.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	wrap := func(err error) error { return errs.Wrap(err, "create %s", p.Name) }
+
+	// Everything that can be refused is checked before anything is made.
+	if exists, err := conn.Exists(ctx, p.Name); err != nil {
+		return wrap(err)
+	} else if exists {
+		return errs.New(errs.Conflict, "create %s: a VM of that name exists", p.Name).WithHint("choose another with --name, or delete it first")
+	}
+	domainType := p.DomainType
+	if domainType == "auto" {
+		if domainType, err = conn.HostDomainType(ctx, p.Arch); err != nil {
+			return wrap(err)
+		}
+	}
+	bo := domainxml.Options{DomainType: domainType, Pool: pool, Zones: bridges}
+	if p.InstallISO != "" {
+		bo.ISOPath = p.InstallISO
+		if !filepath.IsAbs(bo.ISOPath) {
+			bo.ISOPath = filepath.Join(cfg.Paths.ISOs, bo.ISOPath)
+		}
+		if _, err := os.Stat(bo.ISOPath); err != nil {
+			return errs.New(errs.NotFound, "create %s: install ISO %s not found", p.Name, bo.ISOPath)
+		}
+	}
+	var base *virt.Volume
+	if b := p.Disk.BaseImage; b != "" {
+		if base, err = findBaseImage(ctx, conn, b, cfg.Paths.Images); err != nil {
+			return wrap(err)
+		}
+	}
+	var seedISO []byte
+	if p.CloudInit != nil {
+		s, err := seed.FromProfile(p, "iid-"+p.Name+"-"+randomHex(4))
+		if err != nil {
+			return errs.New(errs.Usage, "create %s: %v", p.Name, err)
+		}
+		if seedISO, err = s.ISO(); err != nil {
+			return errs.New(errs.Failure, "create %s: %v", p.Name, err)
+		}
+		bo.SeedVolume = domainxml.SeedVolume(p.Name)
+	}
+	def, err := domainxml.Build(p, bo)
+	if err != nil {
+		return errs.New(errs.Usage, "create %s: %v", p.Name, err)
+	}
+	xml, err := def.Marshal()
+	if err != nil {
+		return err
+	}
+	type planned struct {
+		virt.NewVolume
+		data []byte
+	}
+	size := func(s string) uint64 { n, _ := units.ParseSize(s); return n }
+	plan := []planned{{NewVolume: virt.NewVolume{Pool: pool, Name: domainxml.SystemVolume(p.Name), Format: "qcow2", Capacity: size(p.Disk.Size), Backing: base}}}
+	for i, x := range p.ExtraDisks {
+		nv := virt.NewVolume{Pool: pool, Name: domainxml.ExtraVolume(p.Name, i), Format: "qcow2", Capacity: size(x.Size)}
+		if x.BaseImage != "" {
+			if nv.Backing, err = findBaseImage(ctx, conn, x.BaseImage, cfg.Paths.Images); err != nil {
+				return wrap(err)
+			}
+		}
+		plan = append(plan, planned{NewVolume: nv})
+	}
+	if seedISO != nil {
+		plan = append(plan, planned{NewVolume: virt.NewVolume{Pool: pool, Name: bo.SeedVolume, Format: "raw", Capacity: uint64(len(seedISO)), Mode: "0600"}, data: seedISO})
+	}
+	for _, v := range plan {
+		if exists, err := conn.VolumeExists(ctx, v.Pool, v.Name); err != nil {
+			return wrap(err)
+		} else if exists {
+			return errs.New(errs.Conflict, "create %s: volume %s exists in pool %s", p.Name, v.Name, v.Pool).
+				WithHint("it may belong to a deleted VM; remove it with virsh vol-delete if it is unused")
+		}
+	}
+	result := model.Created{Name: p.Name, Profile: path, DomainType: domainType, Volumes: []string{}, Addresses: []model.Address{}}
+	if o.DryRun {
+		for _, v := range plan {
+			what := fmt.Sprintf("new %s volume %s/%s, %s", v.Format, v.Pool, v.Name, units.Human(v.Capacity))
+			if v.Backing != nil {
+				what += fmt.Sprintf(", overlay on %s (%s)", v.Backing.Path, v.Backing.Format)
+			}
+			o.F.Infof("%s: would create %s", o.F.Prog, what)
+			result.Volumes = append(result.Volumes, v.Pool+"/"+v.Name)
+		}
+		result.DryRun = true
+		if format.IsJSON() {
+			return output.WriteJSON(o.F.IO.Out, format, result)
+		}
+		_, err := io.WriteString(o.F.IO.Out, xml+"\n")
+		return err
+	}
+
+	made := &provision{conn: conn}
+	defer func() {
+		if err != nil {
+			made.rollback(o.F)
+		}
+	}()
+	for _, v := range plan {
+		vol, err := conn.CreateVolume(ctx, v.NewVolume)
+		if err != nil {
+			return wrap(err)
+		}
+		made.volumes = append(made.volumes, vol.Path)
+		result.Volumes = append(result.Volumes, vol.Path)
+		if v.data != nil {
+			if err := conn.Upload(ctx, vol.Path, v.data); err != nil {
+				return wrap(err)
+			}
+		}
+	}
+	d, err := conn.DefineDomain(ctx, p.Name, xml)
+	if err != nil {
+		return wrap(err)
+	}
+	made.domain = d
+	if result.UUID, err = d.UUID(ctx); err != nil {
+		return wrap(err)
+	}
+	if o.Start {
+		if _, err := d.Start(ctx); err != nil {
+			return wrap(err)
+		}
+		result.Started = true
+		switch o.WaitFor {
+		case "running":
+			err = d.WaitState(ctx, func(s string) bool { return s == virt.StateRunning })
+		case "agent":
+			err = d.WaitAgent(ctx)
+		case "ip":
+			result.Addresses, err = d.WaitAddresses(ctx, AddressSources)
+		}
+		if err != nil {
+			// The VM is made and started; waiting is a question, not part of creating.
+			made.domain = nil
+			made.volumes = nil
+			d.Free()
+			return errs.Wrap(err, "create %s: created and started, but wait --for %s", p.Name, o.WaitFor)
+		}
+	}
+	made.domain = nil // keep it: success
+	d.Free()
+	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"profile", result.Profile}, {"domain type", result.DomainType}}
+	for _, v := range result.Volumes {
+		pairs = append(pairs, [2]string{"volume", v})
+	}
+	pairs = append(pairs, [2]string{"started", yesNo(result.Started)})
+	for _, a := range result.Addresses {
+		pairs = append(pairs, [2]string{"address", fmt.Sprintf("%s/%d (%s)", a.Address, a.Prefix, a.Source)})
+	}
+	return output.Object(o.F.IO.Out, format, result, pairs)
+}
+
+// findBaseImage resolves a base image name or path to a libvirt volume.
+func findBaseImage(ctx context.Context, conn *virt.Conn, image, store string) (*virt.Volume, error) {
+	candidates := []string{image}
+	if !filepath.IsAbs(image) {
+		candidates = nil
+		for _, ext := range []string{"", ".qcow2", ".img", ".raw"} {
+			candidates = append(candidates, filepath.Join(store, image+ext))
+		}
+	}
+	for _, c := range candidates {
+		v, err := conn.LookupVolumeByPath(ctx, c)
+		if err == nil {
+			return v, nil
+		}
+		if errs.KindOf(err) != errs.NotFound {
+			return nil, err
+		}
+	}
+	return nil, errs.New(errs.NotFound, "base image %s not found as a libvirt volume (looked for %s)", image, candidates[0]).
+		WithHint("the image store must be a libvirt storage pool; isoctl will manage it")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,210 @@
+package virt
+
+import (
+	"context"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// HostDomainType says what "auto" means on this host for arch: kvm when the capabilities offer
+// it, qemu (emulation) otherwise.
+func (c *Conn) HostDomainType(ctx context.Context, arch string) (string, error) {
+	x, err := call(ctx, c, "capabilities", c.c.GetCapabilities)
+	if err != nil {
+		return "", err
+	}
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(x); err != nil {
+		return "", errs.New(errs.Failure, "parse capabilities: %v", err)
+	}
+	found := false
+	for _, g := range caps.Guests {
+		if g.Arch.Name != arch || g.OSType != "hvm" {
+			continue
+		}
+		found = true
+		for _, d := range g.Arch.Domains {
+			if d.Type == "kvm" {
+				return "kvm", nil
+			}
+		}
+	}
+	if !found {
+		return "", errs.New(errs.Conflict, "this host cannot run %s guests", arch)
+	}
+	return "qemu", nil
+}
+
+// Volume is a storage volume hvctl looked up or made.
+type Volume struct {
+	Pool, Name, Path string
+	Format           string
+	Capacity         uint64
+}
+
+// LookupVolumeByPath finds the volume at path and reads its format and capacity.
+func (c *Conn) LookupVolumeByPath(ctx context.Context, path string) (*Volume, error) {
+	return call(ctx, c, "lookup volume", func() (*Volume, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = v.Free() }()
+		return describe(v)
+	})
+}
+
+func describe(v *libvirt.StorageVol) (*Volume, error) {
+	x, err := v.GetXMLDesc(0)
+	if err != nil {
+		return nil, err
+	}
+	var def libvirtxml.StorageVolume
+	if err := def.Unmarshal(x); err != nil {
+		return nil, err
+	}
+	out := &Volume{Name: def.Name, Path: def.Key}
+	if def.Target != nil {
+		out.Path = def.Target.Path
+		if def.Target.Format != nil {
+			out.Format = def.Target.Format.Type
+		}
+	}
+	info, err := v.GetInfo()
+	if err != nil {
+		return nil, err
+	}
+	out.Capacity = info.Capacity
+	return out, nil
+}
+
+// VolumeExists says whether pool has a volume called name.
+func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
+	return call(ctx, c, "lookup volume", func() (bool, error) {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			return false, err
+		}
+		defer func() { _ = p.Free() }()
+		v, err := p.LookupStorageVolByName(name)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) {
+				return false, nil
+			}
+			return false, err
+		}
+		_ = v.Free()
+		return true, nil
+	})
+}
+
+// NewVolume describes a volume to create: empty, or an overlay on Backing.
+type NewVolume struct {
+	Pool, Name string
+	Format     string // qcow2 or raw
+	Capacity   uint64
+	Backing    *Volume // overlay on this base; its format is read, never guessed
+	Mode       string  // octal permissions, e.g. 0600
+}
+
+// CreateVolume makes the volume and returns it.
+func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) {
+	def := libvirtxml.StorageVolume{
+		Name:     nv.Name,
+		Capacity: &libvirtxml.StorageVolumeSize{Value: nv.Capacity, Unit: "bytes"},
+		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: nv.Format}},
+	}
+	if nv.Format == "qcow2" {
+		def.Allocation = &libvirtxml.StorageVolumeSize{Value: 0, Unit: "bytes"}
+	}
+	if nv.Mode != "" {
+		def.Target.Permissions = &libvirtxml.StorageVolumeTargetPermissions{Mode: nv.Mode}
+	}
+	if b := nv.Backing; b != nil {
+		if b.Format == "" {
+			return nil, errs.New(errs.Failure, "base image %s: libvirt reports no format; refusing to guess", b.Path)
+		}
+		def.BackingStore = &libvirtxml.StorageVolumeBackingStore{
+			Path: b.Path, Format: &libvirtxml.StorageVolumeTargetFormat{Type: b.Format},
+		}
+		if nv.Capacity < b.Capacity {
+			def.Capacity.Value = b.Capacity
+		}
+	}
+	x, err := def.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return call(ctx, c, "create volume "+nv.Name, func() (*Volume, error) {
+		p, err := c.c.LookupStoragePoolByName(nv.Pool)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = p.Free() }()
+		v, err := p.StorageVolCreateXML(x, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = v.Free() }()
+		out, err := describe(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Pool = nv.Pool
+		return out, nil
+	})
+}
+
+// Upload writes data into the volume at path, through a libvirt stream (works on remote hosts).
+func (c *Conn) Upload(ctx context.Context, path string, data []byte) error {
+	return call0(ctx, c, "upload", func() error {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = v.Free() }()
+		st, err := c.c.NewStream(0)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = st.Free() }()
+		if err := v.Upload(st, 0, uint64(len(data)), 0); err != nil {
+			return err
+		}
+		for rest := data; len(rest) > 0; {
+			n, err := st.Send(rest)
+			if err != nil {
+				_ = st.Abort()
+				return err
+			}
+			rest = rest[n:]
+		}
+		return st.Finish()
+	})
+}
+
+// DefineDomain defines a persistent domain from XML and returns it.
+func (c *Conn) DefineDomain(ctx context.Context, name, xml string) (*Domain, error) {
+	d, err := call(ctx, c, "define "+name, func() (*libvirt.Domain, error) {
+		return c.c.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Domain{Name: name, c: c, d: d}, nil
+}
+
+// Exists says whether a domain of that name is defined.
+func (c *Conn) Exists(ctx context.Context, name string) (bool, error) {
+	d, err := c.Domain(ctx, name)
+	if err != nil {
+		if errs.KindOf(err) == errs.NotFound {
+			return false, nil
+		}
+		return false, err
+	}
+	d.Free()
+	return true, nil
+}
