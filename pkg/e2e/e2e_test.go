@@ -37,6 +37,7 @@ type env struct {
 	conn   *libvirt.Connect
 	iso    string
 	config string
+	env    []string // extra environment for the commands
 }
 
 func setup(t *testing.T) *env {
@@ -74,7 +75,7 @@ func setup(t *testing.T) *env {
 
 // cleanup removes everything the tests define, whatever state a failed run left.
 func (e *env) cleanup() {
-	for _, g := range append(guests, "e2e-transient") {
+	for _, g := range append(guests, "e2e-prof", "e2e-broken") {
 		if d, err := e.conn.LookupDomainByName(g); err == nil {
 			_ = d.Destroy()
 			_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
@@ -221,7 +222,7 @@ func (e *env) defineGuest(name string, index int) {
 func (e *env) run(prog string, args ...string) (string, string, int) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, prog), args...)
-	cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config)
+	cmd.Env = append(append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config), e.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -455,5 +456,120 @@ func TestDaemonDies(t *testing.T) {
 	_, errOut, code := e.run("vmctl", "list")
 	if code != 7 || !strings.Contains(errOut, "cannot connect to "+uri) || !strings.Contains(errOut, "hint: ") {
 		t.Errorf("list without a daemon: exit %d\n%s", code, errOut)
+	}
+}
+
+// A VM from a profile: an overlay on the guest's qcow2 disk (format read from libvirt), a
+// cloud-init seed the guest reads its hostname from, and the always-present console and agent.
+func TestCreateFromProfile(t *testing.T) {
+	e := setup(t)
+	baseDisk := filepath.Join(filepath.Dir(e.iso), "guest-disk.qcow2")
+	data, err := os.ReadFile(baseDisk)
+	if err != nil {
+		t.Fatalf("guest disk: %v (testdata/guest/build.sh makes it)", err)
+	}
+	base := filepath.Join(poolDir, "e2e-base.qcow2")
+	if err := os.WriteFile(base, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := e.conn.LookupStoragePoolByName(poolName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pool.Free() }()
+	if err := pool.Refresh(0); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "prof.toml")
+	body := fmt.Sprintf(`name = "e2e-prof"
+domain_type = "qemu"
+vcpus = 1
+memory = "256MiB"
+
+[disk]
+base_image = %q
+size = "64MiB"
+
+[[network]]
+network = %q
+
+[cloud_init]
+hostname = "seeded-host"
+user = "ops"
+`, base, netName)
+	if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.env = []string{"HVCTL_VM_DEFAULTS_POOL=" + poolName, "HVCTL_PATHS_PROFILES=" + dir}
+
+	var created struct {
+		Name       string
+		DomainType string `json:"domain_type"`
+		Volumes    []string
+		Started    bool
+		Addresses  []address
+	}
+	e.ok(&created, "vmctl", "create", "prof", "--start", "--wait", "ip", "--timeout", "4m")
+	if created.DomainType != "qemu" || !created.Started || len(created.Volumes) != 2 || len(created.Addresses) == 0 ||
+		!strings.HasPrefix(created.Addresses[0].Address, subnet) {
+		t.Fatalf("create: %+v", created)
+	}
+	overlay, seedVol := filepath.Join(poolDir, "e2e-prof.qcow2"), filepath.Join(poolDir, "e2e-prof-cidata.iso")
+	if created.Volumes[0] != overlay || created.Volumes[1] != seedVol {
+		t.Errorf("volumes: %v", created.Volumes)
+	}
+	// The overlay names its base and the base's real format; the seed is private.
+	ov, err := e.conn.LookupStorageVolByPath(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ox, _ := ov.GetXMLDesc(0)
+	_ = ov.Free()
+	var vol libvirtxml.StorageVolume
+	if err := vol.Unmarshal(ox); err != nil || vol.BackingStore == nil || vol.BackingStore.Path != base ||
+		vol.BackingStore.Format == nil || vol.BackingStore.Format.Type != "qcow2" || vol.Capacity.Value != 64<<20 {
+		t.Errorf("overlay: %v %+v", err, vol)
+	}
+	if st, err := os.Stat(seedVol); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("seed volume mode: %v %v", st.Mode(), err)
+	}
+
+	// The guest took its hostname from the seed.
+	exp := exec.Command("expect", "-f", "../../testdata/guest/console.exp", filepath.Join(e.bin, "vmctl"), "e2e-prof", "seeded-host")
+	exp.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")
+	if out, err := exp.CombinedOutput(); err != nil {
+		t.Errorf("console shows no seeded hostname: %v\n%s", err, out)
+	}
+	e.ok(nil, "vmctl", "wait", "e2e-prof", "--for", "agent", "--timeout", "2m")
+
+	// Creating it again is a conflict that touches nothing.
+	if _, errOut, code := e.run("vmctl", "create", "prof"); code != 4 || !strings.Contains(errOut, "exists") {
+		t.Errorf("second create: exit %d %s", code, errOut)
+	}
+
+	// Delete with storage: the overlay and the seed go, the base image stays.
+	e.act("deleted", "delete", "e2e-prof", "--yes", "--force", "--remove-storage")
+	for _, p := range []string{overlay, seedVol} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived delete --remove-storage: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(base); err != nil {
+		t.Errorf("base image deleted: %v", err)
+	}
+
+	// A create that fails after making volumes (the network does not exist, so start fails)
+	// leaves no volume and no definition behind.
+	if _, errOut, code := e.run("vmctl", "create", "prof", "--name", "e2e-broken", "--set", "network=[{network=\"nope\"}]", "--start"); code == 0 {
+		t.Errorf("create on a missing network succeeded: %s", errOut)
+	}
+	for _, p := range []string{"e2e-broken.qcow2", "e2e-broken-cidata.iso"} {
+		if _, err := os.Stat(filepath.Join(poolDir, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("orphan %s after a failed create: %v", p, err)
+		}
+	}
+	if _, _, code := e.run("vmctl", "show", "e2e-broken"); code != 3 {
+		t.Errorf("failed create left a definition (show exit %d)", code)
 	}
 }

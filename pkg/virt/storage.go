@@ -19,7 +19,9 @@ type StoragePlan struct {
 // PlanStorage decides which disks of d can be deleted with it. Install media, read-only and
 // shareable disks, files in the protected directories (image and ISO stores), volumes another
 // domain uses or that back another volume, and files that are no libvirt volume all stay.
-func (d *Domain) PlanStorage(ctx context.Context, protected []string) (StoragePlan, error) {
+// ownMedia names (base names) CD-ROM volumes that belong to the VM, such as its cloud-init seed:
+// those go with it like its disks.
+func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) (StoragePlan, error) {
 	plan := StoragePlan{Keep: map[string]string{}}
 	def, err := d.Definition(ctx, true)
 	if err != nil {
@@ -38,10 +40,11 @@ func (d *Domain) PlanStorage(ctx context.Context, protected []string) (StoragePl
 		if path == "" {
 			continue
 		}
+		own := disk.Source != nil && disk.Source.Volume != nil && contains(ownMedia, filepath.Base(path))
 		switch {
-		case disk.Device == "cdrom" || disk.Device == "floppy":
+		case (disk.Device == "cdrom" || disk.Device == "floppy") && !own:
 			plan.Keep[path] = "install media"
-		case disk.ReadOnly != nil:
+		case disk.ReadOnly != nil && !own:
 			plan.Keep[path] = "read-only disk"
 		case disk.Shareable != nil:
 			plan.Keep[path] = "shareable disk"
@@ -194,4 +197,13 @@ func (c *Conn) DeleteVolume(ctx context.Context, path string) error {
 		defer func() { _ = v.Free() }()
 		return v.Delete(0)
 	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

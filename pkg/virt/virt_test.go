@@ -138,7 +138,7 @@ func TestPlanStorageKeepsMediaAndForeignFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Free()
-	plan, err := d.PlanStorage(ctx, []string{"/var/lib/hvctl/images"})
+	plan, err := d.PlanStorage(ctx, []string{"/var/lib/hvctl/images"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestPlanStorageKeepsMediaAndForeignFiles(t *testing.T) {
 	if plan.Keep["/var/lib/libvirt/images/db-01.qcow2"] != "not in a libvirt storage pool" {
 		t.Errorf("disk: %q", plan.Keep["/var/lib/libvirt/images/db-01.qcow2"])
 	}
-	plan, err = d.PlanStorage(ctx, []string{"/var/lib/libvirt/images"})
+	plan, err = d.PlanStorage(ctx, []string{"/var/lib/libvirt/images"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@
 # a Debian kernel plus a busybox initramfs with qemu-guest-agent, on a BIOS-bootable ISO.
 # It gets an address by DHCP on every NIC, powers off on the ACPI button, offers a root shell on
 # ttyS0, and takes its hostname from fw_cfg opt/hvctl/hostname.
-# Usage: build.sh OUTDIR   (writes OUTDIR/guest.iso; reuses OUTDIR/work as a cache)
+# A cloud-init NoCloud seed (label cidata), when attached, gives the hostname (local-hostname).
+# Usage: build.sh OUTDIR   (writes OUTDIR/guest.iso and OUTDIR/guest-disk.qcow2; OUTDIR/work
+# is a cache)
 set -euo pipefail
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out/work"
@@ -11,14 +13,14 @@ out=$(cd "$out" && pwd)
 work=$out/work
 here=$(cd "$(dirname "$0")" && pwd)
 
-need=(xorriso cpio gzip)
+need=(xorriso cpio gzip sfdisk mkfs.fat syslinux mcopy qemu-img)
 for t in "${need[@]}"; do command -v "$t" >/dev/null || { echo "build.sh: $t missing (run scripts/setup-host.sh)" >&2; exit 1; }; done
 [[ -f /usr/lib/ISOLINUX/isolinux.bin ]] || { echo "build.sh: isolinux missing" >&2; exit 1; }
 
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [[ -n $kpkg ]] || { echo "build.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
 stamp="$kpkg busybox-static qemu-guest-agent $(cat "$0" "$here"/rootfs/* | sha256sum | cut -c1-16)"
-if [[ -f $out/guest.iso && -f $out/stamp && $(cat "$out/stamp") == "$stamp" ]]; then
+if [[ -f $out/guest.iso && -f $out/guest-disk.qcow2 && -f $out/stamp && $(cat "$out/stamp") == "$stamp" ]]; then
 	exit 0
 fi
 
@@ -45,7 +47,7 @@ done
 ln -sf bin/busybox "$r/init"
 
 # Modules: the ones we need and what modules.dep says they depend on.
-mods=(virtio_pci virtio_net virtio_console virtio_blk e1000 button evdev qemu_fw_cfg)
+mods=(virtio_pci virtio_net virtio_console virtio_blk e1000 button evdev qemu_fw_cfg ahci sr_mod isofs)
 moddir=$work/x/lib/modules/$kver
 declare -A want=()
 resolve() {
@@ -106,6 +108,23 @@ LABEL guest
   KERNEL /vmlinuz
   APPEND initrd=/initrd.gz console=ttyS0,115200 quiet
 EOF
+# The same kernel and initramfs on a small BIOS-bootable qcow2 disk, as a base image for
+# overlays; no loop devices or mounts (syslinux and mtools work on the image file).
+raw=$work/disk.raw
+rm -f "$raw"
+truncate -s 41M "$raw"
+echo 'start=2048, type=6, bootable' | sfdisk -q "$raw"
+dd if=/usr/lib/syslinux/mbr/mbr.bin of="$raw" bs=440 count=1 conv=notrunc status=none
+mkfs.fat -F 16 -h 2048 --offset 2048 -n GUEST "$raw" >/dev/null
+syslinux --install --offset 1048576 "$raw"
+sed 's|/isolinux/|/|' "$iso/isolinux/isolinux.cfg" >"$work/syslinux.cfg"
+mcopy -i "$raw@@1M" "$work/x/boot/vmlinuz-$kver" ::vmlinuz
+mcopy -i "$raw@@1M" "$work/initrd.gz" ::initrd.gz
+mcopy -i "$raw@@1M" "$work/syslinux.cfg" ::syslinux.cfg
+qemu-img convert -q -f raw -O qcow2 "$raw" "$out/guest-disk.qcow2.tmp"
+chmod 644 "$out/guest-disk.qcow2.tmp"
+mv -f "$out/guest-disk.qcow2.tmp" "$out/guest-disk.qcow2"
+
 xorriso -as mkisofs -quiet -o "$out/guest.iso.tmp" -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
 	-b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table "$iso"
 chmod 644 "$out/guest.iso.tmp"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
@@ -21,7 +22,8 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptio
 		short: "Delete VMs: their definition, NVRAM and snapshot metadata; disks only when asked",
 		long: `Remove the VMs' definitions together with their NVRAM, managed-save image and snapshot and
 checkpoint metadata. Disks stay unless --remove-storage is given, and even then install
-media, read-only and shareable disks, files in the image and ISO stores, volumes another VM
+media (but not the VM's own cloud-init seed), read-only and shareable disks, files in the
+image and ISO stores, volumes another VM
 uses or that back another volume, and files outside libvirt storage pools are kept (and
 reported). A running VM is refused unless --force powers it off first.
 
@@ -70,7 +72,8 @@ func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string
 			return "", err
 		}
 		// Decide before undefining: afterwards the disk list is gone.
-		if plan, err = d.PlanStorage(ctx, []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs}); err != nil {
+		own := []string{domainxml.SeedVolume(d.Name)}
+		if plan, err = d.PlanStorage(ctx, []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs}, own); err != nil {
 			return "", err
 		}
 	}
