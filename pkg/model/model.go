@@ -164,3 +164,27 @@ type Created struct {
 	Addresses  []Address `json:"addresses"`
 	DryRun     bool      `json:"dry_run"`
 }
+
+// Snapshot is one snapshot of a VM.
+type Snapshot struct {
+	VM          string `json:"vm"`
+	Name        string `json:"name"`
+	Parent      string `json:"parent"`
+	Created     string `json:"created"` // RFC 3339, UTC
+	State       string `json:"state"`   // the VM's state when it was taken
+	Current     bool   `json:"current"`
+	Memory      bool   `json:"memory"`
+	Kind        string `json:"kind"` // internal or external
+	Description string `json:"description"`
+	Depth       int    `json:"depth"` // distance from the root of its tree
+}
+
+// PruneDecision is what `vmctl snapshot prune` did (or would do) with one snapshot.
+type PruneDecision struct {
+	VM      string   `json:"vm"`
+	Name    string   `json:"name"`
+	Created string   `json:"created"`
+	Action  string   `json:"action"` // kept, deleted, would_delete
+	Reasons []string `json:"reasons"`
+	Error   string   `json:"error"`
+}

@@ -1,0 +1,105 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/spf13/cobra"
+)
+
+const snapVM = `<domain type='test'><name>snappy</name><memory>65536</memory><os><type>hvm</type></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/guest/snappy.qcow2'/><target dev='vda' bus='virtio'/></disk></devices></domain>`
+
+// run executes `snapshot ARGS` against test:///default and returns stdout.
+func runSnap(t *testing.T, now time.Time, args ...string) (string, error) {
+	t.Helper()
+	f := testFactory()
+	env := map[string]string{"HVCTL_URI": "test:///default", "HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
+	f.Getenv = func(k string) string { return env[k] }
+	f.Now = func() time.Time { return now }
+	f.Global.JSON = true
+	root := &cobra.Command{Use: "vmctl", SilenceErrors: true, SilenceUsage: true}
+	root.PersistentFlags().AddFlagSet(f.Global.Flags)
+	root.AddCommand(NewCmdSnapshot(f))
+	root.SetArgs(append([]string{"snapshot"}, args...))
+	err := root.ExecuteContext(context.Background())
+	return f.IO.Out.(*bytes.Buffer).String(), err
+}
+
+func TestSnapshotLifecycle(t *testing.T) {
+	c := watch(t)
+	if _, err := c.Raw().DomainDefineXML(snapVM); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
+	if _, err := runSnap(t, now, "create", "snappy"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"two", "three"} {
+		if _, err := runSnap(t, now, "create", "snappy", n, "--description", "the "+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runSnap(t, now, "create", "snappy", "two"); errs.KindOf(err) != errs.Conflict {
+		t.Errorf("duplicate name: %v", err)
+	}
+	out, err := runSnap(t, now, "list", "snappy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []model.Snapshot
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].Name != "20261126-143000" || list[1].Parent != list[0].Name || list[2].Depth != 2 || !list[2].Current || list[2].Description != "the three" {
+		t.Errorf("tree: %+v", list)
+	}
+	if _, err := runSnap(t, now, "revert", "snappy", "two"); err != nil {
+		t.Errorf("revert: %v", err)
+	}
+	if _, err := runSnap(t, now, "revert", "snappy", "nope"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("revert to a missing snapshot: %v", err)
+	}
+	out, err = runSnap(t, now, "prune", "snappy", "--keep-last", "1", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, `"would_delete"`) != 2 || strings.Count(out, `"kept"`) != 1 {
+		t.Errorf("dry run: %s", out)
+	}
+	if _, err := runSnap(t, now, "prune", "snappy"); errs.KindOf(err) != errs.Usage {
+		t.Errorf("prune without rules: %v", err)
+	}
+	if _, err := runSnap(t, now, "delete", "snappy", "two"); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	out, _ = runSnap(t, now, "list", "snappy")
+	if strings.Contains(out, `"name":"two"`) || !strings.Contains(out, `"name":"three"`) {
+		t.Errorf("after delete: %s", out)
+	}
+	if _, err := runSnap(t, now, "prune", "snappy", "--keep-last", "1"); err != nil {
+		t.Errorf("prune: %v", err)
+	}
+	out, _ = runSnap(t, now, "list", "snappy")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Errorf("after prune: %s", out)
+	}
+}
+
+func TestSnapshotRefusesUEFI(t *testing.T) {
+	c := watch(t)
+	uefi := strings.Replace(strings.Replace(snapVM, "snappy", "uefi", 1), "<type>hvm</type>", "<type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>", 1)
+	if _, err := c.Raw().DomainDefineXML(uefi); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runSnap(t, time.Now(), "create", "uefi", "x")
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "UEFI") {
+		t.Errorf("uefi: %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package virt
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// Snapshot describes one snapshot of a domain.
+type Snapshot struct {
+	Name        string
+	Parent      string
+	Description string
+	State       string // domain state when taken
+	Created     time.Time
+	Current     bool
+	Memory      bool // holds the guest's memory (a running snapshot)
+	External    bool
+}
+
+// Snapshots lists the domain's snapshots, oldest first.
+func (d *Domain) Snapshots(ctx context.Context) ([]Snapshot, error) {
+	return call(ctx, d.c, "snapshots of "+d.Name, func() ([]Snapshot, error) {
+		snaps, err := d.d.ListAllSnapshots(0)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Snapshot, 0, len(snaps))
+		for i := range snaps {
+			s, err := describeSnapshot(&snaps[i])
+			_ = snaps[i].Free()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+		return out, nil
+	})
+}
+
+func describeSnapshot(s *libvirt.DomainSnapshot) (Snapshot, error) {
+	x, err := s.GetXMLDesc(0)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	var def libvirtxml.DomainSnapshot
+	if err := def.Unmarshal(x); err != nil {
+		return Snapshot{}, err
+	}
+	out := Snapshot{Name: def.Name, Description: def.Description, State: def.State}
+	if def.Parent != nil {
+		out.Parent = def.Parent.Name
+	}
+	if secs, err := strconv.ParseInt(def.CreationTime, 10, 64); err == nil {
+		out.Created = time.Unix(secs, 0).UTC()
+	}
+	if def.Memory != nil {
+		out.Memory = def.Memory.Snapshot == "internal" || def.Memory.Snapshot == "external"
+		out.External = def.Memory.Snapshot == "external"
+	}
+	if def.Disks != nil {
+		for _, dk := range def.Disks.Disks {
+			if dk.Snapshot == "external" {
+				out.External = true
+			}
+		}
+	}
+	out.Current, _ = s.IsCurrent(0)
+	return out, nil
+}
+
+// internalSnapshotsUnsafe says why libvirt 9 cannot take or use internal snapshots of this VM.
+func (d *Domain) internalSnapshotsUnsafe(ctx context.Context) error {
+	def, err := d.Definition(ctx, true)
+	if err != nil {
+		return err
+	}
+	if os := def.OS; os != nil && (os.Firmware == "efi" || os.Loader != nil && os.Loader.Type == "pflash") {
+		return errs.New(errs.Conflict, "%s boots UEFI (pflash NVRAM): libvirt 9 cannot take internal snapshots of it", d.Name).
+			WithHint("shut it down and copy its disks, or use external disk snapshots with virsh")
+	}
+	for _, disk := range def.Devices.Disks {
+		if disk.Device == "disk" && disk.ReadOnly == nil && (disk.Driver == nil || disk.Driver.Type != "qcow2") {
+			dev := ""
+			if disk.Target != nil {
+				dev = disk.Target.Dev
+			}
+			return errs.New(errs.Conflict, "%s has a writable disk %s that is not qcow2: internal snapshots need qcow2", d.Name, dev)
+		}
+	}
+	return nil
+}
+
+// CreateSnapshot takes an internal snapshot (with memory when the domain runs).
+func (d *Domain) CreateSnapshot(ctx context.Context, name, description string) (Snapshot, error) {
+	if err := d.internalSnapshotsUnsafe(ctx); err != nil {
+		return Snapshot{}, err
+	}
+	existing, err := d.Snapshots(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	for _, s := range existing {
+		if s.External {
+			return Snapshot{}, errs.New(errs.Conflict, "%s has external snapshots (%s): mixing internal and external snapshots in one chain is not safe", d.Name, s.Name)
+		}
+		if s.Name == name {
+			return Snapshot{}, errs.New(errs.Conflict, "snapshot %s of %s exists", name, d.Name)
+		}
+	}
+	x, err := (&libvirtxml.DomainSnapshot{Name: name, Description: description}).Marshal()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return call(ctx, d.c, "snapshot "+d.Name, func() (Snapshot, error) {
+		s, err := d.d.CreateSnapshotXML(x, libvirt.DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		defer func() { _ = s.Free() }()
+		return describeSnapshot(s)
+	})
+}
+
+func (d *Domain) snapshot(ctx context.Context, name string) (*libvirt.DomainSnapshot, Snapshot, error) {
+	type res struct {
+		s    *libvirt.DomainSnapshot
+		info Snapshot
+	}
+	r, err := call(ctx, d.c, "snapshot "+name, func() (res, error) {
+		s, err := d.d.SnapshotLookupByName(name, 0)
+		if err != nil {
+			return res{}, err
+		}
+		info, err := describeSnapshot(s)
+		if err != nil {
+			_ = s.Free()
+			return res{}, err
+		}
+		return res{s, info}, nil
+	})
+	if err != nil {
+		if errs.KindOf(err) == errs.NotFound {
+			return nil, Snapshot{}, errs.New(errs.NotFound, "snapshot %s of %s not found", name, d.Name).WithHint("list them with: vmctl snapshot list %s", d.Name)
+		}
+		return nil, Snapshot{}, err
+	}
+	return r.s, r.info, nil
+}
+
+// RevertSnapshot returns the domain to the snapshot; state "running" or "paused" forces that
+// state afterwards, "" keeps the snapshot's.
+func (d *Domain) RevertSnapshot(ctx context.Context, name, state string) error {
+	s, info, err := d.snapshot(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.Free() }()
+	if info.External {
+		return errs.New(errs.Conflict, "snapshot %s is external: libvirt 9 cannot revert external snapshots", name)
+	}
+	if err := d.internalSnapshotsUnsafe(ctx); err != nil {
+		return err
+	}
+	var flags libvirt.DomainSnapshotRevertFlags
+	switch state {
+	case "running":
+		flags = libvirt.DOMAIN_SNAPSHOT_REVERT_RUNNING
+	case "paused":
+		flags = libvirt.DOMAIN_SNAPSHOT_REVERT_PAUSED
+	}
+	return call0(ctx, d.c, "revert "+d.Name, func() error { return s.RevertToSnapshot(flags) })
+}
+
+// DeleteSnapshot deletes the snapshot and its data (for internal snapshots libvirt removes
+// both); its children are kept and re-parented.
+func (d *Domain) DeleteSnapshot(ctx context.Context, name string) error {
+	s, info, err := d.snapshot(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.Free() }()
+	if info.External {
+		return errs.New(errs.Conflict, "snapshot %s is external: libvirt 9 would delete only its metadata and leave the overlay files", name)
+	}
+	return call0(ctx, d.c, "delete snapshot "+name, func() error { return s.Delete(0) })
+}
