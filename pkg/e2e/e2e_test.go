@@ -543,6 +543,38 @@ user = "ops"
 	}
 	e.ok(nil, "vmctl", "wait", "e2e-prof", "--for", "agent", "--timeout", "2m")
 
+	// Snapshots with memory: write a file, snapshot, change it, revert, read the old content.
+	inGuest := func(command, expected string) {
+		t.Helper()
+		cmd := exec.Command("expect", "-f", "../../testdata/guest/run.exp", filepath.Join(e.bin, "vmctl"), "e2e-prof", command, expected)
+		cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("in the guest, %q did not print %q: %v\n%s", command, expected, err, out)
+		}
+	}
+	inGuest("echo before-snapshot > /marker; cat /marker", "before-snapshot")
+	e.ok(nil, "vmctl", "snapshot", "create", "e2e-prof", "s1")
+	inGuest("echo after-snapshot > /marker; cat /marker", "after-snapshot")
+	e.ok(nil, "vmctl", "snapshot", "create", "e2e-prof", "s2")
+	var snaps []struct {
+		Name, Parent string
+		Memory       bool
+		Current      bool
+	}
+	e.ok(&snaps, "vmctl", "snapshot", "list", "e2e-prof")
+	if len(snaps) != 2 || snaps[1].Parent != "s1" || !snaps[1].Memory || !snaps[1].Current {
+		t.Errorf("snapshot list: %+v", snaps)
+	}
+	if _, _, code := e.run("vmctl", "snapshot", "revert", "e2e-prof", "s1"); code != 0 {
+		t.Fatalf("revert: exit %d", code)
+	}
+	inGuest("cat /marker", "before-snapshot")
+	e.ok(nil, "vmctl", "snapshot", "prune", "e2e-prof", "--keep-last", "1")
+	e.ok(&snaps, "vmctl", "snapshot", "list", "e2e-prof")
+	if len(snaps) != 1 || snaps[0].Name != "s2" {
+		t.Errorf("after prune --keep-last 1: %+v", snaps)
+	}
+
 	// Creating it again is a conflict that touches nothing.
 	if _, errOut, code := e.run("vmctl", "create", "prof"); code != 4 || !strings.Contains(errOut, "exists") {
 		t.Errorf("second create: exit %d %s", code, errOut)

@@ -32,7 +32,7 @@ type Decision struct {
 	Reasons []string // the rules that keep it, e.g. "last", "daily 2026-11-26"
 }
 
-// Apply decides for every item. Buckets use loc (UTC for determinism unless told otherwise):
+// Apply decides for every item, given oldest first. Buckets use loc (UTC for determinism unless told otherwise):
 // within a bucket (an hour, a day, an ISO week, a month) the newest snapshot stands for it, and
 // a rule keeps the newest N buckets that have one.
 func (p Policy) Apply(items []Item, loc *time.Location) []Decision {
@@ -40,7 +40,24 @@ func (p Policy) Apply(items []Item, loc *time.Location) []Decision {
 	for i, it := range items {
 		ds[i] = Decision{Item: it}
 	}
-	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Created.After(ds[j].Created) })
+	// Newest first; snapshots taken in the same second keep the caller's order (oldest
+	// first), reversed, so the later one counts as newer.
+	idx := make([]int, len(ds))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ta, tb := ds[idx[a]].Created, ds[idx[b]].Created
+		if !ta.Equal(tb) {
+			return ta.After(tb)
+		}
+		return idx[a] > idx[b]
+	})
+	sorted := make([]Decision, len(ds))
+	for i, k := range idx {
+		sorted[i] = ds[k]
+	}
+	ds = sorted
 	for i := 0; i < len(ds) && i < p.Last; i++ {
 		ds[i].Keep = true
 		ds[i].Reasons = append(ds[i].Reasons, "last")

@@ -87,3 +87,11 @@ func TestWeeklyAcrossWeeks(t *testing.T) {
 		t.Errorf("weekly: %q", got)
 	}
 }
+
+func TestSameSecondKeepsTheLaterOne(t *testing.T) {
+	same := at("2026-11-26 10:00")
+	items := []Item{{"first", same}, {"second", same}}
+	if got := kept(Policy{Last: 1}.Apply(items, time.UTC)); got != "second" {
+		t.Errorf("kept %q", got)
+	}
+}

@@ -39,7 +39,25 @@ func (d *Domain) Snapshots(ctx context.Context) ([]Snapshot, error) {
 			}
 			out = append(out, s)
 		}
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+		// Oldest first; within one second (the clock's grain) a parent comes before its child.
+		parents := make(map[string]string, len(out))
+		for _, x := range out {
+			parents[x.Name] = x.Parent
+		}
+		depth := make(map[string]int, len(out))
+		for _, x := range out {
+			n := 0
+			for p := x.Parent; p != "" && n < len(out); p = parents[p] {
+				n++
+			}
+			depth[x.Name] = n
+		}
+		sort.SliceStable(out, func(i, j int) bool {
+			if !out[i].Created.Equal(out[j].Created) {
+				return out[i].Created.Before(out[j].Created)
+			}
+			return depth[out[i].Name] < depth[out[j].Name]
+		})
 		return out, nil
 	})
 }
