@@ -75,7 +75,7 @@ func setup(t *testing.T) *env {
 
 // cleanup removes everything the tests define, whatever state a failed run left.
 func (e *env) cleanup() {
-	for _, g := range append(guests, "e2e-prof", "e2e-broken") {
+	for _, g := range append(guests, "e2e-prof", "e2e-broken", "e2e-clone") {
 		if d, err := e.conn.LookupDomainByName(g); err == nil {
 			_ = d.Destroy()
 			_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
@@ -573,6 +573,26 @@ user = "ops"
 	e.ok(&snaps, "vmctl", "snapshot", "list", "e2e-prof")
 	if len(snaps) != 1 || snaps[0].Name != "s2" {
 		t.Errorf("after prune --keep-last 1: %+v", snaps)
+	}
+
+	// A linked clone: overlays on the source's volumes, a new seed with its own hostname.
+	var cloned struct {
+		Volumes []string
+		Started bool
+	}
+	e.ok(&cloned, "vmctl", "clone", "e2e-prof", "e2e-clone", "--linked", "--stop-source", "--start")
+	if !cloned.Started || len(cloned.Volumes) != 2 || cloned.Volumes[0] != filepath.Join(poolDir, "e2e-clone.qcow2") {
+		t.Fatalf("clone: %+v", cloned)
+	}
+	e.ok(nil, "vmctl", "wait", "e2e-clone", "--for", "ip", "--timeout", "3m")
+	cexp := exec.Command("expect", "-f", "../../testdata/guest/console.exp", filepath.Join(e.bin, "vmctl"), "e2e-clone")
+	cexp.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")
+	if out, err := cexp.CombinedOutput(); err != nil {
+		t.Errorf("the clone did not take its own hostname from its seed: %v\n%s", err, out)
+	}
+	e.act("deleted", "delete", "e2e-clone", "--yes", "--force", "--remove-storage")
+	if _, err := os.Stat(overlay); err != nil {
+		t.Errorf("deleting the linked clone took the source's disk: %v", err)
 	}
 
 	// Creating it again is a conflict that touches nothing.

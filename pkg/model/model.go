@@ -188,3 +188,13 @@ type PruneDecision struct {
 	Reasons []string `json:"reasons"`
 	Error   string   `json:"error"`
 }
+
+// Cloned is the outcome of `vmctl clone`.
+type Cloned struct {
+	Name    string   `json:"name"`
+	UUID    string   `json:"uuid"`
+	Source  string   `json:"source"`
+	Linked  bool     `json:"linked"`
+	Volumes []string `json:"volumes"`
+	Started bool     `json:"started"`
+}

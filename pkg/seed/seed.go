@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -166,4 +167,58 @@ func padLabel(iso []byte) {
 			iso[i] = ' '
 		}
 	}
+}
+
+// Parse reads a seed image back (to clone it).
+func Parse(iso []byte) (Seed, error) {
+	dir, err := os.MkdirTemp("", "hvctl-seed-")
+	if err != nil {
+		return Seed{}, err
+	}
+	defer os.RemoveAll(dir)
+	img := filepath.Join(dir, "seed.iso")
+	if err := os.WriteFile(img, iso, 0o600); err != nil {
+		return Seed{}, err
+	}
+	b, err := file.OpenFromPath(img, true)
+	if err != nil {
+		return Seed{}, err
+	}
+	defer b.Close()
+	fs, err := iso9660.Read(b, int64(len(iso)), 0, 2048)
+	if err != nil {
+		return Seed{}, fmt.Errorf("seed iso: %w", err)
+	}
+	read := func(name string) ([]byte, error) {
+		f, err := fs.OpenFile("/"+name, os.O_RDONLY)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return io.ReadAll(f)
+	}
+	var s Seed
+	if s.UserData, err = read("user-data"); err != nil {
+		return s, fmt.Errorf("seed has no user-data: %w", err)
+	}
+	if s.MetaData, err = read("meta-data"); err != nil {
+		return s, fmt.Errorf("seed has no meta-data: %w", err)
+	}
+	s.NetworkConfig, _ = read("network-config")
+	return s, nil
+}
+
+// Rename gives the seed a new identity: instance-id and local-hostname. Other meta-data keys
+// survive when meta-data is JSON (as hvctl writes it); a YAML meta-data is replaced.
+func (s *Seed) Rename(hostname, instanceID string) error {
+	meta := map[string]any{}
+	_ = json.Unmarshal(s.MetaData, &meta)
+	meta["instance-id"] = instanceID
+	meta["local-hostname"] = hostname
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	s.MetaData = append(b, '\n')
+	return nil
 }

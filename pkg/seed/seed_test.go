@@ -62,3 +62,28 @@ func TestFromProfileAndISO(t *testing.T) {
 		t.Error("network-config written though none was given")
 	}
 }
+
+func TestParseAndRename(t *testing.T) {
+	orig := Seed{UserData: []byte("#cloud-config\n{}\n"), MetaData: []byte(`{"instance-id": "a", "local-hostname": "src", "extra": "kept"}`), NetworkConfig: []byte("version: 2\n")}
+	iso, err := orig.ISO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.UserData) != string(orig.UserData) || string(s.NetworkConfig) != string(orig.NetworkConfig) {
+		t.Errorf("parsed: %+v", s)
+	}
+	if err := s.Rename("clone", "b"); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(s.MetaData, &meta); err != nil || meta["instance-id"] != "b" || meta["local-hostname"] != "clone" || meta["extra"] != "kept" {
+		t.Errorf("renamed: %s", s.MetaData)
+	}
+	if _, err := Parse([]byte("not an iso")); err == nil {
+		t.Error("garbage parsed")
+	}
+}

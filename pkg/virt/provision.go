@@ -208,3 +208,87 @@ func (c *Conn) Exists(ctx context.Context, name string) (bool, error) {
 	d.Free()
 	return true, nil
 }
+
+// Download reads the whole volume at path through a libvirt stream; for small volumes such as
+// seeds.
+func (c *Conn) Download(ctx context.Context, path string) ([]byte, error) {
+	return call(ctx, c, "download", func() ([]byte, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = v.Free() }()
+		st, err := c.c.NewStream(0)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = st.Free() }()
+		if err := v.Download(st, 0, 0, 0); err != nil {
+			return nil, err
+		}
+		var data []byte
+		err = st.RecvAll(func(_ *libvirt.Stream, b []byte) (int, error) {
+			data = append(data, b...)
+			return len(b), nil
+		})
+		if err != nil {
+			_ = st.Abort()
+			return nil, err
+		}
+		return data, st.Finish()
+	})
+}
+
+// CopyVolume makes a full copy of src as a new volume in the same pool (libvirt copies the
+// data, so this works on remote hosts and keeps the format).
+func (c *Conn) CopyVolume(ctx context.Context, src *Volume, name string) (*Volume, error) {
+	def := libvirtxml.StorageVolume{
+		Name:     name,
+		Capacity: &libvirtxml.StorageVolumeSize{Value: src.Capacity, Unit: "bytes"},
+		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: src.Format}},
+	}
+	x, err := def.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return call(ctx, c, "copy volume "+src.Name, func() (*Volume, error) {
+		sv, err := c.c.LookupStorageVolByPath(src.Path)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = sv.Free() }()
+		p, err := sv.LookupPoolByVolume()
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = p.Free() }()
+		v, err := p.StorageVolCreateXMLFrom(x, sv, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = v.Free() }()
+		out, err := describe(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Pool, _ = p.GetName()
+		return out, nil
+	})
+}
+
+// PoolOf names the pool that holds the volume at path.
+func (c *Conn) PoolOf(ctx context.Context, path string) (string, error) {
+	return call(ctx, c, "pool of "+path, func() (string, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			return "", err
+		}
+		defer func() { _ = v.Free() }()
+		p, err := v.LookupPoolByVolume()
+		if err != nil {
+			return "", err
+		}
+		defer func() { _ = p.Free() }()
+		return p.GetName()
+	})
+}

@@ -36,7 +36,7 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 		return plan, err
 	}
 	for _, disk := range def.Devices.Disks {
-		path := d.c.diskPath(ctx, disk)
+		path := d.c.DiskPath(ctx, disk)
 		if path == "" {
 			continue
 		}
@@ -92,7 +92,7 @@ func under(path string, dirs []string) bool {
 	return false
 }
 
-func (c *Conn) diskPath(ctx context.Context, disk libvirtxml.DomainDisk) string {
+func (c *Conn) DiskPath(ctx context.Context, disk libvirtxml.DomainDisk) string {
 	s := disk.Source
 	switch {
 	case s == nil:
@@ -144,7 +144,7 @@ func (c *Conn) diskUsers(ctx context.Context, except string) (map[string]string,
 			return nil, err
 		}
 		for _, disk := range def.Devices.Disks {
-			if p := c.diskPath(ctx, disk); p != "" && users[p] == "" {
+			if p := c.DiskPath(ctx, disk); p != "" && users[p] == "" {
 				users[p] = n
 			}
 		}

@@ -86,6 +86,7 @@ command made. --dry-run prints the domain XML and the plan and touches nothing.`
 type provision struct {
 	conn    *virt.Conn
 	volumes []string // paths
+	files   []string // local files (a copied NVRAM)
 	domain  *virt.Domain
 }
 
@@ -99,6 +100,9 @@ func (p *provision) rollback(f *cmdutil.Factory) {
 			f.Infof("%s: cleanup: could not undefine %s: %v", f.Prog, p.domain.Name, err)
 		}
 		p.domain.Free()
+	}
+	for _, f := range p.files {
+		_ = os.Remove(f)
 	}
 	for i := len(p.volumes) - 1; i >= 0; i-- {
 		if err := p.conn.DeleteVolume(ctx, p.volumes[i]); err != nil {

@@ -28,7 +28,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdStart(f, nil), NewCmdStop(f, nil), NewCmdKill(f, nil), NewCmdRestart(f, nil), NewCmdReboot(f, nil),
 		NewCmdPause(f, nil), NewCmdResume(f, nil), NewCmdAutostart(f, nil), NewCmdDelete(f, nil),
 		NewCmdWait(f, nil), NewCmdIP(f, nil), NewCmdXML(f, nil), NewCmdConsole(f, nil),
-		NewCmdProfile(f), NewCmdCreate(f, nil), NewCmdSnapshot(f),
+		NewCmdProfile(f), NewCmdCreate(f, nil), NewCmdSnapshot(f), NewCmdClone(f, nil),
 	)
 	return cmd
 }

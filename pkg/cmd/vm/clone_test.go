@@ -1,0 +1,68 @@
+package vm
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+)
+
+const cloneSrc = `<domain type='test'><name>src</name><memory>65536</memory><os><type>hvm</type></os>
+<devices>
+<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='default-pool' volume='src.qcow2'/><target dev='vda' bus='virtio'/></disk>
+<disk type='file' device='cdrom'><source file='/isos/debian.iso'/><target dev='sda' bus='sata'/><readonly/></disk>
+<interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='default'/></interface>
+</devices></domain>`
+
+func cloneOpts(t *testing.T, src, name string, linked bool) *CloneOptions {
+	o, _ := createFactory(t, t.TempDir())
+	return &CloneOptions{F: o.F, Source: src, Name: name, Linked: linked}
+}
+
+func TestClone(t *testing.T) {
+	c := watch(t)
+	ctx := context.Background()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Raw().DomainDefineXML(cloneSrc); err != nil {
+		t.Fatal(err)
+	}
+	if err := runClone(ctx, cloneOpts(t, "src", "dst", false)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Domain(ctx, "dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := d.Definition(ctx, true)
+	d.Free()
+	if def.Devices.Disks[0].Source.Volume.Volume != "dst.qcow2" || def.Devices.Disks[1].Source.File.File != "/isos/debian.iso" {
+		t.Errorf("disks: %+v %+v", def.Devices.Disks[0].Source, def.Devices.Disks[1].Source)
+	}
+	if m := def.Devices.Interfaces[0].MAC; m != nil && m.Address == "52:54:00:aa:bb:cc" {
+		t.Error("the clone kept the source's MAC")
+	}
+	if names := strings.Join(volumes(t, c), " "); names != "dst.qcow2 src.qcow2" && names != "src.qcow2 dst.qcow2" {
+		t.Errorf("volumes: %s", names)
+	}
+
+	// Again: the name is taken.
+	if err := runClone(ctx, cloneOpts(t, "src", "dst", false)); errs.KindOf(err) != errs.Conflict {
+		t.Errorf("clone onto an existing VM: %v", err)
+	}
+	// A running source is refused without --stop-source.
+	s, _ := c.Domain(ctx, "src")
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Free()
+	if err := runClone(ctx, cloneOpts(t, "src", "other", false)); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "source is running") {
+		t.Errorf("running source: %v", err)
+	}
+	if err := runClone(ctx, cloneOpts(t, "nope", "x", false)); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("missing source: %v", err)
+	}
+}
