@@ -27,8 +27,10 @@ func TestClone(t *testing.T) {
 	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Raw().DomainDefineXML(cloneSrc); err != nil {
+	if dom, err := c.Raw().DomainDefineXML(cloneSrc); err != nil {
 		t.Fatal(err)
+	} else {
+		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
 	}
 	if err := runClone(ctx, cloneOpts(t, "src", "dst", false)); err != nil {
 		t.Fatal(err)

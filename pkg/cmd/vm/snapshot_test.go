@@ -34,8 +34,10 @@ func runSnap(t *testing.T, now time.Time, args ...string) (string, error) {
 
 func TestSnapshotLifecycle(t *testing.T) {
 	c := watch(t)
-	if _, err := c.Raw().DomainDefineXML(snapVM); err != nil {
+	if dom, err := c.Raw().DomainDefineXML(snapVM); err != nil {
 		t.Fatal(err)
+	} else {
+		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
 	}
 	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
 	if _, err := runSnap(t, now, "create", "snappy"); err != nil {
@@ -95,8 +97,10 @@ func TestSnapshotLifecycle(t *testing.T) {
 func TestSnapshotRefusesUEFI(t *testing.T) {
 	c := watch(t)
 	uefi := strings.Replace(strings.Replace(snapVM, "snappy", "uefi", 1), "<type>hvm</type>", "<type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>", 1)
-	if _, err := c.Raw().DomainDefineXML(uefi); err != nil {
+	if dom, err := c.Raw().DomainDefineXML(uefi); err != nil {
 		t.Fatal(err)
+	} else {
+		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
 	}
 	_, err := runSnap(t, time.Now(), "create", "uefi", "x")
 	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "UEFI") {
