@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -27,8 +28,17 @@ type Config struct {
 	VM    struct {
 		Defaults VMDefaults `toml:"defaults" json:"defaults"`
 	} `toml:"vm" json:"vm"`
-	Paths Paths           `toml:"paths" json:"paths"`
-	Zones map[string]Zone `toml:"zones" json:"zones"`
+	Paths     Paths           `toml:"paths" json:"paths"`
+	Zones     map[string]Zone `toml:"zones" json:"zones"`
+	Autostart Autostart       `toml:"autostart" json:"autostart"`
+}
+
+// Autostart orders `vmctl autostart run`: groups in this order, with pauses between VMs and
+// between groups so that a host does not boot everything at once.
+type Autostart struct {
+	Groups     []string `toml:"groups" json:"groups"`
+	Delay      string   `toml:"delay" json:"delay"`
+	GroupDelay string   `toml:"group_delay" json:"group_delay"`
 }
 
 // Zone is a named network zone: VMs in it attach to its bridge.
@@ -69,6 +79,8 @@ var defaults = map[string]any{
 	"vm.defaults.network":     "default",
 	"vm.defaults.domain_type": "auto",
 	"vm.defaults.pool":        "default",
+	"autostart.delay":         "0s",
+	"autostart.group_delay":   "0s",
 	"paths.state":             "/var/lib/hvctl",
 	"paths.images":            "/var/lib/hvctl/images",
 	"paths.isos":              "/var/lib/hvctl/isos",
@@ -295,6 +307,15 @@ func (c *Config) validate(source map[string]string) error {
 	}
 	if _, err := units.ParseSize(d.DiskSize); err != nil {
 		return bad("vm.defaults.disk_size", "%v", err)
+	}
+	for _, k := range []string{"autostart.delay", "autostart.group_delay"} {
+		v := c.Autostart.Delay
+		if k == "autostart.group_delay" {
+			v = c.Autostart.GroupDelay
+		}
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return bad(k, "%q is not a duration such as 2s or 500ms", v)
+		}
 	}
 	for name, z := range c.Zones {
 		if !hostName.MatchString(name) {

@@ -364,3 +364,31 @@ func devices(d *libvirtxml.Domain, p *profile.Profile) {
 		dev.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "virtio"}
 	}
 }
+
+// Info is hvctl's metadata read back from a domain.
+type Info struct {
+	Profile   string
+	Owner     string
+	Autostart *Autostart
+}
+
+// ParseMetadata reads the element that Build wrote. libvirt's metadata API returns it without
+// its namespace (the namespace was the lookup key), so only local names are matched.
+func ParseMetadata(x string) (Info, error) {
+	var v struct {
+		Profile   string `xml:"profile"`
+		Owner     string `xml:"owner"`
+		Autostart *struct {
+			Group    string `xml:"group,attr"`
+			Priority int    `xml:"priority,attr"`
+		} `xml:"autostart"`
+	}
+	if err := xml.Unmarshal([]byte(x), &v); err != nil {
+		return Info{}, err
+	}
+	info := Info{Profile: v.Profile, Owner: v.Owner}
+	if v.Autostart != nil {
+		info.Autostart = &Autostart{Group: v.Autostart.Group, Priority: v.Autostart.Priority}
+	}
+	return info, nil
+}

@@ -101,3 +101,22 @@ func TestUnknownZone(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestMetadataRoundTrip(t *testing.T) {
+	prio := 70
+	p := &profile.Profile{Name: "m", Owner: "ops", Arch: "x86_64", VCPUs: 1, Memory: "1GiB", Disk: profile.Disk{Bus: "virtio"},
+		Autostart: true, AutostartGroup: "core", AutostartPriority: &prio, Graphics: profile.Graphics{Type: "none"}}
+	d, err := Build(p, Options{DomainType: "kvm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ParseMetadata(d.Metadata.XML)
+	if err != nil || info.Profile != "m" || info.Owner != "ops" || info.Autostart == nil || info.Autostart.Group != "core" || info.Autostart.Priority != 70 {
+		t.Errorf("%+v %v", info, err)
+	}
+	// libvirt's metadata API hands the element back without its namespace.
+	info, err = ParseMetadata("<vm>\n  <profile>q</profile>\n</vm>")
+	if err != nil || info.Profile != "q" || info.Autostart != nil {
+		t.Errorf("re-prefixed: %+v %v", info, err)
+	}
+}

@@ -655,3 +655,14 @@ func (d *Domain) Conn() *Conn { return d.c }
 func (d *Domain) UUID(ctx context.Context) (string, error) {
 	return call(ctx, d.c, "uuid "+d.Name, d.d.GetUUIDString)
 }
+
+// Metadata returns the domain's <metadata> element in namespace ns, or "" when it has none.
+func (d *Domain) Metadata(ctx context.Context, ns string) (string, error) {
+	x, err := call(ctx, d.c, "metadata "+d.Name, func() (string, error) {
+		return d.d.GetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, ns, libvirt.DOMAIN_AFFECT_CONFIG)
+	})
+	if err != nil && IsCode(err, libvirt.ERR_NO_DOMAIN_METADATA) {
+		return "", nil
+	}
+	return x, err
+}

@@ -38,6 +38,8 @@ type verbSpec struct {
 	flags                     func(cmd *cobra.Command, o *LifecycleOptions)
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
 	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+	// intercept may take the invocation over (autostart run); it says whether it did.
+	intercept func(cmd *cobra.Command, args []string) (bool, error)
 }
 
 const bulkHelp = `
@@ -58,6 +60,11 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 		// The deadline is computed per run from the number of targets; see runLifecycle.
 		Annotations: map[string]string{cmdutil.AnnTimeout: "none"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if spec.intercept != nil {
+				if handled, err := spec.intercept(cmd, args); handled {
+					return err
+				}
+			}
 			var err error
 			if spec.args != nil {
 				if args, err = spec.args(opts, args); err != nil {
@@ -270,12 +277,32 @@ func NewCmdResume(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptio
 
 // NewCmdAutostart builds `vm autostart`.
 func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
-	return newLifecycleCmd(f, verbSpec{
-		use:     "autostart on|off NAME|PATTERN...",
-		short:   "Turn starting with the host on or off",
-		long:    "Set whether libvirt starts the VMs when the host (the daemon) starts.",
-		example: "  vmctl autostart on web01 db01\n  vmctl autostart off --all",
+	run := &AutostartRunOptions{F: f, Sleep: time.Sleep}
+	cmd := newLifecycleCmd(f, verbSpec{
+		use:   "autostart on|off NAME|PATTERN... | autostart run",
+		short: "Turn libvirt's autostart on or off, or start hvctl's autostart VMs in order",
+		long: `'autostart on|off' sets whether libvirt starts the VMs when its daemon starts (in no
+particular order).
+
+'autostart run' starts the VMs whose profile says autostart = true, in order: by group as
+the configuration's [autostart] groups list them (groups not listed come after, by name),
+then by autostart_priority (higher first), then by name, pausing autostart.delay between
+VMs and autostart.group_delay between groups. Meant for a systemd unit at boot; libvirt's
+own flag stays off for these VMs. --dry-run prints the order only.`,
+		example: "  vmctl autostart on web01 db01\n  vmctl autostart off --all\n  vmctl autostart run --dry-run",
 		perVM:   30 * time.Second,
+		intercept: func(cmd *cobra.Command, args []string) (bool, error) {
+			if len(args) == 0 || args[0] != "run" {
+				if run.DryRun {
+					return true, errs.New(errs.Usage, "--dry-run goes with autostart run")
+				}
+				return false, nil
+			}
+			if len(args) > 1 {
+				return true, errs.New(errs.Usage, "autostart run takes no VM names: the profiles decide")
+			}
+			return true, runAutostartRun(cmd.Context(), run)
+		},
 		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
 			return d.SetAutostart(ctx, o.On)
 		},
@@ -294,4 +321,6 @@ func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOp
 			return args[1:], nil
 		},
 	}, runF)
+	cmd.Flags().BoolVar(&run.DryRun, "dry-run", false, "with run: print the order, start nothing")
+	return cmd
 }
