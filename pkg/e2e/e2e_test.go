@@ -535,6 +535,27 @@ user = "ops"
 		t.Errorf("seed volume mode: %v %v", st.Mode(), err)
 	}
 
+	// No drift right after create, whatever libvirt added to the definition; a hand edit is
+	// drift (exit 1 with --exit-code) until apply puts the profile back.
+	if out, errOut, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 0 {
+		t.Errorf("fresh VM drifts: exit %d\n%s%s", code, out, errOut)
+	}
+	dom, err := e.conn.LookupDomainByName("e2e-prof")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dom.SetVcpusFlags(2, libvirt.DOMAIN_VCPU_CONFIG|libvirt.DOMAIN_VCPU_MAXIMUM); err != nil {
+		t.Fatal(err)
+	}
+	_ = dom.Free()
+	if out, _, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 1 || !strings.Contains(out, "vcpus") {
+		t.Errorf("hand edit not seen: exit %d\n%s", code, out)
+	}
+	e.ok(nil, "vmctl", "apply", "prof")
+	if out, errOut, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 0 {
+		t.Errorf("drift after apply: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// The guest took its hostname from the seed.
 	exp := exec.Command("expect", "-f", "../../testdata/guest/console.exp", filepath.Join(e.bin, "vmctl"), "e2e-prof", "seeded-host")
 	exp.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")

@@ -198,3 +198,13 @@ type Cloned struct {
 	Volumes []string `json:"volumes"`
 	Started bool     `json:"started"`
 }
+
+// Drift is one difference between a profile and its VM's persistent definition.
+type Drift struct {
+	VM      string `json:"vm"`
+	Key     string `json:"key"`
+	Live    string `json:"live"`
+	Desired string `json:"desired"`
+	Restart bool   `json:"restart"` // a running VM sees it only after a restart
+	Action  string `json:"action"`  // diff: "" ; apply: planned, applied, created …
+}

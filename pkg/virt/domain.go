@@ -666,3 +666,10 @@ func (d *Domain) Metadata(ctx context.Context, ns string) (string, error) {
 	}
 	return x, err
 }
+
+// SetLiveMemory sets the running domain's current memory (through the balloon).
+func (d *Domain) SetLiveMemory(ctx context.Context, kib uint64) error {
+	return call0(ctx, d.c, "set memory "+d.Name, func() error {
+		return d.d.SetMemoryFlags(kib, libvirt.DOMAIN_MEM_LIVE)
+	})
+}

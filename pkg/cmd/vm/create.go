@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/config"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -152,22 +153,11 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 	} else if exists {
 		return errs.New(errs.Conflict, "create %s: a VM of that name exists", p.Name).WithHint("choose another with --name, or delete it first")
 	}
-	domainType := p.DomainType
-	if domainType == "auto" {
-		if domainType, err = conn.HostDomainType(ctx, p.Arch); err != nil {
-			return wrap(err)
-		}
+	bo, err := buildOptions(ctx, conn, cfg, p, bridges)
+	if err != nil {
+		return wrap(err)
 	}
-	bo := domainxml.Options{DomainType: domainType, Pool: pool, Zones: bridges}
-	if p.InstallISO != "" {
-		bo.ISOPath = p.InstallISO
-		if !filepath.IsAbs(bo.ISOPath) {
-			bo.ISOPath = filepath.Join(cfg.Paths.ISOs, bo.ISOPath)
-		}
-		if _, err := os.Stat(bo.ISOPath); err != nil {
-			return errs.New(errs.NotFound, "create %s: install ISO %s not found", p.Name, bo.ISOPath)
-		}
-	}
+	domainType := bo.DomainType
 	var base *virt.Volume
 	if b := p.Disk.BaseImage; b != "" {
 		if base, err = findBaseImage(ctx, conn, b, cfg.Paths.Images); err != nil {
@@ -183,7 +173,6 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 		if seedISO, err = s.ISO(); err != nil {
 			return errs.New(errs.Failure, "create %s: %v", p.Name, err)
 		}
-		bo.SeedVolume = domainxml.SeedVolume(p.Name)
 	}
 	def, err := domainxml.Build(p, bo)
 	if err != nil {
@@ -296,6 +285,31 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 		pairs = append(pairs, [2]string{"address", fmt.Sprintf("%s/%d (%s)", a.Address, a.Prefix, a.Source)})
 	}
 	return output.Object(o.F.IO.Out, format, result, pairs)
+}
+
+// buildOptions settles what the profile leaves to the host: the domain type for "auto", the
+// install ISO's path (which must exist), the pool and the seed volume's name.
+func buildOptions(ctx context.Context, conn *virt.Conn, cfg config.Config, p *profile.Profile, bridges map[string]string) (domainxml.Options, error) {
+	bo := domainxml.Options{DomainType: p.DomainType, Pool: cfg.VM.Defaults.Pool, Zones: bridges}
+	if bo.DomainType == "auto" {
+		var err error
+		if bo.DomainType, err = conn.HostDomainType(ctx, p.Arch); err != nil {
+			return bo, err
+		}
+	}
+	if p.InstallISO != "" {
+		bo.ISOPath = p.InstallISO
+		if !filepath.IsAbs(bo.ISOPath) {
+			bo.ISOPath = filepath.Join(cfg.Paths.ISOs, bo.ISOPath)
+		}
+		if _, err := os.Stat(bo.ISOPath); err != nil {
+			return bo, errs.New(errs.NotFound, "install ISO %s not found", bo.ISOPath)
+		}
+	}
+	if p.CloudInit != nil {
+		bo.SeedVolume = domainxml.SeedVolume(p.Name)
+	}
+	return bo, nil
 }
 
 // findBaseImage resolves a base image name or path to a libvirt volume.

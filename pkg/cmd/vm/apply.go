@@ -1,0 +1,220 @@
+package vm
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+	"libvirt.org/go/libvirtxml"
+)
+
+// DiffOptions of `vm diff` and `vm apply`.
+type DiffOptions struct {
+	F        *cmdutil.Factory
+	Profiles []string
+	ExitCode bool // diff: exit 1 when there is drift
+	DryRun   bool // apply: plan only
+}
+
+// DriftColumns is the table view of model.Drift.
+var DriftColumns = []output.Column[model.Drift]{
+	{Header: "vm", Value: func(d model.Drift) string { return d.VM }},
+	{Header: "key", Value: func(d model.Drift) string { return d.Key }},
+	{Header: "live", Value: func(d model.Drift) string { return dash(d.Live) }},
+	{Header: "profile", Value: func(d model.Drift) string { return dash(d.Desired) }},
+	{Header: "restart", Value: func(d model.Drift) string { return yesNo(d.Restart) }},
+	{Header: "action", Value: func(d model.Drift) string { return dash(d.Action) }},
+}
+
+// NewCmdDiff builds `vm diff`.
+func NewCmdDiff(f *cmdutil.Factory, runF func(context.Context, *DiffOptions) error) *cobra.Command {
+	opts := &DiffOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "diff PROFILE...",
+		Short: "Show where VMs' definitions differ from their profiles",
+		Long: `Render each profile as 'create' would and compare it with its VM's persistent definition,
+after setting aside what libvirt adds or rewrites itself (controllers, PCI addresses, aliases,
+expanded machine names, generated MACs, units). Each difference is one row. With
+--exit-code the status is 1 when there is any difference, as with git diff: for timers that
+watch for hand edits.`,
+		Example: "  vmctl diff web01 db01 --exit-code || vmctl apply web01 db01",
+		Args: func(_ *cobra.Command, args []string) error {
+			return atLeast(args, 1, "at least one profile")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Profiles = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDiff(cmd.Context(), opts, false)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 1 when there is drift")
+	return cmd
+}
+
+// NewCmdApply builds `vm apply`.
+func NewCmdApply(f *cmdutil.Factory, runF func(context.Context, *DiffOptions) error) *cobra.Command {
+	opts := &DiffOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "apply PROFILE...",
+		Short: "Make VMs match their profiles: create what is missing, redefine what drifted",
+		Long: `For each profile: a missing VM is created (as 'vmctl create'); an existing one whose
+definition drifted gets the profile's definition as its persistent definition, keeping its
+UUID, MACs and NVRAM. On a running VM the current memory and the description change at once;
+the rest is flagged "restart" and takes effect at the next restart. The plan is printed
+first; --dry-run prints only the plan. Disks and the seed are not rebuilt.`,
+		Example:     "  vmctl apply web01 --dry-run\n  vmctl apply /etc/hvctl/profiles/*.toml",
+		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
+		Args: func(_ *cobra.Command, args []string) error {
+			return atLeast(args, 1, "at least one profile")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Profiles = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDiff(cmd.Context(), opts, true)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
+	return cmd
+}
+
+// errDrift is diff --exit-code's "there are differences": exit 1, no message of its own.
+var errDrift = &errs.Error{Kind: errs.Failure, Msg: "profiles and VMs differ"}
+
+func runDiff(ctx context.Context, o *DiffOptions, apply bool) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	lo, bridges, err := profileOptions(o.F)
+	if err != nil {
+		return err
+	}
+	l, err := o.F.Config()
+	if err != nil {
+		return err
+	}
+	conn, err := o.F.Connect(ctx, !apply)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rows := []model.Drift{}
+	var toCreate []string
+	for _, arg := range o.Profiles {
+		path, err := profile.Resolve(arg, lo.Dir)
+		if err != nil {
+			return err
+		}
+		p, err := profile.Load(path, lo)
+		if err != nil {
+			return err
+		}
+		bo, err := buildOptions(ctx, conn, l.Config, p, bridges)
+		if err != nil {
+			return errs.Wrap(err, "%s", p.Name)
+		}
+		desired, err := domainxml.Build(p, bo)
+		if err != nil {
+			return errs.New(errs.Usage, "%s: %v", p.Name, err)
+		}
+		d, err := conn.Domain(ctx, p.Name)
+		if errs.KindOf(err) == errs.NotFound {
+			rows = append(rows, model.Drift{VM: p.Name, Key: "(vm)", Desired: "defined", Restart: false, Action: planned(apply, o.DryRun, "create")})
+			toCreate = append(toCreate, path)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		live, err := d.Definition(ctx, true)
+		if err != nil {
+			d.Free()
+			return err
+		}
+		domainxml.MACsFrom(desired, live)
+		changes := domainxml.Diff(domainxml.Facts(live), domainxml.Facts(desired))
+		var vmRows []model.Drift
+		for _, c := range changes {
+			vmRows = append(vmRows, model.Drift{VM: p.Name, Key: c.Key, Live: c.Live, Desired: c.Desired, Restart: c.Restart, Action: planned(apply, o.DryRun, "redefine")})
+		}
+		if apply && !o.DryRun && len(changes) > 0 {
+			if err := redefine(ctx, conn, d, desired, live, changes); err != nil {
+				d.Free()
+				return errs.Wrap(err, "apply %s", p.Name)
+			}
+		}
+		d.Free()
+		rows = append(rows, vmRows...)
+	}
+	if apply && !o.DryRun {
+		for _, path := range toCreate {
+			co := &CreateOptions{F: o.F, Profile: path}
+			// create prints its own result; the drift table says what was planned.
+			if err := runCreate(ctx, co); err != nil {
+				return err
+			}
+		}
+	}
+	if err := output.List(o.F.IO.Out, format, rows, DriftColumns, func(d model.Drift) string { return d.VM + " " + d.Key }); err != nil {
+		return err
+	}
+	if !apply && o.ExitCode && len(rows) > 0 {
+		return errDrift
+	}
+	return nil
+}
+
+func planned(apply, dryRun bool, what string) string {
+	switch {
+	case !apply:
+		return ""
+	case dryRun:
+		return "would_" + what
+	}
+	return what + "d"
+}
+
+// redefine makes desired the persistent definition, keeping what identifies the VM, and
+// applies to a running VM what can change live.
+func redefine(ctx context.Context, conn *virt.Conn, d *virt.Domain, desired, live *libvirtxml.Domain, changes []domainxml.Change) error {
+	desired.UUID = live.UUID
+	if live.OS != nil && desired.OS != nil && live.OS.NVRam != nil {
+		desired.OS.NVRam = live.OS.NVRam
+		if live.OS.Loader != nil && desired.OS.Loader == nil {
+			desired.OS.Loader = live.OS.Loader
+		}
+	}
+	x, err := desired.Marshal()
+	if err != nil {
+		return err
+	}
+	nd, err := conn.DefineDomain(ctx, desired.Name, x)
+	if err != nil {
+		return err
+	}
+	nd.Free()
+	state, _, err := d.State(ctx)
+	if err != nil || state != virt.StateRunning {
+		return err
+	}
+	for _, c := range changes {
+		if c.Key == "memory.current" && desired.CurrentMemory != nil {
+			kib := uint64(desired.CurrentMemory.Value)
+			if err := d.SetLiveMemory(ctx, kib); err != nil && !strings.Contains(err.Error(), "cannot set memory higher") {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/model"
+)
+
+func diffRun(t *testing.T, dir string, apply, exitCode bool, profiles ...string) ([]model.Drift, error) {
+	t.Helper()
+	o, out := createFactory(t, dir)
+	o.F.Global.JSON = true
+	err := runDiff(context.Background(), &DiffOptions{F: o.F, Profiles: profiles, ExitCode: exitCode}, apply)
+	var rows []model.Drift
+	if out.Len() > 0 {
+		// apply may have printed create's result first; the drift table is the last document.
+		docs := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
+		if jerr := json.Unmarshal(docs[len(docs)-1], &rows); jerr != nil {
+			t.Fatalf("%v: %s", jerr, out.String())
+		}
+	}
+	return rows, err
+}
+
+func TestDiffAndApply(t *testing.T) {
+	c := watch(t)
+	dir := profiles(t)
+	// apply on a missing VM creates it.
+	rows, err := diffRun(t, dir, true, false, "small")
+	if err != nil || len(rows) != 1 || rows[0].Action != "created" {
+		t.Fatalf("apply (create): %+v %v", rows, err)
+	}
+	if _, err := c.Domain(context.Background(), "small"); err != nil {
+		t.Fatal(err)
+	}
+	// Right after, nothing drifted.
+	rows, err = diffRun(t, dir, false, true, "small")
+	if err != nil || len(rows) != 0 {
+		t.Fatalf("fresh VM drifts: %+v %v", rows, err)
+	}
+	// Edit the profile: memory and vCPUs now differ.
+	p := filepath.Join(dir, "small.toml")
+	if err := os.WriteFile(p, []byte("name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"768MiB\"\nvcpus = 2\n[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = diffRun(t, dir, false, true, "small")
+	if err != errDrift {
+		t.Errorf("--exit-code: %v", err)
+	}
+	keys := map[string]model.Drift{}
+	for _, r := range rows {
+		keys[r.Key] = r
+	}
+	if len(rows) != 3 || keys["vcpus"].Live != "1" || keys["vcpus"].Desired != "2" || keys["memory.current"].Desired != "786432KiB" || !keys["vcpus"].Restart || keys["memory.current"].Restart {
+		t.Errorf("drift: %+v", rows)
+	}
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = diffRun(t, dir, false, true, "small")
+	if err != nil || len(rows) != 0 {
+		t.Errorf("after apply: %+v %v", rows, err)
+	}
+}
