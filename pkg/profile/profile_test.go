@@ -200,3 +200,51 @@ func TestSetOverrides(t *testing.T) {
 		t.Errorf("malformed --set: %v", err)
 	}
 }
+
+func TestImportDialects(t *testing.T) {
+	cases := []struct {
+		file  string
+		check func(*Profile) bool
+		note  string
+	}{
+		{"example_vm_ubuntu.json", func(p *Profile) bool {
+			return p.Name == "ubuntu-vm" && p.VCPUs == 4 && p.Memory == "4GiB" && p.MaxMemory == "6GiB" && p.Disk.Size == "40GiB" &&
+				p.InstallISO == "" && p.Networks[0].Bridge == "virbr0" && p.Networks[0].Vhost && p.Security.TPM &&
+				strings.Join(p.CPU.Features, ",") == "shstk,ibt" && p.MemoryOpts.Memfd && p.Limits.CPUQuotaPercent == 200 &&
+				p.AutostartGroup == "apps" && *p.AutostartPriority == 40 && p.HostDevs[0] == "0000:01:00.0"
+		}, "is a placeholder"},
+		{"usecase-gaming.json", func(p *Profile) bool {
+			return p.Name == "gaming" && p.VCPUs == 1 && p.Memory == "1GiB" && p.Disk.Size == "120GiB" && p.MemoryOpts.Hugepages &&
+				p.CPU.Mode == "host-passthrough" && p.Graphics.Type == "spice" && p.Networks[0].User
+		}, "(the template asked for at least 6)"},
+		{"rust-lib.json", func(p *Profile) bool {
+			return p.Name == "tiny" && p.VCPUs == 1 && p.Memory == "512MiB" && p.Disk.Size == "5GiB"
+		}, "memory_mb 512"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("../../testdata/import", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, notes, err := Import(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(notes, "\n"), c.note) || !strings.HasPrefix(string(out), "# Imported from") {
+				t.Errorf("notes: %v", notes)
+			}
+			// The result is a valid profile.
+			p, err := Load(write(t, "imported.toml", string(out)), Options{Defaults: Defaults{VCPUs: 1, Memory: "1GiB"}})
+			if err != nil {
+				t.Fatalf("imported profile invalid: %v\n%s", err, out)
+			}
+			if !c.check(p) {
+				t.Errorf("imported wrong:\n%s\n%+v", out, p)
+			}
+		})
+	}
+	if _, _, err := Import([]byte("[1,2]")); err == nil {
+		t.Error("a JSON array imported")
+	}
+}

@@ -35,9 +35,11 @@ func TestDiffAndApply(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].Action != "created" {
 		t.Fatalf("apply (create): %+v %v", rows, err)
 	}
-	if _, err := c.Domain(context.Background(), "small"); err != nil {
+	d, err := c.Domain(context.Background(), "small")
+	if err != nil {
 		t.Fatal(err)
 	}
+	d.Free()
 	// Right after, nothing drifted.
 	rows, err = diffRun(t, dir, false, true, "small")
 	if err != nil || len(rows) != 0 {

@@ -20,7 +20,30 @@ func watch(t *testing.T) *virt.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
+	// The driver keeps its state while any handle lives, so tidy up explicitly: each test
+	// starts from test:///default's own contents whatever the one before it left.
+	t.Cleanup(func() {
+		raw := c.Raw()
+		if doms, err := raw.ListAllDomains(0); err == nil {
+			for _, d := range doms {
+				if n, _ := d.GetName(); n != "test" {
+					_ = d.Destroy()
+					_ = d.Undefine()
+				}
+				_ = d.Free()
+			}
+		}
+		if p, err := raw.LookupStoragePoolByName("default-pool"); err == nil {
+			if vols, err := p.ListAllStorageVolumes(0); err == nil {
+				for _, v := range vols {
+					_ = v.Delete(0)
+					_ = v.Free()
+				}
+			}
+			_ = p.Free()
+		}
+		c.Close()
+	})
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -32,7 +33,7 @@ inherits from another profile, and the configuration's [vm.defaults] fill the re
 'vmctl profile schema' prints the format as a JSON Schema.`,
 	}
 	cmd.AddCommand(NewCmdProfileValidate(f, nil), NewCmdProfileRender(f, nil), NewCmdProfileList(f, nil),
-		NewCmdProfileShow(f, nil), NewCmdProfileSchema(f))
+		NewCmdProfileShow(f, nil), NewCmdProfileSchema(f), NewCmdProfileImport(f))
 	return cmd
 }
 
@@ -397,4 +398,90 @@ taplo and Even Better TOML validate as you type with it:  #:schema ./profile.sch
 			return output.WriteJSON(f.IO.Out, format, profile.Schema())
 		},
 	}
+}
+
+// NewCmdProfileImport builds `vm profile import`.
+func NewCmdProfileImport(f *cmdutil.Factory) *cobra.Command {
+	var to string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "import OLD.json",
+		Short: "Convert a Hyper-NixOS JSON profile to a TOML profile",
+		Long: `Convert a JSON VM profile of the old Hyper-NixOS scripts (the schema'd form, the
+"intelligent"/"usecase" templates with AUTO_DETECT values, or the rust-lib resources form) to
+TOML. What changed on the way, and what needs a person's eye, heads the result as comments.
+The result goes to stdout, or to --to FILE; it is then checked like 'profile validate'.`,
+		Example: "  vmctl profile import vm-profiles/example_vm_ubuntu.json --to /etc/hvctl/profiles/ubuntu-vm.toml",
+		Args:    cmdutil.ExactArgs(1, "one JSON profile"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return errs.New(errs.NotFound, "import: %v", err)
+			}
+			out, _, err := profile.Import(data)
+			if err != nil {
+				return errs.New(errs.Usage, "import %s: %v", args[0], err)
+			}
+			target := to
+			if target == "" {
+				if _, err := f.IO.Out.Write(out); err != nil {
+					return err
+				}
+				tmp, err := os.CreateTemp("", "hvctl-import-*.toml")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tmp.Name())
+				if _, err := tmp.Write(out); err != nil {
+					return err
+				}
+				tmp.Close()
+				target = tmp.Name()
+			} else {
+				if _, err := os.Stat(target); err == nil && !force {
+					return errs.New(errs.Conflict, "import: %s exists", target).WithHint("add --force to replace it")
+				}
+				if err := writeFileAtomic(target, out, 0o644); err != nil {
+					return err
+				}
+				f.Infof("%s: wrote %s", f.Prog, target)
+			}
+			lo, _, err := profileOptions(f)
+			if err != nil {
+				return err
+			}
+			if _, err := profile.Load(target, lo); err != nil {
+				return errs.New(errs.Usage, "imported, but the profile needs edits: %v", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "write the TOML profile to `FILE` instead of stdout")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --to file")
+	return cmd
+}
+
+// writeFileAtomic writes through a temporary file in the same directory, fsync and rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".hvctl-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
