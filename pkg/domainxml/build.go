@@ -3,8 +3,11 @@
 package domainxml
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -38,6 +41,8 @@ type Metadata struct {
 	Profile   string     `xml:"hvctl:profile"`
 	Owner     string     `xml:"hvctl:owner,omitempty"`
 	Autostart *Autostart `xml:"hvctl:autostart,omitempty"`
+	// Applied is a hash of the profile's facts (see Facts) as last created or applied.
+	Applied string `xml:"hvctl:applied,omitempty"`
 }
 
 // Autostart is hvctl's ordered autostart: libvirt's own flag has no order.
@@ -110,7 +115,26 @@ func Build(p *profile.Profile, o Options) (*libvirtxml.Domain, error) {
 		return nil, err
 	}
 	devices(d, p)
+	meta.Applied = FactsHash(Facts(d))
+	if mx, err = xml.Marshal(meta); err != nil {
+		return nil, err
+	}
+	d.Metadata = &libvirtxml.DomainMetadata{XML: string(mx)}
 	return d, nil
+}
+
+// FactsHash is a short, stable digest of facts.
+func FactsHash(f map[string]string) string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s\n", k, f[k])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func or(a, b string) string {
@@ -370,6 +394,7 @@ type Info struct {
 	Profile   string
 	Owner     string
 	Autostart *Autostart
+	Applied   string
 }
 
 // ParseMetadata reads the element that Build wrote. libvirt's metadata API returns it without
@@ -378,6 +403,7 @@ func ParseMetadata(x string) (Info, error) {
 	var v struct {
 		Profile   string `xml:"profile"`
 		Owner     string `xml:"owner"`
+		Applied   string `xml:"applied"`
 		Autostart *struct {
 			Group    string `xml:"group,attr"`
 			Priority int    `xml:"priority,attr"`
@@ -386,7 +412,7 @@ func ParseMetadata(x string) (Info, error) {
 	if err := xml.Unmarshal([]byte(x), &v); err != nil {
 		return Info{}, err
 	}
-	info := Info{Profile: v.Profile, Owner: v.Owner}
+	info := Info{Profile: v.Profile, Owner: v.Owner, Applied: v.Applied}
 	if v.Autostart != nil {
 		info.Autostart = &Autostart{Group: v.Autostart.Group, Priority: v.Autostart.Priority}
 	}

@@ -111,7 +111,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := ParseMetadata(d.Metadata.XML)
-	if err != nil || info.Profile != "m" || info.Owner != "ops" || info.Autostart == nil || info.Autostart.Group != "core" || info.Autostart.Priority != 70 {
+	if err != nil || info.Profile != "m" || info.Owner != "ops" || !strings.HasPrefix(info.Applied, "sha256:") || info.Autostart == nil || info.Autostart.Group != "core" || info.Autostart.Priority != 70 {
 		t.Errorf("%+v %v", info, err)
 	}
 	// libvirt's metadata API hands the element back without its namespace.
