@@ -1,0 +1,428 @@
+package iso
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+)
+
+// Record is the provenance of a stored image, kept beside it as NAME.json.
+type Record struct {
+	Name           string `json:"name"`
+	SourceURL      string `json:"source_url"`
+	FinalURL       string `json:"final_url"`
+	SizeBytes      int64  `json:"size_bytes"`
+	SHA256         string `json:"sha256"`
+	UpstreamDigest string `json:"upstream_digest"` // what the publisher said, as algo:hex
+	ChecksumURL    string `json:"checksum_url"`
+	Verified       bool   `json:"verified"`
+	Insecure       bool   `json:"insecure"` // stored without verification, on request; forever marked
+	FetchedAt      string `json:"fetched_at"`
+	VerifiedAt     string `json:"verified_at"`
+	FetchedBy      string `json:"fetched_by"`
+}
+
+// PullOptions describe one download into the store.
+type PullOptions struct {
+	URL         string
+	Name        string  // file name in the store; default: the URL's last path element
+	Expect      *Digest // the digest the file must have
+	ChecksumURL string  // recorded when Expect came from a checksum file
+	Insecure    bool    // store without a digest (the record says so)
+	Dir         string
+	Client      *http.Client
+	Stall       time.Duration // a transfer silent this long fails (default 60 s)
+	Progress    func(done, total int64)
+	Now         func() time.Time
+}
+
+var validImageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+
+// NameFromURL is the file name a URL is stored under.
+func NameFromURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" {
+		return "", errs.New(errs.Usage, "%q is not an http(s) URL", raw)
+	}
+	name := path.Base(u.Path)
+	if !validImageName.MatchString(name) {
+		return "", errs.New(errs.Usage, "cannot name the image after %q; give --name", raw)
+	}
+	return name, nil
+}
+
+func (o *PullOptions) defaults() error {
+	if o.Name == "" {
+		n, err := NameFromURL(o.URL)
+		if err != nil {
+			return err
+		}
+		o.Name = n
+	}
+	if !validImageName.MatchString(o.Name) {
+		return errs.New(errs.Usage, "invalid image name %q", o.Name)
+	}
+	if o.Client == nil {
+		o.Client = http.DefaultClient
+	}
+	if o.Stall == 0 {
+		o.Stall = 60 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Expect == nil && !o.Insecure {
+		return errs.New(errs.Usage, "no checksum to verify %s against", o.Name).
+			WithHint("give --sha256 or --checksum-url (or --insecure to store it unverified, marked so forever)")
+	}
+	return nil
+}
+
+// partialState is what a resumed download needs to know, kept as .NAME.partial.json.
+type partialState struct {
+	URL       string `json:"url"`
+	Validator string `json:"validator"` // ETag or Last-Modified of the first response
+}
+
+// Pull downloads into the store and publishes only a verified file: download to a hidden
+// partial file (resumed when the server allows), hash while writing, compare, fsync, rename,
+// then write the record. Concurrent pulls of one name wait on a lock and reuse the result.
+func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
+	if err := o.defaults(); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, false, err
+	}
+	unlock, err := lock(ctx, filepath.Join(o.Dir, "."+o.Name+".lock"))
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	final := filepath.Join(o.Dir, o.Name)
+	if rec, err := ReadRecord(o.Dir, o.Name); err == nil {
+		if o.Expect == nil || o.Expect.Algo == "sha256" && rec.SHA256 == o.Expect.Hex || rec.UpstreamDigest == o.Expect.String() {
+			return rec, false, nil // already here (another pull finished it)
+		}
+		return nil, false, errs.New(errs.Conflict, "image %s is stored with a different checksum", o.Name).WithHint("remove it first with: isoctl rm %s", o.Name)
+	}
+	partial := filepath.Join(o.Dir, "."+o.Name+".partial")
+	stateFile := partial + ".json"
+
+	var st partialState
+	offset := int64(0)
+	if b, err := os.ReadFile(stateFile); err == nil && json.Unmarshal(b, &st) == nil && st.URL == o.URL && st.Validator != "" {
+		if fi, err := os.Stat(partial); err == nil {
+			offset = fi.Size()
+		}
+	}
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, o.URL, nil)
+	if err != nil {
+		return nil, false, errs.New(errs.Usage, "%v", err)
+	}
+	if offset > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		req.Header.Set("If-Range", st.Validator)
+	}
+	resp, err := o.Client.Do(req)
+	if err != nil {
+		return nil, false, downloadError(ctx, o.URL, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && offset > 0:
+	case resp.StatusCode == http.StatusOK:
+		offset = 0 // a fresh start: the server ignored Range, or the file changed
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, false, errs.New(errs.NotFound, "%s: 404 not found", o.URL)
+	default:
+		return nil, false, errs.New(errs.Failure, "%s: %s", o.URL, resp.Status)
+	}
+	st = partialState{URL: o.URL, Validator: resp.Header.Get("ETag")}
+	if st.Validator == "" {
+		st.Validator = resp.Header.Get("Last-Modified")
+	}
+	if b, err := json.Marshal(st); err == nil {
+		_ = os.WriteFile(stateFile, b, 0o600)
+	}
+
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if offset > 0 {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(partial, flags, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	sum256 := sha256.New()
+	hashes := []hash.Hash{sum256}
+	var expectHash hash.Hash
+	if o.Expect != nil && o.Expect.Algo != "sha256" {
+		expectHash = o.Expect.NewHash()
+		hashes = append(hashes, expectHash)
+	}
+	if offset > 0 {
+		// The bytes already there count too.
+		if err := hashFile(partial, offset, hashes); err != nil {
+			return nil, false, err
+		}
+	}
+	total := int64(-1)
+	if resp.ContentLength >= 0 {
+		total = offset + resp.ContentLength
+	}
+	writers := []io.Writer{f}
+	for _, h := range hashes {
+		writers = append(writers, h)
+	}
+	body := &watchdog{r: resp.Body, stall: o.Stall, cancel: cancel}
+	done := offset
+	buf := make([]byte, 1<<20)
+	mw := io.MultiWriter(writers...)
+	for {
+		body.arm()
+		n, rerr := body.Read(buf)
+		body.disarm()
+		if n > 0 {
+			if _, err := mw.Write(buf[:n]); err != nil {
+				return nil, false, err
+			}
+			done += int64(n)
+			if o.Progress != nil {
+				o.Progress(done, total)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if body.stalled() {
+				return nil, false, (&errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("%s: no data for %s (%d bytes kept for a resume)", o.URL, o.Stall, done)}).
+					WithHint("run the same pull again to resume")
+			}
+			return nil, false, downloadError(ctx, o.URL, rerr)
+		}
+	}
+	if total >= 0 && done != total {
+		return nil, false, errs.New(errs.Failure, "%s: got %d of %d bytes (kept for a resume)", o.URL, done, total)
+	}
+	got256 := hex.EncodeToString(sum256.Sum(nil))
+	rec := &Record{Name: o.Name, SourceURL: o.URL, FinalURL: resp.Request.URL.String(), SizeBytes: done, SHA256: got256,
+		ChecksumURL: o.ChecksumURL, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
+	if o.Expect != nil {
+		got := got256
+		if expectHash != nil {
+			got = hex.EncodeToString(expectHash.Sum(nil))
+		}
+		if got != o.Expect.Hex {
+			f.Close()
+			_ = os.Remove(partial)
+			_ = os.Remove(stateFile)
+			return nil, false, (&errs.Error{Kind: errs.Verify, Msg: fmt.Sprintf("%s: %s mismatch: expected %s, got %s; nothing stored", o.Name, o.Expect.Algo, o.Expect.Hex, got)}).
+				WithHint("the download is corrupt or the checksum is for another file")
+		}
+		rec.UpstreamDigest, rec.Verified, rec.VerifiedAt = o.Expect.String(), true, rec.FetchedAt
+	} else {
+		rec.Insecure = true
+	}
+	if err := f.Sync(); err != nil {
+		return nil, false, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return nil, false, err
+	}
+	_ = os.Remove(stateFile)
+	if err := WriteRecord(o.Dir, rec); err != nil {
+		return nil, false, err
+	}
+	syncDir(o.Dir)
+	return rec, true, nil
+}
+
+func downloadError(ctx context.Context, u string, err error) error {
+	if ctx.Err() != nil {
+		return &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: fmt.Sprintf("%s: %v (partial download kept for a resume)", u, ctx.Err()), Err: ctx.Err()}
+	}
+	return (&errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s: %v", u, err), Err: err}).WithHint("run the same pull again to resume")
+}
+
+func hashFile(p string, n int64, hs []hash.Hash) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ws := make([]io.Writer, len(hs))
+	for i, h := range hs {
+		ws[i] = h
+	}
+	_, err = io.CopyN(io.MultiWriter(ws...), f, n)
+	return err
+}
+
+// watchdog cancels the request when a read blocks longer than stall.
+type watchdog struct {
+	r      io.Reader
+	stall  time.Duration
+	cancel context.CancelFunc
+	timer  *time.Timer
+	fired  chan struct{}
+}
+
+func (w *watchdog) arm() {
+	if w.fired == nil {
+		w.fired = make(chan struct{})
+	}
+	w.timer = time.AfterFunc(w.stall, func() {
+		select {
+		case <-w.fired:
+		default:
+			close(w.fired)
+		}
+		w.cancel()
+	})
+}
+
+func (w *watchdog) disarm() { w.timer.Stop() }
+
+func (w *watchdog) stalled() bool {
+	select {
+	case <-w.fired:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *watchdog) Read(p []byte) (int, error) { return w.r.Read(p) }
+
+// lock takes an exclusive lock on path, waiting (interruptibly) while another pull holds it.
+func lock(ctx context.Context, p string) (func(), error) {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: "waiting for another pull of the same image: " + ctx.Err().Error()}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func whoami() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// RecordPath is where an image's record lives.
+func RecordPath(dir, name string) string { return filepath.Join(dir, name+".json") }
+
+// ReadRecord reads an image's provenance record; a missing image or record is NotFound.
+func ReadRecord(dir, name string) (*Record, error) {
+	b, err := os.ReadFile(RecordPath(dir, name))
+	if err != nil {
+		return nil, errs.New(errs.NotFound, "image %s not found in %s", name, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+		return nil, errs.New(errs.NotFound, "image %s: record without a file", name)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, errs.New(errs.Failure, "record of %s: %v", name, err)
+	}
+	return &r, nil
+}
+
+// WriteRecord writes the record atomically.
+func WriteRecord(dir string, r *Record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".record-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), RecordPath(dir, r.Name))
+}
+
+// Verify re-hashes a stored image against its record.
+func Verify(dir, name string) (*Record, error) {
+	r, err := ReadRecord(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+		return nil, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != r.SHA256 {
+		return r, errs.New(errs.Verify, "%s: sha256 is %s, the record says %s: the file changed at rest", name, got, r.SHA256)
+	}
+	return r, nil
+}
