@@ -27,7 +27,10 @@ func image(n int) []byte {
 	return b
 }
 
-func sum256(b []byte) Digest { s := sha256.Sum256(b); return Digest{"sha256", hex.EncodeToString(s[:])} }
+func sum256(b []byte) Digest {
+	s := sha256.Sum256(b)
+	return Digest{"sha256", hex.EncodeToString(s[:])}
+}
 
 // serve serves data at /img.iso with Range support (http.ServeContent) and an ETag, after
 // letting misbehave take over a request when it returns true.
