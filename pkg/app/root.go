@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
+	isocmd "github.com/hyper-nixos/hvctl/pkg/cmd/iso"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/stub"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
@@ -29,7 +30,7 @@ func ExitCodesHelp() string {
 func trees(f *cmdutil.Factory) map[string]*cobra.Command {
 	return map[string]*cobra.Command{
 		"vm":    vm.NewCmdVM(f),
-		"iso":   stub.NewCmdTree(f, "iso", "isoctl", "Install media and cloud-init seeds"),
+		"iso":   isocmd.NewCmdISO(f),
 		"net":   stub.NewCmdTree(f, "net", "netctl", "libvirt networks"),
 		"audit": stub.NewCmdTree(f, "audit", "auditctl", "Security audit of host and VMs"),
 	}

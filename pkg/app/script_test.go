@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +43,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// serve DIR: serve DIR over HTTP on loopback for the rest of the script; $HTTP is its URL.
+			"serve": func(ts *testscript.TestScript, neg bool, args []string) {
+				srv := httptest.NewServer(http.FileServer(http.Dir(ts.MkAbs(args[0]))))
+				ts.Defer(srv.Close)
+				ts.Setenv("HTTP", srv.URL)
+			},
 			// sleep DURATION: give a background command time to get going.
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 )
 
 // Record is the provenance of a stored image, kept beside it as NAME.json.
@@ -258,7 +259,6 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	if err := WriteRecord(o.Dir, rec); err != nil {
 		return nil, false, err
 	}
-	syncDir(o.Dir)
 	return rec, true, nil
 }
 
@@ -350,13 +350,6 @@ func whoami() string {
 	return strconv.Itoa(os.Getuid())
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
 // RecordPath is where an image's record lives.
 func RecordPath(dir, name string) string { return filepath.Join(dir, name+".json") }
 
@@ -382,27 +375,7 @@ func WriteRecord(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".record-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), RecordPath(dir, r.Name))
+	return fsutil.WriteAtomic(RecordPath(dir, r.Name), append(b, '\n'), 0o644)
 }
 
 // Verify re-hashes a stored image against its record.

@@ -53,3 +53,46 @@ func New(ios *iostreams.IOStreams, total int, what string) Reporter {
 		progressbar.OptionClearOnFinish(),
 	)}
 }
+
+// Bytes is a reporter of transferred bytes (a download): bar with size, rate and time left on
+// a terminal, nothing otherwise.
+type Bytes interface {
+	Set(done, total int64)
+	Finish()
+}
+
+type nopBytes struct{}
+
+func (nopBytes) Set(int64, int64) {}
+func (nopBytes) Finish()          {}
+
+type byteBar struct {
+	b     *progressbar.ProgressBar
+	total int64
+}
+
+func (b *byteBar) Set(done, total int64) {
+	if total > 0 && total != b.total {
+		b.total = total
+		b.b.ChangeMax64(total)
+	}
+	_ = b.b.Set64(done)
+}
+
+func (b *byteBar) Finish() { _ = b.b.Finish() }
+
+// NewBytes returns a byte reporter for what.
+func NewBytes(ios *iostreams.IOStreams, what string) Bytes {
+	if !ios.IsStderrTTY() || ios.Quiet {
+		return nopBytes{}
+	}
+	return &byteBar{b: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(ios.ErrOut),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
+}

@@ -292,3 +292,39 @@ func (c *Conn) PoolOf(ctx context.Context, path string) (string, error) {
 		return p.GetName()
 	})
 }
+
+// EnsureDirPool makes sure a directory pool called name serves dir: created (and set to start
+// with the daemon) on first use, refreshed otherwise so that new files show as volumes.
+func (c *Conn) EnsureDirPool(ctx context.Context, name, dir string) error {
+	return call0(ctx, c, "pool "+name, func() error {
+		p, err := c.c.LookupStoragePoolByName(name)
+		if err == nil {
+			defer func() { _ = p.Free() }()
+			if active, _ := p.IsActive(); !active {
+				if err := p.Create(0); err != nil {
+					return err
+				}
+			}
+			return p.Refresh(0)
+		}
+		if !IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
+			return err
+		}
+		x, err := (&libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir}}).Marshal()
+		if err != nil {
+			return err
+		}
+		p, err = c.c.StoragePoolDefineXML(x, 0)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = p.Free() }()
+		if err := p.Build(0); err != nil {
+			return err
+		}
+		if err := p.Create(0); err != nil {
+			return err
+		}
+		return p.SetAutostart(true)
+	})
+}

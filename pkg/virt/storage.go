@@ -27,7 +27,7 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 	if err != nil {
 		return plan, err
 	}
-	users, err := d.c.diskUsers(ctx, d.Name)
+	users, err := d.c.DiskUsers(ctx, d.Name)
 	if err != nil {
 		return plan, err
 	}
@@ -120,8 +120,8 @@ func (c *Conn) DiskPath(ctx context.Context, disk libvirtxml.DomainDisk) string 
 	return ""
 }
 
-// diskUsers maps each disk path of every domain but except to one domain that uses it.
-func (c *Conn) diskUsers(ctx context.Context, except string) (map[string]string, error) {
+// DiskUsers maps each disk path of every domain but except to one domain that uses it.
+func (c *Conn) DiskUsers(ctx context.Context, except string) (map[string]string, error) {
 	names, err := c.DomainNames(ctx)
 	if err != nil {
 		return nil, err

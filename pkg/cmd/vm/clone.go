@@ -10,6 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
@@ -218,7 +219,7 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 		srcNV := dos.NVRam.NVRam
 		dstNV := filepath.Join(filepath.Dir(srcNV), o.Name+"_VARS.fd")
 		if data, rerr := os.ReadFile(srcNV); rerr == nil && isLocal(conn.URI) {
-			if werr := writePrivate(dstNV, data); werr != nil {
+			if werr := fsutil.WriteAtomic(dstNV, data, 0o600); werr != nil {
 				return wrap(werr)
 			}
 			made.files = append(made.files, dstNV)
@@ -259,6 +260,3 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 func isLocal(uri string) bool {
 	return strings.HasPrefix(uri, "qemu:///") || strings.HasPrefix(uri, "test:///")
 }
-
-// writePrivate writes a file that may hold secrets: 0600, atomically.
-func writePrivate(path string, data []byte) error { return writeFileAtomic(path, data, 0o600) }

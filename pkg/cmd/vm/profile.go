@@ -14,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
@@ -441,7 +442,7 @@ The result goes to stdout, or to --to FILE; it is then checked like 'profile val
 				if _, err := os.Stat(target); err == nil && !force {
 					return errs.New(errs.Conflict, "import: %s exists", target).WithHint("add --force to replace it")
 				}
-				if err := writeFileAtomic(target, out, 0o644); err != nil {
+				if err := fsutil.WriteAtomic(target, out, 0o644); err != nil {
 					return err
 				}
 				f.Infof("%s: wrote %s", f.Prog, target)
@@ -459,29 +460,4 @@ The result goes to stdout, or to --to FILE; it is then checked like 'profile val
 	cmd.Flags().StringVar(&to, "to", "", "write the TOML profile to `FILE` instead of stdout")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --to file")
 	return cmd
-}
-
-// writeFileAtomic writes through a temporary file in the same directory, fsync and rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".hvctl-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

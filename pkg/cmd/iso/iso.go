@@ -1,0 +1,481 @@
+// Package iso implements the isoctl tree: install media and cloud images you can trust.
+package iso
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
+	"github.com/hyper-nixos/hvctl/pkg/iso"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/progress"
+	"github.com/hyper-nixos/hvctl/pkg/seed"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/spf13/cobra"
+)
+
+// Pools are the libvirt pools over the two stores.
+const (
+	ISOPool   = "hvctl-isos"
+	ImagePool = "hvctl-images"
+)
+
+// NewCmdISO builds the iso tree (isoctl).
+func NewCmdISO(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "iso",
+		Aliases: []string{"isoctl"},
+		Short:   "Install media and cloud images: verified pulls, the store, seeds",
+		Long: `Keep install ISOs and cloud images in a store you can trust. Every pull is verified
+against a checksum (a SHA-256/512 given, or the publisher's checksum file) before it is
+published; a failed or interrupted pull leaves nothing where vmctl would see it and resumes
+when run again. Each image has a provenance record beside it. ISOs go to paths.isos, other
+images to paths.images; both are libvirt storage pools (hvctl-isos, hvctl-images) so
+profiles can name them. Verification failures exit 8.`,
+	}
+	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f))
+	return cmd
+}
+
+type store struct{ name, dir, pool string }
+
+func stores(f *cmdutil.Factory) ([]store, error) {
+	l, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	return []store{{"isos", l.Config.Paths.ISOs, ISOPool}, {"images", l.Config.Paths.Images, ImagePool}}, nil
+}
+
+func storeFor(f *cmdutil.Factory, name, want string) (store, error) {
+	all, err := stores(f)
+	if err != nil {
+		return store{}, err
+	}
+	switch want {
+	case "isos":
+		return all[0], nil
+	case "images":
+		return all[1], nil
+	case "":
+		if strings.HasSuffix(strings.ToLower(name), ".iso") {
+			return all[0], nil
+		}
+		return all[1], nil
+	}
+	return store{}, errs.New(errs.Usage, "--store must be isos or images")
+}
+
+// find locates a stored image by name in either store.
+func find(f *cmdutil.Factory, name string) (store, *iso.Record, error) {
+	all, err := stores(f)
+	if err != nil {
+		return store{}, nil, err
+	}
+	for _, s := range all {
+		if r, err := iso.ReadRecord(s.dir, name); err == nil {
+			return s, r, nil
+		}
+	}
+	return store{}, nil, errs.New(errs.NotFound, "image %s not found", name).WithHint("see the store with: isoctl list")
+}
+
+// refreshPool makes the new file a libvirt volume; without libvirt the file is still stored.
+func refreshPool(ctx context.Context, f *cmdutil.Factory, s store) {
+	c, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := f.Connect(c, false)
+	if err != nil {
+		f.Infof("%s: stored, but not registered with libvirt: %v", f.Prog, err)
+		return
+	}
+	defer conn.Close()
+	if err := conn.EnsureDirPool(c, s.pool, s.dir); err != nil {
+		f.Infof("%s: stored, but pool %s: %v", f.Prog, s.pool, err)
+	}
+}
+
+func newPull(f *cmdutil.Factory) *cobra.Command {
+	var o struct {
+		name, sha, checksumURL, storeName string
+		insecure                          bool
+	}
+	cmd := &cobra.Command{
+		Use:   "pull URL",
+		Short: "Download an image, verify it, and publish it in the store",
+		Long: `Download URL into the store. The file is hashed while it downloads and is published only
+when its digest matches --sha256 (a SHA-256 or SHA-512 in hex, optionally prefixed sha256: or
+sha512:) or the entry for its exact file name in --checksum-url (GNU or BSD format). A
+mismatch is exit 8 and stores nothing. An interrupted pull resumes when run again (HTTP
+Range, restarting from zero when the server cannot). --insecure stores an unverified image;
+its record says so for good.`,
+		Example:     "  isoctl pull https://cdimage.debian.org/…/debian-12.8.0-amd64-netinst.iso --checksum-url https://cdimage.debian.org/…/SHA512SUMS",
+		Args:        cmdutil.ExactArgs(1, "one URL"),
+		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			if o.sha != "" && o.checksumURL != "" {
+				return errs.New(errs.Usage, "give --sha256 or --checksum-url, not both")
+			}
+			name := o.name
+			if name == "" {
+				if name, err = iso.NameFromURL(args[0]); err != nil {
+					return err
+				}
+			}
+			po := iso.PullOptions{URL: args[0], Name: name, Insecure: o.insecure, Now: f.Now}
+			switch {
+			case o.sha != "":
+				d, err := iso.ParseDigest(o.sha)
+				if err != nil {
+					return errs.New(errs.Usage, "--sha256: %v", err)
+				}
+				po.Expect = &d
+			case o.checksumURL != "":
+				d, err := fromChecksumFile(ctx, o.checksumURL, filepathBase(args[0]))
+				if err != nil {
+					return err
+				}
+				po.Expect, po.ChecksumURL = &d, o.checksumURL
+			}
+			s, err := storeFor(f, name, o.storeName)
+			if err != nil {
+				return err
+			}
+			po.Dir = s.dir
+			bar := progress.NewBytes(f.IO, name)
+			po.Progress = bar.Set
+			rec, fresh, err := iso.Pull(ctx, po)
+			bar.Finish()
+			if err != nil {
+				return errs.Wrap(err, "pull %s", name)
+			}
+			if fresh {
+				refreshPool(ctx, f, s)
+			}
+			return output.Object(f.IO.Out, format, rec, recordPairs(rec, s))
+		},
+	}
+	cmd.Flags().StringVar(&o.name, "name", "", "store the image under `NAME` (default: the URL's file name)")
+	cmd.Flags().StringVar(&o.sha, "sha256", "", "expected digest: SHA-256 or SHA-512 `HEX`")
+	cmd.Flags().StringVar(&o.checksumURL, "checksum-url", "", "`URL` of the publisher's checksum file")
+	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
+	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
+	return cmd
+}
+
+func filepathBase(u string) string {
+	n, err := iso.NameFromURL(u)
+	if err != nil {
+		return u
+	}
+	return n
+}
+
+// fromChecksumFile fetches a (small) checksum file and picks the exact file name's digest.
+func fromChecksumFile(ctx context.Context, u, name string) (iso.Digest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return iso.Digest{}, errs.New(errs.Usage, "--checksum-url: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return iso.Digest{}, errs.New(errs.Failure, "checksum file %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return iso.Digest{}, errs.New(errs.NotFound, "checksum file %s: %s", u, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return iso.Digest{}, errs.New(errs.Failure, "checksum file %s: %v", u, err)
+	}
+	sums, err := iso.ParseChecksums(data)
+	if err != nil {
+		return iso.Digest{}, errs.New(errs.Verify, "checksum file %s: %v", u, err)
+	}
+	d, ok := sums.For(name)
+	if !ok {
+		return iso.Digest{}, errs.New(errs.Verify, "checksum file %s has no entry for %s", u, name)
+	}
+	return d, nil
+}
+
+func recordPairs(r *iso.Record, s store) [][2]string {
+	verified := "yes (" + r.UpstreamDigest + ")"
+	if !r.Verified {
+		verified = "NO: stored with --insecure"
+	}
+	return [][2]string{
+		{"name", r.Name}, {"store", s.name}, {"path", filepath.Join(s.dir, r.Name)},
+		{"size", units.Human(uint64(r.SizeBytes))}, {"sha256", r.SHA256}, {"verified", verified},
+		{"source", r.SourceURL}, {"final url", r.FinalURL}, {"fetched", r.FetchedAt + " by " + r.FetchedBy},
+	}
+}
+
+// Entry is one row of `isoctl list`.
+type Entry struct {
+	iso.Record
+	Store  string   `json:"store"`
+	Path   string   `json:"path"`
+	UsedBy []string `json:"used_by"`
+}
+
+func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error) {
+	all, err := stores(f)
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]string{}
+	c, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if conn, err := f.Connect(c, true); err == nil {
+		users, _ = conn.DiskUsers(c, "")
+		conn.Close()
+	}
+	out := []Entry{}
+	for _, s := range all {
+		files, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
+		for _, file := range files {
+			name := strings.TrimSuffix(filepath.Base(file), ".json")
+			r, err := iso.ReadRecord(s.dir, name)
+			if err != nil {
+				continue
+			}
+			e := Entry{Record: *r, Store: s.name, Path: filepath.Join(s.dir, name), UsedBy: []string{}}
+			if u := users[e.Path]; u != "" {
+				e.UsedBy = append(e.UsedBy, u)
+			}
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func newList(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List stored images with size, verification, age and the VMs using them",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			entries, err := listAll(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			now := f.Now()
+			cols := []output.Column[Entry]{
+				{Header: "name", Value: func(e Entry) string { return e.Name }},
+				{Header: "store", Value: func(e Entry) string { return e.Store }},
+				{Header: "size", Value: func(e Entry) string { return units.Human(uint64(e.SizeBytes)) }},
+				{Header: "verified", Value: func(e Entry) string {
+					if e.Verified {
+						return "yes"
+					}
+					return "NO"
+				}},
+				{Header: "age", Value: func(e Entry) string {
+					t, err := time.Parse(time.RFC3339, e.FetchedAt)
+					if err != nil {
+						return "-"
+					}
+					return fmt.Sprintf("%dd", int(now.Sub(t).Hours()/24))
+				}},
+				{Header: "used-by", Value: func(e Entry) string { return dash(strings.Join(e.UsedBy, ",")) }},
+				{Header: "sha256", Wide: true, Value: func(e Entry) string { return e.SHA256 }},
+				{Header: "source", Wide: true, Value: func(e Entry) string { return e.SourceURL }},
+			}
+			return output.List(f.IO.Out, format, entries, cols, func(e Entry) string { return e.Name })
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newShow(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an image's provenance record",
+		Args:  cmdutil.ExactArgs(1, "one image name"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			s, r, err := find(f, args[0])
+			if err != nil {
+				return err
+			}
+			return output.Object(f.IO.Out, format, r, recordPairs(r, s))
+		},
+	}
+}
+
+func newVerify(f *cmdutil.Factory) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:         "verify [NAME...|--all]",
+		Short:       "Re-hash stored images against their records (exit 8 on any mismatch)",
+		Long:        "Re-hash each image at rest and compare with its record: for a weekly timer. Exit 8 when\nany image changed.",
+		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			if all == (len(args) > 0) {
+				return errs.New(errs.Usage, "name images or give --all")
+			}
+			if all {
+				entries, err := listAll(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					args = append(args, e.Name)
+				}
+			}
+			type result struct {
+				Name   string `json:"name"`
+				OK     bool   `json:"ok"`
+				SHA256 string `json:"sha256"`
+				Error  string `json:"error"`
+			}
+			var rows []result
+			failed := 0
+			for _, name := range args {
+				s, _, err := find(f, name)
+				if err == nil {
+					var r *iso.Record
+					r, err = iso.Verify(s.dir, name)
+					if err == nil {
+						rows = append(rows, result{Name: name, OK: true, SHA256: r.SHA256})
+						continue
+					}
+				}
+				failed++
+				rows = append(rows, result{Name: name, Error: err.Error()})
+			}
+			cols := []output.Column[result]{
+				{Header: "name", Value: func(r result) string { return r.Name }},
+				{Header: "result", Value: func(r result) string {
+					if r.OK {
+						return "ok"
+					}
+					return "FAILED: " + r.Error
+				}},
+			}
+			if err := output.List(f.IO.Out, format, rows, cols, func(r result) string { return r.Name }); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return errs.New(errs.Verify, "%d of %d image(s) failed verification", failed, len(rows))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "verify every stored image")
+	return cmd
+}
+
+func newRm(f *cmdutil.Factory) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove an image and its record (refused while a VM uses it)",
+		Args:  cmdutil.ExactArgs(1, "one image name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, _, err := find(f, args[0])
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(s.dir, args[0])
+			entries, err := listAll(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if e.Path == path && len(e.UsedBy) > 0 {
+					if !force {
+						return errs.New(errs.Conflict, "image %s is used by %s", args[0], strings.Join(e.UsedBy, ", ")).WithHint("detach it first, or --force")
+					}
+					f.Infof("%s: warning: removing %s, which %s uses", f.Prog, args[0], strings.Join(e.UsedBy, ", "))
+				}
+			}
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			_ = os.Remove(iso.RecordPath(s.dir, args[0]))
+			refreshPool(cmd.Context(), f, s)
+			f.Infof("%s: removed %s", f.Prog, path)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove even while a VM uses it")
+	return cmd
+}
+
+func newSeed(f *cmdutil.Factory) *cobra.Command {
+	var o struct {
+		hostname, user, sshKey, userData, networkConfig string
+	}
+	cmd := &cobra.Command{
+		Use:     "seed OUT.iso",
+		Short:   "Write a cloud-init NoCloud seed ISO (mode 0600)",
+		Long:    "Write a NoCloud seed (label cidata) with the same builder vmctl create uses.",
+		Example: "  isoctl seed web01-seed.iso --hostname web01 --user ops --ssh-key ~/.ssh/id_ed25519.pub",
+		Args:    cmdutil.ExactArgs(1, "the output file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if o.hostname == "" {
+				return errs.New(errs.Usage, "--hostname is required")
+			}
+			c := &profile.Cloud{Hostname: o.hostname, User: o.user, UserData: o.userData, NetworkConfig: o.networkConfig}
+			if o.sshKey != "" {
+				b, err := os.ReadFile(o.sshKey)
+				if err != nil {
+					return errs.New(errs.NotFound, "--ssh-key: %v", err)
+				}
+				c.SSHKeys = []string{strings.TrimSpace(string(b))}
+			}
+			s, err := seed.FromProfile(&profile.Profile{Name: o.hostname, CloudInit: c}, "iid-"+o.hostname+"-"+f.Now().UTC().Format("20060102150405"))
+			if err != nil {
+				return errs.New(errs.Usage, "%v", err)
+			}
+			data, err := s.ISO()
+			if err != nil {
+				return err
+			}
+			return fsutil.WriteAtomic(args[0], data, 0o600)
+		},
+	}
+	cmd.Flags().StringVar(&o.hostname, "hostname", "", "guest hostname")
+	cmd.Flags().StringVar(&o.user, "user", "", "user to create")
+	cmd.Flags().StringVar(&o.sshKey, "ssh-key", "", "public key `FILE` for the user")
+	cmd.Flags().StringVar(&o.userData, "user-data", "", "user-data `FILE` instead of the generated cloud-config")
+	cmd.Flags().StringVar(&o.networkConfig, "network-config", "", "network-config `FILE`")
+	return cmd
+}
