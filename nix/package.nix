@@ -8,7 +8,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-cW3+/d/+6Yj6JPt/SSQePfIHN87sW/0/IvN1kE+2Wxg=";
+  vendorHash = "sha256-Kgh6huCS/7tuIcTnrnDl0xbg4wQGQFsTmhEKEZ7Tcqo=";
 
   subPackages = [ "cmd/hvctl" ];
   nativeBuildInputs = [ pkg-config installShellFiles ];

@@ -1,16 +1,23 @@
 package app_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/hyper-nixos/hvctl/pkg/app"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -24,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, cmds)
 }
+
+// keys holds the OpenPGP keys scripts make with pgpkey.
+var keys sync.Map
 
 func TestScripts(t *testing.T) {
 	fixture, err := filepath.Abs("../../testdata/libvirt/host.xml")
@@ -48,6 +58,39 @@ func TestScripts(t *testing.T) {
 				srv := httptest.NewServer(http.FileServer(http.Dir(ts.MkAbs(args[0]))))
 				ts.Defer(srv.Close)
 				ts.Setenv("HTTP", srv.URL)
+			},
+			// pgpkey NAME: make an OpenPGP key; NAME.pub in $WORK, its fingerprint in $NAME_FPR.
+			"pgpkey": func(ts *testscript.TestScript, neg bool, args []string) {
+				e, err := openpgp.NewEntity(args[0], "", args[0]+"@example.test", nil)
+				ts.Check(err)
+				keys.Store(args[0], e)
+				var pub bytes.Buffer
+				w, err := armor.Encode(&pub, openpgp.PublicKeyType, nil)
+				ts.Check(err)
+				ts.Check(e.Serialize(w))
+				ts.Check(w.Close())
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]+".pub"), pub.Bytes(), 0o644))
+				ts.Setenv(strings.ToUpper(args[0])+"_FPR", fmt.Sprintf("%X", e.PrimaryKey.Fingerprint))
+			},
+			// pgpsign NAME FILE OUT [clear]: sign FILE with NAME's key, detached or clearsigned.
+			"pgpsign": func(ts *testscript.TestScript, neg bool, args []string) {
+				v, ok := keys.Load(args[0])
+				if !ok {
+					ts.Fatalf("no key %s", args[0])
+				}
+				e := v.(*openpgp.Entity)
+				data, err := os.ReadFile(ts.MkAbs(args[1]))
+				ts.Check(err)
+				var out bytes.Buffer
+				if len(args) > 3 && args[3] == "clear" {
+					w, err := clearsign.Encode(&out, e.PrivateKey, nil)
+					ts.Check(err)
+					_, _ = w.Write(data)
+					ts.Check(w.Close())
+				} else {
+					ts.Check(openpgp.ArmoredDetachSign(&out, e, bytes.NewReader(data), nil))
+				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[2]), out.Bytes(), 0o644))
 			},
 			// sleep DURATION: give a background command time to get going.
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {

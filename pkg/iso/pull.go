@@ -33,6 +33,8 @@ type Record struct {
 	SHA256         string `json:"sha256"`
 	UpstreamDigest string `json:"upstream_digest"` // what the publisher said, as algo:hex
 	ChecksumURL    string `json:"checksum_url"`
+	SignatureURL   string `json:"signature_url"` // detached signature, or the clearsigned checksum file
+	Signer         string `json:"signer"`        // fingerprint of the pinned key that signed the checksums
 	Verified       bool   `json:"verified"`
 	Insecure       bool   `json:"insecure"` // stored without verification, on request; forever marked
 	FetchedAt      string `json:"fetched_at"`
@@ -46,6 +48,8 @@ type PullOptions struct {
 	Name        string  // file name in the store; default: the URL's last path element
 	Expect      *Digest // the digest the file must have
 	ChecksumURL string  // recorded when Expect came from a checksum file
+	Signature   string  // recorded: where the checksums' signature came from
+	Signer      string  // recorded: the pinned key that signed them
 	Insecure    bool    // store without a digest (the record says so)
 	Dir         string
 	Client      *http.Client
@@ -229,7 +233,7 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	}
 	got256 := hex.EncodeToString(sum256.Sum(nil))
 	rec := &Record{Name: o.Name, SourceURL: o.URL, FinalURL: resp.Request.URL.String(), SizeBytes: done, SHA256: got256,
-		ChecksumURL: o.ChecksumURL, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
+		ChecksumURL: o.ChecksumURL, SignatureURL: o.Signature, Signer: o.Signer, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
 	if o.Expect != nil {
 		got := got256
 		if expectHash != nil {

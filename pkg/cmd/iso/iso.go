@@ -108,6 +108,8 @@ func refreshPool(ctx context.Context, f *cmdutil.Factory, s store) {
 func newPull(f *cmdutil.Factory) *cobra.Command {
 	var o struct {
 		name, sha, checksumURL, storeName string
+		signatureURL, keyURL              string
+		keys                              []string
 		insecure                          bool
 	}
 	cmd := &cobra.Command{
@@ -116,7 +118,10 @@ func newPull(f *cmdutil.Factory) *cobra.Command {
 		Long: `Download URL into the store. The file is hashed while it downloads and is published only
 when its digest matches --sha256 (a SHA-256 or SHA-512 in hex, optionally prefixed sha256: or
 sha512:) or the entry for its exact file name in --checksum-url (GNU or BSD format). A
-mismatch is exit 8 and stores nothing. An interrupted pull resumes when run again (HTTP
+mismatch is exit 8 and stores nothing. A signed checksum file (--signature-url, or a
+clearsigned file such as Fedora's CHECKSUM) is checked with the key from --key-url, which
+must have a fingerprint pinned with --key: a bad signature or an unpinned key is exit 8, and
+of a clearsigned file only the signed text is read. An interrupted pull resumes when run again (HTTP
 Range, restarting from zero when the server cannot). --insecure stores an unverified image;
 its record says so for good.`,
 		Example:     "  isoctl pull https://cdimage.debian.org/…/debian-12.8.0-amd64-netinst.iso --checksum-url https://cdimage.debian.org/…/SHA512SUMS",
@@ -146,11 +151,20 @@ its record says so for good.`,
 				}
 				po.Expect = &d
 			case o.checksumURL != "":
-				d, err := fromChecksumFile(ctx, o.checksumURL, filepathBase(args[0]))
+				t := trust{checksumURL: o.checksumURL, signatureURL: o.signatureURL, keyURL: o.keyURL, keys: o.keys}
+				d, signer, err := digestFor(ctx, t, filepathBase(args[0]))
 				if err != nil {
 					return err
 				}
-				po.Expect, po.ChecksumURL = &d, o.checksumURL
+				po.Expect, po.ChecksumURL, po.Signer = &d, o.checksumURL, signer
+				if signer != "" {
+					po.Signature = o.signatureURL
+					if po.Signature == "" {
+						po.Signature = o.checksumURL + " (clearsigned)"
+					}
+				}
+			case o.signatureURL != "" || o.keyURL != "":
+				return errs.New(errs.Usage, "a signature checks a checksum file: give --checksum-url too")
 			}
 			s, err := storeFor(f, name, o.storeName)
 			if err != nil {
@@ -173,6 +187,9 @@ its record says so for good.`,
 	cmd.Flags().StringVar(&o.name, "name", "", "store the image under `NAME` (default: the URL's file name)")
 	cmd.Flags().StringVar(&o.sha, "sha256", "", "expected digest: SHA-256 or SHA-512 `HEX`")
 	cmd.Flags().StringVar(&o.checksumURL, "checksum-url", "", "`URL` of the publisher's checksum file")
+	cmd.Flags().StringVar(&o.signatureURL, "signature-url", "", "`URL` of the detached OpenPGP signature of the checksum file")
+	cmd.Flags().StringVar(&o.keyURL, "key-url", "", "`URL` (or file) of the publisher's public key")
+	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "pinned `FINGERPRINT` of a key allowed to sign (repeatable)")
 	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
 	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
 	return cmd
@@ -186,33 +203,82 @@ func filepathBase(u string) string {
 	return n
 }
 
-// fromChecksumFile fetches a (small) checksum file and picks the exact file name's digest.
-func fromChecksumFile(ctx context.Context, u, name string) (iso.Digest, error) {
+// fetch gets a small document (checksums, signatures, keys): at most 16 MiB.
+func fetch(ctx context.Context, u, what string) ([]byte, error) {
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		b, err := os.ReadFile(u) // a local file works too (a key kept on the host)
+		if err != nil {
+			return nil, errs.New(errs.NotFound, "%s %s: %v", what, u, err)
+		}
+		return b, nil
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return iso.Digest{}, errs.New(errs.Usage, "--checksum-url: %v", err)
+		return nil, errs.New(errs.Usage, "%s: %v", what, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return iso.Digest{}, errs.New(errs.Failure, "checksum file %s: %v", u, err)
+		return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return iso.Digest{}, errs.New(errs.NotFound, "checksum file %s: %s", u, resp.Status)
+		return nil, errs.New(errs.NotFound, "%s %s: %s", what, u, resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return iso.Digest{}, errs.New(errs.Failure, "checksum file %s: %v", u, err)
+		return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
 	}
-	sums, err := iso.ParseChecksums(data)
+	return b, nil
+}
+
+// trust is how a checksum file is to be trusted.
+type trust struct {
+	checksumURL, signatureURL, keyURL string
+	keys                              []string // pinned fingerprints
+}
+
+// digestFor fetches the checksum file, checks its signature when there is one (a clearsigned
+// file always needs one: only its signed text is read), and picks the exact file name's digest.
+func digestFor(ctx context.Context, t trust, name string) (d iso.Digest, signer string, err error) {
+	sums, err := fetch(ctx, t.checksumURL, "checksum file")
 	if err != nil {
-		return iso.Digest{}, errs.New(errs.Verify, "checksum file %s: %v", u, err)
+		return d, "", err
 	}
-	d, ok := sums.For(name)
+	signed := iso.IsClearsigned(sums)
+	if (signed || t.signatureURL != "") && (t.keyURL == "" || len(t.keys) == 0) {
+		return d, "", errs.New(errs.Usage, "the checksums are signed: give --key-url and the pinned --key fingerprint")
+	}
+	if t.keyURL != "" && !signed && t.signatureURL == "" {
+		return d, "", errs.New(errs.Usage, "--key-url given, but no --signature-url and the checksum file is not clearsigned")
+	}
+	if t.keyURL != "" {
+		keys, err := fetch(ctx, t.keyURL, "signing key")
+		if err != nil {
+			return d, "", err
+		}
+		if signed {
+			if sums, signer, err = iso.VerifyClearsigned(sums, keys, t.keys); err != nil {
+				return d, "", errs.Wrap(err, "checksum file %s", t.checksumURL)
+			}
+		} else {
+			sig, err := fetch(ctx, t.signatureURL, "signature")
+			if err != nil {
+				return d, "", err
+			}
+			if signer, err = iso.VerifyDetached(sums, sig, keys, t.keys); err != nil {
+				return d, "", errs.Wrap(err, "checksum file %s", t.checksumURL)
+			}
+		}
+	}
+	list, err := iso.ParseChecksums(sums)
+	if err != nil {
+		return d, "", errs.New(errs.Verify, "checksum file %s: %v", t.checksumURL, err)
+	}
+	d, ok := list.For(name)
 	if !ok {
-		return iso.Digest{}, errs.New(errs.Verify, "checksum file %s has no entry for %s", u, name)
+		return d, "", errs.New(errs.Verify, "checksum file %s has no entry for %s", t.checksumURL, name)
 	}
-	return d, nil
+	return d, signer, nil
 }
 
 func recordPairs(r *iso.Record, s store) [][2]string {
@@ -223,7 +289,7 @@ func recordPairs(r *iso.Record, s store) [][2]string {
 	return [][2]string{
 		{"name", r.Name}, {"store", s.name}, {"path", filepath.Join(s.dir, r.Name)},
 		{"size", units.Human(uint64(r.SizeBytes))}, {"sha256", r.SHA256}, {"verified", verified},
-		{"source", r.SourceURL}, {"final url", r.FinalURL}, {"fetched", r.FetchedAt + " by " + r.FetchedBy},
+		{"source", r.SourceURL}, {"final url", r.FinalURL}, {"signer", dash(r.Signer)}, {"fetched", r.FetchedAt + " by " + r.FetchedBy},
 	}
 }
 
