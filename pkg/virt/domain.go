@@ -3,6 +3,7 @@ package virt
 import (
 	"context"
 	"encoding/xml"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -672,4 +673,50 @@ func (d *Domain) SetLiveMemory(ctx context.Context, kib uint64) error {
 	return call0(ctx, d.c, "set memory "+d.Name, func() error {
 		return d.d.SetMemoryFlags(kib, libvirt.DOMAIN_MEM_LIVE)
 	})
+}
+
+// ChangeMedia puts the medium at path into the domain's first CD-ROM drive (not its seed,
+// whose base name is in skip), or ejects it when path is "". A running domain sees the change
+// at once and keeps it; a stopped one gets it in its definition.
+func (d *Domain) ChangeMedia(ctx context.Context, path string, skip []string) (string, error) {
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return "", err
+	}
+	running := !isDown(state)
+	def, err := d.Definition(ctx, !running)
+	if err != nil {
+		return "", err
+	}
+	var drive *libvirtxml.DomainDisk
+	for i := range def.Devices.Disks {
+		disk := &def.Devices.Disks[i]
+		if disk.Device != "cdrom" {
+			continue
+		}
+		if p := d.c.DiskPath(ctx, *disk); p != "" && contains(skip, filepath.Base(p)) {
+			continue
+		}
+		drive = disk
+		break
+	}
+	if drive == nil {
+		return "", errs.New(errs.Conflict, "%s has no CD-ROM drive for install media", d.Name).
+			WithHint("add one to its profile (install_iso) and apply it while the VM is stopped")
+	}
+	target := drive.Target.Dev
+	// Only what identifies the drive and the new source: libvirt matches on the target.
+	change := libvirtxml.DomainDisk{Device: "cdrom", Driver: drive.Driver, Target: drive.Target, ReadOnly: &libvirtxml.DomainDiskReadOnly{}}
+	if path != "" {
+		change.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}}
+	}
+	x, err := change.Marshal()
+	if err != nil {
+		return "", err
+	}
+	flags := libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+	if running {
+		flags |= libvirt.DOMAIN_DEVICE_MODIFY_LIVE | libvirt.DOMAIN_DEVICE_MODIFY_FORCE
+	}
+	return target, call0(ctx, d.c, "change media "+d.Name, func() error { return d.d.UpdateDeviceFlags(x, flags) })
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
@@ -43,7 +44,7 @@ when run again. Each image has a provenance record beside it. ISOs go to paths.i
 images to paths.images; both are libvirt storage pools (hvctl-isos, hvctl-images) so
 profiles can name them. Verification failures exit 8.`,
 	}
-	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f))
+	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f))
 	return cmd
 }
 
@@ -543,5 +544,159 @@ func newSeed(f *cmdutil.Factory) *cobra.Command {
 	cmd.Flags().StringVar(&o.sshKey, "ssh-key", "", "public key `FILE` for the user")
 	cmd.Flags().StringVar(&o.userData, "user-data", "", "user-data `FILE` instead of the generated cloud-config")
 	cmd.Flags().StringVar(&o.networkConfig, "network-config", "", "network-config `FILE`")
+	return cmd
+}
+
+func changeMedia(ctx context.Context, f *cmdutil.Factory, vm, path string) (string, error) {
+	if err := cmdutil.ValidateName("VM", vm); err != nil {
+		return "", err
+	}
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	d, err := conn.Domain(ctx, vm)
+	if err != nil {
+		return "", err
+	}
+	defer d.Free()
+	return d.ChangeMedia(ctx, path, []string{domainxml.SeedVolume(vm)})
+}
+
+func newAttach(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "attach VM NAME",
+		Short: "Put a stored ISO into a VM's CD-ROM drive (live when it runs)",
+		Long: `Insert the stored, verified ISO NAME into the VM's CD-ROM drive. A running VM sees the new
+medium at once and keeps it after a restart; a stopped one gets it in its definition.
+Unverified (--insecure) images are attached too, with a warning.`,
+		Args: cmdutil.ExactArgs(2, "a VM and an image name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, r, err := find(f, args[1])
+			if err != nil {
+				return err
+			}
+			if !r.Verified {
+				f.Infof("%s: warning: %s was stored without verification", f.Prog, r.Name)
+			}
+			dev, err := changeMedia(cmd.Context(), f, args[0], filepath.Join(s.dir, r.Name))
+			if err != nil {
+				return errs.Wrap(err, "attach %s", args[0])
+			}
+			f.Infof("%s: %s: %s now holds %s", f.Prog, args[0], dev, r.Name)
+			return nil
+		},
+	}
+}
+
+func newEject(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "eject VM",
+		Short: "Empty a VM's CD-ROM drive",
+		Args:  cmdutil.ExactArgs(1, "a VM"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dev, err := changeMedia(cmd.Context(), f, args[0], "")
+			if err != nil {
+				return errs.Wrap(err, "eject %s", args[0])
+			}
+			f.Infof("%s: %s: %s is empty", f.Prog, args[0], dev)
+			return nil
+		},
+	}
+}
+
+func newImport(f *cmdutil.Factory) *cobra.Command {
+	var name, sha, storeName string
+	var legacy bool
+	cmd := &cobra.Command{
+		Use:   "import FILE | import --legacy DIR",
+		Short: "Copy a local image into the store, or take over a Hyper-NixOS ISO directory",
+		Long: `Copy FILE into the store, hashing it on the way; with --sha256 it is verified (exit 8 on a
+mismatch, nothing stored), without it the record marks it unverified.
+
+--legacy DIR imports the ISOs of a Hyper-NixOS ISO directory: each is hashed again and
+compared with its .sha256 sidecar; the old .verified markers are ignored (they were empty
+files bound to nothing). Files that fail are listed and not imported (exit 8).`,
+		Example:     "  isoctl import ~/Downloads/alpine-virt-3.20.iso --sha256 …\n  isoctl import --legacy /var/lib/hypervisor/isos",
+		Args:        cmdutil.ExactArgs(1, "a file or, with --legacy, a directory"),
+		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			if legacy {
+				s, err := storeFor(f, ".iso", "isos")
+				if err != nil {
+					return err
+				}
+				res, err := iso.ImportLegacy(ctx, args[0], s.dir, f.Now())
+				if err != nil {
+					return err
+				}
+				type row struct {
+					File   string `json:"file"`
+					OK     bool   `json:"ok"`
+					SHA256 string `json:"sha256"`
+					Error  string `json:"error"`
+				}
+				rows := []row{}
+				failed := 0
+				for _, r := range res {
+					if r.Err != nil {
+						failed++
+						rows = append(rows, row{File: r.File, Error: r.Err.Error()})
+						continue
+					}
+					rows = append(rows, row{File: r.File, OK: true, SHA256: r.Record.SHA256})
+				}
+				refreshPool(ctx, f, s)
+				cols := []output.Column[row]{
+					{Header: "file", Value: func(r row) string { return r.File }},
+					{Header: "result", Value: func(r row) string {
+						if r.OK {
+							return "imported, verified"
+						}
+						return "NOT imported: " + r.Error
+					}},
+				}
+				if err := output.List(f.IO.Out, format, rows, cols, func(r row) string { return r.File }); err != nil {
+					return err
+				}
+				if failed > 0 {
+					return errs.New(errs.Verify, "%d of %d file(s) not imported", failed, len(rows))
+				}
+				return nil
+			}
+			var expect *iso.Digest
+			if sha != "" {
+				d, err := iso.ParseDigest(sha)
+				if err != nil {
+					return errs.New(errs.Usage, "--sha256: %v", err)
+				}
+				expect = &d
+			}
+			n := name
+			if n == "" {
+				n = filepath.Base(args[0])
+			}
+			s, err := storeFor(f, n, storeName)
+			if err != nil {
+				return err
+			}
+			rec, err := iso.ImportFile(ctx, args[0], s.dir, n, expect, f.Now())
+			if err != nil {
+				return errs.Wrap(err, "import %s", args[0])
+			}
+			refreshPool(ctx, f, s)
+			return output.Object(f.IO.Out, format, rec, recordPairs(rec, s))
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "store under `NAME` (default: the file's name)")
+	cmd.Flags().StringVar(&sha, "sha256", "", "expected SHA-256 or SHA-512 `HEX`")
+	cmd.Flags().StringVar(&storeName, "store", "", "isos or images (default: by extension)")
+	cmd.Flags().BoolVar(&legacy, "legacy", false, "import a Hyper-NixOS ISO directory")
 	return cmd
 }

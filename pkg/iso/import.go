@@ -1,0 +1,139 @@
+package iso
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+)
+
+// ImportFile copies a local file into the store the way Pull publishes a download: hashed while
+// copied, compared with expect when given, fsynced, renamed, recorded. Without expect the
+// record says the image is unverified.
+func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now time.Time) (*Record, error) {
+	if name == "" {
+		name = filepath.Base(src)
+	}
+	if !validImageName.MatchString(name) {
+		return nil, errs.New(errs.Usage, "invalid image name %q", name)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return nil, errs.New(errs.NotFound, "import: %v", err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lock(ctx, filepath.Join(dir, "."+name+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+		return nil, errs.New(errs.Conflict, "image %s exists in the store", name)
+	}
+	partial := filepath.Join(dir, "."+name+".partial")
+	out, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(partial) // a no-op once renamed
+	defer out.Close()
+	h256 := sha256.New()
+	hs := []io.Writer{out, h256}
+	var hx hash.Hash
+	if expect != nil && expect.Algo != "sha256" {
+		hx = expect.NewHash()
+		hs = append(hs, hx)
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(hs...), in, make([]byte, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(src)
+	rec := &Record{Name: name, SourceURL: "file://" + abs, FinalURL: "file://" + abs, SizeBytes: n,
+		SHA256: hex.EncodeToString(h256.Sum(nil)), FetchedAt: now.UTC().Format(time.RFC3339), FetchedBy: whoami()}
+	if expect != nil {
+		got := rec.SHA256
+		if hx != nil {
+			got = hex.EncodeToString(hx.Sum(nil))
+		}
+		if got != expect.Hex {
+			return nil, errs.New(errs.Verify, "%s: %s mismatch: expected %s, got %s; nothing stored", src, expect.Algo, expect.Hex, got)
+		}
+		rec.UpstreamDigest, rec.Verified, rec.VerifiedAt = expect.String(), true, rec.FetchedAt
+	} else {
+		rec.Insecure = true
+	}
+	if err := out.Sync(); err != nil {
+		return nil, err
+	}
+	if err := out.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(partial, filepath.Join(dir, name)); err != nil {
+		return nil, err
+	}
+	return rec, WriteRecord(dir, rec)
+}
+
+// LegacyResult is one file of a Hyper-NixOS ISO directory.
+type LegacyResult struct {
+	File   string
+	Record *Record
+	Err    error
+}
+
+// ImportLegacy imports the ISOs of a Hyper-NixOS ISO directory. A file is verified against its
+// .sha256 sidecar by hashing it again; the old .verified markers are ignored (they were empty
+// files, bound to nothing). Files without a sidecar are reported, not imported.
+func ImportLegacy(ctx context.Context, legacy, dir string, now time.Time) ([]LegacyResult, error) {
+	isos, err := filepath.Glob(filepath.Join(legacy, "*.iso"))
+	if err != nil {
+		return nil, err
+	}
+	var out []LegacyResult
+	for _, f := range isos {
+		r := LegacyResult{File: f}
+		side, err := os.ReadFile(f + ".sha256")
+		if err != nil {
+			r.Err = errs.New(errs.Verify, "%s has no .sha256 sidecar: not imported (a .verified marker proves nothing)", filepath.Base(f))
+			out = append(out, r)
+			continue
+		}
+		d, err := sidecarDigest(side, filepath.Base(f))
+		if err != nil {
+			r.Err = errs.New(errs.Verify, "%s.sha256: %v", filepath.Base(f), err)
+			out = append(out, r)
+			continue
+		}
+		r.Record, r.Err = ImportFile(ctx, f, dir, "", &d, now)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// sidecarDigest reads a .sha256 file: a bare hash, or a checksum line naming the file.
+func sidecarDigest(b []byte, name string) (Digest, error) {
+	if sums, err := ParseChecksums(b); err == nil {
+		if d, ok := sums.For(name); ok {
+			return d, nil
+		}
+		if len(sums) == 1 {
+			for _, d := range sums {
+				return d, nil
+			}
+		}
+		return Digest{}, fmt.Errorf("no line for %s", name)
+	}
+	return ParseDigest(strings.TrimSpace(string(b)))
+}

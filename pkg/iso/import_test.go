@@ -1,0 +1,53 @@
+package iso
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+)
+
+func TestImportLegacy(t *testing.T) {
+	legacy, store := t.TempDir(), t.TempDir()
+	good, bad := image(100000), image(5000)
+	_ = os.WriteFile(filepath.Join(legacy, "good.iso"), good, 0o644)
+	_ = os.WriteFile(filepath.Join(legacy, "good.iso.sha256"), []byte(sum256(good).Hex+"  good.iso\n"), 0o644)
+	// A lying marker: the sidecar says one thing, the file is another; .verified says "trust me".
+	_ = os.WriteFile(filepath.Join(legacy, "liar.iso"), bad, 0o644)
+	_ = os.WriteFile(filepath.Join(legacy, "liar.iso.sha256"), []byte(sum256(good).Hex+"\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(legacy, "liar.iso.sha256.verified"), nil, 0o644)
+	_ = os.WriteFile(filepath.Join(legacy, "bare.iso"), bad, 0o644)
+	_ = os.WriteFile(filepath.Join(legacy, "bare.iso.sha256.verified"), nil, 0o644)
+	res, err := ImportLegacy(context.Background(), legacy, store, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]LegacyResult{}
+	for _, r := range res {
+		byName[filepath.Base(r.File)] = r
+	}
+	if r := byName["good.iso"]; r.Err != nil || !r.Record.Verified {
+		t.Errorf("good: %+v", r)
+	}
+	if r := byName["liar.iso"]; errs.KindOf(r.Err) != errs.Verify {
+		t.Errorf("liar: %v", r.Err)
+	}
+	if r := byName["bare.iso"]; errs.KindOf(r.Err) != errs.Verify || !strings.Contains(r.Err.Error(), "no .sha256 sidecar") {
+		t.Errorf("bare: %v", r.Err)
+	}
+	if files := storeFiles(t, store); strings.Join(files, " ") != "good.iso good.iso.json" {
+		t.Errorf("store: %v", files)
+	}
+	// Importing again is a conflict; without a digest it is stored but marked unverified.
+	if _, err := ImportFile(context.Background(), filepath.Join(legacy, "good.iso"), store, "", nil, time.Now()); errs.KindOf(err) != errs.Conflict {
+		t.Errorf("again: %v", err)
+	}
+	r, err := ImportFile(context.Background(), filepath.Join(legacy, "bare.iso"), store, "", nil, time.Now())
+	if err != nil || r.Verified || !r.Insecure {
+		t.Errorf("unverified import: %v %+v", err, r)
+	}
+}
