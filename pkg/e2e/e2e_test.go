@@ -53,7 +53,7 @@ func setup(t *testing.T) *env {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for _, l := range []string{"vmctl"} {
+	for _, l := range []string{"vmctl", "isoctl"} {
 		if err := os.Symlink("hvctl", filepath.Join(e.bin, l)); err != nil {
 			t.Fatal(err)
 		}
@@ -404,6 +404,30 @@ func TestLifecycle(t *testing.T) {
 	if len(all) != 3 {
 		t.Fatalf("wait e2e-*: %+v", all)
 	}
+	// Media change on a running guest (e2e-2, not used afterwards): a new ISO from the store shows up in its drive.
+	isoDir := t.TempDir()
+	isoStore := "/var/lib/libvirt/images/hvctl-e2e-isos"
+	t.Cleanup(func() { _ = os.RemoveAll(isoStore) })
+	medium := filepath.Join(isoDir, "medium.iso")
+	e.env = []string{"HVCTL_PATHS_ISOS=" + isoStore}
+	e.ok(nil, "isoctl", "seed", medium, "--hostname", "medium-host")
+	// The store's pool is registered on the test driver, not on the host's libvirtd.
+	e.ok(nil, "isoctl", "-c", "test:///default", "import", medium)
+	if out, errOut, code := e.run("isoctl", "attach", "e2e-2", "medium.iso"); code != 0 {
+		t.Fatalf("attach: exit %d\n%s%s", code, out, errOut)
+	}
+	run := exec.Command("expect", "-f", "../../testdata/guest/run.exp", filepath.Join(e.bin, "vmctl"), "e2e-2",
+		// The first read after a media change reports it (unit attention); the retry reads.
+		"mkdir -p /m; mount -t iso9660 -o ro /dev/sr0 /m 2>/dev/null || mount -t iso9660 -o ro /dev/sr0 /m; grep -o medium-host /m/meta-data; umount /m", "medium-host")
+	run.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent")
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Errorf("the guest does not see the new medium: %v\n%s", err, out)
+	}
+	if _, errOut, code := e.run("isoctl", "eject", "e2e-2"); code != 0 {
+		t.Errorf("eject: exit %d %s", code, errOut)
+	}
+	e.env = nil
+
 	e.act("stopped", "stop", "e2e-*", "-j", "3", "--timeout", "2m")
 
 	// Deleting: storage only when asked, and never the install ISO.
