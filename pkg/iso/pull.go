@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -196,37 +197,23 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	if resp.ContentLength >= 0 {
 		total = offset + resp.ContentLength
 	}
-	writers := []io.Writer{f}
+	var hw []io.Writer
 	for _, h := range hashes {
-		writers = append(writers, h)
+		hw = append(hw, h)
 	}
 	body := &watchdog{r: resp.Body, stall: o.Stall, cancel: cancel}
-	done := offset
-	buf := make([]byte, 1<<20)
-	mw := io.MultiWriter(writers...)
-	for {
-		body.arm()
-		n, rerr := body.Read(buf)
-		body.disarm()
-		if n > 0 {
-			if _, err := mw.Write(buf[:n]); err != nil {
-				return nil, false, err
-			}
-			done += int64(n)
-			if o.Progress != nil {
-				o.Progress(done, total)
-			}
+	n, rerr := pipeCopy(f, offset, body, io.MultiWriter(hw...), func(n int64) {
+		if o.Progress != nil {
+			o.Progress(offset+n, total)
 		}
-		if rerr == io.EOF {
-			break
+	})
+	done := offset + n
+	if rerr != nil {
+		if body.stalled() {
+			return nil, false, (&errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("%s: no data for %s (%d bytes kept for a resume)", o.URL, o.Stall, done)}).
+				WithHint("run the same pull again to resume")
 		}
-		if rerr != nil {
-			if body.stalled() {
-				return nil, false, (&errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("%s: no data for %s (%d bytes kept for a resume)", o.URL, o.Stall, done)}).
-					WithHint("run the same pull again to resume")
-			}
-			return nil, false, downloadError(ctx, o.URL, rerr)
-		}
+		return nil, false, downloadError(ctx, o.URL, rerr)
 	}
 	if total >= 0 && done != total {
 		return nil, false, errs.New(errs.Failure, "%s: got %d of %d bytes (kept for a resume)", o.URL, done, total)
@@ -293,35 +280,21 @@ type watchdog struct {
 	stall  time.Duration
 	cancel context.CancelFunc
 	timer  *time.Timer
-	fired  chan struct{}
+	fired  atomic.Bool
 }
 
-func (w *watchdog) arm() {
-	if w.fired == nil {
-		w.fired = make(chan struct{})
+func (w *watchdog) Read(p []byte) (int, error) {
+	if w.timer == nil {
+		w.timer = time.AfterFunc(w.stall, func() { w.fired.Store(true); w.cancel() })
+	} else {
+		w.timer.Reset(w.stall)
 	}
-	w.timer = time.AfterFunc(w.stall, func() {
-		select {
-		case <-w.fired:
-		default:
-			close(w.fired)
-		}
-		w.cancel()
-	})
+	n, err := w.r.Read(p)
+	w.timer.Stop()
+	return n, err
 }
 
-func (w *watchdog) disarm() { w.timer.Stop() }
-
-func (w *watchdog) stalled() bool {
-	select {
-	case <-w.fired:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *watchdog) Read(p []byte) (int, error) { return w.r.Read(p) }
+func (w *watchdog) stalled() bool { return w.fired.Load() }
 
 // lock takes an exclusive lock on path, waiting (interruptibly) while another pull holds it.
 func lock(ctx context.Context, p string) (func(), error) {
