@@ -44,7 +44,7 @@ when run again. Each image has a provenance record beside it. ISOs go to paths.i
 images to paths.images; both are libvirt storage pools (hvctl-isos, hvctl-images) so
 profiles can name them. Verification failures exit 8.`,
 	}
-	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f))
+	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f), newInspect(f))
 	return cmd
 }
 
@@ -699,4 +699,34 @@ files bound to nothing). Files that fail are listed and not imported (exit 8).`,
 	cmd.Flags().StringVar(&storeName, "store", "", "isos or images (default: by extension)")
 	cmd.Flags().BoolVar(&legacy, "legacy", false, "import a Hyper-NixOS ISO directory")
 	return cmd
+}
+
+func newInspect(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect FILE|NAME",
+		Short: "Tell what an image is: format, volume id, bootable or not, size, likely OS",
+		Args:  cmdutil.ExactArgs(1, "a file or a stored image"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			path := args[0]
+			if _, err := os.Stat(path); err != nil {
+				s, _, ferr := find(f, args[0])
+				if ferr != nil {
+					return errs.New(errs.NotFound, "inspect: %s is neither a file nor a stored image", args[0])
+				}
+				path = filepath.Join(s.dir, args[0])
+			}
+			in, err := iso.Inspect(path)
+			if err != nil {
+				return errs.New(errs.Failure, "inspect: %v", err)
+			}
+			return output.Object(f.IO.Out, format, in, [][2]string{
+				{"file", in.File}, {"format", in.Format}, {"size", units.Human(uint64(in.SizeBytes))},
+				{"volume id", dash(in.VolumeID)}, {"bootable", fmt.Sprint(in.Bootable)}, {"hybrid", fmt.Sprint(in.Hybrid)}, {"os", dash(in.OS)},
+			})
+		},
+	}
 }
