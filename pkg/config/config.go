@@ -31,6 +31,21 @@ type Config struct {
 	Paths     Paths           `toml:"paths" json:"paths"`
 	Zones     map[string]Zone `toml:"zones" json:"zones"`
 	Autostart Autostart       `toml:"autostart" json:"autostart"`
+	Images    []Image         `toml:"images" json:"images"`
+}
+
+// Image is a catalogue entry of the configuration's own: it adds to isoctl's built-in
+// catalogue, or replaces the built-in entry of the same name.
+type Image struct {
+	Name         string   `toml:"name" json:"name"`
+	Description  string   `toml:"description" json:"description"`
+	Version      string   `toml:"version" json:"version"`
+	Arch         string   `toml:"arch" json:"arch"`
+	URL          string   `toml:"url" json:"url"`
+	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url"`
+	SignatureURL string   `toml:"signature_url" json:"signature_url"`
+	KeyURL       string   `toml:"key_url" json:"key_url"`
+	Keys         []string `toml:"keys" json:"keys"`
 }
 
 // Autostart orders `vmctl autostart run`: groups in this order, with pauses between VMs and

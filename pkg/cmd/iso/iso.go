@@ -44,7 +44,7 @@ when run again. Each image has a provenance record beside it. ISOs go to paths.i
 images to paths.images; both are libvirt storage pools (hvctl-isos, hvctl-images) so
 profiles can name them. Verification failures exit 8.`,
 	}
-	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f), newInspect(f))
+	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f), newInspect(f), newCatalog(f))
 	return cmd
 }
 
@@ -114,9 +114,9 @@ func newPull(f *cmdutil.Factory) *cobra.Command {
 		insecure                          bool
 	}
 	cmd := &cobra.Command{
-		Use:   "pull URL",
+		Use:   "pull URL|NAME",
 		Short: "Download an image, verify it, and publish it in the store",
-		Long: `Download URL into the store. The file is hashed while it downloads and is published only
+		Long: `Download URL (or the catalogue entry NAME: see isoctl catalog) into the store. The file is hashed while it downloads and is published only
 when its digest matches --sha256 (a SHA-256 or SHA-512 in hex, optionally prefixed sha256: or
 sha512:) or the entry for its exact file name in --checksum-url (GNU or BSD format). A
 mismatch is exit 8 and stores nothing. A signed checksum file (--signature-url, or a
@@ -126,7 +126,7 @@ of a clearsigned file only the signed text is read. An interrupted pull resumes 
 Range, restarting from zero when the server cannot). --insecure stores an unverified image;
 its record says so for good.`,
 		Example:     "  isoctl pull https://cdimage.debian.org/…/debian-12.8.0-amd64-netinst.iso --checksum-url https://cdimage.debian.org/…/SHA512SUMS",
-		Args:        cmdutil.ExactArgs(1, "one URL"),
+		Args:        cmdutil.ExactArgs(1, "one URL or catalogue name"),
 		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -137,6 +137,32 @@ its record says so for good.`,
 			if o.sha != "" && o.checksumURL != "" {
 				return errs.New(errs.Usage, "give --sha256 or --checksum-url, not both")
 			}
+			source := args[0]
+			if !strings.Contains(source, "://") {
+				// A catalogue name: its URLs and pinned keys, unless flags say otherwise.
+				e, err := catalogEntry(f, source)
+				if err != nil {
+					return err
+				}
+				source = e.URL
+				if o.sha == "" && o.checksumURL == "" {
+					o.checksumURL = e.ChecksumURL
+				}
+				if o.signatureURL == "" {
+					o.signatureURL = e.SignatureURL
+				}
+				if o.keyURL == "" {
+					o.keyURL = e.KeyURL
+				}
+				if len(o.keys) == 0 {
+					o.keys = e.Keys
+				}
+				if e.Signed() && len(o.keys) == 0 {
+					return errs.New(errs.Verify, "catalogue entry %s is signed, but no key is pinned for it", e.Name).
+						WithHint("pin the publisher's fingerprint with --key or in the config's [[images]] entry")
+				}
+			}
+			args[0] = source
 			name := o.name
 			if name == "" {
 				if name, err = iso.NameFromURL(args[0]); err != nil {
@@ -727,6 +753,83 @@ func newInspect(f *cmdutil.Factory) *cobra.Command {
 				{"file", in.File}, {"format", in.Format}, {"size", units.Human(uint64(in.SizeBytes))},
 				{"volume id", dash(in.VolumeID)}, {"bootable", fmt.Sprint(in.Bootable)}, {"hybrid", fmt.Sprint(in.Hybrid)}, {"os", dash(in.OS)},
 			})
+		},
+	}
+}
+
+func catalog(f *cmdutil.Factory) ([]iso.Entry, error) {
+	l, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	var extra []iso.Entry
+	for _, i := range l.Config.Images {
+		extra = append(extra, iso.Entry{Name: i.Name, Description: i.Description, Version: i.Version, Arch: i.Arch, URL: i.URL,
+			ChecksumURL: i.ChecksumURL, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys})
+	}
+	c, err := iso.Catalog(extra)
+	if err != nil {
+		return nil, errs.New(errs.Usage, "%v", err)
+	}
+	return c, nil
+}
+
+func catalogEntry(f *cmdutil.Factory, name string) (iso.Entry, error) {
+	c, err := catalog(f)
+	if err != nil {
+		return iso.Entry{}, err
+	}
+	for _, e := range c {
+		if e.Name == name {
+			return e.Expand(), nil
+		}
+	}
+	return iso.Entry{}, errs.New(errs.NotFound, "no catalogue entry %s", name).WithHint("see them with: isoctl catalog")
+}
+
+func newCatalog(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "catalog",
+		Short: "List the images isoctl pull knows by name, with how each is verified",
+		Long: `List the built-in catalogue and the configuration's [[images]] entries (which add to it or
+replace entries of the same name). "signed" shows the pinned key fingerprints; an entry whose
+checksums are signed but that has no pinned key cannot be pulled until one is pinned.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			c, err := catalog(f)
+			if err != nil {
+				return err
+			}
+			for i := range c {
+				src := c[i].Source
+				c[i] = c[i].Expand()
+				c[i].Source = src
+			}
+			cols := []output.Column[iso.Entry]{
+				{Header: "name", Value: func(e iso.Entry) string { return e.Name }},
+				{Header: "version", Value: func(e iso.Entry) string { return dash(e.Version) }},
+				{Header: "arch", Value: func(e iso.Entry) string { return dash(e.Arch) }},
+				{Header: "verified-by", Value: func(e iso.Entry) string {
+					switch {
+					case e.Signed() && len(e.Keys) > 0:
+						return "signed checksums"
+					case e.Signed():
+						return "signed checksums (no key pinned)"
+					case e.ChecksumURL != "":
+						return "checksums (unsigned)"
+					}
+					return "-"
+				}},
+				{Header: "source", Value: func(e iso.Entry) string { return e.Source }},
+				{Header: "description", Wide: true, Value: func(e iso.Entry) string { return e.Description }},
+				{Header: "url", Wide: true, Value: func(e iso.Entry) string { return e.URL }},
+				{Header: "keys", Wide: true, Value: func(e iso.Entry) string { return dash(strings.Join(e.Keys, ",")) }},
+			}
+			return output.List(f.IO.Out, format, c, cols, func(e iso.Entry) string { return e.Name })
 		},
 	}
 }

@@ -1,0 +1,65 @@
+package iso
+
+import (
+	_ "embed"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+//go:embed catalog.toml
+var builtinCatalog []byte
+
+// Entry is one catalogue image.
+type Entry struct {
+	Name         string   `toml:"name" json:"name" mapstructure:"name"`
+	Description  string   `toml:"description" json:"description" mapstructure:"description"`
+	Version      string   `toml:"version" json:"version" mapstructure:"version"`
+	Arch         string   `toml:"arch" json:"arch" mapstructure:"arch"`
+	URL          string   `toml:"url" json:"url" mapstructure:"url"`
+	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url" mapstructure:"checksum_url"`
+	SignatureURL string   `toml:"signature_url" json:"signature_url" mapstructure:"signature_url"`
+	KeyURL       string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
+	Keys         []string `toml:"keys" json:"keys" mapstructure:"keys"`
+	Source       string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
+}
+
+// Expand fills {version} and {arch} into the entry's URLs.
+func (e Entry) Expand() Entry {
+	r := strings.NewReplacer("{version}", e.Version, "{arch}", e.Arch)
+	e.URL, e.ChecksumURL, e.SignatureURL, e.KeyURL = r.Replace(e.URL), r.Replace(e.ChecksumURL), r.Replace(e.SignatureURL), r.Replace(e.KeyURL)
+	return e
+}
+
+// Signed says whether the entry's checksums carry a signature hvctl must check.
+func (e Entry) Signed() bool { return e.SignatureURL != "" || e.KeyURL != "" }
+
+// Catalog is the built-in list laid under the configuration's entries (same name replaces).
+func Catalog(extra []Entry) ([]Entry, error) {
+	var doc struct {
+		Images []Entry `toml:"images"`
+	}
+	if err := toml.NewDecoder(strings.NewReader(string(builtinCatalog))).DisallowUnknownFields().Decode(&doc); err != nil {
+		return nil, fmt.Errorf("built-in catalogue: %w", err)
+	}
+	byName := map[string]Entry{}
+	for _, e := range doc.Images {
+		e.Source = "builtin"
+		byName[e.Name] = e
+	}
+	for _, e := range extra {
+		if e.Name == "" || e.URL == "" {
+			return nil, fmt.Errorf("config [[images]]: each entry needs a name and a url")
+		}
+		e.Source = "config"
+		byName[e.Name] = e
+	}
+	out := make([]Entry, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
