@@ -394,6 +394,7 @@ func newList(f *cmdutil.Factory) *cobra.Command {
 					return fmt.Sprintf("%dd", int(now.Sub(t).Hours()/24))
 				}},
 				{Header: "used-by", Value: func(e Entry) string { return dash(strings.Join(e.UsedBy, ",")) }},
+				{Header: "signer", Wide: true, Value: func(e Entry) string { return dash(e.Signer) }},
 				{Header: "sha256", Wide: true, Value: func(e Entry) string { return e.SHA256 }},
 				{Header: "source", Wide: true, Value: func(e Entry) string { return e.SourceURL }},
 			}
