@@ -233,20 +233,11 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	d, err := conn.DefineDomain(ctx, o.Name, x)
+	d, err := made.define(ctx, o.Name, x, o.Start)
 	if err != nil {
 		return wrap(err)
 	}
-	made.domain = d
-	if result.UUID, err = d.UUID(ctx); err != nil {
-		return wrap(err)
-	}
-	if o.Start {
-		if _, err := d.Start(ctx); err != nil {
-			return wrap(err)
-		}
-		result.Started = true
-	}
+	result.UUID, result.Started = made.uuid, o.Start
 	made.domain, made.volumes, made.files = nil, nil, nil
 	d.Free()
 	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"source", result.Source}, {"linked", yesNo(result.Linked)}}

@@ -89,6 +89,25 @@ type provision struct {
 	volumes []string // paths
 	files   []string // local files (a copied NVRAM)
 	domain  *virt.Domain
+	uuid    string
+}
+
+// define defines the domain (recorded for rollback), reads its UUID and starts it if asked.
+func (p *provision) define(ctx context.Context, name, xml string, start bool) (*virt.Domain, error) {
+	d, err := p.conn.DefineDomain(ctx, name, xml)
+	if err != nil {
+		return nil, err
+	}
+	p.domain = d
+	if p.uuid, err = d.UUID(ctx); err != nil {
+		return nil, err
+	}
+	if start {
+		if _, err := d.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // rollback removes what was made, newest first, with its own deadline: the command's own
@@ -245,19 +264,12 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 			}
 		}
 	}
-	d, err := conn.DefineDomain(ctx, p.Name, xml)
+	d, err := made.define(ctx, p.Name, xml, o.Start)
 	if err != nil {
 		return wrap(err)
 	}
-	made.domain = d
-	if result.UUID, err = d.UUID(ctx); err != nil {
-		return wrap(err)
-	}
+	result.UUID, result.Started = made.uuid, o.Start
 	if o.Start {
-		if _, err := d.Start(ctx); err != nil {
-			return wrap(err)
-		}
-		result.Started = true
 		switch o.WaitFor {
 		case "running":
 			err = d.WaitState(ctx, func(s string) bool { return s == virt.StateRunning })
