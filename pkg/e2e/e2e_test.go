@@ -6,9 +6,13 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -668,5 +672,47 @@ user = "ops"
 	}
 	if _, _, code := e.run("vmctl", "show", "e2e-broken"); code != 3 {
 		t.Errorf("failed create left a definition (show exit %d)", code)
+	}
+}
+
+// A pull into a store filled through libvirt (as for a remote host): verified in a local
+// staging directory, then uploaded by stream into the store's pool with its record.
+func TestPullThroughLibvirt(t *testing.T) {
+	e := setup(t)
+	data := bytes.Repeat([]byte("hvctl"), 300000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "img.iso", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	store := "/var/lib/libvirt/images/hvctl-e2e-upload"
+	t.Cleanup(func() {
+		if p, err := e.conn.LookupStoragePoolByName("hvctl-isos"); err == nil {
+			_ = p.Destroy()
+			_ = p.Undefine()
+			_ = p.Free()
+		}
+		_ = os.RemoveAll(store)
+	})
+	sum := sha256.Sum256(data)
+	e.env = []string{"HVCTL_PATHS_ISOS=" + store, "XDG_CACHE_HOME=" + t.TempDir()}
+	var rec struct {
+		Verified bool
+		SHA256   string
+	}
+	e.ok(&rec, "isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt")
+	got, err := os.ReadFile(filepath.Join(store, "img.iso"))
+	if err != nil || !bytes.Equal(got, data) || !rec.Verified {
+		t.Fatalf("uploaded image: %v, %d bytes, %+v", err, len(got), rec)
+	}
+	e.ok(nil, "isoctl", "verify", "img.iso")
+	// The pool knows it as a volume.
+	if v, err := e.conn.LookupStorageVolByPath(filepath.Join(store, "img.iso")); err != nil {
+		t.Errorf("not a volume: %v", err)
+	} else {
+		_ = v.Free()
+	}
+	// Again: the store has it already, nothing is uploaded twice.
+	if _, errOut, code := e.run("isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt"); code != 4 {
+		t.Errorf("second pull: exit %d %s", code, errOut)
 	}
 }

@@ -2,6 +2,10 @@ package virt
 
 import (
 	"context"
+	"io"
+	"net/url"
+	"os"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"libvirt.org/go/libvirt"
@@ -327,4 +331,88 @@ func (c *Conn) EnsureDirPool(ctx context.Context, name, dir string) error {
 		}
 		return p.SetAutostart(true)
 	})
+}
+
+// UploadFile copies a local file into pool as the volume name, through a libvirt stream: the
+// way to fill a store on a remote host, or one the local user may not write. A volume of that
+// name is a conflict; a failed upload removes the volume it made.
+func (c *Conn) UploadFile(ctx context.Context, pool, name, path string, progress func(done, total int64)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if exists, err := c.VolumeExists(ctx, pool, name); err != nil {
+		return err
+	} else if exists {
+		return errs.New(errs.Conflict, "volume %s exists in pool %s", name, pool)
+	}
+	vol, err := c.CreateVolume(ctx, NewVolume{Pool: pool, Name: name, Format: "raw", Capacity: uint64(fi.Size()), Mode: "0644"})
+	if err != nil {
+		return err
+	}
+	err = call0(ctx, c, "upload "+name, func() error {
+		v, err := c.c.LookupStorageVolByPath(vol.Path)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = v.Free() }()
+		st, err := c.c.NewStream(0)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = st.Free() }()
+		if err := v.Upload(st, 0, uint64(fi.Size()), 0); err != nil {
+			return err
+		}
+		buf := make([]byte, 1<<20)
+		var done int64
+		for {
+			n, rerr := f.Read(buf)
+			for p := buf[:n]; len(p) > 0; {
+				m, err := st.Send(p)
+				if err != nil {
+					_ = st.Abort()
+					return err
+				}
+				p = p[m:]
+			}
+			done += int64(n)
+			if progress != nil && n > 0 {
+				progress(done, fi.Size())
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				_ = st.Abort()
+				return rerr
+			}
+		}
+		return st.Finish()
+	})
+	if err != nil {
+		cleanup, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.DeleteVolume(cleanup, vol.Path)
+		return err
+	}
+	return call0(ctx, c, "refresh "+pool, func() error {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = p.Free() }()
+		return p.Refresh(0)
+	})
+}
+
+// IsRemote says whether the URI names another host (its files are not ours to write).
+func IsRemote(uri string) bool {
+	u, err := url.Parse(uri)
+	return err == nil && u.Host != ""
 }

@@ -22,7 +22,9 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/progress"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // Pools are the libvirt pools over the two stores.
@@ -111,7 +113,7 @@ func newPull(f *cmdutil.Factory) *cobra.Command {
 		name, sha, checksumURL, storeName string
 		signatureURL, keyURL              string
 		keys                              []string
-		insecure                          bool
+		insecure, viaLibvirt              bool
 	}
 	cmd := &cobra.Command{
 		Use:   "pull URL|NAME",
@@ -124,7 +126,11 @@ clearsigned file such as Fedora's CHECKSUM) is checked with the key from --key-u
 must have a fingerprint pinned with --key: a bad signature or an unpinned key is exit 8, and
 of a clearsigned file only the signed text is read. An interrupted pull resumes when run again (HTTP
 Range, restarting from zero when the server cannot). --insecure stores an unverified image;
-its record says so for good.`,
+its record says so for good.
+
+On a remote host (or a store this user may not write, or with --via-libvirt) the image is
+verified in a local staging directory and then uploaded into the store's pool through a
+libvirt stream, with its record.`,
 		Example:     "  isoctl pull https://cdimage.debian.org/…/debian-12.8.0-amd64-netinst.iso --checksum-url https://cdimage.debian.org/…/SHA512SUMS",
 		Args:        cmdutil.ExactArgs(1, "one URL or catalogue name"),
 		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
@@ -198,6 +204,24 @@ its record says so for good.`,
 				return err
 			}
 			po.Dir = s.dir
+			uri, err := f.URI()
+			if err != nil {
+				return err
+			}
+			// A remote host's store, or one this user may not write, is filled through libvirt:
+			// verify in a local staging directory (kept, so an interrupted pull resumes), then
+			// upload image and record as volumes.
+			via := o.viaLibvirt || virt.IsRemote(uri) || !writable(s.dir)
+			if via {
+				if err := notInPool(ctx, f, s, name); err != nil {
+					return errs.Wrap(err, "pull %s", name)
+				}
+				cache, err := os.UserCacheDir()
+				if err != nil {
+					cache = os.TempDir()
+				}
+				po.Dir = filepath.Join(cache, "hvctl", "stage")
+			}
 			bar := progress.NewBytes(f.IO, name)
 			po.Progress = bar.Set
 			rec, fresh, err := iso.Pull(ctx, po)
@@ -205,7 +229,11 @@ its record says so for good.`,
 			if err != nil {
 				return errs.Wrap(err, "pull %s", name)
 			}
-			if fresh {
+			if via {
+				if err := uploadStaged(ctx, f, s, po.Dir, name); err != nil {
+					return errs.Wrap(err, "pull %s", name)
+				}
+			} else if fresh {
 				refreshPool(ctx, f, s)
 			}
 			return output.Object(f.IO.Out, format, rec, recordPairs(rec, s))
@@ -219,7 +247,58 @@ its record says so for good.`,
 	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "pinned `FINGERPRINT` of a key allowed to sign (repeatable)")
 	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
 	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
+	cmd.Flags().BoolVar(&o.viaLibvirt, "via-libvirt", false, "upload into the store's pool through libvirt (automatic for remote hosts and unwritable stores)")
 	return cmd
+}
+
+// writable says whether this process may write dir (creating it if need be).
+func writable(dir string) bool {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false
+	}
+	return unix.Access(dir, unix.W_OK) == nil
+}
+
+// notInPool refuses early, before any download, an image the remote store already has.
+func notInPool(ctx context.Context, f *cmdutil.Factory, s store, name string) error {
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.EnsureDirPool(ctx, s.pool, s.dir); err != nil {
+		return err
+	}
+	if exists, err := conn.VolumeExists(ctx, s.pool, name); err != nil {
+		return err
+	} else if exists {
+		return errs.New(errs.Conflict, "%s is already in pool %s", name, s.pool).WithHint("remove it first to pull it again")
+	}
+	return nil
+}
+
+// uploadStaged moves a verified, staged image and its record into the store's pool.
+func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name string) error {
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.EnsureDirPool(ctx, s.pool, s.dir); err != nil {
+		return err
+	}
+	bar := progress.NewBytes(f.IO, "upload "+name)
+	err = conn.UploadFile(ctx, s.pool, name, filepath.Join(stage, name), bar.Set)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	if err := conn.UploadFile(ctx, s.pool, name+".json", iso.RecordPath(stage, name), nil); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(stage, name))
+	_ = os.Remove(iso.RecordPath(stage, name))
+	return nil
 }
 
 func filepathBase(u string) string {
