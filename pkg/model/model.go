@@ -177,6 +177,9 @@ type Snapshot struct {
 	Kind        string `json:"kind"` // internal or external
 	Description string `json:"description"`
 	Depth       int    `json:"depth"` // distance from the root of its tree
+	// StateBytes is the saved guest state in the disks (qemu-img's VM SIZE); null when the
+	// disks cannot be read from here.
+	StateBytes *uint64 `json:"state_bytes"`
 }
 
 // PruneDecision is what `vmctl snapshot prune` did (or would do) with one snapshot.

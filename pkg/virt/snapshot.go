@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/qcow2"
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
@@ -21,10 +22,44 @@ type Snapshot struct {
 	Current     bool
 	Memory      bool // holds the guest's memory (a running snapshot)
 	External    bool
+	// StateBytes is the saved guest state inside the qcow2 disks, as qemu-img's VM SIZE;
+	// nil when the disks cannot be read from here (a remote host, no permission).
+	StateBytes *uint64
+}
+
+// snapshotStateSizes reads the qcow2 snapshot tables of the domain's local disk files.
+func (d *Domain) snapshotStateSizes(ctx context.Context) map[string]uint64 {
+	if IsRemote(d.c.URI) {
+		return nil
+	}
+	def, err := d.Definition(ctx, true)
+	if err != nil {
+		return nil
+	}
+	sizes := map[string]uint64{}
+	read := false
+	for _, disk := range def.Devices.Disks {
+		if disk.Driver == nil || disk.Driver.Type != "qcow2" {
+			continue
+		}
+		snaps, err := qcow2.Snapshots(d.c.DiskPath(ctx, disk))
+		if err != nil {
+			continue
+		}
+		read = true
+		for _, s := range snaps {
+			sizes[s.Name] += s.VMStateSize
+		}
+	}
+	if !read {
+		return nil
+	}
+	return sizes
 }
 
 // Snapshots lists the domain's snapshots, oldest first.
 func (d *Domain) Snapshots(ctx context.Context) ([]Snapshot, error) {
+	sizes := d.snapshotStateSizes(ctx)
 	return call(ctx, d.c, "snapshots of "+d.Name, func() ([]Snapshot, error) {
 		snaps, err := d.d.ListAllSnapshots(0)
 		if err != nil {
@@ -36,6 +71,9 @@ func (d *Domain) Snapshots(ctx context.Context) ([]Snapshot, error) {
 			_ = snaps[i].Free()
 			if err != nil {
 				return nil, err
+			}
+			if n, ok := sizes[s.Name]; ok && !s.External {
+				s.StateBytes = &n
 			}
 			out = append(out, s)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/snapshot"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -39,7 +40,7 @@ func toModel(vm string, s virt.Snapshot, depth int) model.Snapshot {
 		created = s.Created.UTC().Format(time.RFC3339)
 	}
 	return model.Snapshot{VM: vm, Name: s.Name, Parent: s.Parent, Created: created, State: s.State, Current: s.Current,
-		Memory: s.Memory, Kind: kind, Description: s.Description, Depth: depth}
+		Memory: s.Memory, Kind: kind, Description: s.Description, Depth: depth, StateBytes: s.StateBytes}
 }
 
 func newSnapshotCreate(f *cmdutil.Factory) *cobra.Command {
@@ -93,6 +94,12 @@ var SnapshotColumns = []output.Column[model.Snapshot]{
 	{Header: "created", Value: func(s model.Snapshot) string { return dash(s.Created) }},
 	{Header: "state", Value: func(s model.Snapshot) string { return s.State }},
 	{Header: "memory", Value: func(s model.Snapshot) string { return yesNo(s.Memory) }},
+	{Header: "state-size", Value: func(s model.Snapshot) string {
+		if s.StateBytes == nil {
+			return "-"
+		}
+		return units.Human(*s.StateBytes)
+	}},
 	{Header: "current", Value: func(s model.Snapshot) string {
 		if s.Current {
 			return "*"
