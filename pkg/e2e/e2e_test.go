@@ -716,6 +716,35 @@ func TestPullThroughLibvirt(t *testing.T) {
 	} else {
 		_ = v.Free()
 	}
+	// The store read through libvirt only, as from another host: list, verify, rm.
+	e.env = append(e.env, "HVCTL_STORE_VIA_LIBVIRT=1")
+	var listed []struct {
+		Name     string
+		Verified bool
+		Store    string
+	}
+	e.ok(&listed, "isoctl", "list")
+	if len(listed) != 1 || listed[0].Name != "img.iso" || !listed[0].Verified {
+		t.Errorf("remote list: %+v", listed)
+	}
+	e.ok(nil, "isoctl", "verify", "img.iso")
+	// Flip a byte at rest: the streamed hash finds it.
+	f, err := os.OpenFile(filepath.Join(store, "img.iso"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteAt([]byte("X"), 1000)
+	f.Close()
+	if _, errOut, code := e.run("isoctl", "verify", "img.iso"); code != 8 {
+		t.Errorf("remote verify of a changed image: exit %d %s", code, errOut)
+	}
+	e.ok(nil, "isoctl", "rm", "img.iso")
+	if _, err := os.Stat(filepath.Join(store, "img.iso")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("remote rm left the image: %v", err)
+	}
+	e.env = e.env[:len(e.env)-1]
+	e.ok(nil, "isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt")
+
 	// Again: the store has it already, nothing is uploaded twice.
 	if _, errOut, code := e.run("isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt"); code != 4 {
 		t.Errorf("second pull: exit %d %s", code, errOut)

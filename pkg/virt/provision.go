@@ -1,6 +1,7 @@
 package virt
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/url"
@@ -214,32 +215,62 @@ func (c *Conn) Exists(ctx context.Context, name string) (bool, error) {
 }
 
 // Download reads the whole volume at path through a libvirt stream; for small volumes such as
-// seeds.
+// seeds and records.
 func (c *Conn) Download(ctx context.Context, path string) ([]byte, error) {
-	return call(ctx, c, "download", func() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := c.DownloadTo(ctx, path, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DownloadTo streams the volume at path into w (to hash an image on a remote host without
+// holding it in memory).
+func (c *Conn) DownloadTo(ctx context.Context, path string, w io.Writer) error {
+	return call0(ctx, c, "download", func() error {
 		v, err := c.c.LookupStorageVolByPath(path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer func() { _ = v.Free() }()
 		st, err := c.c.NewStream(0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer func() { _ = st.Free() }()
 		if err := v.Download(st, 0, 0, 0); err != nil {
-			return nil, err
+			return err
 		}
-		var data []byte
-		err = st.RecvAll(func(_ *libvirt.Stream, b []byte) (int, error) {
-			data = append(data, b...)
-			return len(b), nil
-		})
+		err = st.RecvAll(func(_ *libvirt.Stream, b []byte) (int, error) { return w.Write(b) })
 		if err != nil {
 			_ = st.Abort()
+			return err
+		}
+		return st.Finish()
+	})
+}
+
+// PoolFiles lists the paths of the volumes in pool.
+func (c *Conn) PoolFiles(ctx context.Context, pool string) ([]string, error) {
+	return call(ctx, c, "volumes of "+pool, func() ([]string, error) {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
 			return nil, err
 		}
-		return data, st.Finish()
+		defer func() { _ = p.Free() }()
+		_ = p.Refresh(0)
+		vols, err := p.ListAllStorageVolumes(0)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for i := range vols {
+			if path, err := vols[i].GetPath(); err == nil {
+				out = append(out, path)
+			}
+			_ = vols[i].Free()
+		}
+		return out, nil
 	})
 }
 

@@ -3,6 +3,9 @@ package iso
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,6 +87,25 @@ func find(f *cmdutil.Factory, name string) (store, *iso.Record, error) {
 	all, err := stores(f)
 	if err != nil {
 		return store{}, nil, err
+	}
+	if remote(f) {
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.DefaultTimeout)
+		defer cancel()
+		entries, err := listRemote(ctx, f, all, nil)
+		if err != nil {
+			return store{}, nil, err
+		}
+		for _, e := range entries {
+			if e.Name == name {
+				for _, s := range all {
+					if s.name == e.Store {
+						r := e.Record
+						return s, &r, nil
+					}
+				}
+			}
+		}
+		return store{}, nil, errs.New(errs.NotFound, "image %s not found", name).WithHint("see the store with: isoctl list")
 	}
 	for _, s := range all {
 		if r, err := iso.ReadRecord(s.dir, name); err == nil {
@@ -211,7 +233,7 @@ libvirt stream, with its record.`,
 			// A remote host's store, or one this user may not write, is filled through libvirt:
 			// verify in a local staging directory (kept, so an interrupted pull resumes), then
 			// upload image and record as volumes.
-			via := o.viaLibvirt || virt.IsRemote(uri) || !writable(s.dir)
+			via := o.viaLibvirt || remote(f) || virt.IsRemote(uri) || !writable(s.dir)
 			if via {
 				if err := notInPool(ctx, f, s, name); err != nil {
 					return errs.Wrap(err, "pull %s", name)
@@ -420,6 +442,9 @@ func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error) {
 		conn.Close()
 	}
 	out := []Entry{}
+	if remote(f) {
+		return listRemote(ctx, f, all, users)
+	}
 	for _, s := range all {
 		files, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
 		for _, file := range files {
@@ -437,6 +462,78 @@ func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// remote says whether the stores are reached only through libvirt: on another host, or when
+// HVCTL_STORE_VIA_LIBVIRT=1 says so (a user in the libvirt group without access to the files).
+func remote(f *cmdutil.Factory) bool {
+	if f.Getenv("HVCTL_STORE_VIA_LIBVIRT") == "1" {
+		return true
+	}
+	uri, err := f.URI()
+	return err == nil && virt.IsRemote(uri)
+}
+
+// listRemote reads the records of a remote host's stores through libvirt: each NAME.json
+// volume is downloaded (they are small) and parsed.
+func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[string]string) ([]Entry, error) {
+	// Downloading a volume needs a read-write connection, even to read.
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	out := []Entry{}
+	for _, s := range all {
+		files, err := conn.PoolFiles(ctx, s.pool)
+		if err != nil {
+			if errs.KindOf(err) == errs.NotFound {
+				continue // the pool is made on the first pull
+			}
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, p := range files {
+			have[p] = true
+		}
+		for _, p := range files {
+			if !strings.HasSuffix(p, ".json") || !have[strings.TrimSuffix(p, ".json")] {
+				continue
+			}
+			data, err := conn.Download(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			var r iso.Record
+			if json.Unmarshal(data, &r) != nil || r.Name == "" {
+				continue
+			}
+			e := Entry{Record: r, Store: s.name, Path: strings.TrimSuffix(p, ".json"), UsedBy: []string{}}
+			if u := users[e.Path]; u != "" {
+				e.UsedBy = append(e.UsedBy, u)
+			}
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// verifyRemote hashes an image on a remote host as libvirt streams it, never holding it whole.
+func verifyRemote(ctx context.Context, f *cmdutil.Factory, e Entry) error {
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	h := sha256.New()
+	if err := conn.DownloadTo(ctx, e.Path, h); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
+		return errs.New(errs.Verify, "%s: sha256 is %s, the record says %s: the file changed at rest", e.Name, got, e.SHA256)
+	}
+	return nil
 }
 
 func newList(f *cmdutil.Factory) *cobra.Command {
@@ -541,12 +638,15 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 			var rows []result
 			failed := 0
 			for _, name := range args {
-				s, _, err := find(f, name)
+				s, rec, err := find(f, name)
 				if err == nil {
-					var r *iso.Record
-					r, err = iso.Verify(s.dir, name)
+					if remote(f) {
+						err = verifyRemote(cmd.Context(), f, Entry{Record: *rec, Path: filepath.Join(s.dir, name)})
+					} else {
+						_, err = iso.Verify(s.dir, name)
+					}
 					if err == nil {
-						rows = append(rows, result{Name: name, OK: true, SHA256: r.SHA256})
+						rows = append(rows, result{Name: name, OK: true, SHA256: rec.SHA256})
 						continue
 					}
 				}
@@ -599,11 +699,23 @@ func newRm(f *cmdutil.Factory) *cobra.Command {
 					f.Infof("%s: warning: removing %s, which %s uses", f.Prog, args[0], strings.Join(e.UsedBy, ", "))
 				}
 			}
-			if err := os.Remove(path); err != nil {
-				return err
+			if remote(f) {
+				conn, err := f.Connect(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				if err := conn.DeleteVolume(cmd.Context(), path); err != nil {
+					return err
+				}
+				_ = conn.DeleteVolume(cmd.Context(), iso.RecordPath(s.dir, args[0]))
+			} else {
+				if err := os.Remove(path); err != nil {
+					return err
+				}
+				_ = os.Remove(iso.RecordPath(s.dir, args[0]))
+				refreshPool(cmd.Context(), f, s)
 			}
-			_ = os.Remove(iso.RecordPath(s.dir, args[0]))
-			refreshPool(cmd.Context(), f, s)
 			f.Infof("%s: removed %s", f.Prog, path)
 			return nil
 		},
