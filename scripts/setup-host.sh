@@ -30,7 +30,10 @@ fi
 
 # A root-only /dev/kvm makes libvirtd re-probe QEMU on every call (define takes 80+ s).
 # A libvirtd that started before the fix (apt's postinst starts it) keeps the bad probe: restart it.
-if [[ -c /dev/kvm ]] && getent group kvm >/dev/null && [[ $(stat -c %G:%a /dev/kvm) != kvm:660 ]]; then
+if [[ -c /dev/kvm ]] && ! getent group kvm >/dev/null; then
+	groupadd -r kvm
+fi
+if [[ -c /dev/kvm ]] && [[ $(stat -c %G:%a /dev/kvm) != kvm:660 ]]; then
 	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
 	if pkill -x libvirtd; then
 		for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
