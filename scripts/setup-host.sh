@@ -32,6 +32,7 @@ fi
 # A libvirtd that started before the fix (apt's postinst starts it) keeps the bad probe: restart it.
 if [[ -c /dev/kvm ]] && ! getent group kvm >/dev/null; then
 	groupadd -r kvm
+	if id libvirt-qemu >/dev/null 2>&1; then usermod -aG kvm libvirt-qemu; fi
 fi
 if [[ -c /dev/kvm ]] && [[ $(stat -c %G:%a /dev/kvm) != kvm:660 ]]; then
 	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
