@@ -317,6 +317,7 @@ func TestLifecycle(t *testing.T) {
 		IPv4        []string
 		VCPUs       int
 		MemoryBytes uint64 `json:"memory_bytes"`
+		Uptime      *int64 `json:"uptime_seconds"`
 	}
 	e.ok(&list, "vmctl", "list")
 	byName := map[string]int{}
@@ -326,8 +327,12 @@ func TestLifecycle(t *testing.T) {
 	if v := list[byName["e2e-1"]]; v.State != "running" || len(v.IPv4) != 1 || v.IPv4[0] != ip || v.MemoryBytes != 256<<20 || v.VCPUs != 1 {
 		t.Errorf("list e2e-1: %+v, want running with %s", v, ip)
 	}
-	if v := list[byName["e2e-2"]]; v.State != "shut_off" || len(v.IPv4) != 0 {
+	if v := list[byName["e2e-2"]]; v.State != "shut_off" || len(v.IPv4) != 0 || v.Uptime != nil {
 		t.Errorf("list e2e-2: %+v", v)
+	}
+	// Uptime comes from the QEMU process: it started during this test.
+	if u := list[byName["e2e-1"]].Uptime; u == nil || *u < 0 || *u > 600 {
+		t.Errorf("uptime of e2e-1: %v", u)
 	}
 
 	var show struct {

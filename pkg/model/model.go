@@ -15,6 +15,7 @@ type VM struct {
 	Persistent     bool     `json:"persistent"`
 	IPv4           []string `json:"ipv4"`
 	CPUTimeSeconds *float64 `json:"cpu_time_seconds"` // null when the domain is not running
+	UptimeSeconds  *int64   `json:"uptime_seconds"`   // null when not running or not known (remote hosts)
 }
 
 // VMDetail is `vmctl show`: what dominfo, domblklist, domiflist, domifaddr, domdisplay and
@@ -33,6 +34,7 @@ type VMDetail struct {
 	MemoryBytes    uint64     `json:"memory_bytes"`
 	MaxMemoryBytes uint64     `json:"max_memory_bytes"`
 	CPUTimeSeconds *float64   `json:"cpu_time_seconds"`
+	UptimeSeconds  *int64     `json:"uptime_seconds"`
 	OSType         string     `json:"os_type"`
 	Arch           string     `json:"arch"`
 	Machine        string     `json:"machine"`

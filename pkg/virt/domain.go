@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -220,6 +221,14 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 			}
 		}
 		vms = append(vms, vm)
+	}
+	if up := c.localUptimes(running, time.Now()); len(up) > 0 {
+		for i := range vms {
+			if u, ok := up[vms[i].Name]; ok {
+				u := u
+				vms[i].UptimeSeconds = &u
+			}
+		}
 	}
 	if len(running) > 0 {
 		leases, err := c.leasesByMAC(ctx)
@@ -487,6 +496,9 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 		}
 	}
 	if active {
+		if u, ok := d.c.localUptimes([]string{d.Name}, time.Now())[d.Name]; ok {
+			v.UptimeSeconds = &u
+		}
 		id := int(f.id)
 		v.ID = &id
 		secs := float64(f.info.CpuTime) / 1e9

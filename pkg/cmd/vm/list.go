@@ -87,6 +87,7 @@ var ListColumns = []output.Column[model.VM]{
 		}
 		return fmt.Sprintf("%.1fs", *v.CPUTimeSeconds)
 	}},
+	{Header: "uptime", Wide: true, Value: func(v model.VM) string { return uptime(v.UptimeSeconds) }},
 	{Header: "uuid", Wide: true, Value: func(v model.VM) string { return v.UUID }},
 }
 

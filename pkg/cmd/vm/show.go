@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -94,6 +95,7 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		[2]string{"vCPUs:", fmt.Sprintf("%d (max %d)", v.VCPUs, v.MaxVCPUs)},
 		[2]string{"Memory:", fmt.Sprintf("%s (max %s)", units.Human(v.MemoryBytes), units.Human(v.MaxMemoryBytes))},
 		[2]string{"CPU time:", cpu},
+		[2]string{"Uptime:", uptime(v.UptimeSeconds)},
 		[2]string{"OS:", fmt.Sprintf("%s/%s, machine %s, %s firmware", v.OSType, v.Arch, v.Machine, v.Firmware)},
 		[2]string{"Autostart:", yesNo(v.Autostart)},
 		[2]string{"Persistent:", yesNo(v.Persistent)},
@@ -124,4 +126,11 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		p = append(p, [2]string{"Metadata:", m.Namespace})
 	}
 	return p
+}
+
+func uptime(s *int64) string {
+	if s == nil {
+		return "-"
+	}
+	return (time.Duration(*s) * time.Second).String()
 }
