@@ -6,12 +6,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/config"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/iostreams"
+	"github.com/hyper-nixos/hvctl/pkg/names"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
@@ -130,11 +130,9 @@ func (f *Factory) EffectiveTimeout(cmd *cobra.Command) (time.Duration, bool) {
 	return DefaultTimeout, true
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // ValidateName rejects names that are not VM/network/image names before libvirt sees them.
 func ValidateName(kind, name string) error {
-	if !validName.MatchString(name) {
+	if !names.Valid(name) {
 		return errs.New(errs.Usage, "invalid %s name %q", kind, output.Escape(name)).
 			WithHint("names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit")
 	}

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/names"
 	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
@@ -302,8 +302,6 @@ func leafKeys(prefix string, m map[string]any) []string {
 	return out
 }
 
-var hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 func (c *Config) validate(source map[string]string) error {
 	bad := func(key, format string, args ...any) error {
 		return errs.New(errs.Usage, "config %s (from %s): %s", key, source[key], fmt.Sprintf(format, args...))
@@ -333,7 +331,7 @@ func (c *Config) validate(source map[string]string) error {
 		}
 	}
 	for name, z := range c.Zones {
-		if !hostName.MatchString(name) {
+		if !names.Valid(name) {
 			return bad("zones."+name, "zone name %q is not a valid name", name)
 		}
 		if z.Bridge == "" {
@@ -342,7 +340,7 @@ func (c *Config) validate(source map[string]string) error {
 	}
 	for name, h := range c.Hosts {
 		key := "hosts." + name + ".uri"
-		if !hostName.MatchString(name) {
+		if !names.Valid(name) {
 			return bad(key, "host name %q is not a valid name", name)
 		}
 		if h.URI == "" {

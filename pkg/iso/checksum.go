@@ -12,6 +12,7 @@ import (
 	"hash"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Digest is an expected hash.
@@ -49,9 +50,14 @@ func ParseDigest(s string) (Digest, error) {
 	return Digest{}, fmt.Errorf("checksum %q is neither SHA-256 nor SHA-512", s)
 }
 
+// Compiled on first use, like every pattern here: most invocations never read a checksum file.
 var (
-	gnuLine = regexp.MustCompile(`^([0-9a-fA-F]{64}|[0-9a-fA-F]{128}) [ *](.+)$`)
-	bsdLine = regexp.MustCompile(`^(SHA256|SHA512) \((.+)\) = ([0-9a-fA-F]+)$`)
+	gnuLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([0-9a-fA-F]{64}|[0-9a-fA-F]{128}) [ *](.+)$`)
+	})
+	bsdLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(SHA256|SHA512) \((.+)\) = ([0-9a-fA-F]+)$`)
+	})
 )
 
 // Checksums maps file names to digests, as listed by a checksum file.
@@ -81,13 +87,13 @@ func ParseChecksums(data []byte) (Checksums, error) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if m := gnuLine.FindStringSubmatch(line); m != nil {
+		if m := gnuLine().FindStringSubmatch(line); m != nil {
 			if err := add(m[2], m[1]); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if m := bsdLine.FindStringSubmatch(line); m != nil {
+		if m := bsdLine().FindStringSubmatch(line); m != nil {
 			d, err := ParseDigest(strings.ToLower(m[1]) + ":" + m[3])
 			if err != nil {
 				return nil, err

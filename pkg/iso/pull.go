@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,7 +60,7 @@ type PullOptions struct {
 	Now         func() time.Time
 }
 
-var validImageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+var validImageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`) })
 
 // NameFromURL is the file name a URL is stored under.
 func NameFromURL(raw string) (string, error) {
@@ -68,7 +69,7 @@ func NameFromURL(raw string) (string, error) {
 		return "", errs.New(errs.Usage, "%q is not an http(s) URL", raw)
 	}
 	name := path.Base(u.Path)
-	if !validImageName.MatchString(name) {
+	if !validImageName().MatchString(name) {
 		return "", errs.New(errs.Usage, "cannot name the image after %q; give --name", raw)
 	}
 	return name, nil
@@ -82,7 +83,7 @@ func (o *PullOptions) defaults() error {
 		}
 		o.Name = n
 	}
-	if !validImageName.MatchString(o.Name) {
+	if !validImageName().MatchString(o.Name) {
 		return errs.New(errs.Usage, "invalid image name %q", o.Name)
 	}
 	if o.Client == nil {

@@ -10,8 +10,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/names"
 	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -83,7 +85,7 @@ func Resolve(arg string, dir string) (string, error) {
 		}
 		return arg, nil
 	}
-	if !validName.MatchString(arg) {
+	if !names.Valid(arg) {
 		return "", errs.New(errs.Usage, "invalid profile name %q", arg)
 	}
 	p := filepath.Join(dir, arg+".toml")
@@ -92,8 +94,6 @@ func Resolve(arg string, dir string) (string, error) {
 	}
 	return p, nil
 }
-
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // document is one decoded file, or the merge of a chain of them.
 type document struct {
@@ -461,7 +461,7 @@ func or(a, b string) string {
 func (p *Profile) validate(d *document, inv *Invalid) {
 	if p.Name == "" {
 		d.issue(inv, "name", "a profile needs a name")
-	} else if !validName.MatchString(p.Name) {
+	} else if !names.Valid(p.Name) {
 		d.issue(inv, "name", "%q is not a valid VM name (1-64 letters, digits, '.', '_', '-')", p.Name)
 	}
 	size := func(path, s string, min uint64) uint64 {
@@ -530,7 +530,7 @@ func (p *Profile) validate(d *document, inv *Invalid) {
 		d.issue(inv, "graphics.listen", "%q is not an IP address", g.Listen)
 	}
 	if c := p.CloudInit; c != nil {
-		if c.Hostname != "" && !validHostname.MatchString(c.Hostname) {
+		if c.Hostname != "" && !validHostname().MatchString(c.Hostname) {
 			d.issue(inv, "cloud_init.hostname", "%q is not a valid hostname", c.Hostname)
 		}
 		if c.UserData != "" && (c.User != "" || len(c.SSHKeys) > 0 || c.PasswordHash != "" || len(c.Packages) > 0 || len(c.RunCmd) > 0) {
@@ -542,7 +542,7 @@ func (p *Profile) validate(d *document, inv *Invalid) {
 			}
 		}
 	}
-	if p.AutostartGroup != "" && !validName.MatchString(p.AutostartGroup) {
+	if p.AutostartGroup != "" && !names.Valid(p.AutostartGroup) {
 		d.issue(inv, "autostart_group", "%q is not a valid group name", p.AutostartGroup)
 	}
 }
@@ -565,7 +565,9 @@ func (p *Profile) validateZones(d *document, inv *Invalid, zones map[string]Zone
 	}
 }
 
-var validHostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+var validHostname = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+})
 
 func validListen(s string) bool {
 	ip := strings.Trim(s, "[]")
