@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -164,7 +165,12 @@ func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) 
 
 // Upload writes data into the volume at path, through a libvirt stream (works on remote hosts).
 func (c *Conn) Upload(ctx context.Context, path string, data []byte) error {
-	return call0(ctx, c, "upload", func() error {
+	return c.uploadFrom(ctx, path, bytes.NewReader(data), int64(len(data)), nil)
+}
+
+// uploadFrom streams size bytes of r into the volume at path, reporting progress.
+func (c *Conn) uploadFrom(ctx context.Context, path string, r io.Reader, size int64, progress func(done, total int64)) error {
+	return call0(ctx, c, "upload "+filepath.Base(path), func() error {
 		v, err := c.c.LookupStorageVolByPath(path)
 		if err != nil {
 			return err
@@ -175,16 +181,32 @@ func (c *Conn) Upload(ctx context.Context, path string, data []byte) error {
 			return err
 		}
 		defer func() { _ = st.Free() }()
-		if err := v.Upload(st, 0, uint64(len(data)), 0); err != nil {
+		if err := v.Upload(st, 0, uint64(size), 0); err != nil {
 			return err
 		}
-		for rest := data; len(rest) > 0; {
-			n, err := st.Send(rest)
-			if err != nil {
-				_ = st.Abort()
-				return err
+		buf := make([]byte, 1<<20)
+		var done int64
+		for {
+			n, rerr := r.Read(buf)
+			for p := buf[:n]; len(p) > 0; {
+				m, err := st.Send(p)
+				if err != nil {
+					_ = st.Abort()
+					return err
+				}
+				p = p[m:]
 			}
-			rest = rest[n:]
+			done += int64(n)
+			if progress != nil && n > 0 {
+				progress(done, size)
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				_ = st.Abort()
+				return rerr
+			}
 		}
 		return st.Finish()
 	})
@@ -386,46 +408,7 @@ func (c *Conn) UploadFile(ctx context.Context, pool, name, path string, progress
 	if err != nil {
 		return err
 	}
-	err = call0(ctx, c, "upload "+name, func() error {
-		v, err := c.c.LookupStorageVolByPath(vol.Path)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = v.Free() }()
-		st, err := c.c.NewStream(0)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = st.Free() }()
-		if err := v.Upload(st, 0, uint64(fi.Size()), 0); err != nil {
-			return err
-		}
-		buf := make([]byte, 1<<20)
-		var done int64
-		for {
-			n, rerr := f.Read(buf)
-			for p := buf[:n]; len(p) > 0; {
-				m, err := st.Send(p)
-				if err != nil {
-					_ = st.Abort()
-					return err
-				}
-				p = p[m:]
-			}
-			done += int64(n)
-			if progress != nil && n > 0 {
-				progress(done, fi.Size())
-			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				_ = st.Abort()
-				return rerr
-			}
-		}
-		return st.Finish()
-	})
+	err = c.uploadFrom(ctx, vol.Path, f, fi.Size(), progress)
 	if err != nil {
 		cleanup, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
