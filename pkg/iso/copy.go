@@ -21,7 +21,9 @@ type chunk struct {
 // otherwise add its whole time to it). Writeback is started as the file grows, so the fsync
 // at the end has little left to do. progress is called from the reading goroutine.
 func pipeCopy(dst *os.File, offset int64, src io.Reader, hash io.Writer, progress func(int64)) (int64, error) {
-	const size, depth = 1 << 20, 8
+	// 256 KiB chunks keep a chunk in cache between the reader, the hasher and the writer;
+	// measured a few percent faster than 1 MiB on a loopback pull. 8 MiB in flight at most.
+	const size, depth = 256 << 10, 32
 	pool := make(chan *chunk, depth)
 	for i := 0; i < depth; i++ {
 		pool <- &chunk{buf: make([]byte, size)}
