@@ -42,6 +42,7 @@ type Image struct {
 	Version      string   `toml:"version" json:"version"`
 	Arch         string   `toml:"arch" json:"arch"`
 	URL          string   `toml:"url" json:"url"`
+	File         string   `toml:"file" json:"file"`
 	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url"`
 	SignatureURL string   `toml:"signature_url" json:"signature_url"`
 	KeyURL       string   `toml:"key_url" json:"key_url"`

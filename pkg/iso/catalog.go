@@ -19,6 +19,7 @@ type Entry struct {
 	Version      string   `toml:"version" json:"version" mapstructure:"version"`
 	Arch         string   `toml:"arch" json:"arch" mapstructure:"arch"`
 	URL          string   `toml:"url" json:"url" mapstructure:"url"`
+	File         string   `toml:"file" json:"file" mapstructure:"file"` // the name in the checksum list; may be a glob
 	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url" mapstructure:"checksum_url"`
 	SignatureURL string   `toml:"signature_url" json:"signature_url" mapstructure:"signature_url"`
 	KeyURL       string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
@@ -26,15 +27,21 @@ type Entry struct {
 	Source       string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
 }
 
-// Expand fills {version} and {arch} into the entry's URLs.
+// Expand fills {version} and {arch} into the entry's URLs and file name ({file} is left for
+// Resolve, which knows the name only once the checksum list is read).
 func (e Entry) Expand() Entry {
 	r := strings.NewReplacer("{version}", e.Version, "{arch}", e.Arch)
-	e.URL, e.ChecksumURL, e.SignatureURL, e.KeyURL = r.Replace(e.URL), r.Replace(e.ChecksumURL), r.Replace(e.SignatureURL), r.Replace(e.KeyURL)
+	e.URL, e.File, e.ChecksumURL, e.SignatureURL, e.KeyURL = r.Replace(e.URL), r.Replace(e.File), r.Replace(e.ChecksumURL), r.Replace(e.SignatureURL), r.Replace(e.KeyURL)
 	return e
 }
 
+// Spec is how the entry is fetched and trusted.
+func (e Entry) Spec() Source {
+	return Source{URL: e.URL, File: e.File, ChecksumURL: e.ChecksumURL, SignatureURL: e.SignatureURL, KeyURL: e.KeyURL, Keys: e.Keys}
+}
+
 // Signed says whether the entry's checksums carry a signature hvctl must check.
-func (e Entry) Signed() bool { return e.SignatureURL != "" || e.KeyURL != "" }
+func (e Entry) Signed() bool { return e.SignatureURL != "" || e.KeyURL != "" || len(e.Keys) > 0 }
 
 // Catalog is the built-in list laid under the configuration's entries (same name replaces).
 func Catalog(extra []Entry) ([]Entry, error) {

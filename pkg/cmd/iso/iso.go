@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -148,7 +146,9 @@ clearsigned file such as Fedora's CHECKSUM) is checked with the key from --key-u
 must have a fingerprint pinned with --key: a bad signature or an unpinned key is exit 8, and
 of a clearsigned file only the signed text is read. An interrupted pull resumes when run again (HTTP
 Range, restarting from zero when the server cannot). --insecure stores an unverified image;
-its record says so for good.
+its record says so for good. A catalogue entry whose file is a glob is stored under the
+newest matching name in its verified checksum list (debian-netinst → debian-13.2.0-amd64-
+netinst.iso, say); --name overrides.
 
 On a remote host (or a store this user may not write, or with --via-libvirt) the image is
 verified in a local staging directory and then uploaded into the store's pool through a
@@ -165,62 +165,66 @@ libvirt stream, with its record.`,
 			if o.sha != "" && o.checksumURL != "" {
 				return errs.New(errs.Usage, "give --sha256 or --checksum-url, not both")
 			}
-			source := args[0]
-			if !strings.Contains(source, "://") {
+			src := iso.Source{URL: args[0]}
+			if !strings.Contains(args[0], "://") {
 				// A catalogue name: its URLs and pinned keys, unless flags say otherwise.
-				e, err := catalogEntry(f, source)
+				e, err := catalogEntry(f, args[0])
 				if err != nil {
 					return err
 				}
-				source = e.URL
-				if o.sha == "" && o.checksumURL == "" {
-					o.checksumURL = e.ChecksumURL
-				}
-				if o.signatureURL == "" {
-					o.signatureURL = e.SignatureURL
-				}
-				if o.keyURL == "" {
-					o.keyURL = e.KeyURL
-				}
-				if len(o.keys) == 0 {
-					o.keys = e.Keys
-				}
-				if e.Signed() && len(o.keys) == 0 {
-					return errs.New(errs.Verify, "catalogue entry %s is signed, but no key is pinned for it", e.Name).
-						WithHint("pin the publisher's fingerprint with --key or in the config's [[images]] entry")
+				src = e.Spec()
+				if o.sha != "" || o.checksumURL != "" {
+					src.ChecksumURL = ""
 				}
 			}
-			args[0] = source
-			name := o.name
-			if name == "" {
-				if name, err = iso.NameFromURL(args[0]); err != nil {
-					return err
-				}
+			if o.checksumURL != "" {
+				src.ChecksumURL = o.checksumURL
 			}
-			po := iso.PullOptions{URL: args[0], Name: name, Insecure: o.insecure, Now: f.Now}
+			if o.signatureURL != "" {
+				src.SignatureURL = o.signatureURL
+			}
+			if o.keyURL != "" {
+				src.KeyURL = o.keyURL
+			}
+			if len(o.keys) > 0 {
+				src.Keys = o.keys
+			}
+			po := iso.PullOptions{URL: src.URL, Name: o.name, Insecure: o.insecure, Now: f.Now}
 			switch {
 			case o.sha != "":
 				d, err := iso.ParseDigest(o.sha)
 				if err != nil {
 					return errs.New(errs.Usage, "--sha256: %v", err)
 				}
-				po.Expect = &d
-			case o.checksumURL != "":
-				t := trust{checksumURL: o.checksumURL, signatureURL: o.signatureURL, keyURL: o.keyURL, keys: o.keys}
-				d, signer, err := digestFor(ctx, t, filepathBase(args[0]))
-				if err != nil {
-					return err
-				}
-				po.Expect, po.ChecksumURL, po.Signer = &d, o.checksumURL, signer
-				if signer != "" {
-					po.Signature = o.signatureURL
-					if po.Signature == "" {
-						po.Signature = o.checksumURL + " (clearsigned)"
+				if strings.Contains(src.URL, "{file}") {
+					if src.File == "" || strings.ContainsAny(src.File, "*?[") {
+						return errs.New(errs.Usage, "%s takes its file name from the checksum list; --sha256 cannot name it", args[0]).
+							WithHint("pull it by URL with --sha256")
 					}
+					po.URL = strings.ReplaceAll(src.URL, "{file}", src.File)
 				}
-			case o.signatureURL != "" || o.keyURL != "":
+				po.Expect = &d
+			case src.ChecksumURL != "":
+				if src.SignatureURL != "" && len(src.Keys) == 0 {
+					return errs.New(errs.Usage, "--signature-url needs the pinned --key fingerprint of the signer")
+				}
+				r, err := iso.Resolve(ctx, src, iso.HTTPFetcher(nil))
+				if err != nil {
+					return errs.Wrap(err, "pull %s", args[0])
+				}
+				po.URL, po.Expect, po.ChecksumURL, po.Signer, po.Signature = r.URL, &r.Digest, r.ChecksumURL, r.Signer, r.SignatureURL
+				if po.Name == "" {
+					po.Name = r.Name
+				}
+			case src.SignatureURL != "" || src.KeyURL != "":
 				return errs.New(errs.Usage, "a signature checks a checksum file: give --checksum-url too")
 			}
+			if po.Name == "" {
+				if po.Name, err = iso.NameFromURL(po.URL); err != nil {
+					return err
+				}
+			}
+			name := po.Name
 			s, err := storeFor(f, name, o.storeName)
 			if err != nil {
 				return err
@@ -321,92 +325,6 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 	_ = os.Remove(filepath.Join(stage, name))
 	_ = os.Remove(iso.RecordPath(stage, name))
 	return nil
-}
-
-func filepathBase(u string) string {
-	n, err := iso.NameFromURL(u)
-	if err != nil {
-		return u
-	}
-	return n
-}
-
-// fetch gets a small document (checksums, signatures, keys): at most 16 MiB.
-func fetch(ctx context.Context, u, what string) ([]byte, error) {
-	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		b, err := os.ReadFile(u) // a local file works too (a key kept on the host)
-		if err != nil {
-			return nil, errs.New(errs.NotFound, "%s %s: %v", what, u, err)
-		}
-		return b, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, errs.New(errs.Usage, "%s: %v", what, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errs.New(errs.NotFound, "%s %s: %s", what, u, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
-	}
-	return b, nil
-}
-
-// trust is how a checksum file is to be trusted.
-type trust struct {
-	checksumURL, signatureURL, keyURL string
-	keys                              []string // pinned fingerprints
-}
-
-// digestFor fetches the checksum file, checks its signature when there is one (a clearsigned
-// file always needs one: only its signed text is read), and picks the exact file name's digest.
-func digestFor(ctx context.Context, t trust, name string) (d iso.Digest, signer string, err error) {
-	sums, err := fetch(ctx, t.checksumURL, "checksum file")
-	if err != nil {
-		return d, "", err
-	}
-	signed := iso.IsClearsigned(sums)
-	if (signed || t.signatureURL != "") && (t.keyURL == "" || len(t.keys) == 0) {
-		return d, "", errs.New(errs.Usage, "the checksums are signed: give --key-url and the pinned --key fingerprint")
-	}
-	if t.keyURL != "" && !signed && t.signatureURL == "" {
-		return d, "", errs.New(errs.Usage, "--key-url given, but no --signature-url and the checksum file is not clearsigned")
-	}
-	if t.keyURL != "" {
-		keys, err := fetch(ctx, t.keyURL, "signing key")
-		if err != nil {
-			return d, "", err
-		}
-		if signed {
-			if sums, signer, err = iso.VerifyClearsigned(sums, keys, t.keys); err != nil {
-				return d, "", errs.Wrap(err, "checksum file %s", t.checksumURL)
-			}
-		} else {
-			sig, err := fetch(ctx, t.signatureURL, "signature")
-			if err != nil {
-				return d, "", err
-			}
-			if signer, err = iso.VerifyDetached(sums, sig, keys, t.keys); err != nil {
-				return d, "", errs.Wrap(err, "checksum file %s", t.checksumURL)
-			}
-		}
-	}
-	list, err := iso.ParseChecksums(sums)
-	if err != nil {
-		return d, "", errs.New(errs.Verify, "checksum file %s: %v", t.checksumURL, err)
-	}
-	d, ok := list.For(name)
-	if !ok {
-		return d, "", errs.New(errs.Verify, "checksum file %s has no entry for %s", t.checksumURL, name)
-	}
-	return d, signer, nil
 }
 
 func recordPairs(r *iso.Record, s store) [][2]string {
@@ -956,7 +874,7 @@ func catalog(f *cmdutil.Factory) ([]iso.Entry, error) {
 	}
 	var extra []iso.Entry
 	for _, i := range l.Config.Images {
-		extra = append(extra, iso.Entry{Name: i.Name, Description: i.Description, Version: i.Version, Arch: i.Arch, URL: i.URL,
+		extra = append(extra, iso.Entry{Name: i.Name, Description: i.Description, Version: i.Version, Arch: i.Arch, URL: i.URL, File: i.File,
 			ChecksumURL: i.ChecksumURL, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys})
 	}
 	c, err := iso.Catalog(extra)
@@ -984,8 +902,10 @@ func newCatalog(f *cmdutil.Factory) *cobra.Command {
 		Use:   "catalog",
 		Short: "List the images isoctl pull knows by name, with how each is verified",
 		Long: `List the built-in catalogue and the configuration's [[images]] entries (which add to it or
-replace entries of the same name). "signed" shows the pinned key fingerprints; an entry whose
-checksums are signed but that has no pinned key cannot be pulled until one is pinned.`,
+replace entries of the same name). VERIFIED-BY says how a pull checks the image: signed
+checksums (by a pinned key; --wide lists the fingerprints) or checksums over HTTPS only. An
+entry's file may be a glob: the pull picks the newest matching name from the verified
+checksum list, so entries follow the publisher's current release.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			format, err := f.Format()
@@ -1012,12 +932,13 @@ checksums are signed but that has no pinned key cannot be pulled until one is pi
 					case e.Signed():
 						return "signed checksums (no key pinned)"
 					case e.ChecksumURL != "":
-						return "checksums (unsigned)"
+						return "checksums (HTTPS only)"
 					}
 					return "-"
 				}},
 				{Header: "source", Value: func(e iso.Entry) string { return e.Source }},
 				{Header: "description", Wide: true, Value: func(e iso.Entry) string { return e.Description }},
+				{Header: "file", Wide: true, Value: func(e iso.Entry) string { return dash(e.File) }},
 				{Header: "url", Wide: true, Value: func(e iso.Entry) string { return e.URL }},
 				{Header: "keys", Wide: true, Value: func(e iso.Entry) string { return dash(strings.Join(e.Keys, ",")) }},
 			}
