@@ -1,6 +1,7 @@
 package iso
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -16,43 +17,44 @@ type chunk struct {
 	refs atomic.Int32
 }
 
+const (
+	// chunkSize is large because direct writes of whole 4 MiB chunks are what made a pull
+	// cheap here; 2 in flight keep the peak RSS of a pull under 50 MiB.
+	chunkSize, chunkDepth = 4 << 20, 2
+	directAlign           = 4096 // offsets, lengths and buffers of O_DIRECT writes
+)
+
 // pipeCopy copies src to dst while feeding hashes, with reading, writing and hashing in their
 // own goroutines so that hashing overlaps the transfer (on a loopback download it would
-// otherwise add its whole time to it). Writeback is started as the file grows, so the fsync
-// at the end has little left to do. progress is called from the reading goroutine.
+// otherwise add its whole time to it). progress is called from the reading goroutine.
 func pipeCopy(dst *os.File, offset int64, src io.Reader, hash io.Writer, progress func(int64)) (int64, error) {
-	// 256 KiB chunks keep a chunk in cache between the reader, the hasher and the writer;
-	// measured a few percent faster than 1 MiB on a loopback pull. 8 MiB in flight at most.
-	const size, depth = 256 << 10, 32
-	pool := make(chan *chunk, depth)
-	for i := 0; i < depth; i++ {
-		pool <- &chunk{buf: make([]byte, size)}
+	// Page-aligned buffers outside the Go heap, as O_DIRECT needs.
+	mem, err := unix.Mmap(-1, 0, chunkSize*chunkDepth, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Munmap(mem)
+	pool := make(chan *chunk, chunkDepth)
+	for i := 0; i < chunkDepth; i++ {
+		pool <- &chunk{buf: mem[i*chunkSize : (i+1)*chunkSize]}
 	}
 	release := func(c *chunk) {
 		if c.refs.Add(-1) == 0 {
 			pool <- c
 		}
 	}
-	toFile, toHash := make(chan *chunk, depth), make(chan *chunk, depth)
+	toFile, toHash := make(chan *chunk, chunkDepth), make(chan *chunk, chunkDepth)
 	var wg sync.WaitGroup
 	var writeErr error
 	var failed atomic.Bool
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		fd := int(dst.Fd())
-		pos, flushed := offset, offset
+		w := newFileWriter(dst, offset)
 		for c := range toFile {
 			if writeErr == nil {
-				if _, err := dst.Write(c.buf[:c.n]); err != nil {
-					writeErr = err
+				if writeErr = w.write(c.buf[:c.n]); writeErr != nil {
 					failed.Store(true)
-				}
-				pos += int64(c.n)
-				if pos-flushed >= 64<<20 {
-					// Start writeback of what is written; not a barrier, so it costs nothing here.
-					_ = unix.SyncFileRange(fd, flushed, pos-flushed, unix.SYNC_FILE_RANGE_WRITE)
-					flushed = pos
 				}
 			}
 			release(c)
@@ -67,28 +69,33 @@ func pipeCopy(dst *os.File, offset int64, src io.Reader, hash io.Writer, progres
 	}()
 	var total int64
 	var readErr error
-	for !failed.Load() {
+	for eof := false; !eof && !failed.Load(); {
 		c := <-pool
-		n, err := src.Read(c.buf)
-		if n > 0 {
-			c.n = n
-			c.refs.Store(2)
-			toFile <- c
-			toHash <- c
+		// Fill the chunk (whole chunks are what direct writes need), reporting every read.
+		c.n = 0
+		for c.n < len(c.buf) {
+			n, err := src.Read(c.buf[c.n:])
+			c.n += n
 			total += int64(n)
-			if progress != nil {
+			if n > 0 && progress != nil {
 				progress(total)
 			}
-		} else {
+			if err == io.EOF {
+				eof = true
+				break
+			}
+			if err != nil {
+				readErr, eof = err, true
+				break
+			}
+		}
+		if c.n == 0 {
 			pool <- c
+			continue
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
+		c.refs.Store(2)
+		toFile <- c
+		toHash <- c
 	}
 	close(toFile)
 	close(toHash)
@@ -97,4 +104,70 @@ func pipeCopy(dst *os.File, offset int64, src io.Reader, hash io.Writer, progres
 		return total, writeErr
 	}
 	return total, readErr
+}
+
+// fileWriter writes a download with O_DIRECT where the file system allows it. Measured on this
+// project's build machine, 1 GiB through the page cache and its fsync cost several times the
+// CPU and wall time of direct 4 MiB writes, and a pull must reach the disk before it is
+// published anyway. Elsewhere (tmpfs, an unaligned resume) it writes through the page cache
+// and starts writeback as the file grows, so that the final fsync has little left to do.
+type fileWriter struct {
+	f       *os.File
+	pos     int64
+	flushed int64
+	direct  bool
+}
+
+func newFileWriter(f *os.File, offset int64) *fileWriter {
+	w := &fileWriter{f: f, pos: offset, flushed: offset}
+	if offset%directAlign == 0 {
+		w.direct = w.setDirect(true) == nil
+	}
+	return w
+}
+
+func (w *fileWriter) setDirect(on bool) error {
+	fd := w.f.Fd()
+	fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if on {
+		fl |= unix.O_DIRECT
+	} else {
+		fl &^= unix.O_DIRECT
+	}
+	_, err = unix.FcntlInt(fd, unix.F_SETFL, fl)
+	return err
+}
+
+func (w *fileWriter) write(b []byte) error {
+	if w.direct && len(b)%directAlign != 0 {
+		// The tail is not whole blocks: the page cache takes it.
+		if err := w.setDirect(false); err != nil {
+			return err
+		}
+		w.direct = false
+	}
+	n, err := w.f.Write(b)
+	if err != nil && w.direct && errors.Is(err, unix.EINVAL) {
+		// Accepted by fcntl but refused at write time by some file systems.
+		if err := w.setDirect(false); err != nil {
+			return err
+		}
+		w.direct = false
+		var m int
+		m, err = w.f.Write(b[n:])
+		n += m
+	}
+	w.pos += int64(n)
+	if err != nil {
+		return err
+	}
+	if !w.direct && w.pos-w.flushed >= 64<<20 {
+		// Start writeback of what is written; not a barrier, so it costs nothing here.
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.pos-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.pos
+	}
+	return nil
 }
