@@ -49,13 +49,14 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 	defer os.Remove(partial) // a no-op once renamed
 	defer out.Close()
 	h256 := sha256.New()
-	hs := []io.Writer{out, h256}
+	hs := []io.Writer{h256}
 	var hx hash.Hash
 	if expect != nil && expect.Algo != "sha256" {
 		hx = expect.NewHash()
 		hs = append(hs, hx)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(hs...), in, make([]byte, 1<<20))
+	// The same pipeline as a pull: hashing beside the copy, direct writes.
+	n, err := pipeCopy(out, 0, in, io.MultiWriter(hs...), nil)
 	if err != nil {
 		return nil, err
 	}
