@@ -37,16 +37,18 @@ type Config struct {
 // Image is a catalogue entry of the configuration's own: it adds to isoctl's built-in
 // catalogue, or replaces the built-in entry of the same name.
 type Image struct {
-	Name         string   `toml:"name" json:"name"`
-	Description  string   `toml:"description" json:"description"`
-	Version      string   `toml:"version" json:"version"`
-	Arch         string   `toml:"arch" json:"arch"`
-	URL          string   `toml:"url" json:"url"`
-	File         string   `toml:"file" json:"file"`
-	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url"`
-	SignatureURL string   `toml:"signature_url" json:"signature_url"`
-	KeyURL       string   `toml:"key_url" json:"key_url"`
-	Keys         []string `toml:"keys" json:"keys"`
+	Name           string   `toml:"name" json:"name"`
+	Description    string   `toml:"description" json:"description"`
+	Version        string   `toml:"version" json:"version"`
+	Arch           string   `toml:"arch" json:"arch"`
+	URL            string   `toml:"url" json:"url"`
+	File           string   `toml:"file" json:"file"`
+	ChecksumURL    string   `toml:"checksum_url" json:"checksum_url"`
+	ChecksumFormat string   `toml:"checksum_format" json:"checksum_format"`
+	SignatureKind  string   `toml:"signature_kind" json:"signature_kind"`
+	SignatureURL   string   `toml:"signature_url" json:"signature_url"`
+	KeyURL         string   `toml:"key_url" json:"key_url"`
+	Keys           []string `toml:"keys" json:"keys"`
 }
 
 // Autostart orders `vmctl autostart run`: groups in this order, with pauses between VMs and

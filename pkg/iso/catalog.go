@@ -14,17 +14,19 @@ var builtinCatalog []byte
 
 // Entry is one catalogue image.
 type Entry struct {
-	Name         string   `toml:"name" json:"name" mapstructure:"name"`
-	Description  string   `toml:"description" json:"description" mapstructure:"description"`
-	Version      string   `toml:"version" json:"version" mapstructure:"version"`
-	Arch         string   `toml:"arch" json:"arch" mapstructure:"arch"`
-	URL          string   `toml:"url" json:"url" mapstructure:"url"`
-	File         string   `toml:"file" json:"file" mapstructure:"file"` // the name in the checksum list; may be a glob
-	ChecksumURL  string   `toml:"checksum_url" json:"checksum_url" mapstructure:"checksum_url"`
-	SignatureURL string   `toml:"signature_url" json:"signature_url" mapstructure:"signature_url"`
-	KeyURL       string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
-	Keys         []string `toml:"keys" json:"keys" mapstructure:"keys"`
-	Source       string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
+	Name           string   `toml:"name" json:"name" mapstructure:"name"`
+	Description    string   `toml:"description" json:"description" mapstructure:"description"`
+	Version        string   `toml:"version" json:"version" mapstructure:"version"`
+	Arch           string   `toml:"arch" json:"arch" mapstructure:"arch"`
+	URL            string   `toml:"url" json:"url" mapstructure:"url"`
+	File           string   `toml:"file" json:"file" mapstructure:"file"` // the name in the checksum list; may be a glob
+	ChecksumURL    string   `toml:"checksum_url" json:"checksum_url" mapstructure:"checksum_url"`
+	ChecksumFormat string   `toml:"checksum_format" json:"checksum_format" mapstructure:"checksum_format"` // gnu, bsd or empty (either)
+	SignatureKind  string   `toml:"signature_kind" json:"signature_kind" mapstructure:"signature_kind"`    // detached, clearsigned or empty (unsigned)
+	SignatureURL   string   `toml:"signature_url" json:"signature_url" mapstructure:"signature_url"`
+	KeyURL         string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
+	Keys           []string `toml:"keys" json:"keys" mapstructure:"keys"`
+	Source         string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
 }
 
 // Expand fills {version} and {arch} into the entry's URLs and file name ({file} is left for
@@ -37,11 +39,14 @@ func (e Entry) Expand() Entry {
 
 // Spec is how the entry is fetched and trusted.
 func (e Entry) Spec() Source {
-	return Source{URL: e.URL, File: e.File, ChecksumURL: e.ChecksumURL, SignatureURL: e.SignatureURL, KeyURL: e.KeyURL, Keys: e.Keys}
+	return Source{URL: e.URL, File: e.File, ChecksumURL: e.ChecksumURL, Format: e.ChecksumFormat, SignatureKind: e.SignatureKind,
+		SignatureURL: e.SignatureURL, KeyURL: e.KeyURL, Keys: e.Keys}
 }
 
 // Signed says whether the entry's checksums carry a signature hvctl must check.
-func (e Entry) Signed() bool { return e.SignatureURL != "" || e.KeyURL != "" || len(e.Keys) > 0 }
+func (e Entry) Signed() bool {
+	return e.SignatureKind != "" || e.SignatureURL != "" || e.KeyURL != "" || len(e.Keys) > 0
+}
 
 // Catalog is the built-in list laid under the configuration's entries (same name replaces).
 func Catalog(extra []Entry) ([]Entry, error) {

@@ -78,7 +78,16 @@ func TestCatalogEntriesAreUsable(t *testing.T) {
 		if !strings.Contains(e.URL, "{file}") && e.File != "" && !strings.ContainsAny(e.File, globChars) && path.Base(e.URL) != e.File {
 			t.Errorf("%s: fixed file %s differs from the URL's name", e.Name, e.File)
 		}
+		if f := e.ChecksumFormat; f != "" && f != "gnu" && f != "bsd" {
+			t.Errorf("%s: checksum_format %q", e.Name, f)
+		}
+		if (e.SignatureKind == "detached") != (e.SignatureURL != "") || e.SignatureKind != "" && e.SignatureKind != "detached" && e.SignatureKind != "clearsigned" {
+			t.Errorf("%s: signature_kind %q with signature_url %q", e.Name, e.SignatureKind, e.SignatureURL)
+		}
 		if e.Signed() {
+			if e.SignatureKind == "" {
+				t.Errorf("%s: signed, but the kind is not declared (a stripped signature would pass)", e.Name)
+			}
 			if len(e.Keys) == 0 {
 				t.Errorf("%s: signed but nothing pinned", e.Name)
 			}

@@ -66,7 +66,14 @@ type Checksums map[string]Digest
 // ParseChecksums reads GNU ("HASH  name", "HASH *name") and BSD ("SHA256 (name) = HASH")
 // lines, SHA-256 and SHA-512, ignoring everything else (comments, PGP armour). A name listed
 // twice with different digests is an error: the file cannot be trusted to mean one thing.
-func ParseChecksums(data []byte) (Checksums, error) {
+func ParseChecksums(data []byte) (Checksums, error) { return ParseChecksumsAs(data, "") }
+
+// ParseChecksumsAs reads only lines of format ("gnu" or "bsd"; "" reads both), for publishers
+// whose format is known: a line of the other shape is then not theirs to trust.
+func ParseChecksumsAs(data []byte, format string) (Checksums, error) {
+	if format != "" && format != "gnu" && format != "bsd" {
+		return nil, fmt.Errorf("unknown checksum format %q (gnu or bsd)", format)
+	}
 	out := Checksums{}
 	add := func(name, h string) error {
 		d, err := ParseDigest(h)
@@ -87,13 +94,13 @@ func ParseChecksums(data []byte) (Checksums, error) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if m := gnuLine().FindStringSubmatch(line); m != nil {
+		if m := gnuLine().FindStringSubmatch(line); m != nil && format != "bsd" {
 			if err := add(m[2], m[1]); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if m := bsdLine().FindStringSubmatch(line); m != nil {
+		if m := bsdLine().FindStringSubmatch(line); m != nil && format != "gnu" {
 			d, err := ParseDigest(strings.ToLower(m[1]) + ":" + m[3])
 			if err != nil {
 				return nil, err
@@ -104,6 +111,9 @@ func ParseChecksums(data []byte) (Checksums, error) {
 		}
 	}
 	if len(out) == 0 {
+		if format != "" {
+			return nil, fmt.Errorf("no %s-style checksum lines found", strings.ToUpper(format))
+		}
 		return nil, fmt.Errorf("no checksum lines found")
 	}
 	return out, nil

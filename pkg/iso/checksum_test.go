@@ -1,6 +1,7 @@
 package iso
 
 import (
+	"sort"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,27 @@ func TestChecksumErrors(t *testing.T) {
 	}
 	if d, err := ParseDigest("SHA256:" + strings.ToUpper(h256)); err == nil {
 		t.Errorf("upper-case algo name accepted oddly: %v", d)
+	}
+}
+
+// A publisher's declared format: lines of the other shape are not read.
+func TestParseChecksumsAs(t *testing.T) {
+	doc := []byte(h256 + "  gnu.iso\nSHA256 (bsd.iso) = " + h256 + "\n")
+	for format, want := range map[string]string{"": "bsd.iso gnu.iso", "gnu": "gnu.iso", "bsd": "bsd.iso"} {
+		c, err := ParseChecksumsAs(doc, format)
+		if err != nil {
+			t.Fatalf("%q: %v", format, err)
+		}
+		var names []string
+		for n := range c {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if strings.Join(names, " ") != want {
+			t.Errorf("%q: read %v, want %s", format, names, want)
+		}
+	}
+	if _, err := ParseChecksumsAs(doc, "md5"); err == nil {
+		t.Error("unknown format accepted")
 	}
 }

@@ -71,12 +71,14 @@ func HTTPFetcher(client *http.Client) Fetcher {
 // checked against the resolved name's digest. The last element of ChecksumURL may be a glob
 // too, resolved against the directory's listing (Fedora names its CHECKSUM after the compose).
 type Source struct {
-	URL          string
-	File         string
-	ChecksumURL  string
-	SignatureURL string   // detached signature of the checksum list; none for clearsigned lists
-	KeyURL       string   // where the signing key is published (not needed for built-in keys)
-	Keys         []string // pinned fingerprints: only these keys may sign
+	URL           string
+	File          string
+	ChecksumURL   string
+	Format        string   // checksum lines: "gnu", "bsd" or "" for either
+	SignatureKind string   // "detached", "clearsigned", or "" to tell from what is given
+	SignatureURL  string   // detached signature of the checksum list; none for clearsigned lists
+	KeyURL        string   // where the signing key is published (not needed for built-in keys)
+	Keys          []string // pinned fingerprints: only these keys may sign
 }
 
 // Resolved is a Source made concrete: what to download, under which name, with which digest.
@@ -114,7 +116,21 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		return r, err
 	}
 	clearsigned := IsClearsigned(sums)
-	if clearsigned || s.SignatureURL != "" {
+	kind := s.SignatureKind
+	switch {
+	case kind == "" && clearsigned:
+		kind = "clearsigned"
+	case kind == "" && s.SignatureURL != "":
+		kind = "detached"
+	case kind == "clearsigned" && !clearsigned:
+		// What a stripped signature looks like: never fall back to trusting the bare list.
+		return r, errs.New(errs.Verify, "checksum file %s should be clearsigned but carries no signature", r.ChecksumURL)
+	case kind == "detached" && s.SignatureURL == "":
+		return r, errs.New(errs.Usage, "a detached signature needs its URL (signature_url)")
+	case kind != "" && kind != "detached" && kind != "clearsigned":
+		return r, errs.New(errs.Usage, "unknown signature kind %q (detached or clearsigned)", kind)
+	}
+	if kind != "" {
 		if len(s.Keys) == 0 {
 			return r, errs.New(errs.Usage, "checksum file %s is signed, but no key is pinned to check it with", r.ChecksumURL).
 				WithHint("pin the publisher's fingerprint with --key (and give --key-url), after checking it out of band")
@@ -123,7 +139,7 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		if err != nil {
 			return r, err
 		}
-		if clearsigned {
+		if kind == "clearsigned" {
 			if sums, r.Signer, err = VerifyClearsigned(sums, keys, s.Keys); err != nil {
 				return r, errs.Wrap(err, "checksum file %s", r.ChecksumURL)
 			}
@@ -143,7 +159,7 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		return r, errs.New(errs.Usage, "checksum file %s is not clearsigned and no --signature-url is given, but a signing key is", r.ChecksumURL).
 			WithHint("give --signature-url, or drop --key to trust the checksums unsigned")
 	}
-	list, err := ParseChecksums(sums)
+	list, err := ParseChecksumsAs(sums, s.Format)
 	if err != nil {
 		return r, errs.New(errs.Verify, "checksum file %s: %v", r.ChecksumURL, err)
 	}

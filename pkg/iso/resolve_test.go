@@ -160,6 +160,10 @@ func TestResolveRefusals(t *testing.T) {
 		{"no match", Source{URL: base + "/{file}", File: "c-*.iso", ChecksumURL: base + "/SUMS"}, errs.NotFound, "nothing matching c-*.iso"},
 		{"listing without a match", Source{URL: base + "/{file}", File: "a-*.iso", ChecksumURL: base + "/dir/SUMS-*"}, errs.NotFound, "nothing matching SUMS-*"},
 		{"no checksum list", Source{URL: base + "/a-1.iso", ChecksumURL: base + "/missing"}, errs.NotFound, "404"},
+		// A list declared clearsigned arrives bare: a stripped signature, not an unsigned pass.
+		{"stripped signature", Source{URL: base + "/a-1.iso", ChecksumURL: base + "/SUMS", SignatureKind: "clearsigned", KeyURL: base + "/key", Keys: []string{fpr}}, errs.Verify, "carries no signature"},
+		{"detached without URL", Source{URL: base + "/a-1.iso", ChecksumURL: base + "/SUMS", SignatureKind: "detached", Keys: []string{fpr}}, errs.Usage, "needs its URL"},
+		{"declared format", Source{URL: base + "/a-1.iso", ChecksumURL: base + "/SUMS", Format: "bsd"}, errs.Verify, "no BSD-style checksum lines"},
 		// A built-in key is pinned: the published key is not fetched, and the test key's
 		// signature is not the Fedora key's.
 		{"builtin key first", Source{URL: base + "/a-1.iso", ChecksumURL: base + "/fedora/CHECKSUM", KeyURL: base + "/key",

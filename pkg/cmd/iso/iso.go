@@ -875,7 +875,7 @@ func catalog(f *cmdutil.Factory) ([]iso.Entry, error) {
 	var extra []iso.Entry
 	for _, i := range l.Config.Images {
 		extra = append(extra, iso.Entry{Name: i.Name, Description: i.Description, Version: i.Version, Arch: i.Arch, URL: i.URL, File: i.File,
-			ChecksumURL: i.ChecksumURL, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys})
+			ChecksumURL: i.ChecksumURL, ChecksumFormat: i.ChecksumFormat, SignatureKind: i.SignatureKind, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys})
 	}
 	c, err := iso.Catalog(extra)
 	if err != nil {
@@ -938,6 +938,9 @@ checksum list, so entries follow the publisher's current release.`,
 				}},
 				{Header: "source", Value: func(e iso.Entry) string { return e.Source }},
 				{Header: "description", Wide: true, Value: func(e iso.Entry) string { return e.Description }},
+				{Header: "checks", Wide: true, Value: func(e iso.Entry) string {
+					return strings.Join([]string{or(e.ChecksumFormat, "gnu|bsd"), or(e.SignatureKind, "unsigned")}, ",")
+				}},
 				{Header: "file", Wide: true, Value: func(e iso.Entry) string { return dash(e.File) }},
 				{Header: "url", Wide: true, Value: func(e iso.Entry) string { return e.URL }},
 				{Header: "keys", Wide: true, Value: func(e iso.Entry) string { return dash(strings.Join(e.Keys, ",")) }},
@@ -945,4 +948,11 @@ checksum list, so entries follow the publisher's current release.`,
 			return output.List(f.IO.Out, format, c, cols, func(e iso.Entry) string { return e.Name })
 		},
 	}
+}
+
+func or(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }
