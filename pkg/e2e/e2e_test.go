@@ -501,17 +501,43 @@ func TestCreateFromProfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("guest disk: %v (testdata/guest/build.sh makes it)", err)
 	}
-	base := filepath.Join(poolDir, "e2e-base.qcow2")
-	if err := os.WriteFile(base, data, 0o644); err != nil {
+	// The base arrives as a sysadmin's would: a catalogue entry (here from the configuration)
+	// whose file is a glob resolved in the publisher's checksum list, pulled into the image
+	// store, and named in the profile by the entry's name, not the file's.
+	sum := sha256.Sum256(data)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/SHA256SUMS":
+			fmt.Fprintf(w, "%064d  e2e-guest-1.9.qcow2\n%x  e2e-guest-1.10.qcow2\n", 0, sum)
+		case "/e2e-guest-1.10.qcow2":
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	store := "/var/lib/libvirt/images/hvctl-e2e-images"
+	t.Cleanup(func() {
+		if p, err := e.conn.LookupStoragePoolByName("hvctl-images"); err == nil {
+			_ = p.Destroy()
+			_ = p.Undefine()
+			_ = p.Free()
+		}
+		_ = os.RemoveAll(store)
+	})
+	cfg := fmt.Sprintf("[[images]]\nname = \"e2e-guest\"\ndescription = \"the tiny guest's disk\"\nurl = \"%s/{file}\"\nfile = \"e2e-guest-*.qcow2\"\nchecksum_url = \"%s/SHA256SUMS\"\nchecksum_format = \"gnu\"\n", srv.URL, srv.URL)
+	if err := os.MkdirAll(filepath.Join(e.config, "hvctl"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pool, err := e.conn.LookupStoragePoolByName(poolName)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(e.config, "hvctl", "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = pool.Free() }()
-	if err := pool.Refresh(0); err != nil {
-		t.Fatal(err)
+	e.env = []string{"HVCTL_PATHS_IMAGES=" + store}
+	var pulled struct{ Name, Catalog string }
+	e.ok(&pulled, "isoctl", "pull", "e2e-guest")
+	base := filepath.Join(store, "e2e-guest-1.10.qcow2")
+	if pulled.Name != "e2e-guest-1.10.qcow2" || pulled.Catalog != "e2e-guest" {
+		t.Fatalf("pulled %+v", pulled)
 	}
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "prof.toml")
@@ -521,7 +547,7 @@ vcpus = 1
 memory = "256MiB"
 
 [disk]
-base_image = %q
+base_image = "e2e-guest"
 size = "64MiB"
 
 [[network]]
@@ -530,11 +556,11 @@ network = %q
 [cloud_init]
 hostname = "seeded-host"
 user = "ops"
-`, base, netName)
+`, netName)
 	if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.env = []string{"HVCTL_VM_DEFAULTS_POOL=" + poolName, "HVCTL_PATHS_PROFILES=" + dir}
+	e.env = append(e.env, "HVCTL_VM_DEFAULTS_POOL="+poolName, "HVCTL_PATHS_PROFILES="+dir)
 
 	var created struct {
 		Name       string

@@ -51,3 +51,32 @@ func TestImportLegacy(t *testing.T) {
 		t.Errorf("unverified import: %v %+v", err, r)
 	}
 }
+
+// Locate: a file name first; else the newest image pulled as that catalogue entry, in version
+// order; records whose file is gone do not count.
+func TestLocate(t *testing.T) {
+	dir := t.TempDir()
+	for _, r := range []Record{{Name: "d-13.9.iso", Catalog: "debian"}, {Name: "d-13.10.iso", Catalog: "debian"},
+		{Name: "d-13.11.iso", Catalog: "debian"}, {Name: "other.iso", Catalog: "other"}, {Name: "debian", Catalog: "x"}} {
+		if err := WriteRecord(dir, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Name != "d-13.11.iso" {
+			_ = os.WriteFile(filepath.Join(dir, r.Name), nil, 0o644)
+		}
+	}
+	if r, err := Locate(dir, "other.iso"); err != nil || r.Name != "other.iso" {
+		t.Errorf("by file name: %v %v", r, err)
+	}
+	// "debian" is also a file name: the file wins over the entry.
+	if r, err := Locate(dir, "debian"); err != nil || r.Name != "debian" {
+		t.Errorf("file before entry: %v %v", r, err)
+	}
+	_ = os.Remove(filepath.Join(dir, "debian"))
+	if r, err := Locate(dir, "debian"); err != nil || r.Name != "d-13.10.iso" {
+		t.Errorf("by entry (13.11's file is missing): %v %v", r, err)
+	}
+	if _, err := Locate(dir, "fedora"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("unknown: %v", err)
+	}
+}

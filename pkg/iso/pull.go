@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 // Record is the provenance of a stored image, kept beside it as NAME.json.
 type Record struct {
 	Name           string `json:"name"`
+	Catalog        string `json:"catalog,omitempty"` // the catalogue entry it was pulled as
 	SourceURL      string `json:"source_url"`
 	FinalURL       string `json:"final_url"`
 	SizeBytes      int64  `json:"size_bytes"`
@@ -48,6 +50,7 @@ type Record struct {
 type PullOptions struct {
 	URL         string
 	Name        string  // file name in the store; default: the URL's last path element
+	Catalog     string  // recorded: the catalogue entry pulled, so profiles can name it
 	Expect      *Digest // the digest the file must have
 	ChecksumURL string  // recorded when Expect came from a checksum file
 	Signature   string  // recorded: where the checksums' signature came from
@@ -220,7 +223,7 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 		return nil, false, errs.New(errs.Failure, "%s: got %d of %d bytes (kept for a resume)", o.URL, done, total)
 	}
 	got256 := hex.EncodeToString(sum256.Sum(nil))
-	rec := &Record{Name: o.Name, SourceURL: o.URL, FinalURL: resp.Request.URL.String(), SizeBytes: done, SHA256: got256,
+	rec := &Record{Name: o.Name, Catalog: o.Catalog, SourceURL: o.URL, FinalURL: resp.Request.URL.String(), SizeBytes: done, SHA256: got256,
 		ChecksumURL: o.ChecksumURL, SignatureURL: o.Signature, Signer: o.Signer, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
 	if o.Expect != nil {
 		got := got256
@@ -345,6 +348,38 @@ func ReadRecord(dir, name string) (*Record, error) {
 		return nil, errs.New(errs.Failure, "record of %s: %v", name, err)
 	}
 	return &r, nil
+}
+
+// Locate finds a stored image by its file name or else by the catalogue entry it was pulled
+// as, taking the newest such image in version order: a profile can say install_iso =
+// "debian-netinst" and get the point release that was pulled last.
+func Locate(dir, ref string) (*Record, error) {
+	if r, err := ReadRecord(dir, ref); err == nil {
+		return r, nil
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var recs []Record
+	for _, p := range paths {
+		r, err := ReadRecord(dir, strings.TrimSuffix(filepath.Base(p), ".json"))
+		if err == nil {
+			recs = append(recs, *r)
+		}
+	}
+	if r, ok := NewestOf(recs, ref); ok {
+		return &r, nil
+	}
+	return nil, errs.New(errs.NotFound, "image %s not found in %s (by file name or catalogue entry)", ref, dir)
+}
+
+// NewestOf is the newest record pulled as catalogue entry ref, in version order of names.
+func NewestOf(recs []Record, ref string) (Record, bool) {
+	var best Record
+	for _, r := range recs {
+		if r.Catalog == ref && (best.Name == "" || VersionLess(best.Name, r.Name)) {
+			best = r
+		}
+	}
+	return best, best.Name != ""
 }
 
 // WriteRecord writes the record atomically.

@@ -20,7 +20,7 @@ type Profile struct {
 
 	Disk       Disk     `toml:"disk" json:"disk"`
 	ExtraDisks []Disk   `toml:"extra_disks" json:"extra_disks,omitempty"`
-	InstallISO string   `toml:"install_iso" json:"install_iso,omitempty" doc:"ISO attached read-only as a CD-ROM: a name in the ISO store or a path"`
+	InstallISO string   `toml:"install_iso" json:"install_iso,omitempty" doc:"ISO attached read-only as a CD-ROM: a file in the ISO store, a catalogue entry pulled into it (its newest image), or a path"`
 	CloudInit  *Cloud   `toml:"cloud_init" json:"cloud_init,omitempty"`
 	Networks   []NIC    `toml:"network" json:"network,omitempty"`
 	HostDevs   []string `toml:"hostdevs" json:"hostdevs,omitempty" pattern:"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$" doc:"PCI devices passed through, as DDDD:BB:SS.F"`
@@ -44,7 +44,7 @@ type Profile struct {
 // Disk is the system disk or an extra disk.
 type Disk struct {
 	Size      string `toml:"size" json:"size,omitempty" doc:"virtual size with unit, e.g. 20GiB"`
-	BaseImage string `toml:"base_image" json:"base_image,omitempty" doc:"image to overlay: a name in the image store or a path"`
+	BaseImage string `toml:"base_image" json:"base_image,omitempty" doc:"image to overlay: a file in the image store, a catalogue entry pulled into it (its newest image), or a path"`
 	Bus       string `toml:"bus" json:"bus,omitempty" enum:"virtio,sata,scsi" doc:"disk bus (default virtio)"`
 }
 

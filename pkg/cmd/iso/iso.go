@@ -93,20 +93,41 @@ func find(f *cmdutil.Factory, name string) (store, *iso.Record, error) {
 		if err != nil {
 			return store{}, nil, err
 		}
+		storeNamed := func(n string) (store, bool) {
+			for _, s := range all {
+				if s.name == n {
+					return s, true
+				}
+			}
+			return store{}, false
+		}
+		var recs []iso.Record
+		storeOf := map[string]string{}
 		for _, e := range entries {
 			if e.Name == name {
-				for _, s := range all {
-					if s.name == e.Store {
-						r := e.Record
-						return s, &r, nil
-					}
+				if s, ok := storeNamed(e.Store); ok {
+					r := e.Record
+					return s, &r, nil
 				}
+			}
+			recs = append(recs, e.Record)
+			storeOf[e.Name] = e.Store
+		}
+		if r, ok := iso.NewestOf(recs, name); ok {
+			if s, ok := storeNamed(storeOf[r.Name]); ok {
+				return s, &r, nil
 			}
 		}
 		return store{}, nil, errs.New(errs.NotFound, "image %s not found", name).WithHint("see the store with: isoctl list")
 	}
+	// A file name in either store first, then the newest image pulled as that catalogue entry.
 	for _, s := range all {
 		if r, err := iso.ReadRecord(s.dir, name); err == nil {
+			return s, r, nil
+		}
+	}
+	for _, s := range all {
+		if r, err := iso.Locate(s.dir, name); err == nil {
 			return s, r, nil
 		}
 	}
@@ -166,7 +187,9 @@ libvirt stream, with its record.`,
 				return errs.New(errs.Usage, "give --sha256 or --checksum-url, not both")
 			}
 			src := iso.Source{URL: args[0]}
+			var entry string
 			if !strings.Contains(args[0], "://") {
+				entry = args[0]
 				// A catalogue name: its URLs and pinned keys, unless flags say otherwise.
 				e, err := catalogEntry(f, args[0])
 				if err != nil {
@@ -189,7 +212,7 @@ libvirt stream, with its record.`,
 			if len(o.keys) > 0 {
 				src.Keys = o.keys
 			}
-			po := iso.PullOptions{URL: src.URL, Name: o.name, Insecure: o.insecure, Now: f.Now}
+			po := iso.PullOptions{URL: src.URL, Name: o.name, Catalog: entry, Insecure: o.insecure, Now: f.Now}
 			switch {
 			case o.sha != "":
 				d, err := iso.ParseDigest(o.sha)
@@ -333,7 +356,7 @@ func recordPairs(r *iso.Record, s store) [][2]string {
 		verified = "NO: stored with --insecure"
 	}
 	return [][2]string{
-		{"name", r.Name}, {"store", s.name}, {"path", filepath.Join(s.dir, r.Name)},
+		{"name", r.Name}, {"catalog entry", dash(r.Catalog)}, {"store", s.name}, {"path", filepath.Join(s.dir, r.Name)},
 		{"size", units.Human(uint64(r.SizeBytes))}, {"sha256", r.SHA256}, {"verified", verified},
 		{"source", r.SourceURL}, {"final url", r.FinalURL}, {"signer", dash(r.Signer)}, {"fetched", r.FetchedAt + " by " + r.FetchedBy},
 	}
@@ -559,12 +582,12 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 				s, rec, err := find(f, name)
 				if err == nil {
 					if remote(f) {
-						err = verifyRemote(cmd.Context(), f, Entry{Record: *rec, Path: filepath.Join(s.dir, name)})
+						err = verifyRemote(cmd.Context(), f, Entry{Record: *rec, Path: filepath.Join(s.dir, rec.Name)})
 					} else {
-						_, err = iso.Verify(s.dir, name)
+						_, err = iso.Verify(s.dir, rec.Name)
 					}
 					if err == nil {
-						rows = append(rows, result{Name: name, OK: true, SHA256: rec.SHA256})
+						rows = append(rows, result{Name: rec.Name, OK: true, SHA256: rec.SHA256})
 						continue
 					}
 				}
@@ -600,9 +623,13 @@ func newRm(f *cmdutil.Factory) *cobra.Command {
 		Short: "Remove an image and its record (refused while a VM uses it)",
 		Args:  cmdutil.ExactArgs(1, "one image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := find(f, args[0])
+			s, r, err := find(f, args[0])
 			if err != nil {
 				return err
+			}
+			if r.Name != args[0] {
+				// A catalogue entry names a release only loosely: deleting takes the file's name.
+				return errs.New(errs.Usage, "%s is a catalogue entry; give the image's file name (%s) to remove it", args[0], r.Name)
 			}
 			path := filepath.Join(s.dir, args[0])
 			entries, err := listAll(cmd.Context(), f)
@@ -849,11 +876,11 @@ func newInspect(f *cmdutil.Factory) *cobra.Command {
 			}
 			path := args[0]
 			if _, err := os.Stat(path); err != nil {
-				s, _, ferr := find(f, args[0])
+				s, r, ferr := find(f, args[0])
 				if ferr != nil {
 					return errs.New(errs.NotFound, "inspect: %s is neither a file nor a stored image", args[0])
 				}
-				path = filepath.Join(s.dir, args[0])
+				path = filepath.Join(s.dir, r.Name)
 			}
 			in, err := iso.Inspect(path)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/config"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
@@ -310,18 +311,31 @@ func buildOptions(ctx context.Context, conn *virt.Conn, cfg config.Config, p *pr
 		}
 	}
 	if p.InstallISO != "" {
-		bo.ISOPath = p.InstallISO
-		if !filepath.IsAbs(bo.ISOPath) {
-			bo.ISOPath = filepath.Join(cfg.Paths.ISOs, bo.ISOPath)
-		}
+		bo.ISOPath = storePath(cfg.Paths.ISOs, p.InstallISO)
 		if _, err := os.Stat(bo.ISOPath); err != nil {
-			return bo, errs.New(errs.NotFound, "install ISO %s not found", bo.ISOPath)
+			return bo, errs.New(errs.NotFound, "install ISO %s not found", bo.ISOPath).
+				WithHint("pull it first: isoctl pull %s", p.InstallISO)
 		}
 	}
 	if p.CloudInit != nil {
 		bo.SeedVolume = domainxml.SeedVolume(p.Name)
 	}
 	return bo, nil
+}
+
+// storePath resolves a profile's image reference: a path, a file name in the store, or the
+// name of a catalogue entry pulled into the store (its newest image, as isoctl records it).
+func storePath(dir, ref string) string {
+	if filepath.IsAbs(ref) {
+		return ref
+	}
+	p := filepath.Join(dir, ref)
+	if _, err := os.Stat(p); err != nil {
+		if r, err := iso.Locate(dir, ref); err == nil {
+			return filepath.Join(dir, r.Name)
+		}
+	}
+	return p
 }
 
 // findBaseImage resolves a base image name or path to a libvirt volume.
@@ -331,6 +345,11 @@ func findBaseImage(ctx context.Context, conn *virt.Conn, image, store string) (*
 		candidates = nil
 		for _, ext := range []string{"", ".qcow2", ".img", ".raw"} {
 			candidates = append(candidates, filepath.Join(store, image+ext))
+		}
+	}
+	if !filepath.IsAbs(image) {
+		if r, err := iso.Locate(store, image); err == nil && r.Name != image {
+			candidates = append(candidates, filepath.Join(store, r.Name)) // a catalogue entry
 		}
 	}
 	for _, c := range candidates {

@@ -213,10 +213,8 @@ func runProfileRender(o *ProfileRenderOptions) error {
 	bo := domainxml.Options{DomainType: o.DomainType, Machine: o.Machine, Pool: o.Pool, Zones: bridges}
 	if p.InstallISO != "" {
 		bo.ISOPath = p.InstallISO
-		if !filepath.IsAbs(p.InstallISO) {
-			if l, err := o.F.Config(); err == nil {
-				bo.ISOPath = filepath.Join(l.Config.Paths.ISOs, p.InstallISO)
-			}
+		if l, err := o.F.Config(); err == nil {
+			bo.ISOPath = storePath(l.Config.Paths.ISOs, p.InstallISO)
 		}
 	}
 	if p.CloudInit != nil {
