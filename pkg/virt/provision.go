@@ -357,6 +357,14 @@ func (c *Conn) EnsureDirPool(ctx context.Context, name, dir string) error {
 		p, err := c.c.LookupStoragePoolByName(name)
 		if err == nil {
 			defer func() { _ = p.Free() }()
+			// A pool left from an earlier configuration would take the files elsewhere.
+			if x, err := p.GetXMLDesc(0); err == nil {
+				var def libvirtxml.StoragePool
+				if def.Unmarshal(x) == nil && def.Target != nil && filepath.Clean(def.Target.Path) != filepath.Clean(dir) {
+					return errs.New(errs.Conflict, "pool %s serves %s, not %s", name, def.Target.Path, dir).
+						WithHint("set the store's path back to %s, or remove the pool (virsh pool-destroy %s; virsh pool-undefine %s)", def.Target.Path, name, name)
+				}
+			}
 			if active, _ := p.IsActive(); !active {
 				if err := p.Create(0); err != nil {
 					return err

@@ -230,3 +230,24 @@ func TestStuckDaemonTimesOut(t *testing.T) {
 		t.Fatalf("stuck daemon: %v (kind %s)", err, errs.KindOf(err))
 	}
 }
+
+// A store's pool is made on first use and reused after; a pool of that name serving another
+// directory (an older configuration) is a conflict, not a silent detour of the files.
+func TestEnsureDirPool(t *testing.T) {
+	ctx := context.Background()
+	c, err := Open(ctx, "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		if err := c.EnsureDirPool(ctx, "hvctl-test-store", dir); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	err = c.EnsureDirPool(ctx, "hvctl-test-store", filepath.Join(dir, "moved"))
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "serves "+dir+", not "+dir+"/moved") || errs.HintOf(err) == "" {
+		t.Errorf("moved store: %v (kind %s)", err, errs.KindOf(err))
+	}
+}
