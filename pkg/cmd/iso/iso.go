@@ -512,6 +512,7 @@ func newList(f *cmdutil.Factory) *cobra.Command {
 				}},
 				{Header: "used-by", Value: func(e Entry) string { return dash(strings.Join(e.UsedBy, ",")) }},
 				{Header: "signer", Wide: true, Value: func(e Entry) string { return dash(e.Signer) }},
+				{Header: "entry", Wide: true, Value: func(e Entry) string { return dash(e.Catalog) }},
 				{Header: "sha256", Wide: true, Value: func(e Entry) string { return e.SHA256 }},
 				{Header: "source", Wide: true, Value: func(e Entry) string { return e.SourceURL }},
 			}
