@@ -154,7 +154,7 @@ func newPull(f *cmdutil.Factory) *cobra.Command {
 		name, sha, checksumURL, storeName string
 		signatureURL, keyURL              string
 		keys                              []string
-		insecure, viaLibvirt              bool
+		insecure, viaLibvirt, dryRun      bool
 	}
 	cmd := &cobra.Command{
 		Use:   "pull URL|NAME",
@@ -252,6 +252,17 @@ libvirt stream, with its record.`,
 			if err != nil {
 				return err
 			}
+			if o.dryRun {
+				plan := pullPlan{Name: name, Store: s.name, URL: po.URL, ChecksumURL: po.ChecksumURL, Signature: po.Signature,
+					Signer: po.Signer, Catalog: entry, Insecure: po.Expect == nil}
+				if po.Expect != nil {
+					plan.Digest = po.Expect.String()
+				}
+				return output.Object(f.IO.Out, format, plan, [][2]string{
+					{"name", plan.Name}, {"store", plan.Store}, {"url", plan.URL}, {"digest", dash(plan.Digest)},
+					{"checksum file", dash(plan.ChecksumURL)}, {"signature", dash(plan.Signature)}, {"signer", dash(plan.Signer)},
+				})
+			}
 			po.Dir = s.dir
 			uri, err := f.URI()
 			if err != nil {
@@ -296,6 +307,7 @@ libvirt stream, with its record.`,
 	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "pinned `FINGERPRINT` of a key allowed to sign (repeatable)")
 	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
 	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "resolve and verify the checksum list (and its signature), print what would be pulled, download nothing")
 	cmd.Flags().BoolVar(&o.viaLibvirt, "via-libvirt", false, "upload into the store's pool through libvirt (automatic for remote hosts and unwritable stores)")
 	return cmd
 }
@@ -348,6 +360,20 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 	_ = os.Remove(filepath.Join(stage, name))
 	_ = os.Remove(iso.RecordPath(stage, name))
 	return nil
+}
+
+// pullPlan is what `isoctl pull --dry-run` found: the image the publisher's verified checksum
+// list names today, without downloading it.
+type pullPlan struct {
+	Name        string `json:"name"`
+	Store       string `json:"store"`
+	URL         string `json:"url"`
+	Digest      string `json:"digest"` // algo:hex; empty when --insecure
+	ChecksumURL string `json:"checksum_url"`
+	Signature   string `json:"signature_url"`
+	Signer      string `json:"signer"`
+	Catalog     string `json:"catalog,omitempty"`
+	Insecure    bool   `json:"insecure"`
 }
 
 func recordPairs(r *iso.Record, s store) [][2]string {
