@@ -80,7 +80,7 @@ func Build(p *profile.Profile, o Options) (*libvirtxml.Domain, error) {
 		Description:   p.Description,
 		Memory:        &libvirtxml.DomainMemory{Value: uint(maxMem >> 10), Unit: "KiB"},
 		CurrentMemory: &libvirtxml.DomainCurrentMemory{Value: uint(mem >> 10), Unit: "KiB"},
-		VCPU:          &libvirtxml.DomainVCPU{Placement: "static", Value: uint(p.VCPUs)},
+		VCPU:          vcpu(p),
 		OS: &libvirtxml.DomainOS{
 			Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: p.Arch, Machine: machine(p.Arch, o.Machine)},
 		},
@@ -206,7 +206,7 @@ func cpu(d *libvirtxml.Domain, p *profile.Profile, domainType string) {
 	d.CPU = c
 	if len(p.CPU.Pinning) > 0 || p.Limits.CPUQuotaPercent > 0 {
 		t := &libvirtxml.DomainCPUTune{}
-		for v := 0; v < p.VCPUs && len(p.CPU.Pinning) > 0; v++ {
+		for v := 0; v < max(p.VCPUs, p.MaxVCPUs) && len(p.CPU.Pinning) > 0; v++ {
 			t.VCPUPin = append(t.VCPUPin, libvirtxml.DomainCPUTuneVCPUPin{VCPU: uint(v), CPUSet: strconv.Itoa(p.CPU.Pinning[v%len(p.CPU.Pinning)])})
 		}
 		if q := p.Limits.CPUQuotaPercent; q > 0 {
@@ -417,4 +417,14 @@ func ParseMetadata(x string) (Info, error) {
 		info.Autostart = &Autostart{Group: v.Autostart.Group, Priority: v.Autostart.Priority}
 	}
 	return info, nil
+}
+
+// vcpu is the vCPU element: with a ceiling above vcpus, libvirt starts that many and may add
+// more up to the ceiling while the VM runs.
+func vcpu(p *profile.Profile) *libvirtxml.DomainVCPU {
+	v := &libvirtxml.DomainVCPU{Placement: "static", Value: uint(p.VCPUs)}
+	if p.MaxVCPUs > p.VCPUs {
+		v.Value, v.Current = uint(p.MaxVCPUs), uint(p.VCPUs)
+	}
+	return v
 }

@@ -28,8 +28,13 @@ func Facts(d *libvirtxml.Domain) map[string]string {
 	if d.CurrentMemory != nil {
 		set("memory.current", strconv.FormatUint(kib(d.CurrentMemory.Value, d.CurrentMemory.Unit), 10)+"KiB")
 	}
-	if d.VCPU != nil {
-		set("vcpus", strconv.Itoa(int(d.VCPU.Value)))
+	if v := d.VCPU; v != nil {
+		current := v.Value
+		if v.Current != 0 {
+			current = v.Current
+		}
+		set("vcpus", strconv.Itoa(int(current)))
+		set("vcpus.max", strconv.Itoa(int(v.Value)))
 	}
 	if os := d.OS; os != nil {
 		if os.Type != nil {
@@ -252,7 +257,12 @@ func Diff(live, desired map[string]string) []Change {
 	var out []Change
 	for k := range keys {
 		if live[k] != desired[k] {
-			out = append(out, Change{Key: k, Live: live[k], Desired: desired[k], Restart: !hot[k]})
+			restart := !hot[k]
+			if k == "vcpus" {
+				// Hot-plugged within the ceiling the VM was started with.
+				restart = live["vcpus.max"] != desired["vcpus.max"]
+			}
+			out = append(out, Change{Key: k, Live: live[k], Desired: desired[k], Restart: restart})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })

@@ -512,6 +512,9 @@ func (p *Profile) validate(d *document, inv *Invalid) {
 			}
 		}
 	}
+	if p.MaxVCPUs != 0 && p.MaxVCPUs < p.VCPUs {
+		d.issue(inv, "max_vcpus", "%d is less than vcpus (%d)", p.MaxVCPUs, p.VCPUs)
+	}
 	for i, c := range p.CPU.Pinning {
 		if c < 0 {
 			d.issue(inv, fmt.Sprintf("cpu.pinning[%d]", i), "host CPU %d does not exist", c)

@@ -15,6 +15,7 @@ type Profile struct {
 	DomainType string `toml:"domain_type" json:"domain_type" enum:"auto,kvm,qemu" doc:"kvm, qemu (emulation) or auto (kvm when the host offers it)"`
 	Firmware   string `toml:"firmware" json:"firmware" enum:"bios,uefi,uefi-secure" doc:"boot firmware"`
 	VCPUs      int    `toml:"vcpus" json:"vcpus" min:"1" max:"512" doc:"virtual CPUs"`
+	MaxVCPUs   int    `toml:"max_vcpus" json:"max_vcpus,omitempty" min:"1" max:"512" doc:"vCPU ceiling for hot-plug (at least vcpus): apply changes vcpus live up to it"`
 	Memory     string `toml:"memory" json:"memory" doc:"memory size with unit, e.g. 2GiB"`
 	MaxMemory  string `toml:"max_memory" json:"max_memory,omitempty" doc:"balloon ceiling (at least memory)"`
 

@@ -687,6 +687,22 @@ func (d *Domain) SetLiveMemory(ctx context.Context, kib uint64) error {
 	})
 }
 
+// SetLiveVCPUs plugs or unplugs vCPUs of a running domain, within its ceiling. Unplugging
+// needs the guest's cooperation; libvirt reports when it does not come.
+func (d *Domain) SetLiveVCPUs(ctx context.Context, n uint) error {
+	return call0(ctx, d.c, "set vcpus "+d.Name, func() error {
+		return d.d.SetVcpusFlags(n, libvirt.DOMAIN_VCPU_LIVE)
+	})
+}
+
+// LiveVCPUs is how many vCPUs a running domain has now.
+func (d *Domain) LiveVCPUs(ctx context.Context) (int, error) {
+	return call(ctx, d.c, "vcpus of "+d.Name, func() (int, error) {
+		n, err := d.d.GetVcpusFlags(libvirt.DOMAIN_VCPU_LIVE)
+		return int(n), err
+	})
+}
+
 // ChangeMedia puts the medium at path into the domain's first CD-ROM drive (not its seed,
 // whose base name is in skip), or ejects it when path is "". A running domain sees the change
 // at once and keeps it; a stopped one gets it in its definition.

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -68,8 +69,9 @@ func NewCmdApply(f *cmdutil.Factory, runF func(context.Context, *DiffOptions) er
 		Short: "Make VMs match their profiles: create what is missing, redefine what drifted",
 		Long: `For each profile: a missing VM is created (as 'vmctl create'); an existing one whose
 definition drifted gets the profile's definition as its persistent definition, keeping its
-UUID, MACs and NVRAM. On a running VM the current memory and the description change at once;
-the rest is flagged "restart" and takes effect at the next restart. The plan is printed
+UUID, MACs and NVRAM. On a running VM the current memory (up to max_memory), the vCPU count
+(up to the max_vcpus it was started with) and the description change at once; the rest is
+flagged "restart" and takes effect at the next restart. The plan is printed
 first; --dry-run prints only the plan. Disks and the seed are not rebuilt.`,
 		Example:     "  vmctl apply web01 --dry-run\n  vmctl apply /etc/hvctl/profiles/*.toml",
 		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
@@ -209,10 +211,19 @@ func redefine(ctx context.Context, conn *virt.Conn, d *virt.Domain, desired, liv
 		return err
 	}
 	for _, c := range changes {
-		if c.Key == "memory.current" && desired.CurrentMemory != nil {
+		switch {
+		case c.Key == "memory.current" && desired.CurrentMemory != nil:
 			kib := uint64(desired.CurrentMemory.Value)
 			if err := d.SetLiveMemory(ctx, kib); err != nil && !strings.Contains(err.Error(), "cannot set memory higher") {
 				return err
+			}
+		case c.Key == "vcpus" && !c.Restart:
+			n, err := strconv.Atoi(c.Desired)
+			if err != nil {
+				return err
+			}
+			if err := d.SetLiveVCPUs(ctx, uint(n)); err != nil {
+				return errs.Wrap(err, "the definition is updated, but the running VM kept %s vCPUs", c.Live)
 			}
 		}
 	}

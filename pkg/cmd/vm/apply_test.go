@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -58,7 +60,9 @@ func TestDiffAndApply(t *testing.T) {
 	for _, r := range rows {
 		keys[r.Key] = r
 	}
-	if len(rows) != 3 || keys["vcpus"].Live != "1" || keys["vcpus"].Desired != "2" || keys["memory.current"].Desired != "786432KiB" || !keys["vcpus"].Restart || keys["memory.current"].Restart {
+	// No vCPU ceiling was set, so more vCPUs mean a new ceiling: a restart.
+	if len(rows) != 4 || keys["vcpus"].Live != "1" || keys["vcpus"].Desired != "2" || keys["memory.current"].Desired != "786432KiB" ||
+		!keys["vcpus"].Restart || !keys["vcpus.max"].Restart || keys["memory.current"].Restart {
 		t.Errorf("drift: %+v", rows)
 	}
 	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
@@ -67,5 +71,49 @@ func TestDiffAndApply(t *testing.T) {
 	rows, err = diffRun(t, dir, false, true, "small")
 	if err != nil || len(rows) != 0 {
 		t.Errorf("after apply: %+v %v", rows, err)
+	}
+}
+
+// With a ceiling (max_vcpus), apply plugs vCPUs into the running VM: no restart.
+func TestApplyHotPlugsVCPUs(t *testing.T) {
+	c := watch(t)
+	ctx := context.Background()
+	dir := profiles(t)
+	write := func(vcpus int) {
+		body := fmt.Sprintf("name = \"hot\"\ndomain_type = \"qemu\"\nmemory = \"512MiB\"\nvcpus = %d\nmax_vcpus = 4\n[disk]\nsize = \"1GiB\"\n", vcpus)
+		if err := os.WriteFile(filepath.Join(dir, "hot.toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	if _, err := diffRun(t, dir, true, false, "hot"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Domain(ctx, "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if _, err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(3)
+	rows, _ := diffRun(t, dir, false, false, "hot")
+	if len(rows) != 1 || rows[0].Key != "vcpus" || rows[0].Live != "1" || rows[0].Desired != "3" || rows[0].Restart {
+		t.Fatalf("drift: %+v", rows)
+	}
+	if _, err := diffRun(t, dir, true, false, "hot"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.LiveVCPUs(ctx); err != nil || n != 3 {
+		t.Errorf("running VM has %d vCPUs (%v), want 3", n, err)
+	}
+	if rows, _ := diffRun(t, dir, false, false, "hot"); len(rows) != 0 {
+		t.Errorf("after apply: %+v", rows)
+	}
+	// Beyond the ceiling is a profile error, caught before libvirt.
+	write(5)
+	if _, err := diffRun(t, dir, true, false, "hot"); err == nil || !strings.Contains(err.Error(), "max_vcpus: 4 is less than vcpus (5)") {
+		t.Errorf("over the ceiling: %v", err)
 	}
 }
