@@ -541,9 +541,10 @@ func TestCreateFromProfile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "prof.toml")
-	body := fmt.Sprintf(`name = "e2e-prof"
+	body := `name = "e2e-prof"
 domain_type = "qemu"
-vcpus = 1
+vcpus = %d
+max_vcpus = 2
 memory = "256MiB"
 
 [disk]
@@ -556,10 +557,13 @@ network = %q
 [cloud_init]
 hostname = "seeded-host"
 user = "ops"
-`, netName)
-	if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
+`
+	writeProfile := func(vcpus int) {
+		if err := os.WriteFile(prof, []byte(fmt.Sprintf(body, vcpus, netName)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	writeProfile(1)
 	e.env = append(e.env, "HVCTL_VM_DEFAULTS_POOL="+poolName, "HVCTL_PATHS_PROFILES="+dir)
 
 	var created struct {
@@ -603,10 +607,9 @@ user = "ops"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dom.SetVcpusFlags(2, libvirt.DOMAIN_VCPU_CONFIG|libvirt.DOMAIN_VCPU_MAXIMUM); err != nil {
+	if err := dom.SetVcpusFlags(2, libvirt.DOMAIN_VCPU_CONFIG); err != nil {
 		t.Fatal(err)
 	}
-	_ = dom.Free()
 	if out, _, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 1 || !strings.Contains(out, "vcpus") {
 		t.Errorf("hand edit not seen: exit %d\n%s", code, out)
 	}
@@ -622,6 +625,7 @@ user = "ops"
 		t.Errorf("console shows no seeded hostname: %v\n%s", err, out)
 	}
 	e.ok(nil, "vmctl", "wait", "e2e-prof", "--for", "agent", "--timeout", "2m")
+
 
 	// Snapshots with memory: write a file, snapshot, change it, revert, read the old content.
 	inGuest := func(command, expected string) {
@@ -650,14 +654,35 @@ user = "ops"
 	if len(snaps) == 2 && (snaps[1].StateBytes == nil || *snaps[1].StateBytes < 8<<20) {
 		t.Errorf("snapshot state size: %v", snaps[1].StateBytes)
 	}
-	if _, _, code := e.run("vmctl", "snapshot", "revert", "e2e-prof", "s1"); code != 0 {
-		t.Fatalf("revert: exit %d", code)
+	if _, errOut, code := e.run("vmctl", "snapshot", "revert", "e2e-prof", "s1"); code != 0 {
+		t.Fatalf("revert: exit %d: %s", code, errOut)
 	}
 	inGuest("cat /marker", "before-snapshot")
 	e.ok(nil, "vmctl", "snapshot", "prune", "e2e-prof", "--keep-last", "1")
 	e.ok(&snaps, "vmctl", "snapshot", "list", "e2e-prof")
 	if len(snaps) != 1 || snaps[0].Name != "s2" {
 		t.Errorf("after prune --keep-last 1: %+v", snaps)
+	}
+
+	// A second vCPU within max_vcpus: apply plugs it into the running guest, no restart.
+	writeProfile(2)
+	var drift []struct {
+		Key     string
+		Restart bool
+	}
+	e.ok(&drift, "vmctl", "diff", "prof")
+	if len(drift) != 1 || drift[0].Key != "vcpus" || drift[0].Restart {
+		t.Errorf("vCPU drift: %+v", drift)
+	}
+	e.ok(nil, "vmctl", "apply", "prof")
+	if n, err := dom.GetVcpusFlags(libvirt.DOMAIN_VCPU_LIVE); err != nil || n != 2 {
+		t.Errorf("running guest has %d vCPUs (%v), want 2", n, err)
+	}
+	_ = dom.Free()
+	// Such a VM cannot be restored from a memory snapshot (QEMU starts without the plugged
+	// CPU): the snapshot is refused up front instead of failing at revert time.
+	if _, errOut, code := e.run("vmctl", "snapshot", "create", "e2e-prof", "s3"); code != 4 || !strings.Contains(errOut, "plugged in since it started") {
+		t.Errorf("snapshot after a hot-plug: exit %d %s", code, errOut)
 	}
 
 	// A linked clone: overlays on the source's volumes, a new seed with its own hostname.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"libvirt.org/go/libvirtxml"
 )
 
 func fixture(t *testing.T) *Conn {
@@ -249,5 +250,21 @@ func TestEnsureDirPool(t *testing.T) {
 	err = c.EnsureDirPool(ctx, "hvctl-test-store", filepath.Join(dir, "moved"))
 	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "serves "+dir+", not "+dir+"/moved") || errs.HintOf(err) == "" {
 		t.Errorf("moved store: %v (kind %s)", err, errs.KindOf(err))
+	}
+}
+
+func TestHotPluggedVCPUs(t *testing.T) {
+	x := `<domain type="qemu"><name>v</name><vcpu placement="static" current="1">4</vcpu><vcpus>
+<vcpu id="0" enabled="yes" hotpluggable="no" order="1"/><vcpu id="1" enabled="yes" hotpluggable="yes" order="2"/>
+<vcpu id="2" enabled="no" hotpluggable="yes"/><vcpu id="3" enabled="no" hotpluggable="yes"/></vcpus></domain>`
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(x); err != nil {
+		t.Fatal(err)
+	}
+	if n := hotPluggedVCPUs(&d); n != 1 {
+		t.Errorf("hot-plugged: %d, want 1", n)
+	}
+	if n := hotPluggedVCPUs(&libvirtxml.Domain{}); n != 0 {
+		t.Errorf("no vcpus element: %d", n)
 	}
 }

@@ -222,6 +222,10 @@ func redefine(ctx context.Context, conn *virt.Conn, d *virt.Domain, desired, liv
 			if err != nil {
 				return err
 			}
+			// The drift is in the persistent definition; the running VM may already agree.
+			if now, err := d.LiveVCPUs(ctx); err == nil && now == n {
+				continue
+			}
 			if err := d.SetLiveVCPUs(ctx, uint(n)); err != nil {
 				return errs.Wrap(err, "the definition is updated, but the running VM kept %s vCPUs", c.Live)
 			}
