@@ -626,7 +626,6 @@ user = "ops"
 	}
 	e.ok(nil, "vmctl", "wait", "e2e-prof", "--for", "agent", "--timeout", "2m")
 
-
 	// Snapshots with memory: write a file, snapshot, change it, revert, read the old content.
 	inGuest := func(command, expected string) {
 		t.Helper()
