@@ -549,7 +549,7 @@ memory = "256MiB"
 
 [disk]
 base_image = "e2e-guest"
-size = "64MiB"
+size = %q
 
 [[network]]
 network = %q
@@ -558,12 +558,12 @@ network = %q
 hostname = "seeded-host"
 user = "ops"
 `
-	writeProfile := func(vcpus int) {
-		if err := os.WriteFile(prof, []byte(fmt.Sprintf(body, vcpus, netName)), 0o644); err != nil {
+	writeProfile := func(vcpus int, size string) {
+		if err := os.WriteFile(prof, []byte(fmt.Sprintf(body, vcpus, size, netName)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeProfile(1)
+	writeProfile(1, "64MiB")
 	e.env = append(e.env, "HVCTL_VM_DEFAULTS_POOL="+poolName, "HVCTL_PATHS_PROFILES="+dir)
 
 	var created struct {
@@ -664,7 +664,7 @@ user = "ops"
 	}
 
 	// A second vCPU within max_vcpus: apply plugs it into the running guest, no restart.
-	writeProfile(2)
+	writeProfile(2, "64MiB")
 	var drift []struct {
 		Key     string
 		Restart bool
@@ -677,12 +677,23 @@ user = "ops"
 	if n, err := dom.GetVcpusFlags(libvirt.DOMAIN_VCPU_LIVE); err != nil || n != 2 {
 		t.Errorf("running guest has %d vCPUs (%v), want 2", n, err)
 	}
-	_ = dom.Free()
 	// Such a VM cannot be restored from a memory snapshot (QEMU starts without the plugged
 	// CPU): the snapshot is refused up front instead of failing at revert time.
 	if _, errOut, code := e.run("vmctl", "snapshot", "create", "e2e-prof", "s3"); code != 4 || !strings.Contains(errOut, "plugged in since it started") {
 		t.Errorf("snapshot after a hot-plug: exit %d %s", code, errOut)
 	}
+
+	// A larger disk: apply grows it through QEMU while the guest runs.
+	writeProfile(2, "96MiB")
+	e.ok(&drift, "vmctl", "diff", "prof")
+	if len(drift) != 1 || drift[0].Key != "disk.vda.size" || drift[0].Restart {
+		t.Errorf("disk drift: %+v", drift)
+	}
+	e.ok(nil, "vmctl", "apply", "prof")
+	if info, err := dom.GetBlockInfo("vda", 0); err != nil || info.Capacity != 96<<20 {
+		t.Errorf("running guest's disk after apply: %+v %v", info, err)
+	}
+	_ = dom.Free()
 
 	// A linked clone: overlays on the source's volumes, a new seed with its own hostname.
 	var cloned struct {
@@ -702,6 +713,17 @@ user = "ops"
 	e.act("deleted", "delete", "e2e-clone", "--yes", "--force", "--remove-storage")
 	if _, err := os.Stat(overlay); err != nil {
 		t.Errorf("deleting the linked clone took the source's disk: %v", err)
+	}
+	// The source is stopped now (--stop-source): apply grows the volume itself.
+	writeProfile(2, "1GiB")
+	e.ok(nil, "vmctl", "apply", "prof")
+	if v, err := e.conn.LookupStorageVolByPath(overlay); err != nil {
+		t.Error(err)
+	} else {
+		if info, err := v.GetInfo(); err != nil || info.Capacity != 1<<30 {
+			t.Errorf("stopped VM's volume after apply: %+v %v", info, err)
+		}
+		_ = v.Free()
 	}
 
 	// Creating it again is a conflict that touches nothing.

@@ -695,6 +695,14 @@ func (d *Domain) SetLiveVCPUs(ctx context.Context, n uint) error {
 	})
 }
 
+// GrowDisk grows the disk at target (vda…) of a running domain to bytes: QEMU resizes the
+// image and the guest sees the new size at once.
+func (d *Domain) GrowDisk(ctx context.Context, target string, bytes uint64) error {
+	return call0(ctx, d.c, "resize "+target+" of "+d.Name, func() error {
+		return d.d.BlockResize(target, bytes, libvirt.DOMAIN_BLOCK_RESIZE_BYTES)
+	})
+}
+
 // LiveVCPUs is how many vCPUs a running domain has now.
 func (d *Domain) LiveVCPUs(ctx context.Context) (int, error) {
 	return call(ctx, d.c, "vcpus of "+d.Name, func() (int, error) {

@@ -86,6 +86,58 @@ func describe(v *libvirt.StorageVol) (*Volume, error) {
 	return out, nil
 }
 
+// LookupVolume finds a volume by pool and name and reads its format and capacity.
+func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, error) {
+	return call(ctx, c, "volume "+name, func() (*Volume, error) {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = p.Free() }()
+		v, err := p.LookupStorageVolByName(name)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = v.Free() }()
+		out, err := describe(v)
+		if out != nil {
+			out.Pool = pool
+		}
+		return out, err
+	})
+}
+
+// GrowVolume sets a volume's capacity to bytes, which must not be less than it is: hvctl never
+// shrinks a disk (that is how file systems are lost).
+func (c *Conn) GrowVolume(ctx context.Context, pool, name string, bytes uint64) error {
+	return call0(ctx, c, "grow volume "+name, func() error {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = p.Free() }()
+		v, err := p.LookupStorageVolByName(name)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = v.Free() }()
+		info, err := v.GetInfo()
+		if err != nil {
+			return err
+		}
+		if bytes < info.Capacity {
+			return errs.New(errs.Conflict, "volume %s is %d bytes: not shrinking it to %d", name, info.Capacity, bytes)
+		}
+		if bytes < info.Allocation {
+			// Internal snapshots can make a qcow2 file larger than its disk; libvirt then
+			// refuses a size below the file's ("can't shrink capacity below existing allocation").
+			return errs.New(errs.Conflict, "volume %s takes %d bytes on disk (snapshots included), more than the new size %d", name, info.Allocation, bytes).
+				WithHint("grow it further, prune its snapshots, or grow it while the VM runs")
+		}
+		return v.Resize(bytes, 0)
+	})
+}
+
 // VolumeExists says whether pool has a volume called name.
 func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
 	return call(ctx, c, "lookup volume", func() (bool, error) {
@@ -124,6 +176,9 @@ func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) 
 	}
 	if nv.Format == "qcow2" {
 		def.Allocation = &libvirtxml.StorageVolumeSize{Value: 0, Unit: "bytes"}
+		// libvirt 9 otherwise writes qcow2 v2 (compat 0.10), which QEMU cannot grow once it
+		// holds a snapshot ("Can't resize a v2 image which has snapshots"; found in e2e).
+		def.Target.Compat = "1.1"
 	}
 	if nv.Mode != "" {
 		def.Target.Permissions = &libvirtxml.StorageVolumeTargetPermissions{Mode: nv.Mode}

@@ -11,6 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 	"libvirt.org/go/libvirtxml"
@@ -71,8 +72,10 @@ func NewCmdApply(f *cmdutil.Factory, runF func(context.Context, *DiffOptions) er
 definition drifted gets the profile's definition as its persistent definition, keeping its
 UUID, MACs and NVRAM. On a running VM the current memory (up to max_memory), the vCPU count
 (up to the max_vcpus it was started with) and the description change at once; the rest is
-flagged "restart" and takes effect at the next restart. The plan is printed
-first; --dry-run prints only the plan. Disks and the seed are not rebuilt.`,
+flagged "restart" and takes effect at the next restart. A disk smaller than its profile's
+size is grown (through QEMU while the VM runs, so the guest sees it at once); sizes are
+floors, and no disk is ever shrunk. The plan is printed first; --dry-run prints only the
+plan. Disks are not rebuilt, nor is the seed.`,
 		Example:     "  vmctl apply web01 --dry-run\n  vmctl apply /etc/hvctl/profiles/*.toml",
 		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
 		Args: func(_ *cobra.Command, args []string) error {
@@ -150,8 +153,22 @@ func runDiff(ctx context.Context, o *DiffOptions, apply bool) error {
 		for _, c := range changes {
 			vmRows = append(vmRows, model.Drift{VM: p.Name, Key: c.Key, Live: c.Live, Desired: c.Desired, Restart: c.Restart, Action: planned(apply, o.DryRun, "redefine")})
 		}
+		grow, err := diskGrowth(ctx, conn, p, live)
+		if err != nil {
+			d.Free()
+			return err
+		}
+		for _, g := range grow {
+			vmRows = append(vmRows, model.Drift{VM: p.Name, Key: "disk." + g.target + ".size", Live: units.Human(g.from), Desired: units.Human(g.to), Action: planned(apply, o.DryRun, "grow")})
+		}
 		if apply && !o.DryRun && len(changes) > 0 {
 			if err := redefine(ctx, conn, d, desired, live, changes); err != nil {
+				d.Free()
+				return errs.Wrap(err, "apply %s", p.Name)
+			}
+		}
+		if apply && !o.DryRun {
+			if err := growDisks(ctx, conn, d, grow); err != nil {
 				d.Free()
 				return errs.Wrap(err, "apply %s", p.Name)
 			}
@@ -185,6 +202,64 @@ func planned(apply, dryRun bool, what string) string {
 		return "would_" + what
 	}
 	return what + "d"
+}
+
+// growth is a disk whose volume is smaller than its profile says. A profile's size is a
+// floor (an overlay on a larger base keeps the base's size), and disks are never shrunk.
+type growth struct {
+	target, pool, volume string
+	from, to             uint64
+}
+
+func diskGrowth(ctx context.Context, conn *virt.Conn, p *profile.Profile, live *libvirtxml.Domain) ([]growth, error) {
+	want := map[string]string{domainxml.SystemVolume(p.Name): p.Disk.Size}
+	for i, x := range p.ExtraDisks {
+		want[domainxml.ExtraVolume(p.Name, i)] = x.Size
+	}
+	var out []growth
+	for _, disk := range live.Devices.Disks {
+		if disk.Device != "disk" || disk.Source == nil || disk.Source.Volume == nil || disk.Target == nil {
+			continue
+		}
+		size := want[disk.Source.Volume.Volume]
+		if size == "" {
+			continue
+		}
+		to, err := units.ParseSize(size)
+		if err != nil {
+			return nil, errs.New(errs.Usage, "%s: disk size %q: %v", p.Name, size, err)
+		}
+		v, err := conn.LookupVolume(ctx, disk.Source.Volume.Pool, disk.Source.Volume.Volume)
+		if err != nil {
+			return nil, err
+		}
+		if v.Capacity < to {
+			out = append(out, growth{target: disk.Target.Dev, pool: v.Pool, volume: v.Name, from: v.Capacity, to: to})
+		}
+	}
+	return out, nil
+}
+
+// growDisks grows through QEMU on a running VM (the guest sees it at once), else the volume.
+func growDisks(ctx context.Context, conn *virt.Conn, d *virt.Domain, grow []growth) error {
+	if len(grow) == 0 {
+		return nil
+	}
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range grow {
+		if state == virt.StateRunning || state == virt.StatePaused {
+			err = d.GrowDisk(ctx, g.target, g.to)
+		} else {
+			err = conn.GrowVolume(ctx, g.pool, g.volume, g.to)
+		}
+		if err != nil {
+			return errs.Wrap(err, "grow %s to %s", g.target, units.Human(g.to))
+		}
+	}
+	return nil
 }
 
 // redefine makes desired the persistent definition, keeping what identifies the VM, and

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 )
 
@@ -115,5 +116,40 @@ func TestApplyHotPlugsVCPUs(t *testing.T) {
 	write(5)
 	if _, err := diffRun(t, dir, true, false, "hot"); err == nil || !strings.Contains(err.Error(), "max_vcpus: 4 is less than vcpus (5)") {
 		t.Errorf("over the ceiling: %v", err)
+	}
+}
+
+// A larger disk size in the profile is drift, planned as a growth; a smaller one is not drift:
+// sizes are floors and disks are never shrunk. (The test driver cannot resize volumes: the
+// growth itself, stopped and running, is exercised on real QEMU in pkg/e2e.)
+func TestDiskGrowthIsPlanned(t *testing.T) {
+	c := watch(t)
+	ctx := context.Background()
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(size string) {
+		body := "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"512MiB\"\n[disk]\nsize = \"" + size + "\"\n[[extra_disks]]\nsize = \"2GiB\"\n"
+		if err := os.WriteFile(filepath.Join(dir, "small.toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("3GiB")
+	rows, err := diffRun(t, dir, false, true, "small")
+	if err != errDrift || len(rows) != 1 || rows[0].Key != "disk.vda.size" || rows[0].Live != "1GiB" || rows[0].Desired != "3GiB" || rows[0].Restart {
+		t.Fatalf("drift: %+v %v", rows, err)
+	}
+	o, out := createFactory(t, dir)
+	o.F.Global.JSON = true
+	if err := runDiff(ctx, &DiffOptions{F: o.F, Profiles: []string{"small"}, DryRun: true}, true); err != nil || !strings.Contains(out.String(), `"action":"would_grow"`) {
+		t.Errorf("dry run: %v %s", err, out.String())
+	}
+	write("512MiB")
+	if rows, err := diffRun(t, dir, false, true, "small"); err != nil || len(rows) != 0 {
+		t.Errorf("a smaller size is drift: %+v %v", rows, err)
+	}
+	if err := c.GrowVolume(ctx, "default-pool", "small.qcow2", 1<<20); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "not shrinking") {
+		t.Errorf("shrinking: %v", err)
 	}
 }
