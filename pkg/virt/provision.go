@@ -359,6 +359,9 @@ func (c *Conn) CopyVolume(ctx context.Context, src *Volume, name string) (*Volum
 		Capacity: &libvirtxml.StorageVolumeSize{Value: src.Capacity, Unit: "bytes"},
 		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: src.Format}},
 	}
+	if src.Format == "qcow2" {
+		def.Target.Compat = "1.1" // as CreateVolume: growable once it holds snapshots
+	}
 	x, err := def.Marshal()
 	if err != nil {
 		return nil, err
