@@ -54,8 +54,28 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// serve DIR: serve DIR over HTTP on loopback for the rest of the script; $HTTP is its URL.
+			// serve DIR [stall]: serve DIR on loopback at $HTTP; with stall, at $HTTP_STALL a
+			// server that sends the first half of a file and then nothing.
 			"serve": func(ts *testscript.TestScript, neg bool, args []string) {
-				srv := httptest.NewServer(http.FileServer(http.Dir(ts.MkAbs(args[0]))))
+				files := http.FileServer(http.Dir(ts.MkAbs(args[0])))
+				if len(args) > 1 && args[1] == "stall" {
+					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						b, err := os.ReadFile(filepath.Join(ts.MkAbs(args[0]), filepath.Base(r.URL.Path)))
+						if err != nil {
+							http.NotFound(w, r)
+							return
+						}
+						w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+						w.Header().Set("ETag", `"stall"`)
+						_, _ = w.Write(b[:len(b)/2])
+						w.(http.Flusher).Flush()
+						<-r.Context().Done()
+					}))
+					ts.Defer(srv.Close)
+					ts.Setenv("HTTP_STALL", srv.URL)
+					return
+				}
+				srv := httptest.NewServer(files)
 				ts.Defer(srv.Close)
 				ts.Setenv("HTTP", srv.URL)
 			},

@@ -347,6 +347,10 @@ func ReadRecord(dir, name string) (*Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, errs.New(errs.Failure, "record of %s: %v", name, err)
 	}
+	if r.Name != name {
+		// Not a record: the state of a partial download (.NAME.partial.json) looks alike.
+		return nil, errs.New(errs.NotFound, "image %s not found in %s (%s is not its record)", name, dir, RecordPath(dir, name))
+	}
 	return &r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -472,8 +473,8 @@ func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[
 				return nil, err
 			}
 			var r iso.Record
-			if json.Unmarshal(data, &r) != nil || r.Name == "" {
-				continue
+			if json.Unmarshal(data, &r) != nil || r.Name == "" || r.Name != path.Base(strings.TrimSuffix(p, ".json")) {
+				continue // not a record (a partial download's state looks alike)
 			}
 			e := Entry{Record: r, Store: s.name, Path: strings.TrimSuffix(p, ".json"), UsedBy: []string{}}
 			if u := users[e.Path]; u != "" {
