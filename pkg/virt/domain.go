@@ -396,6 +396,18 @@ func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Addre
 		ifaces, err := call(ctx, d.c, "addresses "+d.Name, func() ([]libvirt.DomainInterface, error) {
 			return d.d.ListAllInterfaceAddresses(s)
 		})
+		if err != nil && src == "arp" && d.c.URI == "qemu:///system" && !isAgentError(err) && errs.KindOf(err) == errs.Failure {
+			// libvirt could not read the neighbour table; on this host hvctl can.
+			if table, terr := neighbours(); terr == nil {
+				if def, derr := d.Definition(ctx, false); derr == nil {
+					if out := arpAddresses(def, table); len(out) > 0 {
+						return out, nil
+					}
+					err = nil
+					continue
+				}
+			}
+		}
 		if err != nil {
 			if k := errs.KindOf(err); !isAgentError(err) && (k == errs.Timeout || k == errs.Interrupted || k == errs.Unreachable) {
 				return nil, err
@@ -420,7 +432,8 @@ func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Addre
 			return out, nil
 		}
 	}
-	if lastErr != nil && errs.KindOf(lastErr) == errs.Unreachable {
+	if lastErr != nil && (errs.KindOf(lastErr) == errs.Unreachable || len(sources) == 1 && !isAgentError(lastErr)) {
+		// Asked for one source only, its failure is the answer (not "no address").
 		return nil, lastErr
 	}
 	return nil, nil
