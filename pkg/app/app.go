@@ -87,7 +87,8 @@ func report(f *cmdutil.Factory, err error) int {
 // isCobraUsage recognises cobra's own argument and flag errors, which are not typed.
 func isCobraUsage(msg string) bool {
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
-		"invalid argument", "accepts ", "requires at least", "requires at most", "bad flag syntax", "if any flags in the group"} {
+		"invalid argument", "accepts ", "requires at least", "requires at most", "bad flag syntax", "if any flags in the group",
+		"required flag(s)"} {
 		if strings.HasPrefix(msg, p) || strings.Contains(msg, p) {
 			return true
 		}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
@@ -31,7 +32,7 @@ func trees(f *cmdutil.Factory) map[string]*cobra.Command {
 	return map[string]*cobra.Command{
 		"vm":    vm.NewCmdVM(f),
 		"iso":   isocmd.NewCmdISO(f),
-		"net":   stub.NewCmdTree(f, "net", "netctl", "libvirt networks"),
+		"net":   netcmd.NewCmdNet(f),
 		"audit": stub.NewCmdTree(f, "audit", "auditctl", "Security audit of host and VMs"),
 	}
 }

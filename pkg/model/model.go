@@ -213,3 +213,38 @@ type Drift struct {
 	Restart bool   `json:"restart"` // a running VM sees it only after a restart
 	Action  string `json:"action"`  // diff: "" ; apply: planned, applied, created …
 }
+
+// Network is one libvirt virtual network, as `netctl list` and `netctl show` print it.
+type Network struct {
+	Name       string       `json:"name"`
+	UUID       string       `json:"uuid"`
+	Active     bool         `json:"active"`
+	Autostart  bool         `json:"autostart"`
+	Persistent bool         `json:"persistent"`
+	Bridge     string       `json:"bridge"`
+	Forward    string       `json:"forward"` // isolated (no <forward>), nat, route, open, bridge, …
+	Addresses  []NetAddress `json:"addresses"`
+	Leases     *int         `json:"leases"`  // active DHCP leases; null when inactive or unknown
+	UsedBy     []string     `json:"used_by"` // VMs with a NIC on it (running or not)
+}
+
+// NetAddress is one IP range a network serves, with its DHCP range when it has one.
+type NetAddress struct {
+	Family    string `json:"family"`  // ipv4 or ipv6
+	Address   string `json:"address"` // the host's address on the bridge
+	Prefix    int    `json:"prefix"`
+	DHCPStart string `json:"dhcp_start"`
+	DHCPEnd   string `json:"dhcp_end"`
+}
+
+// Lease is one DHCP lease of a libvirt network, matched to the VM that holds the MAC.
+type Lease struct {
+	Network   string `json:"network"`
+	MAC       string `json:"mac"`
+	Family    string `json:"family"`
+	Address   string `json:"address"`
+	Prefix    int    `json:"prefix"`
+	Hostname  string `json:"hostname"`
+	ExpiresAt string `json:"expires_at"` // RFC 3339 UTC; empty for leases that do not expire
+	VM        string `json:"vm"`         // empty when no VM on this host has the MAC
+}

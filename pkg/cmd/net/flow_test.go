@@ -1,0 +1,66 @@
+package net_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/app"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/iostreams"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+)
+
+// netctl runs one invocation in-process against test:///default, whose state lives as long
+// as some connection to it does (the test holds one).
+func netctl(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	f := cmdutil.New("netctl")
+	f.IO = ios
+	env := map[string]string{"HVCTL_URI": "test:///default", "HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
+	f.Getenv = func(k string) string { return env[k] }
+	code := app.Run(append([]string{"netctl"}, args...), f)
+	return out.String(), errOut.String(), code
+}
+
+func TestNetworkFlow(t *testing.T) {
+	c, err := virt.Open(context.Background(), "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	must := func(want int, wantOut string, args ...string) string {
+		t.Helper()
+		out, errOut, code := netctl(t, args...)
+		if code != want || !strings.Contains(out+errOut, wantOut) {
+			t.Fatalf("netctl %v: exit %d (want %d)\n%s%s\nwant %q", args, code, want, out, errOut, wantOut)
+		}
+		return out
+	}
+	must(0, `"forward":"isolated"`, "create", "lab", "--subnet", "198.51.100.0/24", "--bridge", "hvbr-lab0", "--autostart", "--json")
+	must(0, "lab       active   yes", "list")
+	// Conflicts: the name, the bridge, an overlapping subnet.
+	must(4, "network lab exists", "create", "lab", "--subnet", "203.0.113.0/24")
+	must(4, "bridge hvbr-lab0 belongs to network lab", "create", "lab2", "--subnet", "203.0.113.0/24", "--bridge", "hvbr-lab0")
+	must(4, "198.51.100.128/25 overlaps network lab (198.51.100.0/24)", "create", "lab2", "--subnet", "198.51.100.128/25")
+	// Stop and start say what they did.
+	must(0, "lab    stopped   ok", "stop", "lab")
+	must(0, "lab    none     ok", "stop", "lab")
+	must(0, "lab    started   ok", "start", "lab")
+	must(0, "", "autostart", "lab", "off")
+	must(0, "false", "list", "lab", "--jq", ".[0].autostart")
+	// Several at once: one result each, exit 6 when some fail.
+	out := must(6, "stop failed for 1 of 2 targets", "stop", "lab", "nope")
+	if !strings.Contains(out, "nope   -         error: network nope not found") {
+		t.Errorf("bulk stop:\n%s", out)
+	}
+	must(0, "lab    deleted   ok", "delete", "lab", "--yes")
+	must(3, "network lab not found", "show", "lab")
+	// The running VM "test" is on default: --force and a warning to delete it.
+	must(4, "running VMs use default: test", "delete", "default", "--yes")
+	must(0, "warning: deleting default under running VMs: test", "delete", "default", "--yes", "--force")
+	if out := must(0, "", "list", "-o", "name"); out != "" {
+		t.Errorf("networks left: %q", out)
+	}
+}

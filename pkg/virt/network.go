@@ -1,0 +1,398 @@
+package virt
+
+import (
+	"context"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// Networks lists every libvirt network with what its definition says, its active lease count
+// and the VMs with a NIC on it.
+func (c *Conn) Networks(ctx context.Context) ([]model.Network, error) {
+	users, err := c.networkUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return call(ctx, c, "list networks", func() ([]model.Network, error) {
+		nets, err := c.c.ListAllNetworks(0)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]model.Network, 0, len(nets))
+		for i := range nets {
+			n, err := describeNetwork(&nets[i])
+			_ = nets[i].Free()
+			if err != nil {
+				return nil, err
+			}
+			n.UsedBy = users[n.Name]
+			if n.UsedBy == nil {
+				n.UsedBy = []string{}
+			}
+			out = append(out, n)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out, nil
+	})
+}
+
+// Network describes one network; an unknown name is NotFound.
+func (c *Conn) Network(ctx context.Context, name string) (model.Network, error) {
+	all, err := c.Networks(ctx)
+	if err != nil {
+		return model.Network{}, err
+	}
+	for _, n := range all {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	return model.Network{}, notFoundNetwork(name)
+}
+
+func notFoundNetwork(name string) error {
+	return errs.New(errs.NotFound, "network %s not found", name).WithHint("see them with: netctl list")
+}
+
+func describeNetwork(n *libvirt.Network) (model.Network, error) {
+	var out model.Network
+	x, err := n.GetXMLDesc(0)
+	if err != nil {
+		return out, err
+	}
+	var def libvirtxml.Network
+	if err := def.Unmarshal(x); err != nil {
+		return out, err
+	}
+	out = model.Network{Name: def.Name, UUID: def.UUID, Forward: "isolated", Addresses: []model.NetAddress{}}
+	if def.Forward != nil {
+		out.Forward = def.Forward.Mode
+		if out.Forward == "" {
+			out.Forward = "nat" // libvirt's default for a bare <forward/>
+		}
+	}
+	if def.Bridge != nil {
+		out.Bridge = def.Bridge.Name
+	}
+	for _, ip := range def.IPs {
+		a := model.NetAddress{Family: "ipv4", Address: ip.Address, Prefix: int(ip.Prefix)}
+		if ip.Family == "ipv6" {
+			a.Family = "ipv6"
+		}
+		if a.Prefix == 0 && ip.Netmask != "" {
+			if m, err := netip.ParseAddr(ip.Netmask); err == nil {
+				a.Prefix = maskBits(m)
+			}
+		}
+		if ip.DHCP != nil && len(ip.DHCP.Ranges) > 0 {
+			a.DHCPStart, a.DHCPEnd = ip.DHCP.Ranges[0].Start, ip.DHCP.Ranges[0].End
+		}
+		out.Addresses = append(out.Addresses, a)
+	}
+	if out.Active, err = n.IsActive(); err != nil {
+		return out, err
+	}
+	if out.Persistent, err = n.IsPersistent(); err != nil {
+		return out, err
+	}
+	if out.Autostart, err = n.GetAutostart(); err != nil {
+		return out, err
+	}
+	if out.Active {
+		if leases, err := n.GetDHCPLeases(); err == nil {
+			count := len(leases)
+			out.Leases = &count
+		}
+	}
+	return out, nil
+}
+
+func maskBits(m netip.Addr) int {
+	bits := 0
+	for _, b := range m.AsSlice() {
+		for ; b&0x80 != 0; b <<= 1 {
+			bits++
+		}
+	}
+	return bits
+}
+
+// networkUsers maps each network to the VMs with a NIC on it: the running definition of a
+// running VM, the persistent one otherwise.
+func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
+	return call(ctx, c, "list domains", func() (map[string][]string, error) {
+		doms, err := c.c.ListAllDomains(0)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]string{}
+		for i := range doms {
+			name, _ := doms[i].GetName()
+			x, err := doms[i].GetXMLDesc(0)
+			_ = doms[i].Free()
+			if err != nil {
+				continue // gone meanwhile
+			}
+			var def libvirtxml.Domain
+			if def.Unmarshal(x) != nil || def.Devices == nil {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, nic := range def.Devices.Interfaces {
+				if nic.Source != nil && nic.Source.Network != nil && !seen[nic.Source.Network.Network] {
+					seen[nic.Source.Network.Network] = true
+					out[nic.Source.Network.Network] = append(out[nic.Source.Network.Network], name)
+				}
+			}
+		}
+		for _, v := range out {
+			sort.Strings(v)
+		}
+		return out, nil
+	})
+}
+
+// RunningUsers are the running VMs with a NIC on network.
+func (c *Conn) RunningUsers(ctx context.Context, network string) ([]string, error) {
+	users, err := c.networkUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, vm := range users[network] {
+		d, err := c.Domain(ctx, vm)
+		if err != nil {
+			continue
+		}
+		state, _, err := d.State(ctx)
+		d.Free()
+		if err == nil && (state == StateRunning || state == StatePaused) {
+			out = append(out, vm)
+		}
+	}
+	return out, nil
+}
+
+// Leases are the DHCP leases of the named networks (all active ones when none is named), each
+// matched to the VM that has the MAC.
+func (c *Conn) Leases(ctx context.Context, names []string) ([]model.Lease, error) {
+	vmByMAC, err := c.vmsByMAC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return call(ctx, c, "dhcp leases", func() ([]model.Lease, error) {
+		var nets []libvirt.Network
+		if len(names) == 0 {
+			all, err := c.c.ListAllNetworks(libvirt.CONNECT_LIST_NETWORKS_ACTIVE)
+			if err != nil {
+				return nil, err
+			}
+			nets = all
+		}
+		for _, n := range names {
+			nw, err := c.c.LookupNetworkByName(n)
+			if err != nil {
+				for i := range nets {
+					_ = nets[i].Free()
+				}
+				if IsCode(err, libvirt.ERR_NO_NETWORK) {
+					return nil, notFoundNetwork(n)
+				}
+				return nil, err
+			}
+			nets = append(nets, *nw)
+		}
+		out := []model.Lease{}
+		var firstErr error
+		for i := range nets {
+			name, _ := nets[i].GetName()
+			leases, err := nets[i].GetDHCPLeases()
+			active, _ := nets[i].IsActive()
+			_ = nets[i].Free()
+			if err != nil {
+				if len(names) > 0 && firstErr == nil && active {
+					firstErr = err // asked for this network by name: say why there is nothing
+				}
+				continue
+			}
+			for _, l := range leases {
+				mac := strings.ToLower(l.Mac)
+				lease := model.Lease{Network: name, MAC: mac, Family: family(l.Type), Address: l.IPaddr, Prefix: int(l.Prefix),
+					Hostname: l.Hostname, VM: vmByMAC[mac]}
+				if !l.ExpiryTime.IsZero() && l.ExpiryTime.Unix() > 0 {
+					lease.ExpiresAt = l.ExpiryTime.UTC().Format(time.RFC3339)
+				}
+				out = append(out, lease)
+			}
+		}
+		if len(out) == 0 && firstErr != nil {
+			return nil, firstErr
+		}
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].Network != out[j].Network {
+				return out[i].Network < out[j].Network
+			}
+			return out[i].Address < out[j].Address
+		})
+		return out, nil
+	})
+}
+
+func (c *Conn) vmsByMAC(ctx context.Context) (map[string]string, error) {
+	return call(ctx, c, "list domains", func() (map[string]string, error) {
+		doms, err := c.c.ListAllDomains(0)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]string{}
+		for i := range doms {
+			name, _ := doms[i].GetName()
+			x, err := doms[i].GetXMLDesc(0)
+			_ = doms[i].Free()
+			if err != nil {
+				continue
+			}
+			var def libvirtxml.Domain
+			if def.Unmarshal(x) != nil || def.Devices == nil {
+				continue
+			}
+			for _, nic := range def.Devices.Interfaces {
+				if nic.MAC != nil {
+					out[strings.ToLower(nic.MAC.Address)] = name
+				}
+			}
+		}
+		return out, nil
+	})
+}
+
+// DefineNetwork defines the network, then starts it and marks it autostart as asked; when a
+// later step fails the definition is removed again, so nothing half-made is left.
+func (c *Conn) DefineNetwork(ctx context.Context, def *libvirtxml.Network, start, autostart bool) error {
+	x, err := def.Marshal()
+	if err != nil {
+		return err
+	}
+	return call0(ctx, c, "define network "+def.Name, func() error {
+		n, err := c.c.NetworkDefineXML(x)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = n.Free() }()
+		undo := func(err error) error {
+			if active, _ := n.IsActive(); active {
+				_ = n.Destroy()
+			}
+			_ = n.Undefine()
+			return err
+		}
+		if autostart {
+			if err := n.SetAutostart(true); err != nil {
+				return undo(err)
+			}
+		}
+		if start {
+			if err := n.Create(); err != nil {
+				return undo(err)
+			}
+		}
+		return nil
+	})
+}
+
+// NetworkNames lists the names of all networks.
+func (c *Conn) NetworkNames(ctx context.Context) ([]string, error) {
+	return call(ctx, c, "list networks", func() ([]string, error) {
+		nets, err := c.c.ListAllNetworks(0)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for i := range nets {
+			if n, err := nets[i].GetName(); err == nil {
+				out = append(out, n)
+			}
+			_ = nets[i].Free()
+		}
+		sort.Strings(out)
+		return out, nil
+	})
+}
+
+// withNetwork runs fn on the named network; an unknown name is NotFound.
+func (c *Conn) withNetwork(ctx context.Context, name, what string, fn func(n *libvirt.Network) (string, error)) (string, error) {
+	return call(ctx, c, what+" "+name, func() (string, error) {
+		n, err := c.c.LookupNetworkByName(name)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_NETWORK) {
+				return "", notFoundNetwork(name)
+			}
+			return "", err
+		}
+		defer func() { _ = n.Free() }()
+		return fn(n)
+	})
+}
+
+// StartNetwork starts an inactive network: "started", or "none" when it already runs.
+func (c *Conn) StartNetwork(ctx context.Context, name string) (string, error) {
+	return c.withNetwork(ctx, name, "start network", func(n *libvirt.Network) (string, error) {
+		if active, err := n.IsActive(); err != nil || active {
+			return "none", err
+		}
+		return "started", n.Create()
+	})
+}
+
+// StopNetwork stops an active network: "stopped", or "none" when it is not running. A
+// transient network is gone once stopped.
+func (c *Conn) StopNetwork(ctx context.Context, name string) (string, error) {
+	return c.withNetwork(ctx, name, "stop network", func(n *libvirt.Network) (string, error) {
+		if active, err := n.IsActive(); err != nil || !active {
+			return "none", err
+		}
+		return "stopped", n.Destroy()
+	})
+}
+
+// SetNetworkAutostart turns autostart on or off.
+func (c *Conn) SetNetworkAutostart(ctx context.Context, name string, on bool) error {
+	_, err := c.withNetwork(ctx, name, "autostart network", func(n *libvirt.Network) (string, error) {
+		return "", n.SetAutostart(on)
+	})
+	return err
+}
+
+// DeleteNetwork stops the network when it runs and removes its definition.
+func (c *Conn) DeleteNetwork(ctx context.Context, name string) error {
+	_, err := c.withNetwork(ctx, name, "delete network", func(n *libvirt.Network) (string, error) {
+		if active, _ := n.IsActive(); active {
+			if err := n.Destroy(); err != nil {
+				return "", err
+			}
+		}
+		if persistent, _ := n.IsPersistent(); persistent {
+			return "", n.Undefine()
+		}
+		return "", nil
+	})
+	return err
+}
+
+// NetworkXML is the network's definition as libvirt holds it.
+func (c *Conn) NetworkXML(ctx context.Context, name string, inactive bool) (string, error) {
+	return c.withNetwork(ctx, name, "network xml", func(n *libvirt.Network) (string, error) {
+		var flags libvirt.NetworkXMLFlags
+		if inactive {
+			flags = libvirt.NETWORK_XML_INACTIVE
+		}
+		return n.GetXMLDesc(flags)
+	})
+}
