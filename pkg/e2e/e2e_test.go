@@ -58,7 +58,7 @@ func setup(t *testing.T) *env {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for _, l := range []string{"vmctl", "isoctl"} {
+	for _, l := range []string{"vmctl", "isoctl", "netctl"} {
 		if err := os.Symlink("hvctl", filepath.Join(e.bin, l)); err != nil {
 			t.Fatal(err)
 		}
@@ -99,10 +99,12 @@ func (e *env) cleanup() {
 		_ = p.Free()
 	}
 	_ = os.RemoveAll(poolDir)
-	if n, err := e.conn.LookupNetworkByName(netName); err == nil {
-		_ = n.Destroy()
-		_ = n.Undefine()
-		_ = n.Free()
+	for _, name := range []string{netName, netName + "-x"} {
+		if n, err := e.conn.LookupNetworkByName(name); err == nil {
+			_ = n.Destroy()
+			_ = n.Undefine()
+			_ = n.Free()
+		}
 	}
 }
 
@@ -312,6 +314,40 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("wait --for ip: %+v", waited)
 	}
 	ip := waited[0].Addresses[0].Address
+
+	// netctl on the real daemon: the lease names its VM; the network it runs on is not
+	// stopped under it; a second isolated network gets its bridge and goes again.
+	var leases []struct{ Network, VM, Address, MAC string }
+	e.ok(&leases, "netctl", "leases", netName)
+	if len(leases) != 1 || leases[0].VM != "e2e-1" || leases[0].Address != ip {
+		t.Errorf("netctl leases: %+v, want e2e-1 at %s", leases, ip)
+	}
+	if _, errOut, code := e.run("netctl", "stop", netName); code != 4 || !strings.Contains(errOut, "running VMs use "+netName+": e2e-1") {
+		t.Errorf("netctl stop under a running VM: exit %d %s", code, errOut)
+	}
+	var made struct {
+		Active          bool
+		Forward, Bridge string
+	}
+	e.ok(&made, "netctl", "create", netName+"-x", "--subnet", "10.213.78.0/24", "--bridge", "hvbr-e2e1")
+	if ifc, err := net.InterfaceByName("hvbr-e2e1"); err != nil || !made.Active || made.Forward != "isolated" {
+		t.Errorf("netctl create: %+v, bridge %v %v", made, ifc, err)
+	} else if addrs, _ := ifc.Addrs(); len(addrs) == 0 || !strings.HasPrefix(addrs[0].String(), "10.213.78.1/24") {
+		t.Errorf("bridge addresses: %v", addrs)
+	}
+	if _, errOut, code := e.run("netctl", "create", netName+"-y", "--subnet", "10.213.77.128/25"); code != 4 || !strings.Contains(errOut, "overlaps network "+netName) {
+		t.Errorf("overlapping subnet: exit %d %s", code, errOut)
+	}
+	// A subnet of this host's own uplink is refused before libvirt is asked.
+	if p, ok := hostPrefix(); ok {
+		if _, errOut, code := e.run("netctl", "create", netName+"-y", "--subnet", p); code != 4 || !strings.Contains(errOut, "on this host's") {
+			t.Errorf("host's own subnet %s: exit %d %s", p, code, errOut)
+		}
+	}
+	e.ok(nil, "netctl", "delete", netName+"-x", "--yes")
+	if _, err := net.InterfaceByName("hvbr-e2e1"); err == nil {
+		t.Error("the deleted network's bridge is still there")
+	}
 
 	var list []struct {
 		Name, State string
@@ -844,4 +880,25 @@ func TestPullThroughLibvirt(t *testing.T) {
 	if _, errOut, code := e.run("isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt"); code != 4 {
 		t.Errorf("second pull: exit %d %s", code, errOut)
 	}
+}
+
+// hostPrefix is the IPv4 subnet of this host's first ordinary interface (not loopback, not
+// a bridge of these tests), as CIDR.
+func hostPrefix() (string, bool) {
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "hvbr") || strings.HasPrefix(ifc.Name, "virbr") {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				ones, _ := ipn.Mask.Size()
+				if ones >= 8 && ones <= 29 {
+					return ipn.String(), true
+				}
+			}
+		}
+	}
+	return "", false
 }
