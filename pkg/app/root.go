@@ -2,12 +2,12 @@ package app
 
 import (
 	"fmt"
+	auditcmd "github.com/hyper-nixos/hvctl/pkg/cmd/audit"
 	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	isocmd "github.com/hyper-nixos/hvctl/pkg/cmd/iso"
-	"github.com/hyper-nixos/hvctl/pkg/cmd/stub"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -33,7 +33,7 @@ func trees(f *cmdutil.Factory) map[string]*cobra.Command {
 		"vm":    vm.NewCmdVM(f),
 		"iso":   isocmd.NewCmdISO(f),
 		"net":   netcmd.NewCmdNet(f),
-		"audit": stub.NewCmdTree(f, "audit", "auditctl", "Security audit of host and VMs"),
+		"audit": auditcmd.NewCmdAudit(f),
 	}
 }
 

@@ -248,3 +248,14 @@ type Lease struct {
 	ExpiresAt string `json:"expires_at"` // RFC 3339 UTC; empty for leases that do not expire
 	VM        string `json:"vm"`         // empty when no VM on this host has the MAC
 }
+
+// Finding is one control's result for one target, as `auditctl run` prints it.
+type Finding struct {
+	ID       string `json:"id"`       // the catalogue's control ID, e.g. VM-007
+	Group    string `json:"group"`    // host, daemon, vm, network, storage
+	Severity string `json:"severity"` // info, low, medium, high, critical
+	Status   string `json:"status"`   // pass, fail, error (could not tell), skipped (does not apply)
+	Target   string `json:"target"`   // host, a VM, a network, a pool or a path
+	Title    string `json:"title"`
+	Detail   string `json:"detail"`
+}

@@ -1,0 +1,201 @@
+package audit
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"libvirt.org/go/libvirtxml"
+)
+
+func TestParseConf(t *testing.T) {
+	c := ParseConf([]byte(`# a comment
+user = "root"   # trailing comment
+dynamic_ownership = 0
+vnc_listen = "0.0.0.0"
+security_driver = [ ]
+namespaces = [
+  "mount",   # why
+]
+spice_password = "a#b"
+`))
+	if c["user"] != `"root"` || c["dynamic_ownership"] != "0" || Unquote(c["vnc_listen"]) != "0.0.0.0" || c["spice_password"] != `"a#b"` {
+		t.Errorf("parsed %v", c)
+	}
+	if ListValues(c["security_driver"]) != nil || strings.Join(ListValues(c["namespaces"]), ",") != "mount" {
+		t.Errorf("lists: %q %q", c["security_driver"], c["namespaces"])
+	}
+}
+
+func domain(t *testing.T, x string) *libvirtxml.Domain {
+	t.Helper()
+	d := &libvirtxml.Domain{}
+	if err := d.Unmarshal(x); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// failed lists "ID target severity" of the failures, sorted.
+func failed(found []model.Finding) []string {
+	var out []string
+	for _, f := range found {
+		if f.Status == "fail" {
+			out = append(out, f.ID+" "+f.Target+" "+f.Severity)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// hvctl's own domains (the golden renderings of the test profiles) trip no VM control except
+// by what their profiles chose: web boots UEFI without Secure Boot, the workstation assigns
+// PCI devices and maps Looking Glass shared memory.
+func TestOwnDefinitionsPass(t *testing.T) {
+	inv := &Inventory{}
+	for _, name := range []string{"base", "web", "workstation"} {
+		b, err := os.ReadFile(filepath.Join("../../testdata/golden", name+".xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Domains = append(inv.Domains, Domain{Name: name, Def: domain(t, string(b)), Secure: true})
+	}
+	got := strings.Join(failed(Run(inv, All(), []string{"vm"})), "\n")
+	want := "VM-014 workstation medium\nVM-020 workstation medium\nVM-022 web medium"
+	if got != want {
+		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const riskyXML = `<domain type="qemu" xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"><name>risky</name>
+<os firmware="efi"><type arch="x86_64">hvm</type></os>
+<cpu mode="host-model"><feature policy="disable" name="spec-ctrl"/></cpu>
+<devices>
+ <disk type="block" device="disk"><source dev="/dev/sdb"/><target dev="vda" bus="virtio"/></disk>
+ <graphics type="vnc" port="-1" autoport="yes"><listen type="address" address="0.0.0.0"/></graphics>
+ <serial type="tcp"><source mode="bind" host="0.0.0.0" service="4555"/><protocol type="telnet"/></serial>
+ <hostdev mode="subsystem" type="pci" managed="yes"><source><address domain="0x0000" bus="0x01" slot="0x00" function="0x1"/></source></hostdev>
+ <shmem name="shared"><model type="ivshmem-plain"/><size unit="M">4</size></shmem>
+</devices>
+<seclabel type="none" model="selinux"/>
+<seclabel type="static" model="dac" relabel="no"><label>+0:+0</label></seclabel>
+<qemu:commandline><qemu:arg value="-s"/></qemu:commandline>
+</domain>`
+
+const peerXML = `<domain type="kvm"><name>peer</name><devices><shmem name="shared"><size unit="M">4</size></shmem>
+<graphics type="spice" autoport="yes" listen="192.0.2.9"/></devices></domain>`
+
+func TestRiskyDefinition(t *testing.T) {
+	inv := &Inventory{Domains: []Domain{
+		{Name: "risky", Def: domain(t, riskyXML), Autostart: true, Secure: true},
+		{Name: "peer", Def: domain(t, peerXML)}, // read without secrets: its password state is unknown
+	}}
+	found := Run(inv, All(), []string{"vm"})
+	got := strings.Join(failed(found), "\n")
+	want := strings.Join([]string{
+		"VM-001 risky high", "VM-002 risky high", "VM-003 risky critical", "VM-006 risky high", "VM-007 risky critical",
+		"VM-011 risky critical", "VM-012 risky high", "VM-014 risky medium", "VM-017 risky medium",
+		"VM-020 peer high", "VM-020 risky high", "VM-022 risky medium", "VM-030 risky low",
+		"VM-032 risky critical", // autostart raises the worst risky failure, capped at critical
+	}, "\n")
+	if got != want {
+		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
+	}
+	for _, f := range found {
+		if f.ID == "VM-007" && f.Target == "peer" && (f.Status != "error" || !strings.Contains(f.Detail, "password state unknown")) {
+			t.Errorf("without the secure XML the password is unknown, not absent: %+v", f)
+		}
+		if f.ID == "VM-011" && f.Target == "risky" && !strings.Contains(f.Detail, "serial on tcp 0.0.0.0:4555") {
+			t.Errorf("VM-011 detail: %s", f.Detail)
+		}
+	}
+}
+
+// write makes files under root: path → content.
+func write(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestHostAndDaemon(t *testing.T) {
+	good, bad := t.TempDir(), t.TempDir()
+	write(t, good, map[string]string{
+		"proc/cpuinfo": "processor : 0\nflags : fpu vmx sse\n", "dev/kvm": "", "sys/kernel/iommu_groups/0/type": "DMA",
+		"sys/fs/selinux/enforce": "1", "sys/devices/system/cpu/vulnerabilities/mds": "Mitigation: Clear CPU buffers",
+		"proc/sys/kernel/kptr_restrict": "2", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t64055\t64055\t64055\t64055\nSeccomp:\t2\n",
+		"etc/libvirt/qemu.conf": "vnc_listen = \"127.0.0.1\"\n",
+	})
+	write(t, bad, map[string]string{
+		"proc/cpuinfo": "processor : 0\nflags : fpu sse\n", "sys/module/kvm_intel/parameters/nested": "Y",
+		"sys/devices/system/cpu/vulnerabilities/retbleed": "Vulnerable", "sys/devices/system/cpu/vulnerabilities/mds": "Not affected",
+		"proc/sys/kernel/kptr_restrict": "0", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t0\t0\t0\t0\nSeccomp:\t0\n",
+		"etc/libvirt/qemu.conf":     "user = \"root\"\nsecurity_driver = \"none\"\ndynamic_ownership = 0\nseccomp_sandbox = 0\nvnc_listen = \"0.0.0.0\"\n",
+		"etc/libvirt/libvirtd.conf": "listen_tcp = 1\nauth_tcp = \"none\"\n",
+	})
+	vm := []Domain{{Name: "vm1", Def: domain(t, `<domain type="kvm"><name>vm1</name></domain>`), Live: &libvirtxml.Domain{Name: "vm1"}}}
+	load := func(root string) *Inventory {
+		inv := &Inventory{Root: root, Local: true, Domains: vm}
+		b, _ := os.ReadFile(filepath.Join(root, "etc/libvirt/qemu.conf"))
+		inv.QEMUConf = ParseConf(b)
+		if b, err := os.ReadFile(filepath.Join(root, "etc/libvirt/libvirtd.conf")); err == nil {
+			inv.DaemonCfg = ParseConf(b)
+		}
+		return inv
+	}
+	if got := failed(Run(load(good), All(), []string{"host", "daemon"})); len(got) != 0 {
+		t.Errorf("a hardened host fails: %v", got)
+	}
+	got := strings.Join(failed(Run(load(bad), All(), []string{"host", "daemon"})), "\n")
+	want := strings.Join([]string{
+		"DAEMON-002 libvirtd.conf critical", "DAEMON-013 qemu.conf critical", "DAEMON-016 qemu.conf critical", "DAEMON-017 qemu.conf medium",
+		"DAEMON-018 qemu.conf high", "DAEMON-019 qemu.conf critical",
+		"HOST-001 host medium", "HOST-002 host medium", "HOST-008 host medium", "HOST-010 host high", "HOST-013 vm1 critical",
+		"HOST-014 vm1 high", "HOST-016 host high", "HOST-020 host low", "HOST-021 host low",
+	}, "\n")
+	if got != want {
+		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
+	}
+	// A remote host: host and daemon controls are skipped, never passed.
+	for _, f := range Run(&Inventory{Domains: vm}, All(), []string{"host", "daemon"}) {
+		if f.Status != "skipped" {
+			t.Errorf("remote: %+v", f)
+		}
+	}
+	// An unreadable qemu.conf is an error, not a pass.
+	inv := load(good)
+	inv.QEMUConf, inv.ConfErr = nil, "cannot read qemu.conf: permission denied"
+	for _, f := range Run(inv, All(), []string{"daemon"}) {
+		if f.ID != "DAEMON-002" && f.Status != "error" {
+			t.Errorf("unreadable config: %+v", f)
+		}
+	}
+}
+
+func TestStoragePermissions(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"pool/a.qcow2": "", "pool/b.qcow2": "", "pool/c.iso": ""})
+	_ = os.Chmod(filepath.Join(root, "pool"), 0o777)
+	_ = os.Chmod(filepath.Join(root, "pool/a.qcow2"), 0o600)
+	_ = os.Chmod(filepath.Join(root, "pool/b.qcow2"), 0o644)
+	def := domain(t, `<domain type="kvm"><name>v</name><devices>
+<disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/a.qcow2"/><target dev="vda"/></disk>
+<disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/b.qcow2"/><target dev="vdb"/></disk>
+<disk type="file" device="cdrom"><source file="/pool/c.iso"/><target dev="sda"/><readonly/></disk></devices></domain>`)
+	inv := &Inventory{Root: root, Local: true, Domains: []Domain{{Name: "v", Def: def}},
+		Pools: []*libvirtxml.StoragePool{{Type: "dir", Name: "p", Target: &libvirtxml.StoragePoolTarget{Path: "/pool"}}}}
+	got := strings.Join(failed(Run(inv, All(), []string{"storage"})), "\n")
+	if got != "STOR-001 /pool high\nSTOR-002 /pool/b.qcow2 high" {
+		t.Errorf("failures:\n%s", got)
+	}
+}
