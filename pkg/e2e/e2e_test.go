@@ -58,7 +58,7 @@ func setup(t *testing.T) *env {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for _, l := range []string{"vmctl", "isoctl", "netctl"} {
+	for _, l := range []string{"vmctl", "isoctl", "netctl", "auditctl"} {
 		if err := os.Symlink("hvctl", filepath.Join(e.bin, l)); err != nil {
 			t.Fatal(err)
 		}
@@ -345,6 +345,28 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	e.ok(nil, "netctl", "delete", netName+"-x", "--yes")
+
+	// auditctl on the real host, with a guest running: its QEMU process is read from /proc.
+	out, errOut, code := e.run("auditctl", "run", "--group", "host,vm", "--all", "--json")
+	var findings []struct{ ID, Status, Target, Severity string }
+	if err := json.Unmarshal([]byte(out), &findings); err != nil || code != 9 {
+		t.Fatalf("auditctl run: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	status := map[string]string{}
+	for _, f := range findings {
+		status[f.ID+" "+f.Target] = f.Status
+	}
+	for key, want := range map[string]string{
+		"VM-001 e2e-1":   "fail", // TCG: the tests' guests have no KVM
+		"HOST-013 e2e-1": "pass", // QEMU runs as libvirt-qemu, not root
+		"HOST-014 e2e-1": "pass", // in seccomp filter mode
+		"VM-002 e2e-1":   "pass",
+		"VM-007 e2e-1":   "pass",
+	} {
+		if status[key] != want {
+			t.Errorf("auditctl %s: %q, want %q", key, status[key], want)
+		}
+	}
 	if _, err := net.InterfaceByName("hvbr-e2e1"); err == nil {
 		t.Error("the deleted network's bridge is still there")
 	}
@@ -498,7 +520,7 @@ func TestLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(poolDir, "e2e-1-data.qcow2")); err != nil {
 		t.Errorf("delete without --remove-storage removed the disk: %v", err)
 	}
-	out, errOut, code := e.run("vmctl", "delete", "e2e-3", "--yes", "--remove-storage")
+	out, errOut, code = e.run("vmctl", "delete", "e2e-3", "--yes", "--remove-storage")
 	if code != 0 || !strings.Contains(errOut, "removed "+poolDir+"/e2e-3-data.qcow2") || !strings.Contains(errOut, "kept "+e.iso+" (install media)") {
 		t.Errorf("delete --remove-storage: exit %d\n%s%s", code, out, errOut)
 	}
