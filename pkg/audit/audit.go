@@ -96,9 +96,21 @@ func errored(target string, err error) Result {
 // All is the catalogue's controls that hvctl implements, in catalogue order.
 func All() []Control {
 	var out []Control
-	for _, g := range [][]Control{hostControls, daemonControls, vmControls, {vm032}, netControls, storageControls} {
+	for _, g := range [][]Control{hostControls, moreHostControls, daemonControls, moreDaemonControls, vmControls, moreVMControls,
+		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls} {
 		out = append(out, g...)
 	}
+	// Catalogue order: by group, then by ID.
+	rank := map[string]int{}
+	for i, g := range Groups {
+		rank[g] = i
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return rank[out[i].Group] < rank[out[j].Group]
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out
 }
 

@@ -88,6 +88,28 @@ const riskyXML = `<domain type="qemu" xmlns:qemu="http://libvirt.org/schemas/dom
 const peerXML = `<domain type="kvm"><name>peer</name><devices><shmem name="shared"><size unit="M">4</size></shmem>
 <graphics type="spice" autoport="yes" listen="192.0.2.9"/></devices></domain>`
 
+const risky2XML = `<domain type="kvm"><name>risky2</name><memory dumpCore="on">1048576</memory><on_crash>coredump-restart</on_crash>
+<devices>
+ <disk type="block" device="lun" rawio="yes"><driver name="qemu" type="raw"/><source dev="/dev/sdc1"/><target dev="sda" bus="scsi"/></disk>
+ <disk type="file" device="disk"><driver name="qemu" type="raw"/><source file="/srv/shared.img"/><target dev="vdb"/><shareable/></disk>
+ <filesystem type="mount" accessmode="passthrough"><source dir="/etc/"/><target dir="hostetc"/></filesystem>
+ <interface type="direct" trustGuestRxFilters="yes"><source dev="eth0" mode="bridge"/><model type="virtio"/></interface>
+ <input type="passthrough" bus="virtio"><source evdev="/dev/input/event1"/></input>
+ <redirdev bus="usb" type="spicevmc"/>
+</devices></domain>`
+
+func TestMoreRiskyDefinition(t *testing.T) {
+	inv := &Inventory{Domains: []Domain{{Name: "risky2", Def: domain(t, risky2XML), Secure: true}}}
+	got := strings.Join(failed(Run(inv, All(), []string{"vm"})), "\n")
+	want := strings.Join([]string{
+		"VM-015 risky2 medium", "VM-016 risky2 high", "VM-018 risky2 high", "VM-019 risky2 low", "VM-021 risky2 medium",
+		"VM-023 risky2 medium", "VM-026 risky2 medium", "VM-027 risky2 low",
+	}, "\n")
+	if got != want {
+		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestRiskyDefinition(t *testing.T) {
 	inv := &Inventory{Domains: []Domain{
 		{Name: "risky", Def: domain(t, riskyXML), Autostart: true, Secure: true},
@@ -131,7 +153,7 @@ func write(t *testing.T, root string, files map[string]string) {
 func TestHostAndDaemon(t *testing.T) {
 	good, bad := t.TempDir(), t.TempDir()
 	write(t, good, map[string]string{
-		"proc/cpuinfo": "processor : 0\nflags : fpu vmx sse\n", "dev/kvm": "", "sys/kernel/iommu_groups/0/type": "DMA",
+		"proc/cpuinfo": "processor : 0\nflags : fpu vmx sse\n", "dev/kvm": "", "dev/net/tun": "", "sys/kernel/iommu_groups/0/type": "DMA",
 		"sys/fs/selinux/enforce": "1", "sys/devices/system/cpu/vulnerabilities/mds": "Mitigation: Clear CPU buffers",
 		"proc/sys/kernel/kptr_restrict": "2", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t64055\t64055\t64055\t64055\nSeccomp:\t2\n",
 		"etc/libvirt/qemu.conf": "vnc_listen = \"127.0.0.1\"\n",
@@ -140,8 +162,9 @@ func TestHostAndDaemon(t *testing.T) {
 		"proc/cpuinfo": "processor : 0\nflags : fpu sse\n", "sys/module/kvm_intel/parameters/nested": "Y",
 		"sys/devices/system/cpu/vulnerabilities/retbleed": "Vulnerable", "sys/devices/system/cpu/vulnerabilities/mds": "Not affected",
 		"proc/sys/kernel/kptr_restrict": "0", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t0\t0\t0\t0\nSeccomp:\t0\n",
-		"etc/libvirt/qemu.conf":     "user = \"root\"\nsecurity_driver = \"none\"\ndynamic_ownership = 0\nseccomp_sandbox = 0\nvnc_listen = \"0.0.0.0\"\n",
-		"etc/libvirt/libvirtd.conf": "listen_tcp = 1\nauth_tcp = \"none\"\n",
+		"etc/libvirt/qemu.conf": "user = \"root\"\nsecurity_driver = \"none\"\ndynamic_ownership = 0\nseccomp_sandbox = 0\nvnc_listen = \"0.0.0.0\"\n" +
+			"security_default_confined = 0\ndump_guest_core = 1\nstdio_handler = \"file\"\nrelaxed_acs_check = 1\n",
+		"etc/libvirt/libvirtd.conf": "listen_tcp = 1\nauth_tcp = \"none\"\ntls_no_verify_certificate = 1\naudit_level = 0\n",
 	})
 	vm := []Domain{{Name: "vm1", Def: domain(t, `<domain type="kvm"><name>vm1</name></domain>`), Live: &libvirtxml.Domain{Name: "vm1"}}}
 	load := func(root string) *Inventory {
@@ -158,9 +181,10 @@ func TestHostAndDaemon(t *testing.T) {
 	}
 	got := strings.Join(failed(Run(load(bad), All(), []string{"host", "daemon"})), "\n")
 	want := strings.Join([]string{
-		"DAEMON-002 libvirtd.conf critical", "DAEMON-013 qemu.conf critical", "DAEMON-016 qemu.conf critical", "DAEMON-017 qemu.conf medium",
-		"DAEMON-018 qemu.conf high", "DAEMON-019 qemu.conf critical",
-		"HOST-001 host medium", "HOST-002 host medium", "HOST-008 host medium", "HOST-010 host high", "HOST-013 vm1 critical",
+		"DAEMON-002 libvirtd.conf critical", "DAEMON-004 libvirtd.conf high", "DAEMON-013 qemu.conf critical", "DAEMON-014 qemu.conf high",
+		"DAEMON-016 qemu.conf critical", "DAEMON-017 qemu.conf medium", "DAEMON-018 qemu.conf high", "DAEMON-019 qemu.conf critical",
+		"DAEMON-020 libvirtd.conf medium", "DAEMON-023 qemu.conf medium", "DAEMON-024 qemu.conf low", "DAEMON-025 qemu.conf medium",
+		"HOST-001 host medium", "HOST-002 host medium", "HOST-004 host low", "HOST-008 host medium", "HOST-010 host high", "HOST-013 vm1 critical",
 		"HOST-014 vm1 high", "HOST-016 host high", "HOST-020 host low", "HOST-021 host low",
 	}, "\n")
 	if got != want {
@@ -176,7 +200,7 @@ func TestHostAndDaemon(t *testing.T) {
 	inv := load(good)
 	inv.QEMUConf, inv.ConfErr = nil, "cannot read qemu.conf: permission denied"
 	for _, f := range Run(inv, All(), []string{"daemon"}) {
-		if f.ID != "DAEMON-002" && f.Status != "error" {
+		if f.Target != "libvirtd.conf" && f.Status != "error" {
 			t.Errorf("unreadable config: %+v", f)
 		}
 	}
