@@ -344,6 +344,20 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("host's own subnet %s: exit %d %s", p, code, errOut)
 		}
 	}
+	// A fixed address, live and in the persistent definition.
+	e.ok(nil, "netctl", "reserve", netName+"-x", "--mac", "52:54:00:e2:ff:01", "--ip", "10.213.78.10", "--name", "fixed")
+	for _, flags := range []int{0, int(libvirt.NETWORK_XML_INACTIVE)} {
+		if nw, err := e.conn.LookupNetworkByName(netName + "-x"); err != nil {
+			t.Error(err)
+		} else {
+			x, _ := nw.GetXMLDesc(libvirt.NetworkXMLFlags(flags))
+			_ = nw.Free()
+			if !strings.Contains(x, `<host mac="52:54:00:e2:ff:01" name="fixed" ip="10.213.78.10"`) && !strings.Contains(x, `<host mac='52:54:00:e2:ff:01' name='fixed' ip='10.213.78.10'`) {
+				t.Errorf("reservation not in the network XML (flags %d):\n%s", flags, x)
+			}
+		}
+	}
+	e.ok(nil, "netctl", "unreserve", netName+"-x", "--mac", "52:54:00:e2:ff:01")
 	e.ok(nil, "netctl", "delete", netName+"-x", "--yes")
 
 	// auditctl on the real host, with a guest running: its QEMU process is read from /proc.

@@ -235,6 +235,15 @@ type NetAddress struct {
 	Prefix    int    `json:"prefix"`
 	DHCPStart string `json:"dhcp_start"`
 	DHCPEnd   string `json:"dhcp_end"`
+	// Reservations are DHCP host entries: this MAC always gets this address (and name).
+	Reservations []Reservation `json:"reservations"`
+}
+
+// Reservation is a fixed DHCP address for a MAC.
+type Reservation struct {
+	MAC  string `json:"mac"`
+	IP   string `json:"ip"`
+	Name string `json:"name"`
 }
 
 // Lease is one DHCP lease of a libvirt network, matched to the VM that holds the MAC.

@@ -91,8 +91,14 @@ func describeNetwork(n *libvirt.Network) (model.Network, error) {
 				a.Prefix = maskBits(m)
 			}
 		}
+		a.Reservations = []model.Reservation{}
 		if ip.DHCP != nil && len(ip.DHCP.Ranges) > 0 {
 			a.DHCPStart, a.DHCPEnd = ip.DHCP.Ranges[0].Start, ip.DHCP.Ranges[0].End
+		}
+		if ip.DHCP != nil {
+			for _, h := range ip.DHCP.Hosts {
+				a.Reservations = append(a.Reservations, model.Reservation{MAC: strings.ToLower(h.MAC), IP: h.IP, Name: h.Name})
+			}
 		}
 		out.Addresses = append(out.Addresses, a)
 	}
@@ -395,4 +401,29 @@ func (c *Conn) NetworkXML(ctx context.Context, name string, inactive bool) (stri
 		}
 		return n.GetXMLDesc(flags)
 	})
+}
+
+// Reserve adds (or, with remove, deletes) a DHCP host entry of the network's IPv4 range, in
+// the running network and in its persistent definition alike.
+func (c *Conn) Reserve(ctx context.Context, network string, r model.Reservation, remove bool) error {
+	host := libvirtxml.NetworkDHCPHost{MAC: r.MAC, IP: r.IP, Name: r.Name}
+	x, err := host.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = c.withNetwork(ctx, network, "reserve in", func(n *libvirt.Network) (string, error) {
+		flags := libvirt.NETWORK_UPDATE_AFFECT_CONFIG
+		if active, _ := n.IsActive(); active {
+			flags |= libvirt.NETWORK_UPDATE_AFFECT_LIVE
+		}
+		if persistent, _ := n.IsPersistent(); !persistent {
+			flags &^= libvirt.NETWORK_UPDATE_AFFECT_CONFIG
+		}
+		cmd := libvirt.NETWORK_UPDATE_COMMAND_ADD_LAST
+		if remove {
+			cmd = libvirt.NETWORK_UPDATE_COMMAND_DELETE
+		}
+		return "", n.Update(cmd, libvirt.NETWORK_SECTION_IP_DHCP_HOST, -1, x, flags)
+	})
+	return err
 }

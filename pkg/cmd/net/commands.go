@@ -6,6 +6,8 @@ import (
 	"fmt"
 	stdnet "net"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -40,7 +42,7 @@ func newShow(f *cmdutil.Factory) *cobra.Command {
 			return output.Object(f.IO.Out, format, n, [][2]string{
 				{"name", n.Name}, {"uuid", n.UUID}, {"state", state(n)}, {"autostart", yesNo(n.Autostart)},
 				{"persistent", yesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", dash(n.Bridge)},
-				{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"leases", leaseCount(n)},
+				{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"reserved", reservations(n)}, {"leases", leaseCount(n)},
 				{"used by", dash(strings.Join(n.UsedBy, ", "))},
 			})
 		},
@@ -438,4 +440,131 @@ func newXML(f *cmdutil.Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&inactive, "inactive", false, "the persistent definition, not the running one")
 	return cmd
+}
+
+var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
+
+func newReserve(f *cmdutil.Factory) *cobra.Command {
+	var mac, ip, name string
+	cmd := &cobra.Command{
+		Use:   "reserve NETWORK --mac MAC --ip IP [--name HOST]",
+		Short: "Give a MAC a fixed DHCP address (and host name) on a network",
+		Long: `Add a DHCP host entry: the NIC with this MAC always gets this address, and the network's
+DNS answers HOST for it. The entry goes into the running network and its persistent
+definition alike, so it holds across restarts. The address must be in the network's subnet
+and not the host's own; a MAC or address already reserved is refused (exit 4).`,
+		Example:           "  netctl reserve lab --mac 52:54:00:12:34:56 --ip 10.50.0.10 --name web01",
+		Args:              cmdutil.ExactArgs(1, "one network"),
+		ValidArgsFunction: completeNetworks(f, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := model.Reservation{MAC: strings.ToLower(mac), IP: ip, Name: name}
+			if !macRE.MatchString(r.MAC) {
+				return errs.New(errs.Usage, "--mac %q: want six hex pairs such as 52:54:00:12:34:56", mac)
+			}
+			if b, _ := strconv.ParseUint(r.MAC[:2], 16, 8); b&1 == 1 {
+				return errs.New(errs.Usage, "--mac %s is a multicast address", r.MAC)
+			}
+			addr, err := netip.ParseAddr(ip)
+			if err != nil || !addr.Is4() {
+				return errs.New(errs.Usage, "--ip %q: want an IPv4 address", ip)
+			}
+			if name != "" {
+				if err := cmdutil.ValidateName("host", name); err != nil {
+					return err
+				}
+			}
+			conn, err := f.Connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			n, err := conn.Network(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			inSubnet := false
+			for _, a := range n.Addresses {
+				p, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", a.Address, a.Prefix))
+				if err != nil || a.Family != "ipv4" {
+					continue
+				}
+				if addr.String() == a.Address {
+					return errs.New(errs.Usage, "%s is the host's own address on %s", addr, n.Name)
+				}
+				if p.Contains(addr) {
+					inSubnet = true
+				}
+				for _, x := range a.Reservations {
+					if x.MAC == r.MAC || x.IP == r.IP {
+						return errs.New(errs.Conflict, "%s already reserves %s for %s", n.Name, x.IP, x.MAC).
+							WithHint("remove it first: netctl unreserve %s --mac %s", n.Name, x.MAC)
+					}
+				}
+			}
+			if !inSubnet {
+				return errs.New(errs.Usage, "%s is not in the subnet of %s (%s)", addr, n.Name, cidrs(n))
+			}
+			if err := conn.Reserve(cmd.Context(), n.Name, r, false); err != nil {
+				return errs.Wrap(err, "reserve %s on %s", r.IP, n.Name)
+			}
+			f.Infof("%s: %s: %s now always gets %s", f.Prog, n.Name, r.MAC, r.IP)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&mac, "mac", "", "the NIC's `MAC` address (required)")
+	cmd.Flags().StringVar(&ip, "ip", "", "the IPv4 `ADDRESS` it gets (required)")
+	cmd.Flags().StringVar(&name, "name", "", "host `NAME` the network's DNS answers for it")
+	_ = cmd.MarkFlagRequired("mac")
+	_ = cmd.MarkFlagRequired("ip")
+	return cmd
+}
+
+func newUnreserve(f *cmdutil.Factory) *cobra.Command {
+	var mac, ip string
+	cmd := &cobra.Command{
+		Use:               "unreserve NETWORK (--mac MAC | --ip IP)",
+		Short:             "Remove a fixed DHCP address",
+		Args:              cmdutil.ExactArgs(1, "one network"),
+		ValidArgsFunction: completeNetworks(f, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (mac == "") == (ip == "") {
+				return errs.New(errs.Usage, "give --mac or --ip")
+			}
+			conn, err := f.Connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			n, err := conn.Network(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, a := range n.Addresses {
+				for _, x := range a.Reservations {
+					if x.MAC == strings.ToLower(mac) || x.IP == ip {
+						if err := conn.Reserve(cmd.Context(), n.Name, x, true); err != nil {
+							return errs.Wrap(err, "unreserve %s on %s", x.IP, n.Name)
+						}
+						f.Infof("%s: %s: %s no longer reserved for %s", f.Prog, n.Name, x.IP, x.MAC)
+						return nil
+					}
+				}
+			}
+			return errs.New(errs.NotFound, "%s has no reservation for %s%s", n.Name, mac, ip)
+		},
+	}
+	cmd.Flags().StringVar(&mac, "mac", "", "the reserved `MAC`")
+	cmd.Flags().StringVar(&ip, "ip", "", "the reserved `ADDRESS`")
+	cmd.MarkFlagsMutuallyExclusive("mac", "ip")
+	return cmd
+}
+
+func reservations(n model.Network) string {
+	var out []string
+	for _, a := range n.Addresses {
+		for _, r := range a.Reservations {
+			out = append(out, strings.TrimSpace(r.IP+" "+r.MAC+" "+r.Name))
+		}
+	}
+	return dash(strings.Join(out, ", "))
 }

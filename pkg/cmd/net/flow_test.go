@@ -55,6 +55,16 @@ func TestNetworkFlow(t *testing.T) {
 	if !strings.Contains(out, "nope   -         error: network nope not found") {
 		t.Errorf("bulk stop:\n%s", out)
 	}
+	// Fixed addresses: in the subnet, not the host's, one per MAC and address.
+	must(0, "52:54:00:12:34:56 now always gets 198.51.100.10", "reserve", "lab", "--mac", "52:54:00:12:34:56", "--ip", "198.51.100.10", "--name", "web01")
+	must(0, `"reservations":[{"mac":"52:54:00:12:34:56","ip":"198.51.100.10","name":"web01"}]`, "show", "lab", "--json")
+	must(4, "lab already reserves 198.51.100.10 for 52:54:00:12:34:56", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.10")
+	must(2, "not in the subnet of lab", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "10.9.9.9")
+	must(2, "the host's own address", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.1")
+	must(2, "multicast", "reserve", "lab", "--mac", "01:54:00:aa:bb:cc", "--ip", "198.51.100.11")
+	must(0, "198.51.100.10 no longer reserved", "unreserve", "lab", "--ip", "198.51.100.10")
+	must(0, `"reservations":[]`, "show", "lab", "--json")
+	must(3, "lab has no reservation for 52:54:00:12:34:56", "unreserve", "lab", "--mac", "52:54:00:12:34:56")
 	must(0, "lab    deleted   ok", "delete", "lab", "--yes")
 	must(3, "network lab not found", "show", "lab")
 	// The running VM "test" is on default: --force and a warning to delete it.

@@ -29,7 +29,7 @@ autostart, and delete them. Networks VMs are running on are not stopped or delet
 --force.`,
 	}
 	cmd.AddCommand(newList(f), newShow(f), newLeases(f), newCreate(f), newStart(f), newStop(f),
-		newAutostart(f), newDelete(f), newXML(f))
+		newAutostart(f), newDelete(f), newXML(f), newReserve(f), newUnreserve(f))
 	return cmd
 }
 
