@@ -223,3 +223,36 @@ func TestStoragePermissions(t *testing.T) {
 		t.Errorf("failures:\n%s", got)
 	}
 }
+
+func TestListenersAndFiles(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{
+		// 0.0.0.0:16509 and 127.0.0.1:5900 listening, 10.0.0.5:5901 listening, one established.
+		"proc/net/tcp": "  sl  local_address rem_address   st\n" +
+			"   0: 00000000:407D 00000000:0000 0A\n   1: 0100007F:170C 00000000:0000 0A\n" +
+			"   2: 0500000A:170D 00000000:0000 0A\n   3: 0500000A:170E 0600000A:D431 01\n",
+		"proc/sys/net/ipv4/ip_forward":            "1",
+		"proc/sys/net/ipv4/conf/all/rp_filter":    "1",
+		"var/lib/libvirt/qemu/save/vm.save":       "ram",
+		"etc/libvirt/qemu.conf":                   "",
+		"etc/libvirt/libvirt.conf":                "",
+		"etc/libvirt/qemu/vm.xml":                 "<domain/>",
+		"var/lib/libvirt/qemu/snapshot/vm/s1.xml": "",
+	})
+	_ = os.Chmod(filepath.Join(root, "etc/libvirt/qemu.conf"), 0o600)
+	_ = os.Chmod(filepath.Join(root, "var/lib/libvirt/qemu/snapshot/vm/s1.xml"), 0o600)
+	inv := &Inventory{Root: root, Local: true, DaemonCfg: map[string]string{"auth_tcp": `"none"`}}
+	var got []string
+	for _, f := range Run(inv, listenControls, nil) {
+		got = append(got, f.ID+" "+f.Status+" "+f.Severity+" "+f.Detail)
+	}
+	want := []string{
+		"HOST-024 fail critical a VNC/SPICE display on 10.0.0.5:5901, plain libvirt TCP on 0.0.0.0:16509: reachable from the network",
+		"STOR-004 fail high world-readable guest memory: /var/lib/libvirt/qemu/save/vm.save",
+		"STOR-005 fail medium world-readable, and able to hold passwords: /etc/libvirt/qemu/vm.xml",
+		"NET-006 fail low ip_forward=1 though no libvirt network routes or NATs: the host forwards packets nothing here needs",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
