@@ -49,9 +49,13 @@ type Inventory struct {
 	Domains   []Domain
 	Networks  []*libvirtxml.Network
 	Pools     []*libvirtxml.StoragePool
-	QEMUConf  map[string]string // qemu.conf, raw values; nil when unreadable
-	DaemonCfg map[string]string // libvirtd.conf (or virtproxyd.conf), raw values; nil when unreadable
-	ConfErr   string            // why the configuration could not be read
+	Caps      *libvirtxml.Caps                // host capabilities: the security models libvirt runs
+	Filters   map[string]*libvirtxml.NWFilter // network filters; nil without the nwfilter driver
+	Secrets   []*libvirtxml.Secret            // nil when libvirt would not list them
+	Versions  string                          // libvirt and hypervisor versions, for the record
+	QEMUConf  map[string]string               // qemu.conf, raw values; nil when unreadable
+	DaemonCfg map[string]string               // libvirtd.conf (or virtproxyd.conf), raw values; nil when unreadable
+	ConfErr   string                          // why the configuration could not be read
 }
 
 // Path is p under the inventory's root.
@@ -97,7 +101,7 @@ func errored(target string, err error) Result {
 func All() []Control {
 	var out []Control
 	for _, g := range [][]Control{hostControls, moreHostControls, daemonControls, moreDaemonControls, vmControls, moreVMControls,
-		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls, listenControls} {
+		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls, listenControls, confinementControls} {
 		out = append(out, g...)
 	}
 	// Catalogue order: by group, then by ID.

@@ -2,6 +2,7 @@ package virt
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"libvirt.org/go/libvirt"
@@ -22,6 +23,10 @@ type Inventory struct {
 	Domains  []InventoryDomain
 	Networks []*libvirtxml.Network
 	Pools    []*libvirtxml.StoragePool
+	Caps     *libvirtxml.Caps                // nil when libvirt did not say
+	Filters  map[string]*libvirtxml.NWFilter // nil when there is no nwfilter driver
+	Secrets  []*libvirtxml.Secret            // nil when libvirt refused to list them
+	Versions string                          // libvirt and hypervisor versions
 }
 
 // Inventory reads the definitions an audit needs. secure asks for the security-sensitive
@@ -90,6 +95,46 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			}
 			_ = pools[i].Free()
 		}
+		if x, err := c.c.GetCapabilities(); err == nil {
+			out.Caps = &libvirtxml.Caps{}
+			if out.Caps.Unmarshal(x) != nil {
+				out.Caps = nil
+			}
+		}
+		if filters, err := c.c.ListAllNWFilters(0); err == nil {
+			out.Filters = map[string]*libvirtxml.NWFilter{}
+			for i := range filters {
+				if x, err := filters[i].GetXMLDesc(0); err == nil {
+					f := &libvirtxml.NWFilter{}
+					if f.Unmarshal(x) == nil {
+						out.Filters[f.Name] = f
+					}
+				}
+				_ = filters[i].Free()
+			}
+		}
+		if secrets, err := c.c.ListAllSecrets(0); err == nil {
+			out.Secrets = []*libvirtxml.Secret{}
+			for i := range secrets {
+				if x, err := secrets[i].GetXMLDesc(0); err == nil {
+					s := &libvirtxml.Secret{}
+					if s.Unmarshal(x) == nil {
+						out.Secrets = append(out.Secrets, s)
+					}
+				}
+				_ = secrets[i].Free()
+			}
+		}
+		lib, _ := c.c.GetLibVersion()
+		hv, _ := c.c.GetVersion()
+		out.Versions = "libvirt " + version(lib) + ", hypervisor " + version(hv)
 		return out, nil
 	})
+}
+
+func version(v uint32) string {
+	if v == 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000)
 }

@@ -121,7 +121,8 @@ func runAudit(ctx context.Context, f *cmdutil.Factory, o runOptions) error {
 	if err != nil {
 		return errs.Wrap(err, "audit")
 	}
-	inv := &audit.Inventory{Root: o.root, Networks: data.Networks, Pools: data.Pools,
+	inv := &audit.Inventory{Root: o.root, Networks: data.Networks, Pools: data.Pools, Caps: data.Caps, Filters: data.Filters,
+		Secrets: data.Secrets, Versions: data.Versions,
 		Local: o.root != "/" || !virt.IsRemote(uri) && !strings.HasPrefix(uri, "test:")}
 	for _, d := range data.Domains {
 		inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure})
