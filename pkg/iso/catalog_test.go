@@ -24,8 +24,8 @@ func TestCatalog(t *testing.T) {
 	if u.URL != "https://releases.ubuntu.com/24.04/{file}" || u.File != "ubuntu-24.04*-live-server-amd64.iso" || !u.Signed() || len(u.Keys) != 1 {
 		t.Errorf("ubuntu: %+v", u)
 	}
-	if by["alpine-virt"].Signed() {
-		t.Error("alpine's checksums are not signed")
+	if by["debian-genericcloud"].Signed() || !by["alpine-virt"].Signed() {
+		t.Error("Debian's cloud checksums are not signed; Alpine signs its images")
 	}
 	if _, err := Catalog([]Entry{{Name: "nourl"}}); err == nil {
 		t.Error("entry without url accepted")
@@ -81,7 +81,8 @@ func TestCatalogEntriesAreUsable(t *testing.T) {
 		if f := e.ChecksumFormat; f != "" && f != "gnu" && f != "bsd" {
 			t.Errorf("%s: checksum_format %q", e.Name, f)
 		}
-		if (e.SignatureKind == "detached") != (e.SignatureURL != "") || e.SignatureKind != "" && e.SignatureKind != "detached" && e.SignatureKind != "clearsigned" {
+		if (e.SignatureKind == "detached" || e.SignatureKind == "image") != (e.SignatureURL != "") ||
+			e.SignatureKind != "" && e.SignatureKind != "detached" && e.SignatureKind != "clearsigned" && e.SignatureKind != "image" {
 			t.Errorf("%s: signature_kind %q with signature_url %q", e.Name, e.SignatureKind, e.SignatureURL)
 		}
 		if e.Signed() {

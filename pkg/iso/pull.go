@@ -60,7 +60,10 @@ type PullOptions struct {
 	Client      *http.Client
 	Stall       time.Duration // a transfer silent this long fails (default 60 s)
 	Progress    func(done, total int64)
-	Now         func() time.Time
+	// VerifyFile checks the downloaded file once more before it is published (a signature
+	// over the image itself) and returns the signer; a failure stores nothing.
+	VerifyFile func(path string) (signer string, err error)
+	Now        func() time.Time
 }
 
 var validImageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`) })
@@ -240,6 +243,16 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 		rec.UpstreamDigest, rec.Verified, rec.VerifiedAt = o.Expect.String(), true, rec.FetchedAt
 	} else {
 		rec.Insecure = true
+	}
+	if o.VerifyFile != nil {
+		signer, err := o.VerifyFile(partial)
+		if err != nil {
+			f.Close()
+			_ = os.Remove(partial)
+			_ = os.Remove(stateFile)
+			return nil, false, errs.Wrap(err, "%s: nothing stored", o.Name)
+		}
+		rec.Signer = signer
 	}
 	if err := f.Sync(); err != nil {
 		return nil, false, err

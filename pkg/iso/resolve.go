@@ -89,6 +89,11 @@ type Resolved struct {
 	SignatureURL string // the detached signature, or the checksum list itself when clearsigned
 	Signer       string // fingerprint of the pinned key that signed the list; empty when unsigned
 	Digest       Digest
+	// ImageSignature is the URL of a detached signature over the image itself, to be checked
+	// with ImageKeys (only Pins count) once the file is downloaded and before it is published.
+	ImageSignature string
+	ImageKeys      []byte
+	Pins           []string
 }
 
 const globChars = "*?["
@@ -127,10 +132,23 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		return r, errs.New(errs.Verify, "checksum file %s should be clearsigned but carries no signature", r.ChecksumURL)
 	case kind == "detached" && s.SignatureURL == "":
 		return r, errs.New(errs.Usage, "a detached signature needs its URL (signature_url)")
-	case kind != "" && kind != "detached" && kind != "clearsigned":
-		return r, errs.New(errs.Usage, "unknown signature kind %q (detached or clearsigned)", kind)
+	case kind == "image" && s.SignatureURL == "":
+		return r, errs.New(errs.Usage, "an image signature needs its URL (signature_url, which may use {file})")
+	case kind != "" && kind != "detached" && kind != "clearsigned" && kind != "image":
+		return r, errs.New(errs.Usage, "unknown signature kind %q (detached, clearsigned or image)", kind)
 	}
-	if kind != "" {
+	if kind == "image" {
+		// The publisher signs the image itself (Arch, Alpine): the list is read over HTTPS for
+		// the digest, and the signature is checked over the downloaded file before it is
+		// published (see Resolved.ImageSignature).
+		if len(s.Keys) == 0 {
+			return r, errs.New(errs.Usage, "the image is signed, but no key is pinned to check it with")
+		}
+		if r.ImageKeys, err = signingKeys(ctx, s, fetch); err != nil {
+			return r, err
+		}
+		r.Pins = s.Keys
+	} else if kind != "" {
 		if len(s.Keys) == 0 {
 			return r, errs.New(errs.Usage, "checksum file %s is signed, but no key is pinned to check it with", r.ChecksumURL).
 				WithHint("pin the publisher's fingerprint with --key (and give --key-url), after checking it out of band")
@@ -182,6 +200,9 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 	}
 	r.Name, r.Digest = file, d
 	r.URL = strings.ReplaceAll(s.URL, "{file}", file)
+	if kind == "image" {
+		r.ImageSignature = strings.ReplaceAll(s.SignatureURL, "{file}", file)
+	}
 	return r, nil
 }
 

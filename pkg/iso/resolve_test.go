@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -104,7 +105,7 @@ func TestResolveListingAndClearsigned(t *testing.T) {
 	want := Resolved{URL: base + "/f/Fedora-Server-dvd-x86_64-45-1.10.iso", Name: "Fedora-Server-dvd-x86_64-45-1.10.iso",
 		ChecksumURL: base + "/f/Fedora-Server-45-1.10-x86_64-CHECKSUM", SignatureURL: base + "/f/Fedora-Server-45-1.10-x86_64-CHECKSUM (clearsigned)",
 		Signer: fpr, Digest: Digest{Algo: "sha256", Hex: good}}
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("resolved\n %+v\nwant\n %+v", r, want)
 	}
 	if p.count("/f/Fedora-Server-45-1.2-x86_64-CHECKSUM") != 0 {
@@ -185,5 +186,36 @@ func TestLinkNames(t *testing.T) {
 	got := fmt.Sprint(linkNames([]byte(`<a href="x%20y.iso">.</a><A HREF='sub/'>s</A><a href="/abs/z.iso#frag">z</a><a href="?C=M">m</a>`)))
 	if got != "[x y.iso z.iso]" {
 		t.Errorf("linkNames = %s", got)
+	}
+}
+
+// Arch and Alpine sign the image, not the list: Resolve reads the digest from the list, and
+// hands back the signature's URL (with the resolved name) and the pinned keys to check the
+// downloaded file with.
+func TestResolveImageSignature(t *testing.T) {
+	signer, pub, fpr := key(t, "arch")
+	image := []byte("an iso")
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, signer, bytes.NewReader(image), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, base := publish(t, map[string][]byte{"/sha256sums.txt": []byte(h256 + "  archlinux-2026.11.01-x86_64.iso\n" + h256 + "  archlinux-x86_64.iso\n"), "/key": pub})
+	r, err := Resolve(context.Background(), Source{URL: base + "/{file}", File: "archlinux-*-x86_64.iso", ChecksumURL: base + "/sha256sums.txt",
+		SignatureKind: "image", SignatureURL: base + "/{file}.sig", KeyURL: base + "/key", Keys: []string{fpr}}, HTTPFetcher(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "archlinux-2026.11.01-x86_64.iso" || r.ImageSignature != base+"/archlinux-2026.11.01-x86_64.iso.sig" || r.Signer != "" {
+		t.Fatalf("resolved %+v", r)
+	}
+	if got, err := VerifyDetachedReader(bytes.NewReader(image), sig.Bytes(), r.ImageKeys, r.Pins); err != nil || got != fpr {
+		t.Errorf("good image: %s %v", got, err)
+	}
+	if _, err := VerifyDetachedReader(bytes.NewReader(append(image, '!')), sig.Bytes(), r.ImageKeys, r.Pins); errs.KindOf(err) != errs.Verify {
+		t.Errorf("changed image: %v", err)
+	}
+	if _, err := Resolve(context.Background(), Source{URL: base + "/{file}", File: "archlinux-*-x86_64.iso", ChecksumURL: base + "/sha256sums.txt",
+		SignatureKind: "image", KeyURL: base + "/key", Keys: []string{fpr}}, HTTPFetcher(nil)); errs.KindOf(err) != errs.Usage {
+		t.Errorf("image kind without a URL: %v", err)
 	}
 }

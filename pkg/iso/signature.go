@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -56,6 +57,24 @@ func VerifyDetached(signed, sig, keys []byte, pinned []string) (string, error) {
 	signer, err := openpgp.CheckArmoredDetachedSignature(ring, bytes.NewReader(signed), bytes.NewReader(sig), nil)
 	if err != nil {
 		signer, err = openpgp.CheckDetachedSignature(ring, bytes.NewReader(signed), bytes.NewReader(sig), nil)
+	}
+	if err != nil {
+		return "", errs.New(errs.Verify, "bad signature: %v", err)
+	}
+	return strings.ToUpper(hex.EncodeToString(signer.PrimaryKey.Fingerprint)), nil
+}
+
+// VerifyDetachedReader is VerifyDetached over a stream (an image of gigabytes, read once).
+func VerifyDetachedReader(signed io.Reader, sig, keys []byte, pinned []string) (string, error) {
+	ring, err := pinnedKeys(keys, pinned)
+	if err != nil {
+		return "", err
+	}
+	var signer *openpgp.Entity
+	if bytes.Contains(sig, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		signer, err = openpgp.CheckArmoredDetachedSignature(ring, signed, bytes.NewReader(sig), nil)
+	} else {
+		signer, err = openpgp.CheckDetachedSignature(ring, signed, bytes.NewReader(sig), nil)
 	}
 	if err != nil {
 		return "", errs.New(errs.Verify, "bad signature: %v", err)

@@ -237,6 +237,22 @@ libvirt stream, with its record.`,
 					return errs.Wrap(err, "pull %s", args[0])
 				}
 				po.URL, po.Expect, po.ChecksumURL, po.Signer, po.Signature = r.URL, &r.Digest, r.ChecksumURL, r.Signer, r.SignatureURL
+				if r.ImageSignature != "" {
+					// Fetched before the download, checked over the file before it is published.
+					sig, err := iso.HTTPFetcher(nil)(ctx, r.ImageSignature, "image signature")
+					if err != nil {
+						return errs.Wrap(err, "pull %s", args[0])
+					}
+					po.Signature = r.ImageSignature
+					po.VerifyFile = func(p string) (string, error) {
+						fh, err := os.Open(p)
+						if err != nil {
+							return "", err
+						}
+						defer fh.Close()
+						return iso.VerifyDetachedReader(fh, sig, r.ImageKeys, r.Pins)
+					}
+				}
 				if po.Name == "" {
 					po.Name = r.Name
 				}
