@@ -284,12 +284,6 @@ var confinementControls = []Control{
 		return out
 	}},
 	{ID: "STOR-009", Group: "storage", Severity: "medium", Title: "Backing file outside trusted pools", Check: func(inv *Inventory) []Result {
-		var roots []string
-		for _, p := range inv.Pools {
-			if p.Target != nil && p.Target.Path != "" {
-				roots = append(roots, filepath.Clean(p.Target.Path)+"/")
-			}
-		}
 		var out []Result
 		for _, d := range inv.Domains {
 			def := d.Live
@@ -308,14 +302,10 @@ var confinementControls = []Control{
 					case b.Source.Network != nil:
 						out = append(out, fail(d.Name, "a backing file over %s (%s)", b.Source.Network.Protocol, b.Source.Network.Name))
 					case b.Source.File != nil:
-						path, trusted := b.Source.File.File, false
-						for _, r := range roots {
-							trusted = trusted || strings.HasPrefix(path, r)
-						}
-						if trusted {
+						if path := b.Source.File.File; inPool(inv, path) {
 							out = append(out, pass(d.Name, path))
 						} else {
-							out = append(out, fail(d.Name, "backing file %s is in no storage pool", path))
+							out = append(out, fail(d.Name, "backing file %s is in no storage pool", b.Source.File.File))
 						}
 					}
 				}
@@ -346,4 +336,14 @@ func forEachQEMUPid(inv *Inventory, check func(name, pid string) Result) []Resul
 		return []Result{skipped("host", "no running VM")}
 	}
 	return out
+}
+
+// inPool says whether path is under the target directory of one of the host's storage pools.
+func inPool(inv *Inventory, path string) bool {
+	for _, p := range inv.Pools {
+		if p.Target != nil && p.Target.Path != "" && strings.HasPrefix(path, filepath.Clean(p.Target.Path)+"/") {
+			return true
+		}
+	}
+	return false
 }

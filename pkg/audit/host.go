@@ -141,27 +141,13 @@ var hostControls = []Control{
 // forEachQEMU applies check to the /proc status of each running VM's QEMU process, found
 // through libvirt's pid files.
 func forEachQEMU(inv *Inventory, check func(name, status string) Result) []Result {
-	var out []Result
-	for _, d := range inv.Domains {
-		if d.Live == nil {
-			continue
-		}
-		pid, err := inv.Read(filepath.Join("run/libvirt/qemu", d.Name+".pid"))
+	return forEachQEMUPid(inv, func(name, pid string) Result {
+		status, err := inv.Read(filepath.Join("proc", pid, "status"))
 		if err != nil {
-			out = append(out, errored(d.Name, err))
-			continue
+			return errored(name, err)
 		}
-		status, err := inv.Read(filepath.Join("proc", strings.TrimSpace(pid), "status"))
-		if err != nil {
-			out = append(out, errored(d.Name, err))
-			continue
-		}
-		out = append(out, check(d.Name, status))
-	}
-	if len(out) == 0 {
-		return []Result{skipped("host", "no running VM")}
-	}
-	return out
+		return check(name, status)
+	})
 }
 
 func statusField(status, key string) []string {

@@ -197,12 +197,6 @@ var moreStorageControls = []Control{
 		return out
 	}},
 	{ID: "STOR-010", Group: "storage", Severity: "low", Title: "Disks outside managed locations", Check: func(inv *Inventory) []Result {
-		var roots []string
-		for _, p := range inv.Pools {
-			if p.Target != nil && p.Target.Path != "" {
-				roots = append(roots, filepath.Clean(p.Target.Path)+"/")
-			}
-		}
 		var out []Result
 		for _, d := range inv.Domains {
 			if d.Def == nil {
@@ -213,11 +207,7 @@ var moreStorageControls = []Control{
 					continue
 				}
 				path := disk.Source.File.File
-				managed := false
-				for _, r := range roots {
-					managed = managed || strings.HasPrefix(path, r)
-				}
-				if managed {
+				if inPool(inv, path) {
 					out = append(out, pass(path, ""))
 				} else {
 					out = append(out, fail(path, "%s's disk is in no storage pool: libvirt manages neither its permissions nor its labels", d.Name))

@@ -39,12 +39,7 @@ func newShow(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return output.Object(f.IO.Out, format, n, [][2]string{
-				{"name", n.Name}, {"uuid", n.UUID}, {"state", state(n)}, {"autostart", yesNo(n.Autostart)},
-				{"persistent", yesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", dash(n.Bridge)},
-				{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"reserved", reservations(n)}, {"leases", leaseCount(n)},
-				{"used by", dash(strings.Join(n.UsedBy, ", "))},
-			})
+			return output.Object(f.IO.Out, format, n, networkPairs(n))
 		},
 	}
 }
@@ -241,10 +236,17 @@ func runCreate(ctx context.Context, f *cmdutil.Factory, name string, o createOpt
 	if err != nil {
 		return err
 	}
-	return output.Object(f.IO.Out, format, n, [][2]string{
-		{"name", n.Name}, {"state", state(n)}, {"autostart", yesNo(n.Autostart)}, {"forward", n.Forward},
-		{"bridge", dash(n.Bridge)}, {"address", cidrs(n)}, {"dhcp", dhcp(n)},
-	})
+	return output.Object(f.IO.Out, format, n, networkPairs(n))
+}
+
+// networkPairs is the table view of one network (show, and create's answer).
+func networkPairs(n model.Network) [][2]string {
+	return [][2]string{
+		{"name", n.Name}, {"uuid", n.UUID}, {"state", state(n)}, {"autostart", yesNo(n.Autostart)},
+		{"persistent", yesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", dash(n.Bridge)},
+		{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"reserved", reservations(n)}, {"leases", leaseCount(n)},
+		{"used by", dash(strings.Join(n.UsedBy, ", "))},
+	}
 }
 
 // hostOverlap refuses a subnet this host already has on an interface (the LAN it is on, a
