@@ -26,11 +26,7 @@ func newShow(f *cmdutil.Factory) *cobra.Command {
 		Args:              cmdutil.ExactArgs(1, "one network"),
 		ValidArgsFunction: completeNetworks(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := f.Format()
-			if err != nil {
-				return err
-			}
-			conn, err := f.Connect(cmd.Context(), true)
+			format, conn, err := reader(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -64,11 +60,7 @@ to no VM here shows "-" (a guest that was deleted, or a foreign machine on a bri
 		Example:           "  netctl leases\n  netctl leases default -o json --jq '.[] | select(.vm == \"web01\") | .address'",
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := f.Format()
-			if err != nil {
-				return err
-			}
-			conn, err := f.Connect(cmd.Context(), true)
+			format, conn, err := reader(cmd.Context(), f)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -128,11 +129,7 @@ with a NIC on it. Patterns are shell-style globs on the name.`,
 					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(p))
 				}
 			}
-			format, err := f.Format()
-			if err != nil {
-				return err
-			}
-			conn, err := f.Connect(cmd.Context(), true)
+			format, conn, err := reader(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -162,4 +159,15 @@ func matches(name string, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// reader is what every read-only command starts with: the output format, then a read-only
+// connection (in that order, so a bad -o fails before libvirt is asked).
+func reader(ctx context.Context, f *cmdutil.Factory) (output.Format, *virt.Conn, error) {
+	format, err := f.Format()
+	if err != nil {
+		return format, nil, err
+	}
+	conn, err := f.Connect(ctx, true)
+	return format, conn, err
 }
