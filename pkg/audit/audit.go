@@ -101,7 +101,7 @@ func errored(target string, err error) Result {
 func All() []Control {
 	var out []Control
 	for _, g := range [][]Control{hostControls, moreHostControls, daemonControls, moreDaemonControls, vmControls, moreVMControls,
-		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls, listenControls, confinementControls} {
+		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls, listenControls, confinementControls, hardwareControls} {
 		out = append(out, g...)
 	}
 	// Catalogue order: by group, then by ID.

@@ -52,7 +52,7 @@ func failed(found []model.Finding) []string {
 }
 
 // hvctl's own domains (the golden renderings of the test profiles) trip no VM control except
-// by what their profiles chose: web boots UEFI without Secure Boot, the workstation assigns
+// by what their profiles chose: web boots UEFI without Secure Boot or a vTPM, the workstation assigns
 // PCI devices and maps Looking Glass shared memory.
 func TestOwnDefinitionsPass(t *testing.T) {
 	inv := &Inventory{}
@@ -64,7 +64,7 @@ func TestOwnDefinitionsPass(t *testing.T) {
 		inv.Domains = append(inv.Domains, Domain{Name: name, Def: domain(t, string(b)), Secure: true})
 	}
 	got := strings.Join(failed(Run(inv, All(), []string{"vm"})), "\n")
-	want := "VM-014 workstation medium\nVM-020 workstation medium\nVM-022 web medium"
+	want := "VM-014 workstation medium\nVM-020 workstation medium\nVM-022 web medium\nVM-033 web low"
 	if got != want {
 		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
 	}
@@ -122,6 +122,7 @@ func TestRiskyDefinition(t *testing.T) {
 		"VM-011 risky critical", "VM-012 risky high", "VM-014 risky medium", "VM-017 risky medium",
 		"VM-020 peer high", "VM-020 risky high", "VM-022 risky medium", "VM-030 risky low",
 		"VM-032 risky critical", // autostart raises the worst risky failure, capped at critical
+		"VM-033 risky low",
 	}, "\n")
 	if got != want {
 		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
@@ -153,14 +154,19 @@ func write(t *testing.T, root string, files map[string]string) {
 func TestHostAndDaemon(t *testing.T) {
 	good, bad := t.TempDir(), t.TempDir()
 	write(t, good, map[string]string{
-		"proc/cpuinfo": "processor : 0\nflags : fpu vmx sse\n", "dev/kvm": "", "dev/net/tun": "", "sys/kernel/iommu_groups/0/type": "DMA",
+		"proc/cpuinfo": "processor : 0\nflags : fpu vmx sse\n", "dev/kvm": "", "dev/net/tun": "", "dev/vhost-net": "",
+		"sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory pids", "sys/firmware/acpi/tables/DMAR": "", "proc/77/comm": "auditd\n",
+		"sys/devices/system/cpu/smt/control": "on", "sys/module/kvm_intel/parameters/vmentry_l1d_flush": "cond", "sys/kernel/mm/ksm/run": "0", "sys/kernel/iommu_groups/0/type": "DMA",
 		"sys/fs/selinux/enforce": "1", "sys/devices/system/cpu/vulnerabilities/mds": "Mitigation: Clear CPU buffers",
 		"proc/sys/kernel/kptr_restrict": "2", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t64055\t64055\t64055\t64055\nSeccomp:\t2\n",
 		"etc/libvirt/qemu.conf": "vnc_listen = \"127.0.0.1\"\n",
 	})
 	write(t, bad, map[string]string{
 		"proc/cpuinfo": "processor : 0\nflags : fpu sse\n", "sys/module/kvm_intel/parameters/nested": "Y",
-		"sys/devices/system/cpu/vulnerabilities/retbleed": "Vulnerable", "sys/devices/system/cpu/vulnerabilities/mds": "Not affected",
+		"sys/fs/cgroup/memory/x": "", "sys/devices/system/cpu/smt/control": "on", "sys/kernel/mm/ksm/run": "1",
+		"sys/devices/system/cpu/vulnerabilities/l1tf":       "Mitigation: PTE Inversion; VMX: conditional cache flushes, SMT vulnerable",
+		"sys/module/kvm_intel/parameters/vmentry_l1d_flush": "never",
+		"sys/devices/system/cpu/vulnerabilities/retbleed":   "Vulnerable", "sys/devices/system/cpu/vulnerabilities/mds": "Not affected",
 		"proc/sys/kernel/kptr_restrict": "0", "run/libvirt/qemu/vm1.pid": "4242\n", "proc/4242/status": "Name:\tqemu\nUid:\t0\t0\t0\t0\nSeccomp:\t0\n",
 		"etc/libvirt/qemu.conf": "user = \"root\"\nsecurity_driver = \"none\"\ndynamic_ownership = 0\nseccomp_sandbox = 0\nvnc_listen = \"0.0.0.0\"\n" +
 			"security_default_confined = 0\ndump_guest_core = 1\nstdio_handler = \"file\"\nrelaxed_acs_check = 1\n",
@@ -184,8 +190,10 @@ func TestHostAndDaemon(t *testing.T) {
 		"DAEMON-002 libvirtd.conf critical", "DAEMON-004 libvirtd.conf high", "DAEMON-013 qemu.conf critical", "DAEMON-014 qemu.conf high",
 		"DAEMON-016 qemu.conf critical", "DAEMON-017 qemu.conf medium", "DAEMON-018 qemu.conf high", "DAEMON-019 qemu.conf critical",
 		"DAEMON-020 libvirtd.conf medium", "DAEMON-023 qemu.conf medium", "DAEMON-024 qemu.conf low", "DAEMON-025 qemu.conf medium",
-		"HOST-001 host medium", "HOST-002 host medium", "HOST-004 host low", "HOST-008 host medium", "HOST-010 host high", "HOST-013 vm1 critical",
-		"HOST-014 vm1 high", "HOST-016 host high", "HOST-020 host low", "HOST-021 host low",
+		"HOST-001 host medium", "HOST-002 host medium", "HOST-004 host low", "HOST-005 host info", "HOST-006 host medium",
+		"HOST-007 host medium", "HOST-008 host medium", "HOST-010 host high", "HOST-013 vm1 critical",
+		"HOST-014 vm1 high", "HOST-016 host high", "HOST-017 host medium", "HOST-018 host medium", "HOST-019 host low",
+		"HOST-020 host low", "HOST-021 host low", "HOST-023 host medium",
 	}, "\n")
 	if got != want {
 		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
