@@ -171,3 +171,36 @@ func (w *fileWriter) write(b []byte) error {
 	}
 	return nil
 }
+
+// hashReader feeds r to h with the reading in its own goroutine, so that the page-cache copy
+// overlaps the hashing (which is the bottleneck: SHA-256 at the CPU's speed).
+func hashReader(r io.Reader, h io.Writer) (int64, error) {
+	const size, depth = 1 << 20, 4
+	full, free := make(chan []byte, depth), make(chan []byte, depth)
+	for i := 0; i < depth; i++ {
+		free <- make([]byte, size)
+	}
+	var readErr error
+	go func() {
+		defer close(full)
+		for buf := range free {
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				full <- buf[:n]
+			}
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF {
+					readErr = err
+				}
+				return
+			}
+		}
+	}()
+	var total int64
+	for buf := range full {
+		_, _ = h.Write(buf)
+		total += int64(len(buf))
+		free <- buf[:cap(buf)]
+	}
+	return total, readErr
+}

@@ -65,3 +65,17 @@ func TestPipeCopyReadError(t *testing.T) {
 		t.Errorf("kept %d bytes, want 5000", fi.Size())
 	}
 }
+
+func TestHashReader(t *testing.T) {
+	data := make([]byte, 3<<20+12345)
+	_, _ = rand.Read(data)
+	h := sha256.New()
+	n, err := hashReader(iotest.HalfReader(bytes.NewReader(data)), h)
+	want := sha256.Sum256(data)
+	if err != nil || n != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("read %d, %v, or the digest differs", n, err)
+	}
+	if _, err := hashReader(io.MultiReader(bytes.NewReader(data[:5000]), iotest.ErrReader(io.ErrClosedPipe)), sha256.New()); err != io.ErrClosedPipe {
+		t.Errorf("read error: %v", err)
+	}
+}

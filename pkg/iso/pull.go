@@ -420,8 +420,7 @@ func Verify(dir, name string) (*Record, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+	if _, err := hashReader(f, h); err != nil {
 		return nil, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != r.SHA256 {
