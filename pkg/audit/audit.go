@@ -135,7 +135,8 @@ func autostartRisk(inv *Inventory, found []model.Finding) []model.Finding {
 		if !d.Autostart {
 			continue
 		}
-		f := model.Finding{ID: vm032.ID, Group: "vm", Severity: vm032.Severity, Status: "pass", Target: d.Name, Title: vm032.Title}
+		f := model.Finding{ID: vm032.ID, Group: "vm", Severity: vm032.Severity, Status: "pass", Target: d.Name, Title: vm032.Title,
+			References: References(vm032.ID)}
 		if w := worst[d.Name]; w > 0 {
 			f.Status, f.Severity = "fail", Severities[min(w, len(Severities)-1)]
 			f.Detail = "starts with the host while failing " + strings.Join(riskyFailures(found, d.Name), ", ")
@@ -153,6 +154,26 @@ func riskyFailures(found []model.Finding, vm string) []string {
 		}
 	}
 	return ids
+}
+
+// srg maps controls to the DISA Virtual Machine Manager SRG requirements they serve, as the
+// catalogue proposes: shared resources, separate execution domains, crypto for remote
+// sessions, control of remote access, auditing.
+var srg = map[string][]string{
+	"STOR-002": {"V-207403"}, "STOR-004": {"V-207403"}, "VM-020": {"V-207403"},
+	"HOST-012": {"V-207497"}, "HOST-013": {"V-207497"}, "VM-002": {"V-207497"}, "VM-005": {"V-207497"},
+	"DAEMON-002": {"V-207418", "V-207501"}, "DAEMON-004": {"V-207418", "V-207501"}, "DAEMON-019": {"V-207418", "V-207501"},
+	"VM-007": {"V-207418", "V-207501"}, "VM-008": {"V-207418", "V-207501"}, "VM-011": {"V-207418", "V-207501"},
+	"HOST-024": {"V-207350", "V-207435"},
+	"HOST-023": {"V-207359", "V-207512"}, "DAEMON-020": {"V-207359", "V-207512"},
+}
+
+// References are the SRG requirements a control serves; never nil.
+func References(id string) []string {
+	if r, ok := srg[id]; ok {
+		return r
+	}
+	return []string{}
 }
 
 // Run evaluates the controls of the chosen groups (all when none) and returns one finding per
@@ -175,7 +196,8 @@ func Run(inv *Inventory, controls []Control, groups []string) []model.Finding {
 			if r.Severity != "" {
 				sev = r.Severity
 			}
-			out = append(out, model.Finding{ID: c.ID, Group: c.Group, Severity: sev, Status: r.Status, Target: r.Target, Title: c.Title, Detail: r.Detail})
+			out = append(out, model.Finding{ID: c.ID, Group: c.Group, Severity: sev, Status: r.Status, Target: r.Target, Title: c.Title, Detail: r.Detail,
+				References: References(c.ID)})
 		}
 	}
 	if len(groups) == 0 || want["vm"] {

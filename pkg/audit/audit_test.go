@@ -320,3 +320,16 @@ func TestConfinementBatch(t *testing.T) {
 		t.Errorf("failures:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// Every SRG mapping names a control that exists (a typo would silently tag nothing).
+func TestReferencesNameControls(t *testing.T) {
+	ids := map[string]bool{}
+	for _, c := range All() {
+		ids[c.ID] = true
+	}
+	for id := range srg {
+		if !ids[id] {
+			t.Errorf("SRG mapping for unknown control %s", id)
+		}
+	}
+}

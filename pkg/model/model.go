@@ -267,4 +267,6 @@ type Finding struct {
 	Target   string `json:"target"`   // host, a VM, a network, a pool or a path
 	Title    string `json:"title"`
 	Detail   string `json:"detail"`
+	// References are the DISA VMM SRG requirements the control serves (e.g. V-207403).
+	References []string `json:"references"`
 }

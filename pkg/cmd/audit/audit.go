@@ -47,6 +47,12 @@ var FindingColumns = []output.Column[model.Finding]{
 	}},
 	{Header: "group", Wide: true, Value: func(x model.Finding) string { return x.Group }},
 	{Header: "title", Wide: true, Value: func(x model.Finding) string { return x.Title }},
+	{Header: "srg", Wide: true, Value: func(x model.Finding) string {
+		if len(x.References) == 0 {
+			return "-"
+		}
+		return strings.Join(x.References, ",")
+	}},
 }
 
 type runOptions struct {
