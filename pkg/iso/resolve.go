@@ -114,7 +114,7 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		if err != nil {
 			return r, err
 		}
-		r.ChecksumURL = dir + name
+		r.ChecksumURL = dir + url.PathEscape(name)
 	}
 	sums, err := fetch(ctx, r.ChecksumURL, "checksum file")
 	if err != nil {
@@ -199,9 +199,10 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 		return r, errs.New(errs.Verify, "checksum file %s has no entry for %s", r.ChecksumURL, file)
 	}
 	r.Name, r.Digest = file, d
-	r.URL = strings.ReplaceAll(s.URL, "{file}", file)
+	// Names come from the publisher's list: escaped into URLs, never spliced in raw.
+	r.URL = strings.ReplaceAll(s.URL, "{file}", url.PathEscape(file))
 	if kind == "image" {
-		r.ImageSignature = strings.ReplaceAll(s.SignatureURL, "{file}", file)
+		r.ImageSignature = strings.ReplaceAll(s.SignatureURL, "{file}", url.PathEscape(file))
 	}
 	return r, nil
 }

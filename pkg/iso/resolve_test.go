@@ -219,3 +219,15 @@ func TestResolveImageSignature(t *testing.T) {
 		t.Errorf("image kind without a URL: %v", err)
 	}
 }
+
+// A name from the list with characters a URL cannot carry raw is escaped, not spliced.
+func TestResolveEscapesNames(t *testing.T) {
+	_, base := publish(t, map[string][]byte{"/dir/": []byte(`<a href="SUMS%201">x</a>`), "/dir/SUMS 1": []byte(h256 + "  my image?.iso\n")})
+	r, err := Resolve(context.Background(), Source{URL: base + "/dir/{file}", File: "my image*.iso", ChecksumURL: base + "/dir/SUMS*"}, HTTPFetcher(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ChecksumURL != base+"/dir/SUMS%201" || r.URL != base+"/dir/my%20image%3F.iso" || r.Name != "my image?.iso" {
+		t.Errorf("resolved %+v", r)
+	}
+}
