@@ -396,8 +396,11 @@ func (d *Domain) Addresses(ctx context.Context, sources []string) ([]model.Addre
 		ifaces, err := call(ctx, d.c, "addresses "+d.Name, func() ([]libvirt.DomainInterface, error) {
 			return d.d.ListAllInterfaceAddresses(s)
 		})
-		if err != nil && src == "arp" && d.c.URI == "qemu:///system" && !isAgentError(err) && errs.KindOf(err) == errs.Failure {
-			// libvirt could not read the neighbour table; on this host hvctl can.
+		if err != nil && src == "arp" && len(sources) == 1 && d.c.URI == "qemu:///system" && !isAgentError(err) && errs.KindOf(err) == errs.Failure {
+			// libvirt could not read the neighbour table; on this host hvctl can. Only when ARP
+			// is asked for alone: /proc/net/arp cannot tell a fresh entry from a stale one (a
+			// VM's address before its restart), so it must not answer "has it an address yet"
+			// (wait, or the default source order) ahead of the lease.
 			if table, terr := neighbours(); terr == nil {
 				if def, derr := d.Definition(ctx, false); derr == nil {
 					if out := arpAddresses(def, table); len(out) > 0 {
