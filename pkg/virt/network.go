@@ -130,15 +130,15 @@ func maskBits(m netip.Addr) int {
 	return bits
 }
 
-// networkUsers maps each network to the VMs with a NIC on it: the running definition of a
-// running VM, the persistent one otherwise.
-func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
-	return call(ctx, c, "list domains", func() (map[string][]string, error) {
+// domainNICs is every domain's NICs (the running definition of a running VM, the persistent
+// one otherwise): one walk that networkUsers and vmsByMAC both read.
+func (c *Conn) domainNICs(ctx context.Context) (map[string][]libvirtxml.DomainInterface, error) {
+	return call(ctx, c, "list domains", func() (map[string][]libvirtxml.DomainInterface, error) {
 		doms, err := c.c.ListAllDomains(0)
 		if err != nil {
 			return nil, err
 		}
-		out := map[string][]string{}
+		out := map[string][]libvirtxml.DomainInterface{}
 		for i := range doms {
 			name, _ := doms[i].GetName()
 			x, err := doms[i].GetXMLDesc(0)
@@ -150,19 +150,32 @@ func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
 			if def.Unmarshal(x) != nil || def.Devices == nil {
 				continue
 			}
-			seen := map[string]bool{}
-			for _, nic := range def.Devices.Interfaces {
-				if nic.Source != nil && nic.Source.Network != nil && !seen[nic.Source.Network.Network] {
-					seen[nic.Source.Network.Network] = true
-					out[nic.Source.Network.Network] = append(out[nic.Source.Network.Network], name)
-				}
-			}
-		}
-		for _, v := range out {
-			sort.Strings(v)
+			out[name] = def.Devices.Interfaces
 		}
 		return out, nil
 	})
+}
+
+// networkUsers maps each network to the VMs with a NIC on it.
+func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
+	nics, err := c.domainNICs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for name, list := range nics {
+		seen := map[string]bool{}
+		for _, nic := range list {
+			if nic.Source != nil && nic.Source.Network != nil && !seen[nic.Source.Network.Network] {
+				seen[nic.Source.Network.Network] = true
+				out[nic.Source.Network.Network] = append(out[nic.Source.Network.Network], name)
+			}
+		}
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out, nil
 }
 
 // RunningUsers are the running VMs with a NIC on network.
@@ -252,31 +265,19 @@ func (c *Conn) Leases(ctx context.Context, names []string) ([]model.Lease, error
 }
 
 func (c *Conn) vmsByMAC(ctx context.Context) (map[string]string, error) {
-	return call(ctx, c, "list domains", func() (map[string]string, error) {
-		doms, err := c.c.ListAllDomains(0)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]string{}
-		for i := range doms {
-			name, _ := doms[i].GetName()
-			x, err := doms[i].GetXMLDesc(0)
-			_ = doms[i].Free()
-			if err != nil {
-				continue
-			}
-			var def libvirtxml.Domain
-			if def.Unmarshal(x) != nil || def.Devices == nil {
-				continue
-			}
-			for _, nic := range def.Devices.Interfaces {
-				if nic.MAC != nil {
-					out[strings.ToLower(nic.MAC.Address)] = name
-				}
+	nics, err := c.domainNICs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for name, list := range nics {
+		for _, nic := range list {
+			if nic.MAC != nil {
+				out[strings.ToLower(nic.MAC.Address)] = name
 			}
 		}
-		return out, nil
-	})
+	}
+	return out, nil
 }
 
 // DefineNetwork defines the network, then starts it and marks it autostart as asked; when a

@@ -86,19 +86,27 @@ func describe(v *libvirt.StorageVol) (*Volume, error) {
 	return out, nil
 }
 
-// LookupVolume finds a volume by pool and name and reads its format and capacity.
-func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, error) {
-	return call(ctx, c, "volume "+name, func() (*Volume, error) {
+// lookupVolume runs fn on the volume name of pool, within one libvirt call.
+func lookupVolume[T any](ctx context.Context, c *Conn, pool, name, what string, fn func(v *libvirt.StorageVol) (T, error)) (T, error) {
+	return call(ctx, c, what+" "+name, func() (T, error) {
+		var zero T
 		p, err := c.c.LookupStoragePoolByName(pool)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		defer func() { _ = p.Free() }()
 		v, err := p.LookupStorageVolByName(name)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		defer func() { _ = v.Free() }()
+		return fn(v)
+	})
+}
+
+// LookupVolume finds a volume by pool and name and reads its format and capacity.
+func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, error) {
+	return lookupVolume(ctx, c, pool, name, "volume", func(v *libvirt.StorageVol) (*Volume, error) {
 		out, err := describe(v)
 		if out != nil {
 			out.Pool = pool
@@ -110,36 +118,28 @@ func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, er
 // GrowVolume sets a volume's capacity to bytes, which must not be less than it is: hvctl never
 // shrinks a disk (that is how file systems are lost).
 func (c *Conn) GrowVolume(ctx context.Context, pool, name string, bytes uint64) error {
-	return call0(ctx, c, "grow volume "+name, func() error {
-		p, err := c.c.LookupStoragePoolByName(pool)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = p.Free() }()
-		v, err := p.LookupStorageVolByName(name)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = v.Free() }()
+	_, err := lookupVolume(ctx, c, pool, name, "grow volume", func(v *libvirt.StorageVol) (struct{}, error) {
 		info, err := v.GetInfo()
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
 		if bytes < info.Capacity {
-			return errs.New(errs.Conflict, "volume %s is %d bytes: not shrinking it to %d", name, info.Capacity, bytes)
+			return struct{}{}, errs.New(errs.Conflict, "volume %s is %d bytes: not shrinking it to %d", name, info.Capacity, bytes)
 		}
 		if bytes < info.Allocation {
 			// Internal snapshots can make a qcow2 file larger than its disk; libvirt then
 			// refuses a size below the file's ("can't shrink capacity below existing allocation").
-			return errs.New(errs.Conflict, "volume %s takes %d bytes on disk (snapshots included), more than the new size %d", name, info.Allocation, bytes).
+			return struct{}{}, errs.New(errs.Conflict, "volume %s takes %d bytes on disk (snapshots included), more than the new size %d", name, info.Allocation, bytes).
 				WithHint("grow it further, prune its snapshots, or grow it while the VM runs")
 		}
-		return v.Resize(bytes, 0)
+		return struct{}{}, v.Resize(bytes, 0)
 	})
+	return err
 }
 
 // VolumeExists says whether pool has a volume called name.
 func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
+	// Not lookupVolume: a missing volume is an answer here, a missing pool an error.
 	return call(ctx, c, "lookup volume", func() (bool, error) {
 		p, err := c.c.LookupStoragePoolByName(pool)
 		if err != nil {
@@ -158,6 +158,17 @@ func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error
 	})
 }
 
+// volumeTarget is the target of a volume hvctl makes. qcow2 is compat 1.1: libvirt 9 otherwise
+// writes v2 (compat 0.10), which QEMU cannot grow once it holds a snapshot ("Can't resize a v2
+// image which has snapshots"; found in e2e).
+func volumeTarget(format string) *libvirtxml.StorageVolumeTarget {
+	t := &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: format}}
+	if format == "qcow2" {
+		t.Compat = "1.1"
+	}
+	return t
+}
+
 // NewVolume describes a volume to create: empty, or an overlay on Backing.
 type NewVolume struct {
 	Pool, Name string
@@ -172,13 +183,10 @@ func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) 
 	def := libvirtxml.StorageVolume{
 		Name:     nv.Name,
 		Capacity: &libvirtxml.StorageVolumeSize{Value: nv.Capacity, Unit: "bytes"},
-		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: nv.Format}},
+		Target:   volumeTarget(nv.Format),
 	}
 	if nv.Format == "qcow2" {
 		def.Allocation = &libvirtxml.StorageVolumeSize{Value: 0, Unit: "bytes"}
-		// libvirt 9 otherwise writes qcow2 v2 (compat 0.10), which QEMU cannot grow once it
-		// holds a snapshot ("Can't resize a v2 image which has snapshots"; found in e2e).
-		def.Target.Compat = "1.1"
 	}
 	if nv.Mode != "" {
 		def.Target.Permissions = &libvirtxml.StorageVolumeTargetPermissions{Mode: nv.Mode}
@@ -357,10 +365,7 @@ func (c *Conn) CopyVolume(ctx context.Context, src *Volume, name string) (*Volum
 	def := libvirtxml.StorageVolume{
 		Name:     name,
 		Capacity: &libvirtxml.StorageVolumeSize{Value: src.Capacity, Unit: "bytes"},
-		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: src.Format}},
-	}
-	if src.Format == "qcow2" {
-		def.Target.Compat = "1.1" // as CreateVolume: growable once it holds snapshots
+		Target:   volumeTarget(src.Format),
 	}
 	x, err := def.Marshal()
 	if err != nil {
