@@ -6,6 +6,7 @@ package audit
 
 import (
 	"bufio"
+	"cmp"
 	"bytes"
 	"fmt"
 	"os"
@@ -73,7 +74,13 @@ type Control struct {
 	Group    string
 	Severity string // the catalogue's; a result may say otherwise (raised or lowered)
 	Title    string
-	Check    func(inv *Inventory) []Result
+	// Description says what the control looks for and why it matters (audit explain, SARIF help).
+	Description string
+	// HowChecked says what is read to decide (files, libvirt APIs, /proc).
+	HowChecked string
+	// Remediation is the generic fix; a Result may carry a more precise one.
+	Remediation string
+	Check       func(inv *Inventory) []Result
 }
 
 // Result is what a control found for one target.
@@ -82,6 +89,9 @@ type Result struct {
 	Status   string // pass, fail, error, skipped
 	Severity string // when it differs from the control's
 	Detail   string
+	// Remediation, when set, replaces the control's generic one for this result.
+	Remediation string
+	Location    *model.FindingLocation
 }
 
 func pass(target, detail string) Result {
@@ -196,8 +206,12 @@ func Run(inv *Inventory, controls []Control, groups []string) []model.Finding {
 			if r.Severity != "" {
 				sev = r.Severity
 			}
-			out = append(out, model.Finding{ID: c.ID, Group: c.Group, Severity: sev, Status: r.Status, Target: r.Target, Title: c.Title, Detail: r.Detail,
-				References: References(c.ID)})
+			f := model.Finding{ID: c.ID, Group: c.Group, Severity: sev, Status: r.Status, Target: r.Target, Title: c.Title, Detail: r.Detail,
+				References: References(c.ID), Location: r.Location}
+			if r.Status == "fail" {
+				f.Remediation = cmp.Or(r.Remediation, c.Remediation)
+			}
+			out = append(out, f)
 		}
 	}
 	if len(groups) == 0 || want["vm"] {

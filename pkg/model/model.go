@@ -269,4 +269,28 @@ type Finding struct {
 	Detail   string `json:"detail"`
 	// References are the DISA VMM SRG requirements the control serves (e.g. V-207403).
 	References []string `json:"references"`
+	// Remediation says how to fix a failing result (empty for a pass).
+	Remediation string `json:"remediation"`
+	// Location says where the condition is: a config file and line, a VM's device, a process.
+	Location *FindingLocation `json:"location,omitempty"`
+	// Waiver is set when an accepted, unexpired waiver covers this failing result.
+	Waiver *FindingWaiver `json:"waiver,omitempty"`
+}
+
+// FindingLocation is where a finding's condition was seen; only the fields that apply are set.
+type FindingLocation struct {
+	File    string `json:"file,omitempty"`    // a host file, e.g. /etc/libvirt/qemu.conf
+	Line    int    `json:"line,omitempty"`    // 1-based line of the setting in File
+	VM      string `json:"vm,omitempty"`      // the VM whose definition holds the device
+	Device  string `json:"device,omitempty"`  // e.g. "disk vda", "graphics vnc", "interface 52:54:00:…"
+	Path    string `json:"path,omitempty"`    // a disk image, socket, NVRAM file …
+	Process string `json:"process,omitempty"` // "pid 1234 (qemu-system-x86)" for listeners and QEMU processes
+}
+
+// FindingWaiver is the waiver that accepted a finding.
+type FindingWaiver struct {
+	Reason  string `json:"reason"`
+	Expires string `json:"expires"` // YYYY-MM-DD
+	File    string `json:"file"`    // the waivers file
+	Line    int    `json:"line"`    // of the [[waiver]] table
 }
