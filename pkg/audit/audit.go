@@ -6,8 +6,8 @@ package audit
 
 import (
 	"bufio"
-	"cmp"
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
