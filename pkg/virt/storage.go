@@ -2,10 +2,15 @@ package virt
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/qcow2"
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
@@ -50,8 +55,8 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Keep[path] = "shareable disk"
 		case under(path, protected):
 			plan.Keep[path] = "in the image store"
-		case users[path] != "":
-			plan.Keep[path] = "used by " + users[path]
+		case len(users[path]) > 0:
+			plan.Keep[path] = "used by " + strings.Join(users[path], ", ")
 		case backing[path] != "":
 			plan.Keep[path] = "backing file of " + backing[path]
 		default:
@@ -120,37 +125,187 @@ func (c *Conn) DiskPath(ctx context.Context, disk libvirtxml.DomainDisk) string 
 	return ""
 }
 
-// DiskUsers maps each disk path of every domain but except to one domain that uses it.
-func (c *Conn) DiskUsers(ctx context.Context, except string) (map[string]string, error) {
+// DiskUsers maps every file a domain other than except depends on to the sorted names of all
+// those domains: each disk's own source and, below it, its backing chain — the live
+// <backingStore> of a running domain and, for every disk, the chain read from the volume (libvirt
+// reads the qcow2 headers) or, for a local file outside any pool, from the qcow2 headers here.
+//
+// The scan fails closed: a domain that vanishes or cannot be read, a volume that cannot be
+// resolved, or a chain that cannot be read is an error, never "not in use", since callers
+// delete what nobody uses.
+func (c *Conn) DiskUsers(ctx context.Context, except string) (map[string][]string, error) {
 	names, err := c.DomainNames(ctx)
 	if err != nil {
 		return nil, err
 	}
-	users := map[string]string{}
+	users := map[string][]string{}
+	chains := map[string][]string{} // a base shared by many overlays is read once
 	for _, n := range names {
 		if n == except {
 			continue
 		}
-		d, err := c.Domain(ctx, n)
+		paths, err := c.domainFiles(ctx, n, chains)
 		if err != nil {
-			if errs.KindOf(err) == errs.NotFound {
-				continue
-			}
-			return nil, err
+			return nil, errs.Wrap(err, "cannot tell which images %s uses", n)
 		}
-		def, err := d.Definition(ctx, true)
+		for _, p := range paths {
+			if !slices.Contains(users[p], n) {
+				users[p] = append(users[p], n)
+			}
+		}
+	}
+	for _, u := range users {
+		slices.Sort(u)
+	}
+	return users, nil
+}
+
+// domainFiles lists the files domain n depends on, in its persistent and its live definition.
+func (c *Conn) domainFiles(ctx context.Context, n string, chains map[string][]string) ([]string, error) {
+	d, err := c.Domain(ctx, n)
+	if err != nil {
+		return nil, err // gone mid-scan: it may have been redefined under another name
+	}
+	defer d.Free()
+	var out []string
+	for _, inactive := range []bool{true, false} {
+		def, err := d.Definition(ctx, inactive)
 		if err != nil {
-			d.Free()
 			return nil, err
 		}
 		for _, disk := range def.Devices.Disks {
-			if p := c.DiskPath(ctx, disk); p != "" && users[p] == "" {
-				users[p] = n
+			p, err := c.diskPathStrict(ctx, disk.Source)
+			if err != nil {
+				return nil, err
+			}
+			if p == "" {
+				continue
+			}
+			out = append(out, p)
+			for b := disk.BackingStore; b != nil; b = b.BackingStore {
+				if bp, err := c.diskPathStrict(ctx, b.Source); err != nil {
+					return nil, err
+				} else if bp != "" {
+					out = append(out, bp)
+				}
+			}
+			chain, ok := chains[p]
+			if !ok {
+				if chain, err = c.backingChain(ctx, p); err != nil {
+					return nil, err
+				}
+				chains[p] = chain
+			}
+			out = append(out, chain...)
+		}
+	}
+	return out, nil
+}
+
+// diskPathStrict is the file behind a disk source, like DiskPath, but a volume that cannot be
+// looked up is resolved through its pool's target directory, and failing that is an error.
+func (c *Conn) diskPathStrict(ctx context.Context, s *libvirtxml.DomainDiskSource) (string, error) {
+	switch {
+	case s == nil:
+		return "", nil
+	case s.File != nil:
+		return s.File.File, nil
+	case s.Block != nil:
+		return s.Block.Dev, nil
+	case s.Volume == nil:
+		return "", nil // network disks and the like name no local file
+	}
+	return call(ctx, c, "lookup volume "+s.Volume.Volume, func() (string, error) {
+		pool, err := c.c.LookupStoragePoolByName(s.Volume.Pool)
+		if err != nil {
+			return "", err
+		}
+		defer func() { _ = pool.Free() }()
+		if v, err := pool.LookupStorageVolByName(s.Volume.Volume); err == nil {
+			defer func() { _ = v.Free() }()
+			return v.GetPath()
+		}
+		// An inactive pool lists no volumes; a directory pool still says where they are.
+		x, err := pool.GetXMLDesc(0)
+		if err != nil {
+			return "", err
+		}
+		var def libvirtxml.StoragePool
+		if err := def.Unmarshal(x); err != nil {
+			return "", err
+		}
+		if (def.Type == "dir" || def.Type == "fs" || def.Type == "netfs") && def.Target != nil && def.Target.Path != "" {
+			return filepath.Join(def.Target.Path, s.Volume.Volume), nil
+		}
+		return "", errs.New(errs.Failure, "volume %s of pool %s cannot be resolved to a file", s.Volume.Volume, s.Volume.Pool)
+	})
+}
+
+// backingChain lists the files under path, nearest first: from libvirt's view of the volume
+// when path is one, else (on a local connection) from the qcow2 headers. A missing file ends
+// the chain (nothing lies below it); a file that cannot be read is an error.
+func (c *Conn) backingChain(ctx context.Context, path string) ([]string, error) {
+	var chain []string
+	seen := map[string]bool{path: true}
+	for cur := path; ; {
+		next, known, err := c.volumeBacking(ctx, cur)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			if IsRemote(c.URI) {
+				return chain, nil // a remote file outside any pool: only libvirt could read it
+			}
+			next, err = qcow2.BackingFile(cur)
+			switch {
+			case errors.Is(err, qcow2.ErrNotQcow2), errors.Is(err, fs.ErrNotExist):
+				return chain, nil
+			case err != nil:
+				return nil, fmt.Errorf("backing chain of %s: %w", path, err)
 			}
 		}
-		d.Free()
+		if next == "" || seen[next] || len(chain) == 64 {
+			return chain, nil
+		}
+		seen[next] = true
+		chain = append(chain, next)
+		if !strings.HasPrefix(next, "/") {
+			return chain, nil // a protocol (nbd:, json:): no local file below
+		}
+		cur = next
 	}
-	return users, nil
+}
+
+// volumeBacking is the backing file libvirt reports for the volume at path; known is false when
+// path is no volume.
+func (c *Conn) volumeBacking(ctx context.Context, path string) (backing string, known bool, err error) {
+	type res struct {
+		backing string
+		known   bool
+	}
+	r, err := call(ctx, c, "lookup volume "+path, func() (res, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) || IsCode(err, libvirt.ERR_NO_SUPPORT) {
+				return res{}, nil
+			}
+			return res{}, err
+		}
+		defer func() { _ = v.Free() }()
+		x, err := v.GetXMLDesc(0)
+		if err != nil {
+			return res{}, err
+		}
+		var def libvirtxml.StorageVolume
+		if err := def.Unmarshal(x); err != nil {
+			return res{}, err
+		}
+		if def.BackingStore != nil {
+			return res{def.BackingStore.Path, true}, nil
+		}
+		return res{"", true}, nil
+	})
+	return r.backing, r.known, err
 }
 
 // backingFiles maps each path that backs a volume (a base image under an overlay) to that volume.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -413,22 +414,23 @@ type Entry struct {
 	UsedBy []string `json:"used_by"`
 }
 
-func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error) {
+// listAll reads every record of both stores, with the VMs using each image. The in-use scan
+// is best effort here (a listing still lists when libvirt is away); its error is returned
+// beside the entries for callers that must not guess, such as rm.
+func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error, error) {
 	all, err := stores(f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	users := map[string]string{}
-	c, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if conn, err := f.Connect(c, true); err == nil {
-		users, _ = conn.DiskUsers(c, "")
-		conn.Close()
+	users, scanErr := imageUsers(ctx, f)
+	if users == nil {
+		users = map[string][]string{}
+	}
+	if remote(f) {
+		entries, err := listRemote(ctx, f, all, users)
+		return entries, scanErr, err
 	}
 	out := []Entry{}
-	if remote(f) {
-		return listRemote(ctx, f, all, users)
-	}
 	for _, s := range all {
 		files, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
 		for _, file := range files {
@@ -437,15 +439,31 @@ func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error) {
 			if err != nil {
 				continue
 			}
-			e := Entry{Record: *r, Store: s.name, Path: filepath.Join(s.dir, name), UsedBy: []string{}}
-			if u := users[e.Path]; u != "" {
-				e.UsedBy = append(e.UsedBy, u)
-			}
+			e := Entry{Record: *r, Store: s.name, Path: filepath.Join(s.dir, name), UsedBy: usersOf(users, filepath.Join(s.dir, name))}
 			out = append(out, e)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, scanErr, nil
+}
+
+// imageUsers maps each file any VM depends on (directly or as a backing file) to those VMs.
+func imageUsers(ctx context.Context, f *cmdutil.Factory) (map[string][]string, error) {
+	c, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := f.Connect(c, true)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.DiskUsers(c, "")
+}
+
+func usersOf(users map[string][]string, path string) []string {
+	if u := users[path]; len(u) > 0 {
+		return slices.Clone(u)
+	}
+	return []string{}
 }
 
 // remote says whether the stores are reached only through libvirt: on another host, or when
@@ -460,7 +478,7 @@ func remote(f *cmdutil.Factory) bool {
 
 // listRemote reads the records of a remote host's stores through libvirt: each NAME.json
 // volume is downloaded (they are small) and parsed.
-func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[string]string) ([]Entry, error) {
+func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[string][]string) ([]Entry, error) {
 	// Downloading a volume needs a read-write connection, even to read.
 	conn, err := f.Connect(ctx, false)
 	if err != nil {
@@ -492,11 +510,7 @@ func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[
 			if json.Unmarshal(data, &r) != nil || r.Name == "" || r.Name != path.Base(strings.TrimSuffix(p, ".json")) {
 				continue // not a record (a partial download's state looks alike)
 			}
-			e := Entry{Record: r, Store: s.name, Path: strings.TrimSuffix(p, ".json"), UsedBy: []string{}}
-			if u := users[e.Path]; u != "" {
-				e.UsedBy = append(e.UsedBy, u)
-			}
-			out = append(out, e)
+			out = append(out, Entry{Record: r, Store: s.name, Path: strings.TrimSuffix(p, ".json"), UsedBy: usersOf(users, strings.TrimSuffix(p, ".json"))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -531,9 +545,12 @@ func newList(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries, err := listAll(cmd.Context(), f)
+			entries, scanErr, err := listAll(cmd.Context(), f)
 			if err != nil {
 				return err
+			}
+			if scanErr != nil {
+				f.Infof("%s: warning: USED-BY may be incomplete: %v", f.Prog, scanErr)
 			}
 			now := f.Now()
 			cols := []output.Column[Entry]{
@@ -606,7 +623,7 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 				return errs.New(errs.Usage, "name images or give --all")
 			}
 			if all {
-				entries, err := listAll(cmd.Context(), f)
+				entries, _, err := listAll(cmd.Context(), f)
 				if err != nil {
 					return err
 				}
@@ -676,17 +693,20 @@ func newRm(f *cmdutil.Factory) *cobra.Command {
 				return errs.New(errs.Usage, "%s is a catalogue entry; give the image's file name (%s) to remove it", args[0], r.Name)
 			}
 			path := filepath.Join(s.dir, args[0])
-			entries, err := listAll(cmd.Context(), f)
+			// Fails closed: when the VMs' disks cannot all be read, nothing counts as unused.
+			users, err := imageUsers(cmd.Context(), f)
 			if err != nil {
-				return err
-			}
-			for _, e := range entries {
-				if e.Path == path && len(e.UsedBy) > 0 {
-					if !force {
-						return errs.New(errs.Conflict, "image %s is used by %s", args[0], strings.Join(e.UsedBy, ", ")).WithHint("detach it first, or --force")
-					}
-					f.Infof("%s: warning: removing %s, which %s uses", f.Prog, args[0], strings.Join(e.UsedBy, ", "))
+				if !force {
+					return errs.Wrap(err, "rm %s: cannot tell whether a VM uses it", args[0]).(*errs.Error).
+						WithHint("fix the error above, or --force to remove it unchecked")
 				}
+				f.Infof("%s: warning: removing %s unchecked: %v", f.Prog, args[0], err)
+			}
+			if u := users[path]; len(u) > 0 {
+				if !force {
+					return errs.New(errs.Conflict, "image %s is used by %s", args[0], strings.Join(u, ", ")).WithHint("detach it first, or --force")
+				}
+				f.Infof("%s: warning: removing %s, which %s uses", f.Prog, args[0], strings.Join(u, ", "))
 			}
 			if remote(f) {
 				conn, err := f.Connect(cmd.Context(), false)

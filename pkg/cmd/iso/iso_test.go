@@ -3,6 +3,7 @@ package iso
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,87 @@ func TestRmRefusesAnImageInUse(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(store, "inuse.iso")); !os.IsNotExist(err) {
 		t.Errorf("still there: %v", err)
+	}
+}
+
+func defineVM(t *testing.T, conn *virt.Conn, name, disk string) {
+	t.Helper()
+	dom, err := conn.Raw().DomainDefineXML(`<domain type='test'><name>` + name + `</name><memory>65536</memory><os><type>hvm</type></os><devices>` + disk + `</devices></domain>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dom.Undefine(); _ = dom.Free() })
+}
+
+// qcow2Overlay writes the header of a qcow2 overlay standing on backing.
+func qcow2Overlay(t *testing.T, path, backing string) {
+	t.Helper()
+	hdr := make([]byte, 512)
+	copy(hdr, "QFI\xfb")
+	binary.BigEndian.PutUint32(hdr[4:8], 3)
+	binary.BigEndian.PutUint64(hdr[8:16], 112)
+	binary.BigEndian.PutUint32(hdr[16:20], uint32(len(backing)))
+	copy(hdr[112:], backing)
+	if err := os.WriteFile(path, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rm refuses a base image that backs stopped VMs' overlays, naming every one of them.
+func TestRmRefusesABackingImage(t *testing.T) {
+	ctx := context.Background()
+	f := factory(t, t.TempDir())
+	images := f.Getenv("HVCTL_PATHS_IMAGES")
+	src := filepath.Join(t.TempDir(), "base.qcow2")
+	if err := os.WriteFile(src, []byte("base"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := isopkg.ImportFile(ctx, src, images, "", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := virt.Open(ctx, "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pool := t.TempDir()
+	for _, vm := range []string{"t-iso-web1", "t-iso-web2"} {
+		overlay := filepath.Join(pool, vm+".qcow2")
+		qcow2Overlay(t, overlay, filepath.Join(images, "base.qcow2"))
+		defineVM(t, conn, vm, `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='`+overlay+`'/><target dev='vda' bus='virtio'/></disk>`)
+	}
+	err = run(t, f, "rm", "base.qcow2")
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "used by t-iso-web1, t-iso-web2") {
+		t.Fatalf("rm of a backing image: %v (kind %s)", err, errs.KindOf(err))
+	}
+	if _, err := os.Stat(filepath.Join(images, "base.qcow2")); err != nil {
+		t.Fatal("the base went anyway")
+	}
+}
+
+// rm refuses when the in-use scan cannot read some VM: not knowing is not "unused".
+func TestRmFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	store := t.TempDir()
+	src := filepath.Join(t.TempDir(), "other.iso")
+	if err := os.WriteFile(src, []byte("medium"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := isopkg.ImportFile(ctx, src, store, "", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := virt.Open(ctx, "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defineVM(t, conn, "t-iso-lost", `<disk type='volume' device='cdrom'><source pool='t-iso-gone' volume='other.iso'/><target dev='sda' bus='sata'/><readonly/></disk>`)
+	f := factory(t, store)
+	err = run(t, f, "rm", "other.iso")
+	if err == nil || !strings.Contains(err.Error(), "cannot tell whether a VM uses it") || !strings.Contains(err.Error(), "t-iso-lost") {
+		t.Fatalf("rm with an unreadable VM: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(store, "other.iso")); err != nil {
+		t.Fatal("the image went anyway")
 	}
 }
