@@ -170,7 +170,15 @@ func padLabel(iso []byte) {
 }
 
 // Parse reads a seed image back (to clone it).
-func Parse(iso []byte) (Seed, error) {
+func Parse(iso []byte) (s Seed, err error) {
+	// go-diskfs panics on some malformed images (slice bounds in parseJolietPathTable): a
+	// seed is foreign data, so a panic in reading it is a bad seed, not a crash that would
+	// skip the caller's rollback.
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = Seed{}, fmt.Errorf("seed iso is malformed: %v", r)
+		}
+	}()
 	dir, err := os.MkdirTemp("", "hvctl-seed-")
 	if err != nil {
 		return Seed{}, err
@@ -197,7 +205,6 @@ func Parse(iso []byte) (Seed, error) {
 		defer f.Close()
 		return io.ReadAll(f)
 	}
-	var s Seed
 	if s.UserData, err = read("user-data"); err != nil {
 		return s, fmt.Errorf("seed has no user-data: %w", err)
 	}

@@ -1,6 +1,7 @@
 package seed
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -85,5 +86,31 @@ func TestParseAndRename(t *testing.T) {
 	}
 	if _, err := Parse([]byte("not an iso")); err == nil {
 		t.Error("garbage parsed")
+	}
+}
+
+// malformedSeed is a valid seed whose Joliet path table is 3 bytes long: go-diskfs's
+// parseJolietPathTable panics on it (slice bounds), as it did in a clone.
+func malformedSeed(t *testing.T) []byte {
+	t.Helper()
+	iso, err := (&Seed{UserData: []byte("#cloud-config\n{}\n"), MetaData: []byte(`{}`)}).ISO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sec := 16; sec < 32; sec++ {
+		d := iso[sec*2048:]
+		if d[0] == 2 && string(d[1:6]) == "CD001" { // the supplementary (Joliet) descriptor
+			binary.LittleEndian.PutUint32(d[132:], 3)
+			binary.BigEndian.PutUint32(d[136:], 3)
+			return iso
+		}
+	}
+	t.Fatal("no Joliet descriptor in the seed")
+	return nil
+}
+
+func TestParseMalformedIsAnErrorNotAPanic(t *testing.T) {
+	if _, err := Parse(malformedSeed(t)); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("Parse of a malformed seed: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -19,6 +20,71 @@ type Conn struct {
 	URI      string
 	ReadOnly bool
 	c        *libvirt.Connect
+
+	// calls counts libvirt calls still running, those whose caller stopped waiting included.
+	calls inflight
+	// closed is set when libvirt tears the connection down (keepalive, daemon gone): nothing
+	// may be called on it then, a deregistration included (that crashed in libvirt).
+	closed atomic.Bool
+	// journal, when set, records what create-like calls make (see Journal).
+	journal *Journal
+}
+
+// inflight counts running calls and lets a caller wait until none runs.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (f *inflight) start() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.idle = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.idle)
+	}
+}
+
+// wait returns a channel that is closed once no call runs.
+func (f *inflight) wait() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return f.idle
+}
+
+// Settle waits, bounded by ctx, until no libvirt call on c is running, the calls whose callers
+// gave up on them (an interrupt, a deadline) included: a rollback must know what those made
+// before it undoes anything, or libvirtd finishes a create after the rollback.
+func (c *Conn) Settle(ctx context.Context) error {
+	select {
+	case <-c.calls.wait():
+		return nil
+	case <-ctx.Done():
+		return deadlineError(ctx, c.URI, "waiting for unfinished libvirt calls")
+	}
+}
+
+type callHookKey struct{}
+
+// WithCallHook makes every libvirt call under ctx run hook(what) first, inside the call's own
+// goroutine: fault-injection tests use it to interrupt a command at every call in turn.
+func WithCallHook(ctx context.Context, hook func(what string)) context.Context {
+	return context.WithValue(ctx, callHookKey{}, hook)
 }
 
 var eventLoop struct {
@@ -79,7 +145,9 @@ func Open(ctx context.Context, uri string, readOnly bool) (*Conn, error) {
 		// Keepalive makes a daemon that dies or hangs fail our calls instead of blocking them.
 		// Local and test drivers do not support it; that is fine.
 		_ = r.c.SetKeepAlive(5, 3)
-		return &Conn{URI: uri, ReadOnly: readOnly, c: r.c}, nil
+		conn := &Conn{URI: uri, ReadOnly: readOnly, c: r.c}
+		_ = r.c.RegisterCloseCallback(func(*libvirt.Connect, libvirt.ConnectCloseReason) { conn.closed.Store(true) })
+		return conn, nil
 	case <-ctx.Done():
 		// The connection may still complete; close it then so the daemon sees us go.
 		go func() {
@@ -91,11 +159,32 @@ func Open(ctx context.Context, uri string, readOnly bool) (*Conn, error) {
 	}
 }
 
-// Close releases the connection.
+// closeWait bounds how long Close waits for calls still running and for the close itself.
+const closeWait = 2 * time.Second
+
+// Close releases the connection. A call still running (its caller gave up on a stuck daemon)
+// would use what closing frees, so Close waits for running calls, bounded, and otherwise
+// leaves the connection to the process's exit; the close itself is bounded too.
 func (c *Conn) Close() {
-	if c != nil && c.c != nil {
-		_, _ = c.c.Close()
-		c.c = nil
+	if c == nil || c.c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	if c.Settle(ctx) != nil {
+		return
+	}
+	raw := c.c
+	c.c = nil
+	done := make(chan struct{})
+	go func() {
+		_ = raw.UnregisterCloseCallback()
+		_, _ = raw.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -110,12 +199,21 @@ func call[T any](ctx context.Context, c *Conn, what string, fn func() (T, error)
 	if err := ctx.Err(); err != nil {
 		return zero, deadlineError(ctx, c.URI, what)
 	}
+	if c.closed.Load() {
+		return zero, c.lostError(what)
+	}
 	type res struct {
 		v   T
 		err error
 	}
 	ch := make(chan res, 1)
+	hook, _ := ctx.Value(callHookKey{}).(func(string))
+	c.calls.start()
 	go func() {
+		defer c.calls.done()
+		if hook != nil {
+			hook(what)
+		}
 		v, err := fn()
 		ch <- res{v, err}
 	}()
@@ -152,6 +250,12 @@ type timeoutKey struct{}
 // WithTimeout is context.WithTimeout that also remembers the duration for error messages.
 func WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithValue(parent, timeoutKey{}, d), d)
+}
+
+// lostError is the error of a call on a connection libvirt has torn down.
+func (c *Conn) lostError(what string) error {
+	return (&errs.Error{Kind: errs.Unreachable, Msg: fmt.Sprintf("%s: lost connection to %s", what, c.URI)}).
+		WithHint("did libvirtd stop, restart or freeze? check it and run the command again")
 }
 
 // connectError classifies a failed connection attempt.

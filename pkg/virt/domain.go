@@ -70,9 +70,10 @@ func reasonName(s libvirt.DomainState, r int) string {
 
 // Domain is a looked-up domain; Free it when done.
 type Domain struct {
-	Name string
-	c    *Conn
-	d    *libvirt.Domain
+	Name  string
+	c     *Conn
+	d     *libvirt.Domain
+	freed bool
 }
 
 // ErrNoDomain is the not-found error for a domain name.
@@ -92,11 +93,22 @@ func (c *Conn) Domain(ctx context.Context, name string) (*Domain, error) {
 	return &Domain{Name: name, c: c, d: d}, nil
 }
 
-// Free releases the libvirt handle.
+// Free releases the libvirt handle. A call its caller gave up on (an interrupt, a deadline)
+// may still be using it, so then the handle is freed once no call runs on the connection.
 func (d *Domain) Free() {
-	if d != nil && d.d != nil {
-		_ = d.d.Free()
-		d.d = nil
+	if d == nil || d.d == nil || d.freed {
+		return
+	}
+	d.freed = true
+	raw := d.d
+	select {
+	case <-d.c.calls.wait():
+		_ = raw.Free()
+	default:
+		go func() {
+			<-d.c.calls.wait()
+			_ = raw.Free()
+		}()
 	}
 }
 

@@ -206,13 +206,17 @@ func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) 
 	if err != nil {
 		return nil, err
 	}
+	entry := c.journal.enter("volume", nv.Pool, nv.Name, "")
 	return call(ctx, c, "create volume "+nv.Name, func() (*Volume, error) {
 		p, err := c.c.LookupStoragePoolByName(nv.Pool)
 		if err != nil {
+			entry.made(err)
 			return nil, err
 		}
 		defer func() { _ = p.Free() }()
+		entry.running("")
 		v, err := p.StorageVolCreateXML(x, 0)
+		entry.made(err)
 		if err != nil {
 			return nil, err
 		}
@@ -277,8 +281,20 @@ func (c *Conn) uploadFrom(ctx context.Context, path string, r io.Reader, size in
 
 // DefineDomain defines a persistent domain from XML and returns it.
 func (c *Conn) DefineDomain(ctx context.Context, name, xml string) (*Domain, error) {
+	var entry *journalEntry
+	if c.journal != nil {
+		uuid := definedUUID(xml)
+		if uuid == "" {
+			// Without a UUID of ours, an unanswered define could not be told from another's.
+			return nil, errs.New(errs.Failure, "define %s: the definition has no UUID", name)
+		}
+		entry = c.journal.enter("domain", "", name, uuid)
+	}
 	d, err := call(ctx, c, "define "+name, func() (*libvirt.Domain, error) {
-		return c.c.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
+		entry.running("")
+		d, err := c.c.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
+		entry.made(err)
+		return d, err
 	})
 	if err != nil {
 		return nil, err
@@ -371,18 +387,28 @@ func (c *Conn) CopyVolume(ctx context.Context, src *Volume, name string) (*Volum
 	if err != nil {
 		return nil, err
 	}
+	entry := c.journal.enter("volume", src.Pool, name, "")
 	return call(ctx, c, "copy volume "+src.Name, func() (*Volume, error) {
 		sv, err := c.c.LookupStorageVolByPath(src.Path)
 		if err != nil {
+			entry.made(err)
 			return nil, err
 		}
 		defer func() { _ = sv.Free() }()
 		p, err := sv.LookupPoolByVolume()
 		if err != nil {
+			entry.made(err)
 			return nil, err
 		}
 		defer func() { _ = p.Free() }()
+		pool, err := p.GetName()
+		if err != nil {
+			entry.made(err)
+			return nil, err
+		}
+		entry.running(pool)
 		v, err := p.StorageVolCreateXMLFrom(x, sv, 0)
+		entry.made(err)
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +417,7 @@ func (c *Conn) CopyVolume(ctx context.Context, src *Volume, name string) (*Volum
 		if err != nil {
 			return nil, err
 		}
-		out.Pool, _ = p.GetName()
+		out.Pool = pool
 		return out, nil
 	})
 }

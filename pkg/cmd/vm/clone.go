@@ -13,6 +13,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/revert"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
@@ -76,7 +77,7 @@ func cloneVolumeName(src, dst, name string) string {
 	return dst + "-" + name
 }
 
-func runClone(ctx context.Context, o *CloneOptions) (err error) {
+func runClone(ctx context.Context, o *CloneOptions) error {
 	format, err := o.F.Format()
 	if err != nil {
 		return err
@@ -132,12 +133,10 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 	}
 
 	result := model.Cloned{Name: o.Name, Source: o.Source, Linked: o.Linked, Volumes: []string{}}
-	made := &provision{conn: conn}
-	defer func() {
-		if err != nil {
-			made.rollback(o.F)
-		}
-	}()
+	r := revert.New()
+	defer r.Fail()
+	journal := conn.Journal()
+	r.Add(func() { undoJournal(ctx, o.F, conn, journal, "clone "+o.Source) })
 	seedName := domainxml.SeedVolume(o.Source)
 	for i := range def.Devices.Disks {
 		disk := &def.Devices.Disks[i]
@@ -187,7 +186,6 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 			if nv, err = conn.CreateVolume(ctx, virt.NewVolume{Pool: vol.Pool, Name: name, Format: "raw", Capacity: uint64(len(iso)), Mode: "0600"}); err != nil {
 				return wrap(err)
 			}
-			made.volumes = append(made.volumes, nv.Path)
 			if err := conn.Upload(ctx, nv.Path, iso); err != nil {
 				return wrap(err)
 			}
@@ -195,12 +193,10 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 			if nv, err = conn.CreateVolume(ctx, virt.NewVolume{Pool: vol.Pool, Name: name, Format: "qcow2", Capacity: vol.Capacity, Backing: vol}); err != nil {
 				return wrap(err)
 			}
-			made.volumes = append(made.volumes, nv.Path)
 		default:
 			if nv, err = conn.CopyVolume(ctx, vol, name); err != nil {
 				return wrap(err)
 			}
-			made.volumes = append(made.volumes, nv.Path)
 		}
 		result.Volumes = append(result.Volumes, nv.Path)
 		if disk.Source.Volume != nil {
@@ -222,24 +218,20 @@ func runClone(ctx context.Context, o *CloneOptions) (err error) {
 			if werr := fsutil.WriteAtomic(dstNV, data, 0o600); werr != nil {
 				return wrap(werr)
 			}
-			made.files = append(made.files, dstNV)
+			r.Add(func() { _ = os.Remove(dstNV) })
 			dos.NVRam.NVRam = dstNV
 		} else {
 			dos.NVRam.NVRam = ""
 			o.F.Infof("%s: clone %s: %s gets fresh UEFI variables from the firmware template (cannot read %s)", o.F.Prog, o.Source, o.Name, srcNV)
 		}
 	}
-	x, err := def.Marshal()
-	if err != nil {
-		return err
-	}
-	d, err := made.define(ctx, o.Name, x, o.Start)
+	d, err := defineAndStart(ctx, conn, def, o.Start)
 	if err != nil {
 		return wrap(err)
 	}
-	result.UUID, result.Started = made.uuid, o.Start
-	made.domain, made.volumes, made.files = nil, nil, nil
 	d.Free()
+	r.Success()
+	result.UUID, result.Started = def.UUID, o.Start
 	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"source", result.Source}, {"linked", yesNo(result.Linked)}}
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})

@@ -18,10 +18,12 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/revert"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
+	"libvirt.org/go/libvirtxml"
 )
 
 // CreateOptions of `vm create`.
@@ -84,55 +86,46 @@ command made. --dry-run prints the domain XML and the plan and touches nothing.`
 	return cmd
 }
 
-// provision is what create made so far, for undoing it.
-type provision struct {
-	conn    *virt.Conn
-	volumes []string // paths
-	files   []string // local files (a copied NVRAM)
-	domain  *virt.Domain
-	uuid    string
+// rollbackTimeout bounds a rollback: long enough for libvirtd to finish a call the command
+// gave up on (it is waited for, then undone), short enough that an interrupted command ends.
+const rollbackTimeout = 60 * time.Second
+
+// undoJournal removes what the journal saw made, under a context of its own: the command's
+// context may be the reason for the rollback. What it cannot remove is said on stderr even
+// with -q: the user must know what is left.
+func undoJournal(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, j *virt.Journal, what string) {
+	ctx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if err := conn.Rollback(ctx, j); err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "%s: %s: %s\n", f.Prog, what, output.Escape(err.Error()))
+		if h := errs.HintOf(err); h != "" {
+			fmt.Fprintf(f.IO.ErrOut, "hint: %s\n", h)
+		}
+	}
 }
 
-// define defines the domain (recorded for rollback), reads its UUID and starts it if asked.
-func (p *provision) define(ctx context.Context, name, xml string, start bool) (*virt.Domain, error) {
-	d, err := p.conn.DefineDomain(ctx, name, xml)
+// defineAndStart defines the domain under a UUID of its own (so that a rollback finds it even
+// when the define's answer never came) and starts it if asked.
+func defineAndStart(ctx context.Context, conn *virt.Conn, def *libvirtxml.Domain, start bool) (*virt.Domain, error) {
+	def.UUID = virt.NewUUID()
+	x, err := def.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	p.domain = d
-	if p.uuid, err = d.UUID(ctx); err != nil {
+	d, err := conn.DefineDomain(ctx, def.Name, x)
+	if err != nil {
 		return nil, err
 	}
 	if start {
 		if _, err := d.Start(ctx); err != nil {
+			d.Free()
 			return nil, err
 		}
 	}
 	return d, nil
 }
 
-// rollback removes what was made, newest first, with its own deadline: the command's own
-// context may be the reason we are here.
-func (p *provision) rollback(f *cmdutil.Factory) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if p.domain != nil {
-		if err := p.domain.Undefine(ctx, true); err != nil {
-			f.Infof("%s: cleanup: could not undefine %s: %v", f.Prog, p.domain.Name, err)
-		}
-		p.domain.Free()
-	}
-	for _, f := range p.files {
-		_ = os.Remove(f)
-	}
-	for i := len(p.volumes) - 1; i >= 0; i-- {
-		if err := p.conn.DeleteVolume(ctx, p.volumes[i]); err != nil {
-			f.Infof("%s: cleanup: could not delete %s: %v", f.Prog, p.volumes[i], err)
-		}
-	}
-}
-
-func runCreate(ctx context.Context, o *CreateOptions) (err error) {
+func runCreate(ctx context.Context, o *CreateOptions) error {
 	format, err := o.F.Format()
 	if err != nil {
 		return err
@@ -198,10 +191,6 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 	if err != nil {
 		return errs.New(errs.Usage, "create %s: %v", p.Name, err)
 	}
-	xml, err := def.Marshal()
-	if err != nil {
-		return err
-	}
 	type planned struct {
 		virt.NewVolume
 		data []byte
@@ -242,22 +231,23 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 		if format.IsJSON() {
 			return output.WriteJSON(o.F.IO.Out, format, result)
 		}
-		_, err := io.WriteString(o.F.IO.Out, xml+"\n")
+		x, err := def.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(o.F.IO.Out, x+"\n")
 		return err
 	}
 
-	made := &provision{conn: conn}
-	defer func() {
-		if err != nil {
-			made.rollback(o.F)
-		}
-	}()
+	r := revert.New()
+	defer r.Fail()
+	journal := conn.Journal()
+	r.Add(func() { undoJournal(ctx, o.F, conn, journal, "create "+p.Name) })
 	for _, v := range plan {
 		vol, err := conn.CreateVolume(ctx, v.NewVolume)
 		if err != nil {
 			return wrap(err)
 		}
-		made.volumes = append(made.volumes, vol.Path)
 		result.Volumes = append(result.Volumes, vol.Path)
 		if v.data != nil {
 			if err := conn.Upload(ctx, vol.Path, v.data); err != nil {
@@ -265,11 +255,14 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 			}
 		}
 	}
-	d, err := made.define(ctx, p.Name, xml, o.Start)
+	d, err := defineAndStart(ctx, conn, def, o.Start)
 	if err != nil {
 		return wrap(err)
 	}
-	result.UUID, result.Started = made.uuid, o.Start
+	defer d.Free()
+	result.UUID, result.Started = def.UUID, o.Start
+	// The VM is made (and started): waiting is a question, not part of creating.
+	r.Success()
 	if o.Start {
 		switch o.WaitFor {
 		case "running":
@@ -280,15 +273,9 @@ func runCreate(ctx context.Context, o *CreateOptions) (err error) {
 			result.Addresses, err = d.WaitAddresses(ctx, AddressSources)
 		}
 		if err != nil {
-			// The VM is made and started; waiting is a question, not part of creating.
-			made.domain = nil
-			made.volumes = nil
-			d.Free()
 			return errs.Wrap(err, "create %s: created and started, but wait --for %s", p.Name, o.WaitFor)
 		}
 	}
-	made.domain = nil // keep it: success
-	d.Free()
 	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"profile", result.Profile}, {"domain type", result.DomainType}}
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})
