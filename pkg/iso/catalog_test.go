@@ -49,7 +49,7 @@ func TestCatalogEntriesAreUsable(t *testing.T) {
 	for _, raw := range c {
 		have[raw.Name] = true
 		e := raw.Expand()
-		if !validImageName().MatchString(e.Name) || e.Description == "" || e.Version == "" || e.Arch == "" {
+		if !ValidImageName(e.Name) || e.Description == "" || e.Version == "" || e.Arch == "" {
 			t.Errorf("%s: needs a name, description, version and arch: %+v", e.Name, e)
 		}
 		for _, u := range []string{e.URL, e.ChecksumURL, e.SignatureURL, e.KeyURL} {

@@ -22,7 +22,7 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 	if name == "" {
 		name = filepath.Base(src)
 	}
-	if !validImageName().MatchString(name) {
+	if !ValidImageName(name) {
 		return nil, errs.New(errs.Usage, "invalid image name %q", name)
 	}
 	in, err := os.Open(src)

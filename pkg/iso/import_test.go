@@ -39,7 +39,7 @@ func TestImportLegacy(t *testing.T) {
 	if r := byName["bare.iso"]; errs.KindOf(r.Err) != errs.Verify || !strings.Contains(r.Err.Error(), "no .sha256 sidecar") {
 		t.Errorf("bare: %v", r.Err)
 	}
-	if files := storeFiles(t, store); strings.Join(files, " ") != "good.iso good.iso.json" {
+	if files := storeFiles(t, store); strings.Join(files, " ") != "good.iso good.iso.record.json" {
 		t.Errorf("store: %v", files)
 	}
 	// Importing again is a conflict; without a digest it is stored but marked unverified.

@@ -24,10 +24,9 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
-	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 )
 
-// Record is the provenance of a stored image, kept beside it as NAME.json.
+// Record is the provenance of a stored image, kept beside it as NAME.record.json.
 type Record struct {
 	Name           string `json:"name"`
 	Catalog        string `json:"catalog,omitempty"` // the catalogue entry it was pulled as
@@ -66,7 +65,13 @@ type PullOptions struct {
 	Now        func() time.Time
 }
 
-var validImageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`) })
+var imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`) })
+
+// ValidImageName says whether name may be a stored image's file name: the name rule, and not
+// a record's name (records share the store's directory and pool).
+func ValidImageName(name string) bool {
+	return imageNameRE().MatchString(name) && !strings.HasSuffix(name, RecordSuffix)
+}
 
 // NameFromURL is the file name a URL is stored under.
 func NameFromURL(raw string) (string, error) {
@@ -75,7 +80,7 @@ func NameFromURL(raw string) (string, error) {
 		return "", errs.New(errs.Usage, "%q is not an http(s) URL", raw)
 	}
 	name := path.Base(u.Path)
-	if !validImageName().MatchString(name) {
+	if !ValidImageName(name) {
 		return "", errs.New(errs.Usage, "cannot name the image after %q; give --name", raw)
 	}
 	return name, nil
@@ -89,7 +94,7 @@ func (o *PullOptions) defaults() error {
 		}
 		o.Name = n
 	}
-	if !validImageName().MatchString(o.Name) {
+	if !ValidImageName(o.Name) {
 		return errs.New(errs.Usage, "invalid image name %q", o.Name)
 	}
 	if o.Client == nil {
@@ -135,6 +140,11 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 			return rec, false, nil // already here (another pull finished it)
 		}
 		return nil, false, errs.New(errs.Conflict, "image %s is stored with a different checksum", o.Name).WithHint("remove it first with: isoctl rm %s", o.Name)
+	}
+	if _, err := os.Lstat(final); err == nil {
+		// Never rename over a file the store does not account for: it may be someone's data.
+		return nil, false, errs.New(errs.Conflict, "%s is in the store without a record", final).
+			WithHint("move it away, or import it with: isoctl import %s", final)
 	}
 	partial := filepath.Join(o.Dir, "."+o.Name+".partial")
 	stateFile := partial + ".json"
@@ -344,50 +354,6 @@ func whoami() string {
 	return strconv.Itoa(os.Getuid())
 }
 
-// RecordPath is where an image's record lives.
-func RecordPath(dir, name string) string { return filepath.Join(dir, name+".json") }
-
-// ReadRecord reads an image's provenance record; a missing image or record is NotFound.
-func ReadRecord(dir, name string) (*Record, error) {
-	b, err := os.ReadFile(RecordPath(dir, name))
-	if err != nil {
-		return nil, errs.New(errs.NotFound, "image %s not found in %s", name, dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-		return nil, errs.New(errs.NotFound, "image %s: record without a file", name)
-	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, errs.New(errs.Failure, "record of %s: %v", name, err)
-	}
-	if r.Name != name {
-		// Not a record: the state of a partial download (.NAME.partial.json) looks alike.
-		return nil, errs.New(errs.NotFound, "image %s not found in %s (%s is not its record)", name, dir, RecordPath(dir, name))
-	}
-	return &r, nil
-}
-
-// Locate finds a stored image by its file name or else by the catalogue entry it was pulled
-// as, taking the newest such image in version order: a profile can say install_iso =
-// "debian-netinst" and get the point release that was pulled last.
-func Locate(dir, ref string) (*Record, error) {
-	if r, err := ReadRecord(dir, ref); err == nil {
-		return r, nil
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	var recs []Record
-	for _, p := range paths {
-		r, err := ReadRecord(dir, strings.TrimSuffix(filepath.Base(p), ".json"))
-		if err == nil {
-			recs = append(recs, *r)
-		}
-	}
-	if r, ok := NewestOf(recs, ref); ok {
-		return &r, nil
-	}
-	return nil, errs.New(errs.NotFound, "image %s not found in %s (by file name or catalogue entry)", ref, dir)
-}
-
 // NewestOf is the newest record pulled as catalogue entry ref, in version order of names.
 func NewestOf(recs []Record, ref string) (Record, bool) {
 	var best Record
@@ -397,15 +363,6 @@ func NewestOf(recs []Record, ref string) (Record, bool) {
 		}
 	}
 	return best, best.Name != ""
-}
-
-// WriteRecord writes the record atomically.
-func WriteRecord(dir string, r *Record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteAtomic(RecordPath(dir, r.Name), append(b, '\n'), 0o644)
 }
 
 // Verify re-hashes a stored image against its record.

@@ -372,7 +372,7 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 	if err != nil {
 		return err
 	}
-	if err := conn.UploadFile(ctx, s.pool, name+".json", iso.RecordPath(stage, name), nil); err != nil {
+	if err := conn.UploadFile(ctx, s.pool, name+iso.RecordSuffix, iso.RecordPath(stage, name), nil); err != nil {
 		return err
 	}
 	_ = os.Remove(filepath.Join(stage, name))
@@ -432,15 +432,9 @@ func listAll(ctx context.Context, f *cmdutil.Factory) ([]Entry, error, error) {
 	}
 	out := []Entry{}
 	for _, s := range all {
-		files, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
-		for _, file := range files {
-			name := strings.TrimSuffix(filepath.Base(file), ".json")
-			r, err := iso.ReadRecord(s.dir, name)
-			if err != nil {
-				continue
-			}
-			e := Entry{Record: *r, Store: s.name, Path: filepath.Join(s.dir, name), UsedBy: usersOf(users, filepath.Join(s.dir, name))}
-			out = append(out, e)
+		for _, r := range iso.Records(s.dir) {
+			p := filepath.Join(s.dir, r.Name)
+			out = append(out, Entry{Record: r, Store: s.name, Path: p, UsedBy: usersOf(users, p)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -494,27 +488,52 @@ func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[
 			}
 			return nil, err
 		}
-		have := map[string]bool{}
-		for _, p := range files {
-			have[p] = true
-		}
-		for _, p := range files {
-			if !strings.HasSuffix(p, ".json") || !have[strings.TrimSuffix(p, ".json")] {
-				continue
-			}
-			data, err := conn.Download(ctx, p)
-			if err != nil {
-				return nil, err
-			}
-			var r iso.Record
-			if json.Unmarshal(data, &r) != nil || r.Name == "" || r.Name != path.Base(strings.TrimSuffix(p, ".json")) {
-				continue // not a record (a partial download's state looks alike)
-			}
-			out = append(out, Entry{Record: r, Store: s.name, Path: strings.TrimSuffix(p, ".json"), UsedBy: usersOf(users, strings.TrimSuffix(p, ".json"))})
+		for p, r := range remoteEntries(ctx, conn, files) {
+			out = append(out, Entry{Record: r, Store: s.name, Path: p, UsedBy: usersOf(users, p)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// remoteRecordOf says which image the pool file p is the record of: NAME.record.json, or a
+// record of old (NAME.json) when NAME has no new one and NAME.json is no stored image itself.
+func remoteRecordOf(have map[string]bool, p string) (string, bool) {
+	if image, ok := strings.CutSuffix(p, iso.RecordSuffix); ok {
+		return image, have[image]
+	}
+	image, ok := strings.CutSuffix(p, ".json")
+	if !ok || !have[image] || have[image+iso.RecordSuffix] || have[p+iso.RecordSuffix] || have[p+".json"] {
+		return "", false
+	}
+	return image, true
+}
+
+// readRemoteRecord downloads a record (they are small) and checks that it names its image.
+func readRemoteRecord(ctx context.Context, conn *virt.Conn, p, image string) (iso.Record, bool) {
+	data, err := conn.Download(ctx, p)
+	if err != nil {
+		return iso.Record{}, false
+	}
+	var r iso.Record
+	return r, json.Unmarshal(data, &r) == nil && r.Name == path.Base(image)
+}
+
+// remoteEntries reads the records among a pool's files.
+func remoteEntries(ctx context.Context, conn *virt.Conn, files []string) map[string]iso.Record {
+	have := map[string]bool{}
+	for _, p := range files {
+		have[p] = true
+	}
+	out := map[string]iso.Record{}
+	for _, p := range files {
+		if image, ok := remoteRecordOf(have, p); ok {
+			if r, ok := readRemoteRecord(ctx, conn, p, image); ok {
+				out[image] = r
+			}
+		}
+	}
+	return out
 }
 
 // verifyRemote hashes an image on a remote host as libvirt streams it, never holding it whole.
@@ -714,15 +733,27 @@ func newRm(f *cmdutil.Factory) *cobra.Command {
 					return err
 				}
 				defer conn.Close()
+				files, _ := conn.PoolFiles(cmd.Context(), s.pool)
+				have := map[string]bool{}
+				for _, p := range files {
+					have[p] = true
+				}
 				if err := conn.DeleteVolume(cmd.Context(), path); err != nil {
 					return err
 				}
 				_ = conn.DeleteVolume(cmd.Context(), iso.RecordPath(s.dir, args[0]))
+				if _, ok := remoteRecordOf(have, path+".json"); ok {
+					if _, ok := readRemoteRecord(cmd.Context(), conn, path+".json", path); ok {
+						_ = conn.DeleteVolume(cmd.Context(), path+".json") // its record of old
+					}
+				}
 			} else {
 				if err := os.Remove(path); err != nil {
 					return err
 				}
-				_ = os.Remove(iso.RecordPath(s.dir, args[0]))
+				if err := iso.RemoveRecord(s.dir, args[0]); err != nil {
+					f.Infof("%s: warning: %s removed, its record stays: %v", f.Prog, args[0], err)
+				}
 				refreshPool(cmd.Context(), f, s)
 			}
 			f.Infof("%s: removed %s", f.Prog, path)
