@@ -160,7 +160,7 @@ func Open(ctx context.Context, uri string, readOnly bool) (*Conn, error) {
 }
 
 // closeWait bounds how long Close waits for calls still running and for the close itself.
-const closeWait = 2 * time.Second
+const closeWait = 500 * time.Millisecond
 
 // Close releases the connection. A call still running (its caller gave up on a stuck daemon)
 // would use what closing frees, so Close waits for running calls, bounded, and otherwise

@@ -25,7 +25,15 @@ const (
 	ActAutoOff   = "autostart_off"
 )
 
-func isDown(state string) bool { return state == StateShutOff || state == StateCrashed }
+// isDown says whether no QEMU process runs for the domain. A crashed domain is not down: it is
+// kept (on_crash=preserve) with its process for inspection, so kill and stop act on it.
+func isDown(state string) bool { return state == StateShutOff }
+
+// errCrashed is the answer of verbs a crashed domain cannot take.
+func (d *Domain) errCrashed(verb string) error {
+	return errs.New(errs.Conflict, "%s: domain crashed and is kept for inspection (on_crash=preserve); cannot %s it", d.Name, verb).
+		WithHint("power it off with: vmctl kill %s (or stop --force), then start it", d.Name)
+}
 
 // Start boots a stopped domain, resumes a paused one, and leaves a running one alone.
 func (d *Domain) Start(ctx context.Context) (string, error) {
@@ -38,6 +46,8 @@ func (d *Domain) Start(ctx context.Context) (string, error) {
 		return ActResumed, call0(ctx, d.c, "resume "+d.Name, d.d.Resume)
 	case state == StatePMSuspended:
 		return ActResumed, call0(ctx, d.c, "wake "+d.Name, func() error { return d.d.PMWakeup(0) })
+	case state == StateCrashed:
+		return "", d.errCrashed("start")
 	case !isDown(state):
 		return ActNone, nil
 	}
@@ -53,7 +63,7 @@ type StopOptions struct {
 
 // Stop asks the guest to power off and waits for it; with Force it destroys a guest that ignores
 // the request. The wait has its own deadline so that --force still runs after it.
-func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
+func (d *Domain) Stop(ctx context.Context, o StopOptions) (act string, err error) {
 	state, _, err := d.State(ctx)
 	if err != nil {
 		return "", err
@@ -61,11 +71,26 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 	if isDown(state) {
 		return ActNone, nil
 	}
+	if state == StateCrashed {
+		// A crashed guest hears no button: only destroying it ends its process.
+		if !o.Force {
+			return "", d.errCrashed("shut down")
+		}
+		return d.Kill(ctx)
+	}
 	if state == StatePaused || state == StatePMSuspended {
 		if o.Force {
 			return ActDestroyed, call0(ctx, d.c, "destroy "+d.Name, d.d.Destroy)
 		}
-		// A paused guest cannot see the power button; let it run to hear it.
+		// A paused guest cannot see the power button; let it run to hear it, and pause it again
+		// unless it powered off: an interrupted or failed stop leaves it as it was found.
+		if state == StatePaused {
+			defer func() {
+				if err != nil {
+					err = d.pauseAgain(ctx, err)
+				}
+			}()
+		}
 		if _, err := d.Start(ctx); err != nil {
 			return "", err
 		}
@@ -89,6 +114,9 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 				return ActNone, nil // it stopped on its own meanwhile
 			}
 		}
+		if ctx.Err() != nil && d.poweredOff(ctx) {
+			return ActStopped, nil // the request we gave up on was heard
+		}
 		if !o.Force {
 			return "", err
 		}
@@ -102,7 +130,9 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 		err = d.WaitState(waitCtx, isDown)
 		stopRepeat()
 		cancel()
-		if err == nil {
+		if err == nil || d.poweredOff(ctx) {
+			// An interrupt or deadline can end the wait just as the guest powers off: say
+			// what happened, not what the wait saw.
 			return ActStopped, nil
 		}
 		if ctx.Err() != nil || errs.KindOf(err) != errs.Timeout {
@@ -117,6 +147,34 @@ func (d *Domain) Stop(ctx context.Context, o StopOptions) (string, error) {
 		return "", err
 	}
 	return ActDestroyed, nil
+}
+
+// pauseAgain pauses the domain a failed stop resumed, once the calls the stop gave up on are
+// done (a resume still in flight would otherwise undo it), and says so in the error.
+func (d *Domain) pauseAgain(ctx context.Context, err error) error {
+	cctx, cancel := WithTimeout(context.WithoutCancel(ctx), cleanupWait)
+	defer cancel()
+	if e := d.c.Settle(cctx); e != nil {
+		return fmt.Errorf("%w; it was paused and may be running now", err)
+	}
+	s, _, e := d.State(cctx)
+	if e != nil || s != StateRunning {
+		return err
+	}
+	if e := call0(cctx, d.c, "suspend "+d.Name, d.d.Suspend); e != nil {
+		return fmt.Errorf("%w; it was paused and is running now (pausing it again failed: %v)", err, e)
+	}
+	return fmt.Errorf("%w; paused again, as it was", err)
+}
+
+// poweredOff looks, with a short deadline of its own, whether the domain is off now, once the
+// calls given up on are done.
+func (d *Domain) poweredOff(ctx context.Context) bool {
+	cctx, cancel := WithTimeout(context.WithoutCancel(ctx), cleanupWait)
+	defer cancel()
+	_ = d.c.Settle(cctx)
+	s, _, err := d.State(cctx)
+	return err == nil && isDown(s)
 }
 
 // repeat runs fn every interval until the returned stop is called or ctx ends.
@@ -291,7 +349,7 @@ func (d *Domain) WaitAgent(ctx context.Context) error {
 		if err != nil {
 			return false, err
 		}
-		if isDown(state) {
+		if isDown(state) || state == StateCrashed {
 			return false, errs.New(errs.Conflict, "domain is %s; its agent will not connect", state).WithHint("start it first")
 		}
 		return d.AgentConnected(ctx)
@@ -307,7 +365,7 @@ func (d *Domain) WaitAddresses(ctx context.Context, sources []string) ([]model.A
 		if err != nil {
 			return false, err
 		}
-		if isDown(state) {
+		if isDown(state) || state == StateCrashed {
 			return false, errs.New(errs.Conflict, "domain is %s; it will not get an address", state).WithHint("start it first")
 		}
 		addrs, err = d.Addresses(ctx, sources)
@@ -318,19 +376,34 @@ func (d *Domain) WaitAddresses(ctx context.Context, sources []string) ([]model.A
 
 // waitEvents polls check, woken early by the events register subscribes to. A driver without
 // events (register fails) leaves plain polling.
+// Registration and deregistration are libvirt calls like any other: under a deadline (a frozen
+// daemon blocks them), and never on a connection libvirt has torn down.
 func (d *Domain) waitEvents(ctx context.Context, register func(wake func()) (int, error), check func() (bool, error)) error {
 	wake := make(chan struct{}, 1)
-	id, err := register(func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
+	id, err := call(ctx, d.c, "events of "+d.Name, func() (int, error) {
+		return register(func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
 	})
 	if err == nil {
-		defer func() { _ = d.c.c.DomainEventDeregister(id) }()
+		defer func() {
+			// The wait's own deadline may be what ended it: deregistering gets a short one of its own.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupWait)
+			defer cancel()
+			_ = call0(cctx, d.c, "stop events of "+d.Name, func() error { return d.c.c.DomainEventDeregister(id) })
+		}()
+	} else if errs.KindOf(err) == errs.Timeout || errs.KindOf(err) == errs.Interrupted {
+		return deadlineErrorWait(ctx)
 	}
 	return poll(ctx, wake, check)
 }
+
+// cleanupWait bounds a clean-up call (an event deregistration, a last state read) made after
+// the command's own deadline.
+const cleanupWait = 2 * time.Second
 
 // poll calls check at once, after every wake-up, and at a growing interval up to 1 s.
 func poll(ctx context.Context, wake <-chan struct{}, check func() (bool, error)) error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
@@ -136,5 +137,35 @@ func deleteVolume(t *testing.T, c *virt.Conn, name string) {
 	defer v.Free()
 	if err := v.Delete(0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A bulk verb connects, lists and acts under --timeout: a daemon that stops answering (here a
+// call that takes 3 s) ends it at the timeout, not at a fixed 30 s.
+func TestBulkVerbsHonourTimeout(t *testing.T) {
+	watch(t)
+	for _, slow := range []string{"list domains", "destroy test", "start test"} {
+		o, _ := createFactory(t, t.TempDir())
+		lo := &LifecycleOptions{F: o.F, Verb: "start", Targets: []string{"test"}, Bulk: cmdutil.BulkFlags{Parallel: 1}, PerVM: 300 * time.Millisecond,
+			Act: func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Start(ctx) }}
+		if slow == "destroy test" {
+			lo.Verb, lo.Act = "kill", func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Kill(ctx) }
+		}
+		release := make(chan struct{})
+		ctx := virt.WithCallHook(context.Background(), func(what string) {
+			if what == slow {
+				select {
+				case <-release:
+				case <-time.After(3 * time.Second):
+				}
+			}
+		})
+		start := time.Now()
+		err := runLifecycle(ctx, lo)
+		if took := time.Since(start); errs.KindOf(err) != errs.Timeout || took > 1500*time.Millisecond {
+			t.Errorf("%s with %q stuck: %v after %s", lo.Verb, slow, err, took)
+		}
+		close(release)
+		time.Sleep(50 * time.Millisecond) // the released call finishes
 	}
 }

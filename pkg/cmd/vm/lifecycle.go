@@ -29,6 +29,9 @@ type LifecycleOptions struct {
 	Storage bool // delete --remove-storage
 	Act     func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
 	prepare func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+	// afterWait is the time a verb that waits --timeout for the guest needs after the wait
+	// (stop --force destroys then); verbs that do not wait get exactly --timeout.
+	afterWait time.Duration
 }
 
 type verbSpec struct {
@@ -38,6 +41,7 @@ type verbSpec struct {
 	flags                     func(cmd *cobra.Command, o *LifecycleOptions)
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
 	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+	afterWait                 time.Duration
 	// intercept may take the invocation over (autostart run); it says whether it did.
 	intercept func(cmd *cobra.Command, args []string) (bool, error)
 }
@@ -49,7 +53,7 @@ handled at once and each gets one result line (one JSON object); the exit status
 when some failed. --timeout bounds the work on each VM (default %s).`
 
 func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
-	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare}
+	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare, afterWait: spec.afterWait}
 	opts.Verb, _, _ = strings.Cut(spec.use, " ")
 	cmd := &cobra.Command{
 		Use:               spec.use,
@@ -100,7 +104,9 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	if err != nil {
 		return err
 	}
-	connectCtx, cancel := virt.WithTimeout(ctx, cmdutil.DefaultTimeout)
+	// Connecting and listing are bounded by --timeout too: a frozen daemon must not hold a
+	// bulk verb longer than it was told.
+	connectCtx, cancel := virt.WithTimeout(ctx, min(cmdutil.DefaultTimeout, o.PerVM))
 	conn, err := o.F.Connect(connectCtx, false)
 	if err != nil {
 		cancel()
@@ -124,19 +130,25 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	}
 	// Each VM gets its budget; batches of --parallel run one after another.
 	batches := (len(targets) + o.Bulk.Parallel - 1) / o.Bulk.Parallel
-	runCtx, cancelRun := virt.WithTimeout(ctx, time.Duration(batches)*o.PerVM+15*time.Second)
+	perVM := o.PerVM + o.afterWait
+	runCtx, cancelRun := virt.WithTimeout(ctx, time.Duration(batches)*perVM)
 	defer cancelRun()
 	bar := progress.New(o.F.IO, len(targets), o.Verb)
 	results, failures := cmdutil.RunBulk(runCtx, targets, o.Bulk.Parallel, func(ctx context.Context, name string) (string, error) {
 		defer bar.Done(1)
-		vmCtx, cancel := virt.WithTimeout(ctx, o.PerVM+10*time.Second)
+		vmCtx, cancel := virt.WithTimeout(ctx, perVM)
 		defer cancel()
 		d, err := conn.Domain(vmCtx, name)
 		if err != nil {
 			return "", err
 		}
 		defer d.Free()
-		return o.Act(vmCtx, d, o)
+		act, err := o.Act(vmCtx, d, o)
+		if err != nil && vmCtx.Err() != nil {
+			// Interrupted or out of time: say where the VM was left, as far as libvirt says.
+			err = leftIn(ctx, d, err)
+		}
+		return act, err
 	})
 	bar.Finish()
 	for _, p := range unmatched {
@@ -147,6 +159,17 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 		return err
 	}
 	return cmdutil.BulkResultError(o.Verb, results, failures)
+}
+
+// leftIn adds the VM's state, read with a short deadline of its own, to an error that ended
+// its operation early.
+func leftIn(ctx context.Context, d *virt.Domain, err error) error {
+	sctx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if state, _, e := d.State(sctx); e == nil {
+		return fmt.Errorf("%w (now %s)", err, state)
+	}
+	return err
 }
 
 func stopOptions(o *LifecycleOptions) virt.StopOptions {
@@ -187,10 +210,14 @@ func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions
 		long: `Ask each guest to power off (ACPI power button by default) and wait until it has, up to
 --timeout. A guest still running then is an error (exit 5), unless --force is given: then it
 is powered off at once (destroyed). A stopped VM is left alone (action "none"); a paused
-one is resumed first so it can hear the button.`,
+one is resumed first so it can hear the button, and paused again if the stop fails or is
+interrupted. A crashed VM kept by on_crash=preserve still has its QEMU process: only
+--force (or kill) powers it off. An interrupted stop reports a VM that did power off as
+stopped, and where every other VM was left.`,
 		example: `  vmctl stop web01
   vmctl stop --all --timeout 2m --force`,
-		perVM: 60 * time.Second,
+		perVM:     60 * time.Second,
+		afterWait: 10 * time.Second,
 		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
 			return d.Stop(ctx, stopOptions(o))
 		},
@@ -222,8 +249,9 @@ func NewCmdRestart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOpti
 		long: `Stop each VM as 'stop' does (ACPI, wait up to --timeout, --force to power off stragglers),
 then start it again with a fresh QEMU process, so changes to the persistent definition
 take effect. A stopped VM is simply started. Use 'reboot' for a reboot inside the guest.`,
-		example: "  vmctl restart web01 --force",
-		perVM:   60 * time.Second,
+		example:   "  vmctl restart web01 --force",
+		perVM:     60 * time.Second,
+		afterWait: 10 * time.Second,
 		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
 			return d.Restart(ctx, stopOptions(o))
 		},

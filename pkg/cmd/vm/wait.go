@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -117,7 +118,11 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 		}
 		defer d.Free()
 		addrs, err := waitOne(ctx, d, o)
-		state, _, _ := d.State(context.Background())
+		// The state for the report, with a short deadline of its own: ctx may be over, and the
+		// daemon may be why.
+		stateCtx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		state, _, _ := d.State(stateCtx)
+		cancel()
 		mu.Lock()
 		found[name], states[name] = addrs, state
 		mu.Unlock()
