@@ -49,6 +49,7 @@ type Image struct {
 	SignatureURL   string   `toml:"signature_url" json:"signature_url"`
 	KeyURL         string   `toml:"key_url" json:"key_url"`
 	Keys           []string `toml:"keys" json:"keys"`
+	MaxSize        string   `toml:"max_size" json:"max_size,omitempty"`
 }
 
 // Autostart orders `vmctl autostart run`: groups in this order, with pauses between VMs and

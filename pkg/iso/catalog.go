@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -26,6 +27,7 @@ type Entry struct {
 	SignatureURL   string   `toml:"signature_url" json:"signature_url" mapstructure:"signature_url"`
 	KeyURL         string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
 	Keys           []string `toml:"keys" json:"keys" mapstructure:"keys"`
+	MaxSize        string   `toml:"max_size" json:"max_size,omitempty" mapstructure:"max_size"` // e.g. "8GiB"; empty: DefaultMaxBytes
 	Source         string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
 }
 
@@ -41,6 +43,18 @@ func (e Entry) Expand() Entry {
 func (e Entry) Spec() Source {
 	return Source{URL: e.URL, File: e.File, ChecksumURL: e.ChecksumURL, Format: e.ChecksumFormat, SignatureKind: e.SignatureKind,
 		SignatureURL: e.SignatureURL, KeyURL: e.KeyURL, Keys: e.Keys}
+}
+
+// MaxBytes is the entry's size cap (DefaultMaxBytes when it names none).
+func (e Entry) MaxBytes() (int64, error) {
+	if e.MaxSize == "" {
+		return DefaultMaxBytes, nil
+	}
+	n, err := units.ParseSize(e.MaxSize)
+	if err != nil || n == 0 || n > 1<<62 {
+		return 0, fmt.Errorf("catalogue entry %s: max_size %q is not a size such as 8GiB", e.Name, e.MaxSize)
+	}
+	return int64(n), nil
 }
 
 // Signed says whether the entry's checksums carry a signature hvctl must check.
@@ -66,6 +80,9 @@ func Catalog(extra []Entry) ([]Entry, error) {
 			return nil, fmt.Errorf("config [[images]]: each entry needs a name and a url")
 		}
 		e.Source = "config"
+		if _, err := e.MaxBytes(); err != nil {
+			return nil, fmt.Errorf("config [[images]]: %w", err)
+		}
 		byName[e.Name] = e
 	}
 	out := make([]Entry, 0, len(byName))

@@ -52,6 +52,9 @@ func TestCatalogEntriesAreUsable(t *testing.T) {
 		if !ValidImageName(e.Name) || e.Description == "" || e.Version == "" || e.Arch == "" {
 			t.Errorf("%s: needs a name, description, version and arch: %+v", e.Name, e)
 		}
+		if n, err := e.MaxBytes(); err != nil || e.MaxSize == "" || n >= DefaultMaxBytes {
+			t.Errorf("%s: a built-in entry caps its size below the default: %q, %v", e.Name, e.MaxSize, err)
+		}
 		for _, u := range []string{e.URL, e.ChecksumURL, e.SignatureURL, e.KeyURL} {
 			if u == "" {
 				continue

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 )
 
 // Record is the provenance of a stored image, kept beside it as NAME.record.json.
@@ -58,6 +59,7 @@ type PullOptions struct {
 	Dir         string
 	Client      *http.Client
 	Stall       time.Duration // a transfer silent this long fails (default 60 s)
+	MaxBytes    int64         // a larger image is refused before or while it arrives (default DefaultMaxBytes)
 	Progress    func(done, total int64)
 	// VerifyFile checks the downloaded file once more before it is published (a signature
 	// over the image itself) and returns the signer; a failure stores nothing.
@@ -102,6 +104,9 @@ func (o *PullOptions) defaults() error {
 	}
 	if o.Stall == 0 {
 		o.Stall = 60 * time.Second
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -162,13 +167,20 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	if err != nil {
 		return nil, false, errs.New(errs.Usage, "%v", err)
 	}
+	// The bytes as published: Go would otherwise ask for gzip and inflate it unbounded.
+	req.Header.Set("Accept-Encoding", "identity")
 	if offset > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 		req.Header.Set("If-Range", st.Validator)
 	}
+	guard := newWatchdog(o.Stall, cancel)
 	resp, err := o.Client.Do(req)
+	guard.pause()
 	if err != nil {
-		return nil, false, downloadError(ctx, o.URL, err)
+		if guard.stalled() {
+			return nil, false, errs.New(errs.Timeout, "%s: no response for %s", o.URL, o.Stall)
+		}
+		return nil, false, downloadError(ctx, o.URL, err, offset > 0)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -180,11 +192,26 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	default:
 		return nil, false, errs.New(errs.Failure, "%s: %s", o.URL, resp.Status)
 	}
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		return nil, false, errs.New(errs.Failure, "%s: the server sent it %s-encoded although asked for the bytes as they are", o.URL, enc)
+	}
+	total := int64(-1)
+	if resp.ContentLength >= 0 {
+		total = offset + resp.ContentLength
+	}
+	// Refuse what cannot fit before writing a byte, and bound what has no length.
+	room, err := roomFor(o.Dir, o.URL, total, offset, o.MaxBytes)
+	if err != nil {
+		removePartial(partial)
+		return nil, false, err
+	}
 	st = partialState{URL: o.URL, Validator: resp.Header.Get("ETag")}
 	if st.Validator == "" {
 		st.Validator = resp.Header.Get("Last-Modified")
 	}
-	if b, err := json.Marshal(st); err == nil {
+	// A resume needs a validator for If-Range and a server that has not ruled out ranges.
+	resumable := st.Validator != "" && resp.Header.Get("Accept-Ranges") != "none"
+	if b, err := json.Marshal(st); err == nil && resumable {
 		_ = os.WriteFile(stateFile, b, 0o600)
 	}
 
@@ -197,6 +224,15 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 		return nil, false, err
 	}
 	defer f.Close()
+	// fail ends a failed download: the partial file stays only when a pull run again can
+	// resume it, so that a failure never leaves unusable gigabytes behind.
+	fail := func(err error, keep bool) (*Record, bool, error) {
+		f.Close()
+		if !keep || !resumable {
+			removePartial(partial)
+		}
+		return nil, false, err
+	}
 	sum256 := sha256.New()
 	hashes := []hash.Hash{sum256}
 	var expectHash hash.Hash
@@ -207,33 +243,41 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	if offset > 0 {
 		// The bytes already there count too.
 		if err := hashFile(partial, offset, hashes); err != nil {
-			return nil, false, err
+			return fail(err, false)
 		}
-	}
-	total := int64(-1)
-	if resp.ContentLength >= 0 {
-		total = offset + resp.ContentLength
 	}
 	var hw []io.Writer
 	for _, h := range hashes {
 		hw = append(hw, h)
 	}
-	body := &watchdog{r: resp.Body, stall: o.Stall, cancel: cancel}
-	n, rerr := pipeCopy(f, offset, body, io.MultiWriter(hw...), func(n int64) {
+	guard.r = io.LimitReader(resp.Body, room+1)
+	n, rerr := pipeCopy(f, offset, guard, io.MultiWriter(hw...), func(n int64) {
 		if o.Progress != nil {
 			o.Progress(offset+n, total)
 		}
 	})
 	done := offset + n
-	if rerr != nil {
-		if body.stalled() {
-			return nil, false, (&errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("%s: no data for %s (%d bytes kept for a resume)", o.URL, o.Stall, done)}).
-				WithHint("run the same pull again to resume")
+	switch {
+	case n > room:
+		return fail(errs.New(errs.Failure, "%s: more than %s arrived: %s; nothing kept", o.URL, units.Human(uint64(room)), roomReason(o.MaxBytes, offset+room)), false)
+	case errors.Is(rerr, syscall.ENOSPC):
+		return fail(errs.New(errs.Failure, "%s: the file system of %s is full; nothing kept", o.URL, o.Dir), false)
+	case rerr != nil && guard.stalled():
+		e := errs.New(errs.Timeout, "%s: no data for %s", o.URL, o.Stall)
+		if resumable {
+			e.Msg += fmt.Sprintf(" (%d bytes kept for a resume)", done)
+			e = e.WithHint("run the same pull again to resume")
 		}
-		return nil, false, downloadError(ctx, o.URL, rerr)
-	}
-	if total >= 0 && done != total {
-		return nil, false, errs.New(errs.Failure, "%s: got %d of %d bytes (kept for a resume)", o.URL, done, total)
+		return fail(e, true)
+	case rerr != nil:
+		return fail(downloadError(ctx, o.URL, rerr, resumable), true)
+	case total >= 0 && done != total:
+		e := errs.New(errs.Failure, "%s: got %d of %d bytes", o.URL, done, total)
+		if resumable {
+			e.Msg += " (kept for a resume)"
+			e = e.WithHint("run the same pull again to resume")
+		}
+		return fail(e, true)
 	}
 	got256 := hex.EncodeToString(sum256.Sum(nil))
 	rec := &Record{Name: o.Name, Catalog: o.Catalog, SourceURL: o.URL, FinalURL: resp.Request.URL.String(), SizeBytes: done, SHA256: got256,
@@ -280,11 +324,25 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	return rec, true, nil
 }
 
-func downloadError(ctx context.Context, u string, err error) error {
+func downloadError(ctx context.Context, u string, err error, resumable bool) error {
 	if ctx.Err() != nil {
-		return &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: fmt.Sprintf("%s: %v (partial download kept for a resume)", u, ctx.Err()), Err: ctx.Err()}
+		msg := fmt.Sprintf("%s: %v", u, ctx.Err())
+		if resumable {
+			msg += " (partial download kept for a resume)"
+		}
+		return &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: msg, Err: ctx.Err()}
 	}
-	return (&errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s: %v", u, err), Err: err}).WithHint("run the same pull again to resume")
+	e := &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s: %v", u, err), Err: err}
+	if resumable {
+		return e.WithHint("run the same pull again to resume")
+	}
+	return e
+}
+
+// removePartial removes a partial download and its resume state.
+func removePartial(partial string) {
+	_ = os.Remove(partial)
+	_ = os.Remove(partial + ".json")
 }
 
 func hashFile(p string, n int64, hs []hash.Hash) error {
@@ -301,7 +359,8 @@ func hashFile(p string, n int64, hs []hash.Hash) error {
 	return err
 }
 
-// watchdog cancels the request when a read blocks longer than stall.
+// watchdog cancels a request when the server is silent for stall: before the response
+// headers arrive and then between reads of the body.
 type watchdog struct {
 	r      io.Reader
 	stall  time.Duration
@@ -310,12 +369,17 @@ type watchdog struct {
 	fired  atomic.Bool
 }
 
+// newWatchdog starts timing at once (the wait for the response counts).
+func newWatchdog(stall time.Duration, cancel context.CancelFunc) *watchdog {
+	w := &watchdog{stall: stall, cancel: cancel}
+	w.timer = time.AfterFunc(stall, func() { w.fired.Store(true); w.cancel() })
+	return w
+}
+
+func (w *watchdog) pause() { w.timer.Stop() }
+
 func (w *watchdog) Read(p []byte) (int, error) {
-	if w.timer == nil {
-		w.timer = time.AfterFunc(w.stall, func() { w.fired.Store(true); w.cancel() })
-	} else {
-		w.timer.Reset(w.stall)
-	}
+	w.timer.Reset(w.stall)
 	n, err := w.r.Read(p)
 	w.timer.Stop()
 	return n, err

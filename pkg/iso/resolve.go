@@ -14,38 +14,74 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 )
 
 // Fetcher gets a small document: a checksum list, a signature, a key or a directory listing.
 type Fetcher func(ctx context.Context, rawURL, what string) ([]byte, error)
 
+// Limits of the small documents a pull reads before the image.
+const (
+	MaxDocumentBytes = 16 << 20         // a checksum list, a signature, a key, a listing
+	DocumentStall    = 60 * time.Second // silence that ends a fetch, as for images
+)
+
 // HTTPFetcher fetches over HTTP(S) with client (a path that is not a URL is read from disk, so
-// a key kept on the host works too). Documents are capped at 16 MiB.
-func HTTPFetcher(client *http.Client) Fetcher {
+// a key kept on the host works too), with the document limits above.
+func HTTPFetcher(client *http.Client) Fetcher { return NewFetcher(client, DocumentStall, MaxDocumentBytes) }
+
+// NewFetcher fetches documents of at most maxBytes, ending a fetch when the server is silent for
+// stall (before the response, or between reads). A larger document is an error, never read
+// cut short: a truncated checksum list would silently lose entries.
+func NewFetcher(client *http.Client, stall time.Duration, maxBytes int64) Fetcher {
 	if client == nil {
 		client = http.DefaultClient
 	}
+	tooLarge := func(what, u string) error {
+		return errs.New(errs.Failure, "%s %s is larger than %s: not read", what, u, units.Human(uint64(maxBytes)))
+	}
 	return func(ctx context.Context, u, what string) ([]byte, error) {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			b, err := os.ReadFile(u)
+			f, err := os.Open(u)
 			if err != nil {
-				return nil, errs.New(errs.NotFound, "%s %s: %v", what, u, err)
+				return nil, &errs.Error{Kind: errs.NotFound, Msg: fmt.Sprintf("%s %s: %v", what, u, err), Err: err}
+			}
+			defer f.Close()
+			b, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+			if err != nil {
+				return nil, &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s %s: %v", what, u, err), Err: err}
+			}
+			if int64(len(b)) > maxBytes {
+				return nil, tooLarge(what, u)
 			}
 			return b, nil
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		reqCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, u, nil)
 		if err != nil {
-			return nil, errs.New(errs.Usage, "%s: %v", what, err)
+			return nil, &errs.Error{Kind: errs.Usage, Msg: fmt.Sprintf("%s: %v", what, err), Err: err}
+		}
+		req.Header.Set("Accept-Encoding", "identity") // no transparent inflating past the cap
+		guard := newWatchdog(stall, cancel)
+		defer guard.pause()
+		failed := func(err error) error {
+			switch {
+			case ctx.Err() != nil:
+				return &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: fmt.Sprintf("%s %s: %v", what, u, ctx.Err()), Err: ctx.Err()}
+			case guard.stalled():
+				return errs.New(errs.Timeout, "%s %s: no data for %s", what, u, stall)
+			}
+			return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s %s: %v", what, u, err), Err: err}
 		}
 		resp, err := client.Do(req)
+		guard.pause()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, &errs.Error{Kind: errs.KindOf(ctx.Err()), Msg: fmt.Sprintf("%s %s: %v", what, u, ctx.Err()), Err: ctx.Err()}
-			}
-			return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
+			return nil, failed(err)
 		}
 		defer resp.Body.Close()
 		switch {
@@ -53,10 +89,16 @@ func HTTPFetcher(client *http.Client) Fetcher {
 			return nil, errs.New(errs.NotFound, "%s %s: %s", what, u, resp.Status)
 		case resp.StatusCode != http.StatusOK:
 			return nil, errs.New(errs.Failure, "%s %s: %s", what, u, resp.Status)
+		case resp.ContentLength > maxBytes:
+			return nil, tooLarge(what, u)
 		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		guard.r = io.LimitReader(resp.Body, maxBytes+1)
+		b, err := io.ReadAll(guard)
 		if err != nil {
-			return nil, errs.New(errs.Failure, "%s %s: %v", what, u, err)
+			return nil, failed(err)
+		}
+		if int64(len(b)) > maxBytes {
+			return nil, tooLarge(what, u)
 		}
 		return b, nil
 	}

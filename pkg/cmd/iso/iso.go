@@ -157,6 +157,7 @@ func newPull(f *cmdutil.Factory) *cobra.Command {
 		signatureURL, keyURL              string
 		keys                              []string
 		insecure, viaLibvirt, dryRun      bool
+		maxSize                           string
 	}
 	cmd := &cobra.Command{
 		Use:   "pull URL|NAME",
@@ -189,6 +190,7 @@ libvirt stream, with its record.`,
 				return errs.New(errs.Usage, "give --sha256 or --checksum-url, not both")
 			}
 			src := iso.Source{URL: args[0]}
+			maxBytes := int64(iso.DefaultMaxBytes)
 			var entry string
 			if !strings.Contains(args[0], "://") {
 				entry = args[0]
@@ -198,6 +200,9 @@ libvirt stream, with its record.`,
 					return err
 				}
 				src = e.Spec()
+				if maxBytes, err = e.MaxBytes(); err != nil {
+					return errs.New(errs.Usage, "%v", err)
+				}
 				if o.sha != "" || o.checksumURL != "" {
 					src.ChecksumURL = ""
 				}
@@ -214,7 +219,14 @@ libvirt stream, with its record.`,
 			if len(o.keys) > 0 {
 				src.Keys = o.keys
 			}
-			po := iso.PullOptions{URL: src.URL, Name: o.name, Catalog: entry, Insecure: o.insecure, Now: f.Now}
+			if o.maxSize != "" {
+				n, err := units.ParseSize(o.maxSize)
+				if err != nil || n == 0 || n > 1<<62 {
+					return errs.New(errs.Usage, "--max-size %q is not a size such as 8GiB", o.maxSize)
+				}
+				maxBytes = int64(n)
+			}
+			po := iso.PullOptions{URL: src.URL, Name: o.name, Catalog: entry, Insecure: o.insecure, Now: f.Now, MaxBytes: maxBytes}
 			switch {
 			case o.sha != "":
 				d, err := iso.ParseDigest(o.sha)
@@ -326,6 +338,7 @@ libvirt stream, with its record.`,
 	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
 	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "resolve and verify the checksum list (and its signature), print what would be pulled, download nothing")
+	cmd.Flags().StringVar(&o.maxSize, "max-size", "", "refuse an image larger than `SIZE` (default: the catalogue entry's max_size, else 64GiB)")
 	cmd.Flags().BoolVar(&o.viaLibvirt, "via-libvirt", false, "upload into the store's pool through libvirt (automatic for remote hosts and unwritable stores)")
 	return cmd
 }
@@ -997,7 +1010,8 @@ func catalog(f *cmdutil.Factory) ([]iso.Entry, error) {
 	var extra []iso.Entry
 	for _, i := range l.Config.Images {
 		extra = append(extra, iso.Entry{Name: i.Name, Description: i.Description, Version: i.Version, Arch: i.Arch, URL: i.URL, File: i.File,
-			ChecksumURL: i.ChecksumURL, ChecksumFormat: i.ChecksumFormat, SignatureKind: i.SignatureKind, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys})
+			ChecksumURL: i.ChecksumURL, ChecksumFormat: i.ChecksumFormat, SignatureKind: i.SignatureKind, SignatureURL: i.SignatureURL, KeyURL: i.KeyURL, Keys: i.Keys,
+			MaxSize: i.MaxSize})
 	}
 	c, err := iso.Catalog(extra)
 	if err != nil {
