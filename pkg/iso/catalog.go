@@ -28,7 +28,7 @@ type Entry struct {
 	KeyURL         string   `toml:"key_url" json:"key_url" mapstructure:"key_url"`
 	Keys           []string `toml:"keys" json:"keys" mapstructure:"keys"`
 	MaxSize        string   `toml:"max_size" json:"max_size,omitempty" mapstructure:"max_size"` // e.g. "8GiB"; empty: DefaultMaxBytes
-	Source         string   `toml:"-" json:"source" mapstructure:"-"` // builtin or config
+	Source         string   `toml:"-" json:"source" mapstructure:"-"`                           // builtin or config
 }
 
 // Expand fills {version} and {arch} into the entry's URLs and file name ({file} is left for

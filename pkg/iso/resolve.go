@@ -32,7 +32,9 @@ const (
 
 // HTTPFetcher fetches over HTTP(S) with client (a path that is not a URL is read from disk, so
 // a key kept on the host works too), with the document limits above.
-func HTTPFetcher(client *http.Client) Fetcher { return NewFetcher(client, DocumentStall, MaxDocumentBytes) }
+func HTTPFetcher(client *http.Client) Fetcher {
+	return NewFetcher(client, DocumentStall, MaxDocumentBytes)
+}
 
 // NewFetcher fetches documents of at most maxBytes, ending a fetch when the server is silent for
 // stall (before the response, or between reads). A larger document is an error, never read
