@@ -38,3 +38,8 @@ fi
 
 step "go test (unit, test driver, CLI scripts${HVCTL_E2E:+, end-to-end})"
 go test -count=1 -timeout 30m ./...
+
+# Appended by net (issue 8, fuzzing in CI): every fuzz target for a few seconds each; the seed
+# corpora already ran as ordinary tests above. FUZZTIME=60s scripts/fuzz.sh fuzzes longer by hand.
+step "fuzz (every target, ${FUZZTIME:-3s} each)"
+bash scripts/fuzz.sh

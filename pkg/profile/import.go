@@ -275,11 +275,28 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 	var b bytes.Buffer
 	b.WriteString("# Imported from a Hyper-NixOS JSON profile by `vmctl profile import`.\n")
 	for _, n := range notes {
-		b.WriteString("# - " + n + "\n")
+		b.WriteString("# - " + commentSafe(n) + "\n")
 	}
 	b.WriteString("\n")
 	b.Write(body)
 	return b.Bytes(), notes, nil
+}
+
+// commentSafe escapes what may not stand in a TOML comment: a note quotes JSON keys and values
+// verbatim, and a newline or control character there would end the comment (and let the JSON
+// write TOML lines of its own) or make the whole file unreadable. C1 controls are escaped too,
+// for the terminal the file is read on.
+func commentSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t' || (r >= 0x20 && r < 0x7f) || r > 0x9f:
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
 
 func mib(n int64) string {

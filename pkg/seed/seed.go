@@ -4,6 +4,7 @@ package seed
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -171,6 +172,11 @@ func padLabel(iso []byte) {
 
 // Parse reads a seed image back (to clone it).
 func Parse(iso []byte) (s Seed, err error) {
+	// A seed is foreign data (a VM's volume): its extents are checked against its length
+	// before go-diskfs trusts them (it allocates whatever size a descriptor claims).
+	if err := checkExtents(iso); err != nil {
+		return Seed{}, fmt.Errorf("seed iso: %w", err)
+	}
 	// go-diskfs panics on some malformed images (slice bounds in parseJolietPathTable): a
 	// seed is foreign data, so a panic in reading it is a bad seed, not a crash that would
 	// skip the caller's rollback.
@@ -213,6 +219,57 @@ func Parse(iso []byte) (s Seed, err error) {
 	}
 	s.NetworkConfig, _ = read("network-config")
 	return s, nil
+}
+
+// checkExtents refuses an image whose volume descriptors or root directory point past its end:
+// go-diskfs allocates a buffer of whatever size they claim (up to 4 GiB) before reading.
+func checkExtents(iso []byte) error {
+	const sector, first = 2048, 16
+	le := binary.LittleEndian
+	within := func(what string, loc, size uint32) error {
+		if uint64(loc)*sector+uint64(size) > uint64(len(iso)) {
+			return fmt.Errorf("%s (sector %d, %d bytes) lies beyond the image's %d bytes", what, loc, size, len(iso))
+		}
+		return nil
+	}
+	for i := first; ; i++ {
+		vd := iso[min(i*sector, len(iso)):min((i+1)*sector, len(iso))]
+		if len(vd) < sector {
+			return fmt.Errorf("no volume descriptor terminator")
+		}
+		switch vd[0] {
+		case 255:
+			return nil
+		case 1, 2: // primary, supplementary (Joliet)
+			if err := within("path table", le.Uint32(vd[140:144]), le.Uint32(vd[132:136])); err != nil {
+				return err
+			}
+			root := vd[156 : 156+34]
+			loc, size := le.Uint32(root[2:6]), le.Uint32(root[10:14])
+			if err := within("root directory", loc, size); err != nil {
+				return err
+			}
+			// The seed's files sit in the root: check each record's extent too.
+			dir := iso[uint64(loc)*sector : uint64(loc)*sector+uint64(size)]
+			for off := 0; off < len(dir); {
+				n := int(dir[off])
+				if n == 0 { // records do not cross sectors: skip to the next one
+					off = (off/sector + 1) * sector
+					continue
+				}
+				if n < 34 || off+n > len(dir) {
+					return fmt.Errorf("directory record at %d is malformed", off)
+				}
+				if err := within("file", le.Uint32(dir[off+2:off+6]), le.Uint32(dir[off+10:off+14])); err != nil {
+					return err
+				}
+				off += n
+			}
+		}
+		if i > first+64 {
+			return fmt.Errorf("too many volume descriptors")
+		}
+	}
 }
 
 // Rename gives the seed a new identity: instance-id and local-hostname. Other meta-data keys

@@ -3,6 +3,8 @@ package units
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -11,13 +13,16 @@ var suffixes = []struct {
 	s string
 	m uint64
 }{
-	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"PIB", 1 << 50},
 	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"TB", 1000 * 1000 * 1000 * 1000},
+	{"PB", 1000 * 1000 * 1000 * 1000 * 1000},
 	// Bare letters are binary, as in qemu-img and libvirt.
-	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"P", 1 << 50}, {"B", 1},
 }
 
-// ParseSize reads "2GiB", "512M", "1.5G", "1048576" (bytes) into bytes.
+// ParseSize reads "2GiB", "512M", "1.5G", "1048576" (bytes) into bytes. What Human prints
+// parses back. Sizes that do not fit 64 bits, and "inf"/"nan" (which strconv accepts as
+// floats), are refused rather than wrapped round.
 func ParseSize(s string) (uint64, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))
 	mult := uint64(1)
@@ -31,13 +36,25 @@ func ParseSize(s string) (uint64, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
-		return n * mult, nil
+		if hi, lo := bits.Mul64(n, mult); hi == 0 {
+			return lo, nil
+		}
+		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || !isDecimal(t) {
 		return 0, fmt.Errorf("invalid size %q (want e.g. 512MiB, 2G, 20GiB)", s)
 	}
-	return uint64(f * float64(mult)), nil
+	if b := f * float64(mult); b < 1<<64 {
+		return uint64(b), nil
+	}
+	return 0, fmt.Errorf("size %q is too large", s)
+}
+
+// isDecimal says whether t is written in decimal digits (with a point or an exponent):
+// strconv also takes hexadecimal floats and underscores, which no one means as a size.
+func isDecimal(t string) bool {
+	return !strings.ContainsAny(t, "xX_pP")
 }
 
 // Human prints bytes in binary units with at most one decimal: 2GiB, 1.5MiB, 512B.

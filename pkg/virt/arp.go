@@ -2,6 +2,9 @@ package virt
 
 import (
 	"bufio"
+	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +23,13 @@ func neighbours() (map[string][]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseNeighbours(f)
+}
+
+// parseNeighbours reads the table's text: a header line, then one entry per line.
+func parseNeighbours(r io.Reader) (map[string][]string, error) {
 	out := map[string][]string{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Scan() // the header
 	for sc.Scan() {
 		// IP address, HW type, Flags, HW address, Mask, Device
@@ -29,8 +37,13 @@ func neighbours() (map[string][]string, error) {
 		if len(fields) < 6 || fields[2] == "0x0" || fields[3] == "00:00:00:00:00:00" {
 			continue // incomplete: the kernel is still asking
 		}
-		mac := strings.ToLower(fields[3])
-		out[mac] = append(out[mac], fields[0])
+		hw, err := net.ParseMAC(fields[3])
+		addr, aerr := netip.ParseAddr(fields[0])
+		if err != nil || aerr != nil {
+			continue // not the kernel's format: never hand such text on as an address
+		}
+		mac := hw.String()
+		out[mac] = append(out[mac], addr.String())
 	}
 	return out, sc.Err()
 }
