@@ -5,31 +5,46 @@
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirtxml"
 )
 
+// Severity is a control's or a result's level, as the catalogue's rubric defines it.
+type Severity string
+
+// Severities of the rubric.
+const (
+	Info     Severity = "info"
+	Low      Severity = "low"
+	Medium   Severity = "medium"
+	High     Severity = "high"
+	Critical Severity = "critical"
+)
+
 // Severities in rising order.
-var Severities = []string{"info", "low", "medium", "high", "critical"}
+var Severities = []string{string(Info), string(Low), string(Medium), string(High), string(Critical)}
 
 // Rank orders severities; an unknown one is -1.
-func Rank(s string) int {
-	for i, x := range Severities {
-		if x == s {
-			return i
-		}
-	}
-	return -1
-}
+func Rank(s string) int { return slices.Index(Severities, s) }
+
+// Status is a result's verdict.
+type Status string
+
+// The verdicts: error means the control could not tell (never read as a pass), skipped that
+// it does not apply (no VMs, a remote host's files).
+const (
+	Pass    Status = "pass"
+	Fail    Status = "fail"
+	Error   Status = "error"
+	Skipped Status = "skipped"
+)
 
 // Groups of controls, as the catalogue has them.
 var Groups = []string{"host", "daemon", "vm", "network", "storage"}
@@ -37,26 +52,40 @@ var Groups = []string{"host", "daemon", "vm", "network", "storage"}
 // Domain is what the audit knows of one VM.
 type Domain struct {
 	Name      string
+	UUID      string
 	Def       *libvirtxml.Domain // persistent definition, with secrets when the connection allowed
 	Live      *libvirtxml.Domain // running definition; nil when not running
 	Autostart bool
-	Secure    bool // Def was read with VIR_DOMAIN_XML_SECURE: graphics passwords are visible
+	Secure    bool  // Def was read with VIR_DOMAIN_XML_SECURE: graphics passwords are visible
+	Err       error // why Def could not be read: every VM control reports an error for this VM
 }
 
-// Inventory is everything the controls look at.
+// Inventory is everything the controls look at. Check functions read it and the files under
+// Root; they call no API and run nothing.
 type Inventory struct {
-	Root      string // host file system root: "/" on the host itself, a fixture tree in tests
-	Local     bool   // the libvirt host is this machine: host files can be read
-	Domains   []Domain
-	Networks  []*libvirtxml.Network
-	Pools     []*libvirtxml.StoragePool
-	Caps      *libvirtxml.Caps                // host capabilities: the security models libvirt runs
-	Filters   map[string]*libvirtxml.NWFilter // network filters; nil without the nwfilter driver
-	Secrets   []*libvirtxml.Secret            // nil when libvirt would not list them
-	Versions  string                          // libvirt and hypervisor versions, for the record
-	QEMUConf  map[string]string               // qemu.conf, raw values; nil when unreadable
-	DaemonCfg map[string]string               // libvirtd.conf (or virtproxyd.conf), raw values; nil when unreadable
-	ConfErr   string                          // why the configuration could not be read
+	Root     string // host file system root: "/" on the host itself, a fixture tree in tests
+	Local    bool   // the libvirt host is this machine: host files can be read
+	Domains  []Domain
+	Networks []*libvirtxml.Network
+	// NetworkActive says which networks run; a network missing from it counts as active.
+	NetworkActive map[string]bool
+	Pools         []*libvirtxml.StoragePool
+	Caps          *libvirtxml.Caps                // host capabilities: the security models libvirt runs
+	Filters       map[string]*libvirtxml.NWFilter // network filters; nil without the nwfilter driver
+	Secrets       []*libvirtxml.Secret            // nil when libvirt would not list them
+	Versions      string                          // libvirt and hypervisor versions, for the record
+
+	// Errors of the libvirt APIs that gathered the inventory: the controls that need the
+	// missing part report an error instead of judging less than there is.
+	DomainsErr, NetworksErr, PoolsErr, FiltersErr, SecretsErr error
+
+	// The configuration files libvirt reads on this host (LoadHost fills them).
+	QEMUConf   *Conf // qemu.conf
+	RemoteConf *Conf // the daemon that listens on TCP/TLS: libvirtd.conf or virtproxyd.conf
+	DriverConf *Conf // the daemon that runs the QEMU driver: libvirtd.conf or virtqemud.conf
+
+	// Firewall is the host's packet filter state (LoadHost reads it on the live host).
+	Firewall *Firewall
 }
 
 // Path is p under the inventory's root.
@@ -72,7 +101,7 @@ func (inv *Inventory) Read(p string) (string, error) {
 type Control struct {
 	ID       string
 	Group    string
-	Severity string // the catalogue's; a result may say otherwise (raised or lowered)
+	Severity Severity // the catalogue's; a result may say otherwise (raised or lowered)
 	Title    string
 	// Description says what the control looks for and why it matters (audit explain, SARIF help).
 	Description string
@@ -85,85 +114,82 @@ type Control struct {
 
 // Result is what a control found for one target.
 type Result struct {
-	Target   string // host, a VM's name, a network, a path
-	Status   string // pass, fail, error, skipped
-	Severity string // when it differs from the control's
-	Detail   string
+	Target   string   // host, a VM's name, a network, a path
+	Status   Status   // pass, fail, error, skipped
+	Severity Severity // when it differs from the control's
+	Detail   string   // what was found: never empty, for a pass too
 	// Remediation, when set, replaces the control's generic one for this result.
 	Remediation string
 	Location    *model.FindingLocation
 }
 
-func pass(target, detail string) Result {
-	return Result{Target: target, Status: "pass", Detail: detail}
+func pass(target, detail string, args ...any) Result {
+	return Result{Target: target, Status: Pass, Detail: fmt.Sprintf(detail, args...)}
 }
 func fail(target, detail string, args ...any) Result {
-	return Result{Target: target, Status: "fail", Detail: fmt.Sprintf(detail, args...)}
+	return Result{Target: target, Status: Fail, Detail: fmt.Sprintf(detail, args...)}
 }
 func skipped(target, why string) Result {
-	return Result{Target: target, Status: "skipped", Detail: why}
+	return Result{Target: target, Status: Skipped, Detail: why}
 }
 func errored(target string, err error) Result {
-	return Result{Target: target, Status: "error", Detail: err.Error()}
+	return Result{Target: target, Status: Error, Detail: err.Error()}
+}
+
+// at sets where the result's condition is.
+func (r Result) at(l *model.FindingLocation) Result { r.Location = l; return r }
+
+// sev sets the result's severity.
+func (r Result) sev(s Severity) Result { r.Severity = s; return r }
+
+// fix sets the result's own remediation.
+func (r Result) fix(format string, args ...any) Result {
+	r.Remediation = fmt.Sprintf(format, args...)
+	return r
 }
 
 // All is the catalogue's controls that hvctl implements, in catalogue order.
 func All() []Control {
-	var out []Control
-	for _, g := range [][]Control{hostControls, moreHostControls, daemonControls, moreDaemonControls, vmControls, moreVMControls,
-		{vm032}, netControls, moreNetControls, storageControls, moreStorageControls, listenControls, confinementControls, hardwareControls} {
-		out = append(out, g...)
-	}
-	// Catalogue order: by group, then by ID.
-	rank := map[string]int{}
-	for i, g := range Groups {
-		rank[g] = i
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Group != out[j].Group {
-			return rank[out[i].Group] < rank[out[j].Group]
-		}
-		return out[i].ID < out[j].ID
+	out := slices.Concat(hostControls, daemonControls, vmControls, []Control{vm032}, networkControls, storageControls)
+	slices.SortStableFunc(out, func(a, b Control) int {
+		return cmp.Or(cmp.Compare(slices.Index(Groups, a.Group), slices.Index(Groups, b.Group)), cmp.Compare(a.ID, b.ID))
 	})
 	return out
 }
 
 // vm032 has no check of its own: Run derives it from the other VM results.
-var vm032 = Control{ID: "VM-032", Group: "vm", Severity: "high", Title: "Autostart of a risky VM"}
+var vm032 = Control{ID: "VM-032", Group: "vm", Severity: High, Title: "Autostart of a risky VM",
+	Description: "A VM that starts with the host and fails VM-002, VM-003, VM-006, VM-007 or VM-011 brings its exposure back after every reboot, unattended.",
+	HowChecked:  "virDomainGetAutostart() of each VM, and the results of the risky VM controls; the worst of them is raised by one level, capped at critical.",
+	Remediation: "Fix the VM's risky findings, or turn autostart off until they are fixed: hvctl vm autostart NAME --off (virsh autostart --disable NAME).",
+}
 
 // autostartRisk raises the worst risky failure of each autostarted VM by one level (capped at
 // critical): the exposure comes back after every reboot.
 func autostartRisk(inv *Inventory, found []model.Finding) []model.Finding {
-	worst := map[string]int{}
-	for _, f := range found {
-		if f.Status == "fail" && risky[f.ID] && Rank(f.Severity) > worst[f.Target]-1 {
-			worst[f.Target] = Rank(f.Severity) + 1
-		}
-	}
 	var out []model.Finding
 	for _, d := range inv.Domains {
 		if !d.Autostart {
 			continue
 		}
-		f := model.Finding{ID: vm032.ID, Group: "vm", Severity: vm032.Severity, Status: "pass", Target: d.Name, Title: vm032.Title,
-			References: References(vm032.ID)}
-		if w := worst[d.Name]; w > 0 {
-			f.Status, f.Severity = "fail", Severities[min(w, len(Severities)-1)]
-			f.Detail = "starts with the host while failing " + strings.Join(riskyFailures(found, d.Name), ", ")
+		f := model.Finding{ID: vm032.ID, Group: "vm", Severity: string(vm032.Severity), Status: string(Pass), Target: d.Name, Title: vm032.Title,
+			References: References(vm032.ID), Detail: "starts with the host, with no risky finding (VM-002/003/006/007/011)"}
+		worst, ids := -1, []string{}
+		for _, x := range found {
+			if x.Target == d.Name && x.Status == string(Fail) && risky[x.ID] {
+				worst = max(worst, Rank(x.Severity))
+				ids = append(ids, x.ID)
+			}
+		}
+		if worst >= 0 {
+			f.Status, f.Severity = string(Fail), Severities[min(worst+1, len(Severities)-1)]
+			f.Detail = "starts with the host while failing " + strings.Join(ids, ", ")
+			f.Remediation = vm032.Remediation
+			f.Location = &model.FindingLocation{VM: d.Name}
 		}
 		out = append(out, f)
 	}
 	return out
-}
-
-func riskyFailures(found []model.Finding, vm string) []string {
-	var ids []string
-	for _, f := range found {
-		if f.Target == vm && f.Status == "fail" && risky[f.ID] {
-			ids = append(ids, f.ID)
-		}
-	}
-	return ids
 }
 
 // srg maps controls to the DISA Virtual Machine Manager SRG requirements they serve, as the
@@ -187,113 +213,34 @@ func References(id string) []string {
 }
 
 // Run evaluates the controls of the chosen groups (all when none) and returns one finding per
-// result, sorted by severity (worst first), then ID and target.
+// result: failures first, then by severity (worst first), ID and target.
 func Run(inv *Inventory, controls []Control, groups []string) []model.Finding {
-	want := map[string]bool{}
-	for _, g := range groups {
-		want[g] = true
-	}
 	var out []model.Finding
 	for _, c := range controls {
-		if len(groups) > 0 && !want[c.Group] {
-			continue
-		}
-		if c.Check == nil {
+		if len(groups) > 0 && !slices.Contains(groups, c.Group) || c.Check == nil {
 			continue
 		}
 		for _, r := range c.Check(inv) {
-			sev := c.Severity
-			if r.Severity != "" {
-				sev = r.Severity
-			}
-			f := model.Finding{ID: c.ID, Group: c.Group, Severity: sev, Status: r.Status, Target: r.Target, Title: c.Title, Detail: r.Detail,
-				References: References(c.ID), Location: r.Location}
-			if r.Status == "fail" {
+			f := model.Finding{ID: c.ID, Group: c.Group, Severity: string(cmp.Or(r.Severity, c.Severity)), Status: string(r.Status),
+				Target: r.Target, Title: c.Title, Detail: r.Detail, References: References(c.ID), Location: r.Location}
+			if r.Status == Fail {
 				f.Remediation = cmp.Or(r.Remediation, c.Remediation)
 			}
 			out = append(out, f)
 		}
 	}
-	if len(groups) == 0 || want["vm"] {
+	if len(groups) == 0 || slices.Contains(groups, "vm") {
 		out = append(out, autostartRisk(inv, out)...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if (a.Status == "fail") != (b.Status == "fail") {
-			return a.Status == "fail"
+	slices.SortStableFunc(out, func(a, b model.Finding) int {
+		failA, failB := a.Status == string(Fail), b.Status == string(Fail)
+		if failA != failB {
+			if failA {
+				return -1
+			}
+			return 1
 		}
-		if Rank(a.Severity) != Rank(b.Severity) {
-			return Rank(a.Severity) > Rank(b.Severity)
-		}
-		if a.ID != b.ID {
-			return a.ID < b.ID
-		}
-		return a.Target < b.Target
+		return cmp.Or(cmp.Compare(Rank(b.Severity), Rank(a.Severity)), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Target, b.Target))
 	})
-	return out
-}
-
-// ParseConf reads a libvirt-style configuration file: key = value lines, "quoted" strings,
-// [ lists ] that may span lines, # comments. Values are kept raw (quotes and brackets too),
-// so that a control can tell 0 from "0".
-func ParseConf(data []byte) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	var key string
-	var list strings.Builder
-	for sc.Scan() {
-		line := stripComment(sc.Text())
-		if key != "" { // inside a multi-line list
-			list.WriteString(" " + strings.TrimSpace(line))
-			if strings.Contains(line, "]") {
-				out[key] = strings.TrimSpace(list.String())
-				key = ""
-			}
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if strings.HasPrefix(v, "[") && !strings.Contains(v, "]") {
-			key = k
-			list.Reset()
-			list.WriteString(v)
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-func stripComment(line string) string {
-	inQuote := false
-	for i, r := range line {
-		switch r {
-		case '"':
-			inQuote = !inQuote
-		case '#':
-			if !inQuote {
-				return line[:i]
-			}
-		}
-	}
-	return line
-}
-
-// Unquote is a configuration value without its quotes.
-func Unquote(v string) string { return strings.Trim(strings.TrimSpace(v), `"`) }
-
-// ListValues are the quoted items of a [ list ] value.
-func ListValues(v string) []string {
-	v = strings.TrimSpace(v)
-	v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
-	var out []string
-	for _, item := range strings.Split(v, ",") {
-		if item = Unquote(item); item != "" {
-			out = append(out, item)
-		}
-	}
 	return out
 }

@@ -3,9 +3,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/audit"
@@ -134,7 +131,7 @@ func runAudit(ctx context.Context, f *cmdutil.Factory, o runOptions) error {
 		inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure})
 	}
 	if inv.Local {
-		readConf(inv)
+		inv.LoadHost(ctx)
 	}
 	found := audit.Run(inv, audit.All(), o.groups)
 	rows := []model.Finding{}
@@ -161,22 +158,6 @@ func runAudit(ctx context.Context, f *cmdutil.Factory, o runOptions) error {
 			WithHint("run it as root on the host itself")
 	}
 	return nil
-}
-
-// readConf reads the QEMU driver's and the daemon's configuration under the root.
-func readConf(inv *audit.Inventory) {
-	b, err := os.ReadFile(filepath.Join(inv.Root, "etc/libvirt/qemu.conf"))
-	if err != nil {
-		inv.ConfErr = fmt.Sprintf("cannot read qemu.conf: %v", err)
-	} else {
-		inv.QEMUConf = audit.ParseConf(b)
-	}
-	for _, name := range []string{"libvirtd.conf", "virtproxyd.conf"} {
-		if b, err := os.ReadFile(filepath.Join(inv.Root, "etc/libvirt", name)); err == nil {
-			inv.DaemonCfg = audit.ParseConf(b)
-			return
-		}
-	}
 }
 
 func contains(list []string, s string) bool {
@@ -207,7 +188,7 @@ func newControls(f *cmdutil.Factory) *cobra.Command {
 			}
 			var rows []controlRow
 			for _, c := range audit.All() {
-				rows = append(rows, controlRow{c.ID, c.Group, c.Severity, c.Title})
+				rows = append(rows, controlRow{c.ID, c.Group, string(c.Severity), c.Title})
 			}
 			return output.List(f.IO.Out, format, rows, []output.Column[controlRow]{
 				{Header: "id", Value: func(r controlRow) string { return r.ID }},
