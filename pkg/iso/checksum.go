@@ -81,6 +81,9 @@ func ParseChecksumsAs(data []byte, format string) (Checksums, error) {
 			return err
 		}
 		name = strings.TrimPrefix(name, "./")
+		if name == "" {
+			return nil // "HASH  ./" names no file: not a line of the list (found by fuzzing)
+		}
 		if old, ok := out[name]; ok && old.Algo == d.Algo && old != d {
 			return fmt.Errorf("checksum file lists %s twice with different %s digests", name, d.Algo)
 		}

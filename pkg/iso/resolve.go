@@ -322,7 +322,10 @@ func linkNames(listing []byte) []string {
 		if strings.HasSuffix(ref, "/") {
 			continue
 		}
-		out = append(out, path.Base(ref))
+		// A link to the parent (.., even %2e%2e) names a directory, never a file to fetch.
+		if name := path.Base(ref); name != "." && name != ".." && name != "/" {
+			out = append(out, name)
+		}
 	}
 	return out
 }

@@ -464,7 +464,9 @@ func (c *Conn) EnsureDirPool(ctx context.Context, name, dir string) error {
 		if !IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
 			return err
 		}
-		x, err := (&libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir}}).Marshal()
+		// 0750: the store's file names are nobody else's business (auditctl's STOR-001).
+		x, err := (&libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir,
+			Permissions: &libvirtxml.StoragePoolTargetPermissions{Mode: "0750"}}}).Marshal()
 		if err != nil {
 			return err
 		}

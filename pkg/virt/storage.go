@@ -362,3 +362,31 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// PoolServing names the storage pool, active or not, whose target is the directory dir.
+func (c *Conn) PoolServing(ctx context.Context, dir string) (string, bool, error) {
+	type found struct {
+		name string
+		ok   bool
+	}
+	r, err := call(ctx, c, "pools", func() (found, error) {
+		pools, err := c.c.ListAllStoragePools(0)
+		if err != nil {
+			return found{}, err
+		}
+		var out found
+		for i := range pools {
+			if !out.ok {
+				if x, err := pools[i].GetXMLDesc(0); err == nil {
+					var def libvirtxml.StoragePool
+					if def.Unmarshal(x) == nil && def.Target != nil && def.Target.Path != "" && filepath.Clean(def.Target.Path) == filepath.Clean(dir) {
+						out = found{def.Name, true}
+					}
+				}
+			}
+			_ = pools[i].Free()
+		}
+		return out, nil
+	})
+	return r.name, r.ok, err
+}

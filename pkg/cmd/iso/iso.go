@@ -30,11 +30,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Pools are the libvirt pools over the two stores.
-const (
-	ISOPool   = "hvctl-isos"
-	ImagePool = "hvctl-images"
-)
+// poolName is the libvirt pool a store gets when no pool serves its directory yet: hvctl-isos
+// and hvctl-images for the default paths (as before), else the kind and a digest of the path,
+// so that two configurations with different stores never claim one pool.
+func poolName(kind, dir, defaultDir string) string {
+	if filepath.Clean(dir) == defaultDir {
+		return "hvctl-" + kind
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(dir)))
+	return "hvctl-" + kind + "-" + hex.EncodeToString(sum[:4])
+}
+
+// storePool makes sure a pool serves the store and names it: the pool that serves the directory
+// already, whatever its name (an older hvctl's, or the administrator's own), or a new one.
+func storePool(ctx context.Context, conn *virt.Conn, s store) (string, error) {
+	name, ok, err := conn.PoolServing(ctx, s.dir)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		name = s.pool
+	}
+	return name, conn.EnsureDirPool(ctx, name, s.dir)
+}
 
 // NewCmdISO builds the iso tree (isoctl).
 func NewCmdISO(f *cmdutil.Factory) *cobra.Command {
@@ -46,8 +64,9 @@ func NewCmdISO(f *cmdutil.Factory) *cobra.Command {
 against a checksum (a SHA-256/512 given, or the publisher's checksum file) before it is
 published; a failed or interrupted pull leaves nothing where vmctl would see it and resumes
 when run again. Each image has a provenance record beside it. ISOs go to paths.isos, other
-images to paths.images; both are libvirt storage pools (hvctl-isos, hvctl-images) so
-profiles can name them. Verification failures exit 8.`,
+images to paths.images; both are libvirt storage pools (the pool already serving the
+directory, else hvctl-isos and hvctl-images for the default paths, hvctl-isos-HASH for
+others) so profiles can name them. Verification failures exit 8.`,
 	}
 	cmd.AddCommand(newPull(f), newList(f), newShow(f), newVerify(f), newRm(f), newSeed(f), newAttach(f), newEject(f), newImport(f), newInspect(f), newCatalog(f))
 	return cmd
@@ -60,7 +79,10 @@ func stores(f *cmdutil.Factory) ([]store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []store{{"isos", l.Config.Paths.ISOs, ISOPool}, {"images", l.Config.Paths.Images, ImagePool}}, nil
+	return []store{
+		{"isos", l.Config.Paths.ISOs, poolName("isos", l.Config.Paths.ISOs, "/var/lib/hvctl/isos")},
+		{"images", l.Config.Paths.Images, poolName("images", l.Config.Paths.Images, "/var/lib/hvctl/images")},
+	}, nil
 }
 
 func storeFor(f *cmdutil.Factory, name, want string) (store, error) {
@@ -146,8 +168,8 @@ func refreshPool(ctx context.Context, f *cmdutil.Factory, s store) {
 		return
 	}
 	defer conn.Close()
-	if err := conn.EnsureDirPool(c, s.pool, s.dir); err != nil {
-		f.Infof("%s: stored, but pool %s: %v", f.Prog, s.pool, err)
+	if _, err := storePool(c, conn, s); err != nil {
+		f.Infof("%s: stored, but not registered with libvirt: %v", f.Prog, err)
 	}
 }
 
@@ -345,7 +367,7 @@ libvirt stream, with its record.`,
 
 // writable says whether this process may write dir (creating it if need be).
 func writable(dir string) bool {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return false
 	}
 	return unix.Access(dir, unix.W_OK) == nil
@@ -358,13 +380,14 @@ func notInPool(ctx context.Context, f *cmdutil.Factory, s store, name string) er
 		return err
 	}
 	defer conn.Close()
-	if err := conn.EnsureDirPool(ctx, s.pool, s.dir); err != nil {
+	pool, err := storePool(ctx, conn, s)
+	if err != nil {
 		return err
 	}
-	if exists, err := conn.VolumeExists(ctx, s.pool, name); err != nil {
+	if exists, err := conn.VolumeExists(ctx, pool, name); err != nil {
 		return err
 	} else if exists {
-		return errs.New(errs.Conflict, "%s is already in pool %s", name, s.pool).WithHint("remove it first to pull it again")
+		return errs.New(errs.Conflict, "%s is already in pool %s", name, pool).WithHint("remove it first to pull it again")
 	}
 	return nil
 }
@@ -376,16 +399,17 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 		return err
 	}
 	defer conn.Close()
-	if err := conn.EnsureDirPool(ctx, s.pool, s.dir); err != nil {
+	pool, err := storePool(ctx, conn, s)
+	if err != nil {
 		return err
 	}
 	bar := progress.NewBytes(f.IO, "upload "+name)
-	err = conn.UploadFile(ctx, s.pool, name, filepath.Join(stage, name), bar.Set)
+	err = conn.UploadFile(ctx, pool, name, filepath.Join(stage, name), bar.Set)
 	bar.Finish()
 	if err != nil {
 		return err
 	}
-	if err := conn.UploadFile(ctx, s.pool, name+iso.RecordSuffix, iso.RecordPath(stage, name), nil); err != nil {
+	if err := conn.UploadFile(ctx, pool, name+iso.RecordSuffix, iso.RecordPath(stage, name), nil); err != nil {
 		return err
 	}
 	_ = os.Remove(filepath.Join(stage, name))
@@ -494,11 +518,15 @@ func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[
 	defer conn.Close()
 	out := []Entry{}
 	for _, s := range all {
-		files, err := conn.PoolFiles(ctx, s.pool)
+		pool, ok, err := conn.PoolServing(ctx, s.dir)
 		if err != nil {
-			if errs.KindOf(err) == errs.NotFound {
-				continue // the pool is made on the first pull
-			}
+			return nil, err
+		}
+		if !ok {
+			continue // the pool is made on the first pull
+		}
+		files, err := conn.PoolFiles(ctx, pool)
+		if err != nil {
 			return nil, err
 		}
 		for p, r := range remoteEntries(ctx, conn, files) {
@@ -671,6 +699,8 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 			}
 			var rows []result
 			failed := 0
+			// Exit 8 is for tampering only: a missing image or a broken store has its own code.
+			kind := errs.NotFound
 			for _, name := range args {
 				s, rec, err := find(f, name)
 				if err == nil {
@@ -683,6 +713,9 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 						rows = append(rows, result{Name: rec.Name, OK: true, SHA256: rec.SHA256})
 						continue
 					}
+				}
+				if failed == 0 || errs.KindOf(err) == errs.Verify {
+					kind = errs.KindOf(err)
 				}
 				failed++
 				rows = append(rows, result{Name: name, Error: err.Error()})
@@ -700,7 +733,7 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			if failed > 0 {
-				return errs.New(errs.Verify, "%d of %d image(s) failed verification", failed, len(rows))
+				return errs.New(kind, "%d of %d image(s) failed verification", failed, len(rows))
 			}
 			return nil
 		},
@@ -746,7 +779,10 @@ func newRm(f *cmdutil.Factory) *cobra.Command {
 					return err
 				}
 				defer conn.Close()
-				files, _ := conn.PoolFiles(cmd.Context(), s.pool)
+				var files []string
+				if pool, ok, err := conn.PoolServing(cmd.Context(), s.dir); err == nil && ok {
+					files, _ = conn.PoolFiles(cmd.Context(), pool)
+				}
 				have := map[string]bool{}
 				for _, p := range files {
 					have[p] = true

@@ -157,3 +157,54 @@ func TestRmFailsClosed(t *testing.T) {
 		t.Fatal("the image went anyway")
 	}
 }
+
+// Two configurations with their own stores get a pool each, in every code path, and stores
+// are created 0750.
+func TestStoresOfTwoConfigurationsDoNotCollide(t *testing.T) {
+	ctx := context.Background()
+	conn, err := virt.Open(ctx, "test:///default", false) // keeps the test driver's state between commands
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	src := filepath.Join(t.TempDir(), "medium.iso")
+	if err := os.WriteFile(src, []byte("medium"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for i := 0; i < 2; i++ {
+		dir := filepath.Join(t.TempDir(), "isos")
+		f := factory(t, dir)
+		if err := run(t, f, "import", src); err != nil {
+			t.Fatal(err)
+		}
+		if stderr := f.IO.ErrOut.(*bytes.Buffer).String(); stderr != "" {
+			t.Errorf("configuration %d: %s", i, stderr)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o750 {
+			t.Errorf("store %s: %v, mode %v", dir, err, fi.Mode().Perm())
+		}
+		dirs = append(dirs, dir)
+	}
+	pools := map[string]bool{}
+	for _, dir := range dirs {
+		name, ok, err := conn.PoolServing(ctx, dir)
+		if err != nil || !ok {
+			t.Fatalf("no pool serves %s: %v", dir, err)
+		}
+		pools[name] = true
+		t.Cleanup(func() {
+			if p, err := conn.Raw().LookupStoragePoolByName(name); err == nil {
+				_ = p.Destroy()
+				_ = p.Undefine()
+				_ = p.Free()
+			}
+		})
+	}
+	if len(pools) != 2 {
+		t.Errorf("pools: %v", pools)
+	}
+	if got := poolName("isos", "/var/lib/hvctl/isos/", "/var/lib/hvctl/isos"); got != "hvctl-isos" {
+		t.Errorf("the default store's pool: %s", got)
+	}
+}
