@@ -104,12 +104,15 @@ func daemonHasListen(inv *Inventory, daemon string) bool {
 // defaultDeviceACL is qemu.conf's documented cgroup_device_acl.
 var defaultDeviceACL = []string{"/dev/null", "/dev/full", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/ptmx", "/dev/kvm", "/dev/userfaultfd"}
 
-// worst keeps the results of one target that failed, the worst first; one pass when none did.
-func worst(target string, passDetail string, found []Result) []Result {
+// worst merges the failures of one target into one result: the worst (a result without a
+// severity of its own has the control's) sets severity, location and remediation, and every
+// failure is listed. One pass when none failed.
+func worst(target string, control Severity, passDetail string, found []Result) []Result {
 	if len(found) == 0 {
 		return []Result{pass(target, "%s", passDetail)}
 	}
-	slices.SortStableFunc(found, func(a, b Result) int { return cmp.Compare(Rank(string(b.Severity)), Rank(string(a.Severity))) })
+	rank := func(r Result) int { return Rank(string(cmp.Or(r.Severity, control))) }
+	slices.SortStableFunc(found, func(a, b Result) int { return cmp.Compare(rank(b), rank(a)) })
 	r := found[0]
 	var details []string
 	for _, f := range found {
@@ -457,7 +460,7 @@ var daemonControls = []Control{
 			}
 			u, _ := str(c, "user", "")
 			g, _ := str(c, "group", "")
-			return worst(c.Name, fmt.Sprintf("QEMU runs as user %s, group %s", or(u, "(distribution default)"), or(g, "(distribution default)")), found)
+			return worst(c.Name, Critical, fmt.Sprintf("QEMU runs as user %s, group %s", or(u, "(distribution default)"), or(g, "(distribution default)")), found)
 		})},
 	{ID: "DAEMON-017", Group: "daemon", Severity: Medium, Title: "Dynamic ownership off",
 		Description: "With dynamic_ownership = 0 images must be permissioned by hand and often end up world-readable; with remember_owner = 0 libvirt does not restore the owner of a file it relabelled.",
@@ -479,7 +482,7 @@ var daemonControls = []Control{
 					found = append(found, fail(c.Name, "%s: %s", c.Setting(k.key), k.why).sev(k.sev).at(c.Loc(k.key)).fix("%s", setFix(inv, c, k.key, "1")))
 				}
 			}
-			return worst(c.Name, "dynamic_ownership and remember_owner on", found)
+			return worst(c.Name, Medium, "dynamic_ownership and remember_owner on", found)
 		})},
 	{ID: "DAEMON-018", Group: "daemon", Severity: High, Title: "Seccomp, namespaces or device cgroup off",
 		Description: "seccomp_sandbox = 0 lets QEMU make any system call; namespaces = [] shows it the host's whole /dev; a cgroup_controllers list without devices, or extra cgroup_device_acl entries, lets it open host devices.",
@@ -522,7 +525,7 @@ var daemonControls = []Control{
 				found = append(found, fail(c.Name, "cgroup_device_acl adds %s to the default set: every guest's QEMU may open them", strings.Join(extra, ", ")).sev(Medium).at(c.Loc("cgroup_device_acl")).
 					fix("Remove %s from cgroup_device_acl in %s line %d (give devices to the VMs that need them with <hostdev>), then %s.", strings.Join(extra, ", "), c.Path, c.Loc("cgroup_device_acl").Line, restart(inv, c)))
 			}
-			return worst(c.Name, "seccomp sandbox, mount namespace and device cgroup as by default", found)
+			return worst(c.Name, High, "seccomp sandbox, mount namespace and device cgroup as by default", found)
 		})},
 	{ID: "DAEMON-019", Group: "daemon", Severity: High, Title: "VNC/SPICE listen on the network by default",
 		Description: "vnc_listen/spice_listen is the address of every display without one of its own; on a network address without TLS the consoles are in cleartext, without a password or SASL they are open, and TLS without x509 verification accepts any client.",
@@ -568,7 +571,7 @@ var daemonControls = []Control{
 				}
 				found = append(found, r)
 			}
-			return worst(c.Name, strings.Join(passes, ", "), found)
+			return worst(c.Name, High, strings.Join(passes, ", "), found)
 		})},
 	{ID: "DAEMON-020", Group: "daemon", Severity: Medium, Title: "libvirt auditing disabled",
 		Description: "audit_level = 0 makes libvirt write no audit records of VM starts, stops, device changes and relabelling.",
@@ -616,7 +619,7 @@ var daemonControls = []Control{
 					found = append(found, fail(c.Name, "%s: %s TLS accepts any peer", c.Setting(k+"_tls_x509_verify"), k).at(c.Loc(k+"_tls_x509_verify")).fix("%s", setFix(inv, c, k+"_tls_x509_verify", "1")))
 				}
 			}
-			return worst(c.Name, "migration forced to TLS; no cleartext chardev or NBD in use", found)
+			return worst(c.Name, Medium, "migration forced to TLS; no cleartext chardev or NBD in use", found)
 		})},
 	{ID: "DAEMON-022", Group: "daemon", Severity: Low, Title: "Migration listener address",
 		Description: "Without migration_address incoming migrations listen on every interface, including guest-facing bridges.",
@@ -687,7 +690,7 @@ var daemonControls = []Control{
 				found = append(found, fail(c.Name, "no lock_manager: nothing stops two VMs from writing one disk").sev(Info).at(c.Loc("lock_manager")).
 					fix("Set lock_manager = \"lockd\" in %s, then %s.", c.Path, restart(inv, c)))
 			}
-			return worst(c.Name, "no developer settings; lock_manager "+lock, found)
+			return worst(c.Name, Low, "no developer settings; lock_manager "+lock, found)
 		})},
 }
 

@@ -173,7 +173,7 @@ var networkControls = []Control{
 						at(&model.FindingLocation{Path: "/proc/sys/net/ipv4/conf/all/rp_filter"}).fix("Set net.ipv4.conf.all.rp_filter = 1 and net.ipv4.conf.default.rp_filter = 1 in /etc/sysctl.d/90-rp-filter.conf, then sysctl --system."))
 				}
 			}
-			return worst("host", fmt.Sprintf("ip_forward=%s with %d running NAT/routed network(s), rp_filter strict", fwd, len(routing)), found)
+			return worst("host", Low, fmt.Sprintf("ip_forward=%s with %d running NAT/routed network(s), rp_filter strict", fwd, len(routing)), found)
 		})},
 	{ID: "NET-007", Group: "network", Severity: Info, Title: "Migration or management traffic on a guest network",
 		Description: "Migration and management listeners should be reachable by virtualization hosts only, not from guests' networks.",
@@ -212,6 +212,6 @@ var networkControls = []Control{
 				}
 			}
 			slices.Sort(checked)
-			return worst("host", or(strings.Join(checked, ", "), "no migration_address set and no TCP/TLS listener")+": not on a guest network", found)
+			return worst("host", Info, or(strings.Join(checked, ", "), "no migration_address set and no TCP/TLS listener")+": not on a guest network", found)
 		})},
 }

@@ -304,7 +304,7 @@ var storageControls = []Control{
 			judge(secret, "etc/libvirt/secrets", true)
 			judge(secret, "etc/libvirt/secrets/*", true)
 			judge(writable, "etc/libvirt/*.conf", false)
-			return worst("host", fmt.Sprintf("%d configuration files and secrets root-owned and closed to others", n), found)
+			return worst("host", Medium, fmt.Sprintf("%d configuration files and secrets root-owned and closed to others", n), found)
 		})},
 	{ID: "STOR-006", Group: "storage", Severity: Medium, Title: "Retrievable secrets",
 		Description: "A secret with private='no' can be read back through the API by any read-write client.",
