@@ -23,6 +23,9 @@ type Conn struct {
 
 	// calls counts libvirt calls still running, those whose caller stopped waiting included.
 	calls inflight
+	// unanswered counts calls still running whose deadline passed: while there are any, the
+	// daemon is not answering, and clean-up calls are not worth their wait.
+	unanswered atomic.Int64
 	// closed is set when libvirt tears the connection down (keepalive, daemon gone): nothing
 	// may be called on it then, a deregistration included (that crashed in libvirt).
 	closed atomic.Bool
@@ -66,6 +69,11 @@ func (f *inflight) wait() <-chan struct{} {
 	}
 	return f.idle
 }
+
+// Answering says whether the daemon answers: no call that ran out of time is still waiting
+// for it. Clean-up after a deadline (a last state read, an event deregistration) is skipped
+// when it does not, instead of adding its own wait to the command's.
+func (c *Conn) Answering() bool { return c.unanswered.Load() == 0 }
 
 // Settle waits, bounded by ctx, until no libvirt call on c is running, the calls whose callers
 // gave up on them (an interrupt, a deadline) included: a rollback must know what those made
@@ -169,6 +177,9 @@ func (c *Conn) Close() {
 	if c == nil || c.c == nil {
 		return
 	}
+	if !c.Answering() {
+		return // a call is stuck in the daemon; closing would free what it uses
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
 	if c.Settle(ctx) != nil {
@@ -208,6 +219,7 @@ func call[T any](ctx context.Context, c *Conn, what string, fn func() (T, error)
 	}
 	ch := make(chan res, 1)
 	hook, _ := ctx.Value(callHookKey{}).(func(string))
+	var abandoned atomic.Bool
 	c.calls.start()
 	go func() {
 		defer c.calls.done()
@@ -215,6 +227,9 @@ func call[T any](ctx context.Context, c *Conn, what string, fn func() (T, error)
 			hook(what)
 		}
 		v, err := fn()
+		if !abandoned.CompareAndSwap(false, true) {
+			c.unanswered.Add(-1)
+		}
 		ch <- res{v, err}
 	}()
 	select {
@@ -224,6 +239,9 @@ func call[T any](ctx context.Context, c *Conn, what string, fn func() (T, error)
 		}
 		return r.v, nil
 	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded && abandoned.CompareAndSwap(false, true) {
+			c.unanswered.Add(1)
+		}
 		return zero, deadlineError(ctx, c.URI, what)
 	}
 }

@@ -170,6 +170,9 @@ func (d *Domain) pauseAgain(ctx context.Context, err error) error {
 // poweredOff looks, with a short deadline of its own, whether the domain is off now, once the
 // calls given up on are done.
 func (d *Domain) poweredOff(ctx context.Context) bool {
+	if !d.c.Answering() {
+		return false
+	}
 	cctx, cancel := WithTimeout(context.WithoutCancel(ctx), cleanupWait)
 	defer cancel()
 	_ = d.c.Settle(cctx)
@@ -390,6 +393,9 @@ func (d *Domain) waitEvents(ctx context.Context, register func(wake func()) (int
 	})
 	if err == nil {
 		defer func() {
+			if !d.c.Answering() {
+				return // the daemon is frozen: the registration ends with the connection
+			}
 			// The wait's own deadline may be what ended it: deregistering gets a short one of its own.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupWait)
 			defer cancel()

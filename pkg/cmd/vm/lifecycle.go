@@ -164,6 +164,9 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 // leftIn adds the VM's state, read with a short deadline of its own, to an error that ended
 // its operation early.
 func leftIn(ctx context.Context, d *virt.Domain, err error) error {
+	if !d.Conn().Answering() {
+		return err
+	}
 	sctx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if state, _, e := d.State(sctx); e == nil {

@@ -120,9 +120,12 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 		addrs, err := waitOne(ctx, d, o)
 		// The state for the report, with a short deadline of its own: ctx may be over, and the
 		// daemon may be why.
-		stateCtx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		state, _, _ := d.State(stateCtx)
-		cancel()
+		var state string
+		if conn.Answering() {
+			stateCtx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			state, _, _ = d.State(stateCtx)
+			cancel()
+		}
 		mu.Lock()
 		found[name], states[name] = addrs, state
 		mu.Unlock()

@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirt"
+)
+
+const interruptVM = "t-vmsafe-int"
+
+// libvirtdPID is the process of the daemon behind qemu:///system.
+func libvirtdPID(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("pidof", "-s", "libvirtd").Output()
+	if err != nil {
+		t.Fatalf("pidof libvirtd: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// freeze stops libvirtd; the returned thaw (also run at cleanup, whatever happens) resumes it.
+func freeze(t *testing.T) (thaw func()) {
+	t.Helper()
+	pid := libvirtdPID(t)
+	thaw = func() { _ = syscall.Kill(pid, syscall.SIGCONT) }
+	t.Cleanup(thaw)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		thaw()
+		t.Fatalf("SIGSTOP libvirtd: %v", err)
+	}
+	return thaw
+}
+
+// leftovers lists what a create of interruptVM left: its definition and volumes.
+func (e *env) leftovers() []string {
+	var left []string
+	if d, err := e.conn.LookupDomainByName(interruptVM); err == nil {
+		left = append(left, "domain "+interruptVM)
+		_ = d.Free()
+	}
+	p, err := e.conn.LookupStoragePoolByName(poolName)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer p.Free()
+	_ = p.Refresh(0)
+	vols, err := p.ListAllStorageVolumes(0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, v := range vols {
+		if n, _ := v.GetName(); strings.HasPrefix(n, interruptVM) {
+			left = append(left, "volume "+n)
+		}
+		_ = v.Free()
+	}
+	return left
+}
+
+func (e *env) removeInterruptVM() {
+	if d, err := e.conn.LookupDomainByName(interruptVM); err == nil {
+		_ = d.Destroy()
+		_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM)
+		_ = d.Free()
+	}
+	if p, err := e.conn.LookupStoragePoolByName(poolName); err == nil {
+		for _, n := range []string{".qcow2", "-data1.qcow2", "-cidata.iso"} {
+			if v, err := p.LookupStorageVolByName(interruptVM + n); err == nil {
+				_ = v.Delete(0)
+				_ = v.Free()
+			}
+		}
+		_ = p.Free()
+	}
+}
+
+// createCmd is `vmctl create` of a small VM with a data disk and a seed, not started.
+func (e *env) createCmd(extra ...string) *exec.Cmd {
+	dir := e.t.TempDir()
+	prof := fmt.Sprintf("name = %q\ndomain_type = \"qemu\"\nmemory = \"128MiB\"\n[disk]\nsize = \"16MiB\"\n[[extra_disks]]\nsize = \"8MiB\"\n[[network]]\nnetwork = %q\n[cloud_init]\nuser = \"ops\"\n", interruptVM, netName)
+	if err := os.WriteFile(filepath.Join(dir, "int.toml"), []byte(prof), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(e.bin, "vmctl"), append([]string{"create", "int"}, extra...)...)
+	cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config,
+		"HVCTL_VM_DEFAULTS_POOL="+poolName, "HVCTL_PATHS_PROFILES="+dir)
+	return cmd
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1000
+	}
+	return 0
+}
+
+// offsets spreads n signal times over a run that takes d, from the start of the process.
+func offsets(d time.Duration, n int) []time.Duration {
+	var out []time.Duration
+	for i := range n {
+		out = append(out, d*time.Duration(i)/time.Duration(n-1))
+	}
+	return out
+}
+
+// SIGINT and SIGTERM at many points of a create leave nothing behind: every libvirt call in
+// flight when the signal arrives is waited for and its object removed.
+func TestCreateInterruptedLeavesNothing(t *testing.T) {
+	e := setup(t)
+	t.Cleanup(e.removeInterruptVM)
+	start := time.Now()
+	if out, err := e.createCmd().CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted create: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	e.removeInterruptVM()
+	t.Logf("an uninterrupted create takes %s", took)
+	interrupted := 0
+	for i, at := range offsets(took, 24) {
+		sig := syscall.SIGINT
+		if i%3 == 2 {
+			sig = syscall.SIGTERM
+		}
+		cmd := e.createCmd()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(at)
+		_ = cmd.Process.Signal(sig)
+		code := exitCode(cmd.Wait())
+		switch code {
+		case 0:
+			e.removeInterruptVM() // it finished before the signal
+			continue
+		case 130:
+			interrupted++
+		case -int(sig):
+			// killed before hvctl handles signals: before it made anything (checked below)
+		default:
+			t.Errorf("%s at %s: exit %d\n%s", sig, at, code, stderr.String())
+		}
+		if left := e.leftovers(); len(left) > 0 {
+			t.Errorf("%s at %s left %v\n%s", sig, at, left, stderr.String())
+			e.removeInterruptVM()
+		}
+	}
+	if interrupted < 6 {
+		t.Errorf("only %d of 24 signals interrupted a create: the offsets miss it", interrupted)
+	}
+}
+
+// A daemon frozen at many points of a create ends the create at --timeout; once the daemon
+// runs again (within the rollback's own deadline) the rollback removes everything, the calls
+// that were in flight included.
+func TestCreateWithFrozenDaemonLeavesNothing(t *testing.T) {
+	e := setup(t)
+	t.Cleanup(e.removeInterruptVM)
+	start := time.Now()
+	if out, err := e.createCmd().CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted create: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	e.removeInterruptVM()
+	timedOut := 0
+	for _, at := range offsets(took, 10) {
+		cmd := e.createCmd("--timeout", "2s")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(at)
+		thaw := freeze(t)
+		time.Sleep(3 * time.Second)
+		thaw()
+		code := exitCode(cmd.Wait())
+		switch code {
+		case 0:
+			e.removeInterruptVM()
+			continue
+		case 5:
+			timedOut++
+		default:
+			t.Errorf("frozen at %s: exit %d\n%s", at, code, stderr.String())
+		}
+		if left := e.leftovers(); len(left) > 0 {
+			t.Errorf("frozen at %s left %v\n%s", at, left, stderr.String())
+			e.removeInterruptVM()
+		}
+	}
+	if timedOut < 3 {
+		t.Errorf("only %d of 10 freezes caught a create", timedOut)
+	}
+}
+
+// wait ends at --timeout when the daemon freezes mid-wait, for every condition, and does not
+// crash when the daemon comes back (it did: SIGSEGV in virConnectDomainEventDeregisterAny).
+func TestWaitWithFrozenDaemon(t *testing.T) {
+	e := setup(t)
+	e.act("started", "start", guests[0])
+	t.Cleanup(func() { _, _, _ = e.run("vmctl", "kill", guests[0]) })
+	for _, cond := range []string{"ip", "agent", "stopped"} {
+		for _, at := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond} {
+			cmd := exec.Command(filepath.Join(e.bin, "vmctl"), "wait", guests[0], "--for", cond, "--timeout", "3s")
+			cmd.Env = append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			begun := time.Now()
+			time.Sleep(at)
+			thaw := freeze(t)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(12 * time.Second):
+				thaw()
+				err = <-done
+				t.Errorf("wait --for %s, frozen at %s: still waiting 12 s later (ended %s after the thaw)", cond, at, time.Since(begun)-12*time.Second)
+			}
+			took := time.Since(begun)
+			thaw()
+			if code := exitCode(err); code < 0 || code == 2 || code == 0 && cond != "ip" || took > 4500*time.Millisecond {
+				t.Errorf("wait --for %s, frozen at %s: exit %d after %s\n%s", cond, at, code, took, stderr.String())
+			} else {
+				t.Logf("wait --for %s, frozen at %s: exit %d after %s: %s", cond, at, code, took.Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
