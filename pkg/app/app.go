@@ -4,24 +4,34 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/spf13/cobra"
 )
 
 // Links are the names the binary answers to besides hvctl, and the subtree each one runs.
 var Links = []struct{ Name, Tree string }{
 	{"vmctl", "vm"}, {"isoctl", "iso"}, {"netctl", "net"}, {"auditctl", "audit"},
+}
+
+// treeOf returns the subtree a link name runs, or "" for hvctl itself.
+func treeOf(prog string) string {
+	i := slices.IndexFunc(Links, func(l struct{ Name, Tree string }) bool { return l.Name == prog })
+	if i < 0 {
+		return ""
+	}
+	return Links[i].Tree
 }
 
 // Main runs hvctl with the process's arguments and returns the exit code.
@@ -31,10 +41,8 @@ func Main() int {
 
 func progName(argv0 string) string {
 	base := filepath.Base(argv0)
-	for _, l := range Links {
-		if base == l.Name {
-			return base
-		}
+	if treeOf(base) != "" {
+		return base
 	}
 	return "hvctl"
 }
@@ -48,18 +56,19 @@ func Run(args []string, f *cmdutil.Factory) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	if ctx.Err() != nil { // a signal ended the run, whatever the command made of it
 		err = &errs.Error{Kind: errs.Interrupted, Msg: "interrupted", Err: err}
 	}
-	return report(f, err)
+	return report(f, cmd, args[1:], err)
 }
 
-// report prints err once, in the one format, and returns its exit code.
-func report(f *cmdutil.Factory, err error) int {
+// report prints err once, in the one format, and returns its exit code. cmd is the command that
+// failed (for its help hint and its output flags), args the raw arguments.
+func report(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
 	kind := errs.KindOf(err)
 	msg := err.Error()
 	var e *errs.Error
@@ -68,32 +77,33 @@ func report(f *cmdutil.Factory, err error) int {
 	}
 	hint := errs.HintOf(err)
 	if kind == errs.Usage && hint == "" {
-		hint = fmt.Sprintf("see '%s --help'", f.Prog)
+		path := f.Prog
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		hint = fmt.Sprintf("see '%s --help'", path)
 	}
-	asJSON := f.Global.JSON || f.Global.JQ != "" || f.Global.Output == "json"
-	if asJSON {
-		body := map[string]any{"error": map[string]any{"code": kind.String(), "message": msg, "exit_code": kind.ExitCode(), "hint": hint}}
-		b, _ := json.Marshal(body)
-		fmt.Fprintln(f.IO.ErrOut, string(b))
+	if cmdutil.WantsJSON(cmd, args) {
+		body := model.ErrorBody{Error: model.ErrorDetail{Code: kind.String(), Message: msg, ExitCode: kind.ExitCode(), Hint: hint}}
+		_ = output.WriteJSON(f.IO.ErrOut, output.Format{Kind: output.JSON}, body)
 		return kind.ExitCode()
 	}
 	fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", f.Prog, output.Escape(msg))
 	if hint != "" {
-		fmt.Fprintf(f.IO.ErrOut, "hint: %s\n", hint)
+		fmt.Fprintf(f.IO.ErrOut, "hint: %s\n", output.Escape(hint))
 	}
 	return kind.ExitCode()
 }
 
-// isCobraUsage recognises cobra's own argument and flag errors, which are not typed.
+// isCobraUsage recognises the errors cobra and pflag still return untyped: flag parsing goes
+// through the root's FlagErrorFunc, argument counts through cmdutil's typed validators, so
+// what is left is a handful of exact prefixes. An OS error (EINVAL: "invalid argument") is
+// never a usage error.
 func isCobraUsage(msg string) bool {
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
-		"invalid argument", "accepts ", "requires at least", "requires at most", "bad flag syntax", "if any flags in the group",
-		"required flag(s)"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, p) {
+	for _, p := range []string{"unknown command ", "required flag(s) ", "if any flags in the group ", "at least one of the flags in the group "} {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}
 	return false
 }
-
-func parseDuration(s string) (d time.Duration, err error) { return time.ParseDuration(s) }

@@ -1,13 +1,15 @@
 package app
 
 import (
+	"errors"
 	"fmt"
-	auditcmd "github.com/hyper-nixos/hvctl/pkg/cmd/audit"
-	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
 	"strings"
+	"time"
 
+	auditcmd "github.com/hyper-nixos/hvctl/pkg/cmd/audit"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	isocmd "github.com/hyper-nixos/hvctl/pkg/cmd/iso"
+	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -42,13 +44,7 @@ func trees(f *cmdutil.Factory) map[string]*cobra.Command {
 func NewRoot(f *cmdutil.Factory, prog string) *cobra.Command {
 	t := trees(f)
 	var root *cobra.Command
-	tree := ""
-	for _, l := range Links {
-		if l.Name == prog {
-			tree = l.Tree
-		}
-	}
-	if tree != "" {
+	if tree := treeOf(prog); tree != "" {
 		root = t[tree]
 		root.Use = prog
 		root.Aliases = nil
@@ -78,21 +74,23 @@ tree directly.`,
 	root.SilenceUsage = true
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		var own *errs.Error // a flag value's own message (cmdutil's enum flags) says it all
+		if errors.As(err, &own) {
+			return own
+		}
 		return &errs.Error{Kind: errs.Usage, Msg: err.Error(), Err: err}
 	})
+	root.Version = version.String()
+	root.SetVersionTemplate(prog + " {{.Version}}\n")
+	rejectUnknownSubcommands(root)
 
 	g := f.Global
 	pf := root.PersistentFlags()
 	g.Flags = pf
 	pf.StringVarP(&g.Connect, "connect", "c", "", "libvirt `URI` or a host name from the config's [hosts] table")
-	pf.BoolVar(&g.JSON, "json", false, "print the result as JSON")
-	pf.StringVar(&g.JQ, "jq", "", "filter the JSON result through a jq `EXPRESSION` (implies --json)")
-	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table, wide, json or name")
-	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without the header line")
-	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print no messages on stderr, only errors")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print no messages on stderr: only errors and the data asked for (--json, --jq and tables still print)")
 	pf.DurationVar(&g.Timeout, "timeout", 0, "bound on the command, libvirt calls included (`DURATION`; default 30s unless the command says otherwise)")
 	pf.StringVar(&g.ConfigFile, "config", "", "configuration `FILE` instead of /etc/hvctl/config.toml and $XDG_CONFIG_HOME/hvctl/config.toml")
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("connect", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		out := []string{"qemu:///system", "qemu:///session", "test:///default"}
 		if l, err := f.Config(); err == nil {
@@ -107,15 +105,17 @@ tree directly.`,
 		if g.Quiet {
 			f.IO.Quiet = true
 		}
-		if _, err := f.Format(); err != nil {
-			return err
+		if cmdutil.HasOutputFlags(cmd) {
+			if _, err := f.Format(); err != nil {
+				return err
+			}
 		}
 		if d, ok := f.EffectiveTimeout(cmd); ok {
 			if d <= 0 {
 				return errs.New(errs.Usage, "--timeout must be positive")
 			}
 			if s, ok := cmd.Annotations[cmdutil.AnnSlack]; ok {
-				if extra, err := parseDuration(s); err == nil {
+				if extra, err := time.ParseDuration(s); err == nil {
 					d += extra
 				}
 			}
@@ -128,12 +128,39 @@ tree directly.`,
 	return root
 }
 
+// rejectUnknownSubcommands makes every group command (one with subcommands and nothing to run
+// of its own) refuse an argument that names no subcommand: `vmctl snapshot prnue web01` exits
+// 2 with a suggestion instead of printing help and succeeding, which would hide the typo in a
+// timer unit. Run without arguments, a group still prints its help.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.SuggestionsMinimumDistance = 2 // cobra applies its default only on its own path
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			e := errs.New(errs.Usage, "unknown command \"%s\" for \"%s\"", output.Escape(args[0]), cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				for i := range s {
+					s[i] = "'" + cmd.CommandPath() + " " + s[i] + "'"
+				}
+				return e.WithHint("did you mean %s?", strings.Join(s, " or "))
+			}
+			return e.WithHint("see '%s --help'", cmd.CommandPath())
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+}
+
 func newLinksCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    "__links",
 		Short:  "Print the names the binary answers to, for packaging",
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args:   cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, l := range Links {
 				fmt.Fprintln(cmd.OutOrStdout(), l.Name)

@@ -18,13 +18,12 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Global holds the flags every command understands.
+// Global holds the flags of one invocation. Connection, quiet, timeout and config are the
+// root's persistent flags; the output flags are registered only on commands that print data
+// (AddOutputFlags), bound here because one process runs one command.
 type Global struct {
+	OutputFlags
 	Connect    string
-	JSON       bool
-	JQ         string
-	Output     string
-	NoHeaders  bool
 	Quiet      bool
 	Timeout    time.Duration
 	ConfigFile string
@@ -83,13 +82,15 @@ func (f *Factory) Connect(ctx context.Context, readOnly bool) (*virt.Conn, error
 	return virt.Open(ctx, uri, readOnly)
 }
 
-// Format validates the output flags.
+// Format validates the output flags of the running command.
 func (f *Factory) Format() (output.Format, error) {
-	g := f.Global
-	format, err := output.ParseFormat(g.Output, g.JSON, g.JQ, g.NoHeaders)
-	format.Pretty = f.IO.IsStdoutTTY()
-	return format, err
+	return f.Global.OutputFlags.Format(f.IO)
 }
+
+// AddOutputFlags registers the output flags on cmd, a command that prints data.
+func (f *Factory) AddOutputFlags(cmd *cobra.Command) { AddOutputFlags(cmd, &f.Global.OutputFlags) }
+
+func usageError(format string, a ...any) error { return errs.New(errs.Usage, format, a...) }
 
 // Infof writes a message for people on stderr unless -q.
 func (f *Factory) Infof(format string, args ...any) {
@@ -137,14 +138,4 @@ func ValidateName(kind, name string) error {
 			WithHint("names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit")
 	}
 	return nil
-}
-
-// ExactArgs is cobra.ExactArgs with a usage-kind error.
-func ExactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return errs.New(errs.Usage, "%s takes %s, got %d argument(s)", cmd.CommandPath(), what, len(args))
-		}
-		return nil
-	}
 }

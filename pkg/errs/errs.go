@@ -1,5 +1,8 @@
 // Package errs holds hvctl's error kinds and their exit codes: the one place where a failure
-// becomes a number. Packages under pkg/ carry no API promise; they exist for hvctl itself.
+// becomes a number.
+//
+// Like every package under pkg/, it exists for hvctl itself and carries no API promise: the
+// promises hvctl makes are its command line, its exit codes and the JSON in pkg/model.
 package errs
 
 import (
@@ -21,61 +24,44 @@ const (
 	Unreachable             // cannot connect to libvirt, or permission denied
 	Verify                  // checksum or signature mismatch
 	Findings                // audit findings at or above --fail-on
+	Drift                   // diff --exit-code: a VM differs from its profile
 	Interrupted             // SIGINT/SIGTERM
 )
 
-var kindInfo = [...]struct {
-	code int
-	name string
+// kinds is the one table of kinds, in exit-code order: code, JSON name, meaning for help.
+var kinds = [...]struct {
+	code           int
+	name, describe string
 }{
-	Failure:     {1, "failure"},
-	Usage:       {2, "usage"},
-	NotFound:    {3, "not_found"},
-	Conflict:    {4, "conflict"},
-	Timeout:     {5, "timeout"},
-	Partial:     {6, "partial"},
-	Unreachable: {7, "unreachable"},
-	Verify:      {8, "verification_failed"},
-	Findings:    {9, "audit_findings"},
-	Interrupted: {130, "interrupted"},
+	Failure:     {1, "failure", "failure not covered below"},
+	Usage:       {2, "usage", "usage: bad flag or argument, invalid profile or config file"},
+	NotFound:    {3, "not_found", "not found: VM, network, image, profile, snapshot"},
+	Conflict:    {4, "conflict", "conflict: already exists, wrong state, in use"},
+	Timeout:     {5, "timeout", "timeout"},
+	Partial:     {6, "partial", "partial: a bulk operation failed for some targets"},
+	Unreachable: {7, "unreachable", "cannot connect to libvirt, or permission denied"},
+	Verify:      {8, "verification_failed", "verification failed: checksum or signature mismatch"},
+	Findings:    {9, "audit_findings", "audit findings at or above --fail-on"},
+	Drift:       {10, "drift", "drift: a VM differs from its profile (diff --exit-code)"},
+	Interrupted: {130, "interrupted", "interrupted"},
 }
 
 // ExitCode is the process exit status for the kind.
-func (k Kind) ExitCode() int { return kindInfo[k].code }
+func (k Kind) ExitCode() int { return kinds[k].code }
 
 // String is the stable JSON code for the kind.
-func (k Kind) String() string { return kindInfo[k].name }
+func (k Kind) String() string { return kinds[k].name }
+
+// Describe is the one-line meaning of each exit code, shown in help and man pages.
+func (k Kind) Describe() string { return kinds[k].describe }
 
 // Kinds lists every kind in exit-code order, for help texts and docs.
 func Kinds() []Kind {
-	return []Kind{Failure, Usage, NotFound, Conflict, Timeout, Partial, Unreachable, Verify, Findings, Interrupted}
-}
-
-// Describe is the one-line meaning of each exit code, shown in help and man pages.
-func (k Kind) Describe() string {
-	switch k {
-	case Failure:
-		return "failure not covered below"
-	case Usage:
-		return "usage: bad flag or argument, invalid profile or config file"
-	case NotFound:
-		return "not found: VM, network, image, profile, snapshot"
-	case Conflict:
-		return "conflict: already exists, wrong state, in use"
-	case Timeout:
-		return "timeout"
-	case Partial:
-		return "partial: a bulk operation failed for some targets"
-	case Unreachable:
-		return "cannot connect to libvirt, or permission denied"
-	case Verify:
-		return "verification failed: checksum or signature mismatch"
-	case Findings:
-		return "audit findings at or above --fail-on"
-	case Interrupted:
-		return "interrupted"
+	out := make([]Kind, len(kinds))
+	for i := range kinds {
+		out[i] = Kind(i)
 	}
-	return ""
+	return out
 }
 
 // Error is a classified error with an optional hint line for people.
@@ -89,9 +75,11 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return e.Err }
 
-// New makes a classified error.
+// New makes a classified error. A %w verb keeps its operand as the cause (errors.Is and
+// errors.As see it), as with fmt.Errorf.
 func New(k Kind, format string, args ...any) *Error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+	wrapped := fmt.Errorf(format, args...)
+	return &Error{Kind: k, Msg: wrapped.Error(), Err: errors.Unwrap(wrapped)}
 }
 
 // WithHint returns e with a hint line.

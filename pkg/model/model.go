@@ -294,3 +294,17 @@ type FindingWaiver struct {
 	File    string `json:"file"`    // the waivers file
 	Line    int    `json:"line"`    // of the [[waiver]] table
 }
+
+// ErrorBody is what every command writes to stderr when it fails under --json, --jq or -o json:
+// {"error":{"code":"not_found","exit_code":3,"hint":"…","message":"…"}} (keys in this order).
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the failure inside ErrorBody; code is the stable name of the exit code.
+type ErrorDetail struct {
+	Code     string `json:"code"`
+	ExitCode int    `json:"exit_code"`
+	Hint     string `json:"hint"`
+	Message  string `json:"message"`
+}

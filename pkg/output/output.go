@@ -38,6 +38,8 @@ type Format struct {
 	NoHeaders bool
 	JQ        *gojq.Code // non-nil with --jq; implies JSON
 	Pretty    bool       // indent JSON: stdout is a terminal
+	Terminal  bool       // stdout is a terminal: -o name escapes names for people
+	Zero      bool       // -0: -o name ends each name with NUL
 }
 
 // IsJSON says whether the result goes out as JSON (also for errors on stderr).
@@ -93,8 +95,7 @@ func List[T any](w io.Writer, f Format, items []T, cols []Column[T], name func(T
 	case Name:
 		var b strings.Builder
 		for _, it := range items {
-			b.WriteString(Escape(name(it)))
-			b.WriteByte('\n')
+			f.writeName(&b, name(it))
 		}
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -119,16 +120,58 @@ func List[T any](w io.Writer, f Format, items []T, cols []Column[T], name func(T
 	return RenderTable(w, header, rows, f.NoHeaders)
 }
 
-// Object renders one object: JSON as itself, a table as FIELD/VALUE pairs.
+// writeName writes one name for -o name: escaped for a person at a terminal, raw in a pipe so
+// xargs and read see every legal name as it is, NUL-terminated with -0.
+func (f Format) writeName(b *strings.Builder, name string) {
+	switch {
+	case f.Zero:
+		b.WriteString(name)
+		b.WriteByte(0)
+	case f.Terminal:
+		b.WriteString(Escape(name))
+		b.WriteByte('\n')
+	default:
+		b.WriteString(name)
+		b.WriteByte('\n')
+	}
+}
+
+// Named is implemented by objects that know their name, for -o name.
+type Named interface{ ObjectName() string }
+
+// Object renders one object: JSON as itself, -o name as its name, a table (plain or wide) as
+// FIELD/VALUE pairs. The name is the object's ObjectName, else the pair labelled "name".
 func Object(w io.Writer, f Format, obj any, pairs [][2]string) error {
-	if f.Kind == JSON {
+	switch f.Kind {
+	case JSON:
 		return WriteJSON(w, f, obj)
+	case Name:
+		name, ok := objectName(obj, pairs)
+		if !ok {
+			return errs.New(errs.Usage, "-o name: this command prints no name; use -o json")
+		}
+		var b strings.Builder
+		f.writeName(&b, name)
+		_, err := io.WriteString(w, b.String())
+		return err
 	}
 	rows := make([][]string, 0, len(pairs))
 	for _, p := range pairs {
 		rows = append(rows, []string{p[0], Escape(p[1])})
 	}
 	return RenderTable(w, nil, rows, true)
+}
+
+func objectName(obj any, pairs [][2]string) (string, bool) {
+	if n, ok := obj.(Named); ok {
+		return n.ObjectName(), true
+	}
+	for _, p := range pairs {
+		if strings.EqualFold(strings.TrimSuffix(p[0], ":"), "name") {
+			return p[1], true
+		}
+	}
+	return "", false
 }
 
 // RenderTable writes aligned columns with upper-case headers and no borders, identical on a

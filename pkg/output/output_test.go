@@ -89,3 +89,29 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+// -o name prints names as they are in a pipe (so xargs sees every legal name), escaped on a
+// terminal, NUL-terminated with -0; a single object prints its name too.
+func TestNames(t *testing.T) {
+	items := []row{{Name: "odd name\ttab"}, {Name: "esc\x1b[2J"}}
+	if got := render(t, Format{Kind: Name}, items); got != "odd name\ttab\nesc\x1b[2J\n" {
+		t.Errorf("pipe: %q", got)
+	}
+	if got := render(t, Format{Kind: Name, Terminal: true}, items); got != `odd name\ttab`+"\n"+`esc\x1b[2J`+"\n" {
+		t.Errorf("terminal: %q", got)
+	}
+	if got := render(t, Format{Kind: Name, Zero: true}, items); got != "odd name\ttab\x00esc\x1b[2J\x00" {
+		t.Errorf("-0: %q", got)
+	}
+	var b bytes.Buffer
+	if err := Object(&b, Format{Kind: Name}, items[0], [][2]string{{"uuid", "u"}, {"name", items[0].Name}}); err != nil || b.String() != "odd name\ttab\n" {
+		t.Errorf("object: %q %v", b.String(), err)
+	}
+	if err := Object(&b, Format{Kind: Name}, items[0], [][2]string{{"uuid", "u"}}); err == nil {
+		t.Error("an object without a name printed one")
+	}
+	b.Reset()
+	if err := Object(&b, Format{Kind: Wide}, items[0], [][2]string{{"name", "a"}}); err != nil || b.String() != "name   a\n" {
+		t.Errorf("wide object: %q %v", b.String(), err)
+	}
+}

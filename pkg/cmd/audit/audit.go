@@ -75,18 +75,17 @@ Run it as root on the host itself: the QEMU processes, /etc/libvirt and the imag
 are root's, and graphics passwords are only in the definitions a read-write connection
 reads. Against a remote host only the libvirt-side controls run; the rest are skipped.`,
 		Example: "  auditctl run\n  auditctl run --group vm,network --fail-on high\n  auditctl run --json --jq '.[] | select(.status == \"fail\") | .id'",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAudit(cmd.Context(), f, o)
 		},
 	}
-	cmd.Flags().StringSliceVar(&o.groups, "group", nil, "only these `GROUPS`: "+strings.Join(audit.Groups, ", "))
-	cmd.Flags().StringVar(&o.failOn, "fail-on", o.failOn, "exit 9 for failures of this `SEVERITY` or worse: "+strings.Join(audit.Severities, ", "))
+	cmdutil.StringSliceEnumFlag(cmd, &o.groups, "group", "", nil, audit.Groups, "only these groups")
+	cmdutil.StringEnumFlag(cmd, &o.failOn, "fail-on", "", o.failOn, audit.Severities, "exit 9 for failures of this severity or worse")
 	cmd.Flags().BoolVar(&o.all, "all", false, "print passed and skipped controls too")
 	cmd.Flags().StringVar(&o.root, "root", o.root, "host file system root (for auditing a mounted copy, and tests)")
 	_ = cmd.Flags().MarkHidden("root")
-	_ = cmd.RegisterFlagCompletionFunc("group", cobra.FixedCompletions(audit.Groups, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(audit.Severities, cobra.ShellCompDirectiveNoFileComp))
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -177,10 +176,10 @@ type controlRow struct {
 }
 
 func newControls(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "controls",
 		Short: "List the controls the audit evaluates",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			format, err := f.Format()
 			if err != nil {
@@ -198,4 +197,6 @@ func newControls(f *cmdutil.Factory) *cobra.Command {
 			}, func(r controlRow) string { return r.ID })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }

@@ -23,14 +23,14 @@ type ShowOptions struct{ F *cmdutil.Factory }
 // NewCmdShow builds `config show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Command {
 	opts := &ShowOptions{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration and where each value came from",
 		Long: `Print every setting with its effective value and its source: default, a file, an
 HVCTL_* (or LIBVIRT_DEFAULT_URI) environment variable, or a flag. Files are read in this order,
 later ones winning: /etc/hvctl/config.toml, $XDG_CONFIG_HOME/hvctl/config.toml (or --config
 alone). Unknown keys are errors that name file:line:col.`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -38,6 +38,8 @@ alone). Unknown keys are errors that name file:line:col.`,
 			return runShow(opts)
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func runShow(o *ShowOptions) error {

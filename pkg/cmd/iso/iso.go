@@ -358,10 +358,11 @@ libvirt stream, with its record.`,
 	cmd.Flags().StringVar(&o.keyURL, "key-url", "", "`URL` (or file) of the publisher's public key")
 	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "pinned `FINGERPRINT` of a key allowed to sign (repeatable)")
 	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "store without verification (recorded as such)")
-	cmd.Flags().StringVar(&o.storeName, "store", "", "isos or images (default: by extension)")
+	cmdutil.StringEnumFlag(cmd, &o.storeName, "store", "", "", []string{"isos", "images"}, "the store (when not given: by extension)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "resolve and verify the checksum list (and its signature), print what would be pulled, download nothing")
 	cmd.Flags().StringVar(&o.maxSize, "max-size", "", "refuse an image larger than `SIZE` (default: the catalogue entry's max_size, else 64GiB)")
 	cmd.Flags().BoolVar(&o.viaLibvirt, "via-libvirt", false, "upload into the store's pool through libvirt (automatic for remote hosts and unwritable stores)")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -595,11 +596,11 @@ func verifyRemote(ctx context.Context, f *cmdutil.Factory, e Entry) error {
 }
 
 func newList(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List stored images with size, verification, age and the VMs using them",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := f.Format()
 			if err != nil {
@@ -639,6 +640,8 @@ func newList(f *cmdutil.Factory) *cobra.Command {
 			return output.List(f.IO.Out, format, entries, cols, func(e Entry) string { return e.Name })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func dash(s string) string {
@@ -649,7 +652,7 @@ func dash(s string) string {
 }
 
 func newShow(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show an image's provenance record",
 		Args:  cmdutil.ExactArgs(1, "one image name"),
@@ -665,6 +668,8 @@ func newShow(f *cmdutil.Factory) *cobra.Command {
 			return output.Object(f.IO.Out, format, r, recordPairs(r, s))
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func newVerify(f *cmdutil.Factory) *cobra.Command {
@@ -739,6 +744,7 @@ func newVerify(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "verify every stored image")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -1003,13 +1009,14 @@ files bound to nothing). Files that fail are listed and not imported (exit 8).`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "store under `NAME` (default: the file's name)")
 	cmd.Flags().StringVar(&sha, "sha256", "", "expected SHA-256 or SHA-512 `HEX`")
-	cmd.Flags().StringVar(&storeName, "store", "", "isos or images (default: by extension)")
+	cmdutil.StringEnumFlag(cmd, &storeName, "store", "", "", []string{"isos", "images"}, "the store (when not given: by extension)")
 	cmd.Flags().BoolVar(&legacy, "legacy", false, "import a Hyper-NixOS ISO directory")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
 func newInspect(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "inspect FILE|NAME",
 		Short: "Tell what an image is: format, volume id, bootable or not, size, likely OS",
 		Args:  cmdutil.ExactArgs(1, "a file or a stored image"),
@@ -1036,6 +1043,8 @@ func newInspect(f *cmdutil.Factory) *cobra.Command {
 			})
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func catalog(f *cmdutil.Factory) ([]iso.Entry, error) {
@@ -1070,7 +1079,7 @@ func catalogEntry(f *cmdutil.Factory, name string) (iso.Entry, error) {
 }
 
 func newCatalog(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "catalog",
 		Short: "List the images isoctl pull knows by name, with how each is verified",
 		Long: `List the built-in catalogue and the configuration's [[images]] entries (which add to it or
@@ -1078,7 +1087,7 @@ replace entries of the same name). VERIFIED-BY says how a pull checks the image:
 checksums (by a pinned key; --wide lists the fingerprints) or checksums over HTTPS only. An
 entry's file may be a glob: the pull picks the newest matching name from the verified
 checksum list, so entries follow the publisher's current release.`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			format, err := f.Format()
 			if err != nil {
@@ -1120,6 +1129,8 @@ checksum list, so entries follow the publisher's current release.`,
 			return output.List(f.IO.Out, format, c, cols, func(e iso.Entry) string { return e.Name })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func or(s, fallback string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,19 +13,14 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
-	"github.com/hyper-nixos/hvctl/pkg/iostreams"
 	isopkg "github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 func factory(t *testing.T, isos string) *cmdutil.Factory {
-	ios, _, _, _ := iostreams.Test()
-	env := map[string]string{"HVCTL_URI": "test:///default", "HVCTL_PATHS_ISOS": isos, "HVCTL_PATHS_IMAGES": t.TempDir(),
-		"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
-	f := &cmdutil.Factory{IO: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now, Prog: "isoctl", Global: &cmdutil.Global{}}
-	f.Global.Flags = pflag.NewFlagSet("g", pflag.ContinueOnError)
+	f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{"HVCTL_PATHS_ISOS": isos, "HVCTL_PATHS_IMAGES": t.TempDir()}))
+	f.Prog = "isoctl"
 	return f
 }
 

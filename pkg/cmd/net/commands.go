@@ -1,7 +1,6 @@
 package net
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	stdnet "net"
@@ -20,7 +19,7 @@ import (
 )
 
 func newShow(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "show NAME",
 		Short:             "Show a network: forwarding, bridge, addresses, DHCP range, users, leases",
 		Args:              cmdutil.ExactArgs(1, "one network"),
@@ -38,6 +37,8 @@ func newShow(f *cmdutil.Factory) *cobra.Command {
 			return output.Object(f.IO.Out, format, n, networkPairs(n))
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 // LeaseColumns is the table view of model.Lease.
@@ -51,7 +52,7 @@ var LeaseColumns = []output.Column[model.Lease]{
 }
 
 func newLeases(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "leases [NAME...]",
 		Short: "List the DHCP leases of networks, with the VM that holds each",
 		Long: `List the DHCP leases handed out by the named networks (every active network when none is
@@ -72,6 +73,8 @@ to no VM here shows "-" (a guest that was deleted, or a foreign machine on a bri
 			return output.List(f.IO.Out, format, leases, LeaseColumns, func(l model.Lease) string { return l.Address })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 // createOptions are `netctl create`'s flags.
@@ -103,14 +106,14 @@ definition removes it again: nothing half-made is left.`,
 	}
 	cmd.Flags().StringVar(&o.subnet, "subnet", "", "IPv4 `CIDR`, e.g. 10.50.0.0/24 (required)")
 	cmd.Flags().StringVar(&o.bridge, "bridge", "", "bridge `NAME` (default: libvirt picks virbrN)")
-	cmd.Flags().StringVar(&o.forward, "forward", "isolated", "isolated, nat or route")
+	cmdutil.StringEnumFlag(cmd, &o.forward, "forward", "", "isolated", []string{"isolated", "nat", "route"}, "what the network reaches beyond the host")
 	cmd.Flags().StringVar(&o.dhcpRange, "dhcp-range", "auto", "`START-END`, auto (the subnet after the host's address) or none")
 	cmd.Flags().StringVar(&o.domain, "domain", "", "DNS `DOMAIN` for the guests' names (answered locally only)")
 	cmd.Flags().BoolVar(&o.autostart, "autostart", false, "start it whenever libvirt starts")
 	cmd.Flags().BoolVar(&o.noStart, "no-start", false, "define it without starting it")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the network XML; define nothing")
 	_ = cmd.MarkFlagRequired("subnet")
-	_ = cmd.RegisterFlagCompletionFunc("forward", cobra.FixedCompletions([]string{"isolated", "nat", "route"}, cobra.ShellCompDirectiveNoFileComp))
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -297,10 +300,10 @@ func bulk(cmd *cobra.Command, f *cmdutil.Factory, verb string, names []string, f
 }
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "start NAME...",
 		Short:             "Start networks",
-		Args:              cobra.MinimumNArgs(1),
+		Args:              cmdutil.MinimumArgs(1, "one or more network names"),
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return bulk(cmd, f, "start", args, func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
@@ -308,6 +311,8 @@ func newStart(f *cmdutil.Factory) *cobra.Command {
 			})
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 // inUse refuses to cut running VMs off a network unless forced (with a warning).
@@ -332,7 +337,7 @@ func newStop(f *cmdutil.Factory) *cobra.Command {
 		Long: `Stop the named networks. A network running VMs are attached to is not stopped unless
 --force: their NICs would lose the bridge and stay cut off until the VMs are restarted. A
 transient network (never defined) is gone once stopped.`,
-		Args:              cobra.MinimumNArgs(1),
+		Args:              cmdutil.MinimumArgs(1, "one or more network names"),
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return bulk(cmd, f, "stop", args, func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
@@ -344,11 +349,12 @@ transient network (never defined) is gone once stopped.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "stop even while running VMs use it")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
 func newAutostart(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "autostart NAME on|off",
 		Short:             "Start a network whenever libvirt starts, or not",
 		Args:              cmdutil.ExactArgs(2, "a network and on or off"),
@@ -370,6 +376,8 @@ func newAutostart(f *cmdutil.Factory) *cobra.Command {
 			})
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func newDelete(f *cmdutil.Factory) *cobra.Command {
@@ -382,18 +390,11 @@ func newDelete(f *cmdutil.Factory) *cobra.Command {
 network, unless --force. VMs whose definitions name a deleted network keep that NIC and will
 not start until it exists again (netctl show lists them under "used by").
 On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
-		Args:              cobra.MinimumNArgs(1),
+		Args:              cmdutil.MinimumArgs(1, "one or more network names"),
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !yes {
-				if !f.IO.CanPrompt() {
-					return errs.New(errs.Usage, "refusing to delete without confirmation").WithHint("add --yes to delete without a terminal")
-				}
-				fmt.Fprintf(f.IO.ErrOut, "Delete networks %s? [y/N] ", strings.Join(args, " "))
-				answer, _ := bufio.NewReader(f.IO.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-					return errs.New(errs.Usage, "not confirmed; nothing deleted")
-				}
+			if err := cmdutil.Confirm(f.IO, yes, cmdutil.Question{Verb: "delete", What: "networks", Done: "deleted", Objects: args}); err != nil {
+				return err
 			}
 			return bulk(cmd, f, "delete", args, func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
 				if err := inUse(ctx, f, conn, name, "deleting", force); err != nil {
@@ -407,7 +408,8 @@ On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even while running VMs use it")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd, &yes)
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

@@ -2,12 +2,11 @@ package net_test
 
 import (
 	"context"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"strings"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/app"
-	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
-	"github.com/hyper-nixos/hvctl/pkg/iostreams"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
 
@@ -15,11 +14,8 @@ import (
 // as some connection to it does (the test holds one).
 func netctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New("netctl")
-	f.IO = ios
-	env := map[string]string{"HVCTL_URI": "test:///default", "HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
-	f.Getenv = func(k string) string { return env[k] }
+	f, out, errOut := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	f.Prog = "netctl"
 	code := app.Run(append([]string{"netctl"}, args...), f)
 	return out.String(), errOut.String(), code
 }

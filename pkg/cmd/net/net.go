@@ -113,7 +113,7 @@ var ListColumns = []output.Column[model.Network]{
 }
 
 func newList(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "list [PATTERN...]",
 		Aliases: []string{"ls"},
 		Short:   "List networks with state, forwarding, bridge, addresses and lease counts",
@@ -147,6 +147,8 @@ with a NIC on it. Patterns are shell-style globs on the name.`,
 			return output.List(f.IO.Out, format, rows, ListColumns, func(n model.Network) string { return n.Name })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func matches(name string, patterns []string) bool {

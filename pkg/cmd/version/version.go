@@ -34,7 +34,7 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 		Long: `Print hvctl's version and commit, the version of the libvirt library it runs with and, when
 the connection works, the driver and the versions of the daemon and the hypervisor.
 A connection that fails is reported in the output, not as an error; --client skips it.`,
-		Args:        cobra.NoArgs,
+		Args:        cmdutil.NoArgs,
 		Annotations: map[string]string{cmdutil.AnnTimeout: "10s"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -44,6 +44,7 @@ A connection that fails is reported in the output, not as an error; --client ski
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Client, "client", false, "only the client side: do not connect to libvirt")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -94,4 +95,22 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// String is the one-line version for --version: the version and, when known, the commit.
+func String() string {
+	c := Commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		return Version
+	}
+	return Version + " (" + c + ")"
 }

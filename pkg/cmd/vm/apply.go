@@ -47,9 +47,7 @@ expanded machine names, generated MACs, units). Each difference is one row. With
 --exit-code the status is 1 when there is any difference, as with git diff: for timers that
 watch for hand edits.`,
 		Example: "  vmctl diff web01 db01 --exit-code || vmctl apply web01 db01",
-		Args: func(_ *cobra.Command, args []string) error {
-			return atLeast(args, 1, "at least one profile")
-		},
+		Args:    cmdutil.MinimumArgs(1, "one or more profiles"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Profiles = args
 			if runF != nil {
@@ -59,6 +57,7 @@ watch for hand edits.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 1 when there is drift")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -78,9 +77,7 @@ floors, and no disk is ever shrunk. The plan is printed first; --dry-run prints 
 plan. Disks are not rebuilt, nor is the seed.`,
 		Example:     "  vmctl apply web01 --dry-run\n  vmctl apply /etc/hvctl/profiles/*.toml",
 		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
-		Args: func(_ *cobra.Command, args []string) error {
-			return atLeast(args, 1, "at least one profile")
-		},
+		Args:        cmdutil.MinimumArgs(1, "one or more profiles"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Profiles = args
 			if runF != nil {
@@ -90,6 +87,7 @@ plan. Disks are not rebuilt, nor is the seed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

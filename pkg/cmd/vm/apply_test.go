@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func diffRun(t *testing.T, dir string, apply, exitCode bool, profiles ...string)
 }
 
 func TestDiffAndApply(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	// apply on a missing VM creates it.
 	rows, err := diffRun(t, dir, true, false, "small")
@@ -77,7 +78,7 @@ func TestDiffAndApply(t *testing.T) {
 
 // With a ceiling (max_vcpus), apply plugs vCPUs into the running VM: no restart.
 func TestApplyHotPlugsVCPUs(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	ctx := context.Background()
 	dir := profiles(t)
 	write := func(vcpus int) {
@@ -123,7 +124,7 @@ func TestApplyHotPlugsVCPUs(t *testing.T) {
 // sizes are floors and disks are never shrunk. (The test driver cannot resize volumes: the
 // growth itself, stopped and running, is exercised on real QEMU in pkg/e2e.)
 func TestDiskGrowthIsPlanned(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	ctx := context.Background()
 	dir := profiles(t)
 	if _, err := diffRun(t, dir, true, false, "small"); err != nil {

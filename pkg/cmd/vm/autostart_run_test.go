@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,20 +32,14 @@ func autostartDomain(name, group string, prio int) string {
 }
 
 func TestAutostartRun(t *testing.T) {
-	c := watch(t)
-	for _, x := range []string{autostartDomain("late", "apps", 10), autostartDomain("first", "core", 90), autostartDomain("second", "core", 20),
-		`<domain type='test'><name>unmanaged</name><memory>65536</memory><os><type>hvm</type></os></domain>`} {
-		dom, err := c.Raw().DomainDefineXML(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = dom.Free()
-	}
+	c := virttest.Open(t)
+	virttest.Define(t, c, autostartDomain("late", "apps", 10), autostartDomain("first", "core", 90), autostartDomain("second", "core", 20),
+		`<domain type='test'><name>unmanaged</name><memory>65536</memory><os><type>hvm</type></os></domain>`)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(cfg, []byte("uri = \"test:///default\"\n[autostart]\ngroups = [\"core\", \"apps\"]\ndelay = \"2s\"\ngroup_delay = \"10s\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := testFactory()
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
 	f.Global.ConfigFile = cfg
 	f.Global.JSON = true
 	var slept []time.Duration

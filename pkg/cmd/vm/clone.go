@@ -65,6 +65,7 @@ the clone made.`,
 	cmd.Flags().BoolVar(&opts.Linked, "linked", false, "make qcow2 overlays on the source's volumes instead of copies")
 	cmd.Flags().BoolVar(&opts.Start, "start", false, "start the clone")
 	cmd.Flags().BoolVar(&opts.StopSource, "stop-source", false, "shut a running source down first")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

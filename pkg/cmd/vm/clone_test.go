@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"strings"
 	"testing"
 
@@ -22,16 +23,12 @@ func cloneOpts(t *testing.T, src, name string, linked bool) *CloneOptions {
 }
 
 func TestClone(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	ctx := context.Background()
 	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	if dom, err := c.Raw().DomainDefineXML(cloneSrc); err != nil {
-		t.Fatal(err)
-	} else {
-		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
-	}
+	virttest.Define(t, c, cloneSrc)
 	if err := runClone(ctx, cloneOpts(t, "src", "dst", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +44,7 @@ func TestClone(t *testing.T) {
 	if m := def.Devices.Interfaces[0].MAC; m != nil && m.Address == "52:54:00:aa:bb:cc" {
 		t.Error("the clone kept the source's MAC")
 	}
-	if names := strings.Join(volumes(t, c), " "); names != "dst.qcow2 src.qcow2" && names != "src.qcow2 dst.qcow2" {
+	if names := strings.Join(virttest.Volumes(t, c, "default-pool"), " "); names != "dst.qcow2 src.qcow2" && names != "src.qcow2 dst.qcow2" {
 		t.Errorf("volumes: %s", names)
 	}
 

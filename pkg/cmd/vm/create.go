@@ -64,11 +64,6 @@ command made. --dry-run prints the domain XML and the plan and touches nothing.`
 					return err
 				}
 			}
-			switch opts.WaitFor {
-			case "", "running", "ip", "agent":
-			default:
-				return errs.New(errs.Usage, "--wait must be running, ip or agent")
-			}
 			if opts.WaitFor != "" {
 				opts.Start = true
 			}
@@ -81,8 +76,9 @@ command made. --dry-run prints the domain XML and the plan and touches nothing.`
 	cmd.Flags().StringVar(&opts.Name, "name", "", "VM name instead of the profile's")
 	cmd.Flags().StringArrayVar(&opts.Set, "set", nil, "override a profile key: `KEY=VALUE` (repeatable), e.g. memory=4GiB")
 	cmd.Flags().BoolVar(&opts.Start, "start", false, "start the VM once created")
-	cmd.Flags().StringVar(&opts.WaitFor, "wait", "", "after starting, wait until the VM is running, has an ip, or its agent answers")
+	cmdutil.StringEnumFlag(cmd, &opts.WaitFor, "wait", "", "", []string{"running", "ip", "agent"}, "after starting, wait until the VM is running, has an ip, or its agent answers")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the domain XML and the plan; change nothing")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

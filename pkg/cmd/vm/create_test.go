@@ -3,6 +3,8 @@ package vm
 import (
 	"bytes"
 	"context"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,69 +14,10 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
 
-// The test driver's test:///default keeps its state while any connection to it is open, so
-// the test holds one to watch what create did and undid.
-func watch(t *testing.T) *virt.Conn {
-	t.Helper()
-	c, err := virt.Open(context.Background(), "test:///default", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The driver keeps its state while any handle lives, so tidy up explicitly: each test
-	// starts from test:///default's own contents whatever the one before it left.
-	t.Cleanup(func() {
-		raw := c.Raw()
-		if doms, err := raw.ListAllDomains(0); err == nil {
-			for _, d := range doms {
-				if n, _ := d.GetName(); n != "test" {
-					_ = d.Destroy()
-					_ = d.Undefine()
-				}
-				_ = d.Free()
-			}
-		}
-		if p, err := raw.LookupStoragePoolByName("default-pool"); err == nil {
-			if vols, err := p.ListAllStorageVolumes(0); err == nil {
-				for _, v := range vols {
-					_ = v.Delete(0)
-					_ = v.Free()
-				}
-			}
-			_ = p.Free()
-		}
-		c.Close()
-	})
-	return c
-}
-
-func volumes(t *testing.T, c *virt.Conn) []string {
-	t.Helper()
-	p, err := c.Raw().LookupStoragePoolByName("default-pool")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Free()
-	vols, err := p.ListAllStorageVolumes(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, v := range vols {
-		n, _ := v.GetName()
-		names = append(names, n)
-		_ = v.Free()
-	}
-	return names
-}
-
 func createFactory(t *testing.T, profiles string) (*CreateOptions, *bytes.Buffer) {
-	f := testFactory()
-	env := map[string]string{
-		"HVCTL_URI": "test:///default", "HVCTL_PATHS_PROFILES": profiles, "HVCTL_VM_DEFAULTS_POOL": "default-pool",
-		"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir(),
-	}
-	f.Getenv = func(k string) string { return env[k] }
-	out := f.IO.Out.(*bytes.Buffer)
+	f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{
+		"HVCTL_PATHS_PROFILES": profiles, "HVCTL_VM_DEFAULTS_POOL": "default-pool",
+	}))
 	return &CreateOptions{F: f}, out
 }
 
@@ -93,7 +36,7 @@ func profiles(t *testing.T) string {
 }
 
 func TestCreateAndConflicts(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	o, out := createFactory(t, dir)
 	o.Profile = "small"
@@ -114,7 +57,7 @@ func TestCreateAndConflicts(t *testing.T) {
 	}
 
 	// The same name again: conflict, nothing new.
-	before := volumes(t, c)
+	before := virttest.Volumes(t, c, "default-pool")
 	o2, _ := createFactory(t, dir)
 	o2.Profile = "small"
 	if err := runCreate(context.Background(), o2); errs.KindOf(err) != errs.Conflict {
@@ -129,7 +72,7 @@ func TestCreateAndConflicts(t *testing.T) {
 	if err := runCreate(context.Background(), o3); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "volume other.qcow2 exists") {
 		t.Errorf("leftover volume: %v", err)
 	}
-	after := volumes(t, c)
+	after := virttest.Volumes(t, c, "default-pool")
 	if len(after) != len(before)+1 {
 		t.Errorf("volumes before %v after %v", before, after)
 	}
@@ -137,15 +80,15 @@ func TestCreateAndConflicts(t *testing.T) {
 
 // A failure half-way (the test driver cannot upload the seed) leaves nothing behind.
 func TestFailedCreateLeavesNoOrphans(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	o, _ := createFactory(t, profiles(t))
 	o.Profile = "seeded"
-	before := volumes(t, c)
+	before := virttest.Volumes(t, c, "default-pool")
 	err := runCreate(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "create seeded") {
 		t.Fatalf("want a failure, got %v", err)
 	}
-	if after := volumes(t, c); len(after) != len(before) {
+	if after := virttest.Volumes(t, c, "default-pool"); len(after) != len(before) {
 		t.Errorf("orphans: before %v, after %v", before, after)
 	}
 	if _, err := c.Domain(context.Background(), "seeded"); errs.KindOf(err) != errs.NotFound {
@@ -154,18 +97,18 @@ func TestFailedCreateLeavesNoOrphans(t *testing.T) {
 }
 
 func TestCreateDryRunTouchesNothing(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	o, out := createFactory(t, profiles(t))
 	o.Profile, o.DryRun = "small", true
 	o.Set = []string{"memory=768MiB"}
-	before := volumes(t, c)
+	before := virttest.Volumes(t, c, "default-pool")
 	if err := runCreate(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `<currentMemory unit="KiB">786432</currentMemory>`) {
 		t.Errorf("dry-run xml: %s", out.String())
 	}
-	if after := volumes(t, c); len(after) != len(before) {
+	if after := virttest.Volumes(t, c, "default-pool"); len(after) != len(before) {
 		t.Errorf("dry run made volumes: %v", after)
 	}
 	if _, err := c.Domain(context.Background(), "small"); errs.KindOf(err) != errs.NotFound {

@@ -1,9 +1,7 @@
 package vm
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -34,7 +32,7 @@ On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 		act:     deleteOne,
 		prepare: confirmDelete,
 		flags: func(cmd *cobra.Command, o *LifecycleOptions) {
-			cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+			cmdutil.AddYesFlag(cmd, &o.Yes)
 			cmd.Flags().BoolVar(&o.Force, "force", false, "power running VMs off before deleting them")
 			cmd.Flags().BoolVar(&o.Storage, "remove-storage", false, "also delete the VMs' own disk volumes")
 		},
@@ -43,25 +41,12 @@ On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 	return cmd
 }
 
-func confirmDelete(_ context.Context, _ *virt.Conn, o *LifecycleOptions) error {
-	if o.Yes {
-		return nil
-	}
-	io := o.F.IO
-	if !io.CanPrompt() {
-		return errs.New(errs.Usage, "refusing to delete without confirmation").WithHint("add --yes to delete without a terminal")
-	}
+func confirmDelete(_ context.Context, _ *virt.Conn, o *LifecycleOptions, targets []string) error {
 	what := "VM definitions"
 	if o.Storage {
 		what = "VM definitions and their own disk volumes"
 	}
-	fmt.Fprintf(io.ErrOut, "Delete %s for %s? [y/N] ", what, strings.Join(o.Targets, " "))
-	answer, _ := bufio.NewReader(io.In).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(answer)) {
-	case "y", "yes":
-		return nil
-	}
-	return errs.New(errs.Usage, "not confirmed; nothing deleted")
+	return cmdutil.Confirm(o.F.IO, o.Yes, cmdutil.Question{Verb: "delete", What: what, Done: "deleted", Objects: targets})
 }
 
 func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {

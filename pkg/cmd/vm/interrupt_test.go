@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -32,7 +33,7 @@ func interruptAt(n int64) (ctx context.Context, calls *atomic.Int64, cancel cont
 // An interrupt at every libvirt call of create, in turn, leaves nothing: no volume, no
 // definition, whatever call was in flight.
 func TestCreateInterruptedAtEveryCallLeavesNothing(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	for n := int64(1); ; n++ {
 		o, _ := createFactory(t, dir)
@@ -50,7 +51,7 @@ func TestCreateInterruptedAtEveryCallLeavesNothing(t *testing.T) {
 		if errs.KindOf(err) != errs.Interrupted {
 			t.Fatalf("interrupted at call %d: %v", n, err)
 		}
-		if vols := volumes(t, c); len(vols) != 0 {
+		if vols := virttest.Volumes(t, c, "default-pool"); len(vols) != 0 {
 			t.Fatalf("interrupted at call %d: volumes left: %v", n, vols)
 		}
 		if _, err := c.Domain(context.Background(), "small"); errs.KindOf(err) != errs.NotFound {
@@ -64,7 +65,7 @@ func TestCreateInterruptedAtEveryCallLeavesNothing(t *testing.T) {
 
 // The same for clone: only the source's volume remains.
 func TestCloneInterruptedAtEveryCallLeavesNothing(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	bg := context.Background()
 	if _, err := c.CreateVolume(bg, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
 		t.Fatal(err)
@@ -74,11 +75,7 @@ func TestCloneInterruptedAtEveryCallLeavesNothing(t *testing.T) {
 	}
 	src := strings.Replace(cloneSrc, "<disk type='file' device='cdrom'>",
 		"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='default-pool' volume='src-data1.qcow2'/><target dev='vdb' bus='virtio'/></disk><disk type='file' device='cdrom'>", 1)
-	if dom, err := c.Raw().DomainDefineXML(src); err != nil {
-		t.Fatal(err)
-	} else {
-		_ = dom.Free()
-	}
+	virttest.Define(t, c, src)
 	for _, linked := range []bool{false, true} {
 		for n := int64(1); ; n++ {
 			o := cloneOpts(t, "src", "dst", linked)
@@ -104,7 +101,7 @@ func TestCloneInterruptedAtEveryCallLeavesNothing(t *testing.T) {
 			if errs.KindOf(err) != errs.Interrupted {
 				t.Fatalf("linked %v, interrupted at call %d: %v", linked, n, err)
 			}
-			if vols := volumes(t, c); !slices.Equal(sorted(vols), []string{"src-data1.qcow2", "src.qcow2"}) {
+			if vols := virttest.Volumes(t, c, "default-pool"); !slices.Equal(sorted(vols), []string{"src-data1.qcow2", "src.qcow2"}) {
 				t.Fatalf("linked %v, interrupted at call %d: volumes %v", linked, n, vols)
 			}
 			if _, err := c.Domain(bg, "dst"); errs.KindOf(err) != errs.NotFound {
@@ -143,7 +140,7 @@ func deleteVolume(t *testing.T, c *virt.Conn, name string) {
 // A bulk verb connects, lists and acts under --timeout: a daemon that stops answering (here a
 // call that takes 3 s) ends it at the timeout, not at a fixed 30 s.
 func TestBulkVerbsHonourTimeout(t *testing.T) {
-	watch(t)
+	virttest.Open(t)
 	for _, slow := range []string{"list domains", "destroy test", "start test"} {
 		o, _ := createFactory(t, t.TempDir())
 		lo := &LifecycleOptions{F: o.F, Verb: "start", Targets: []string{"test"}, Bulk: cmdutil.BulkFlags{Parallel: 1}, PerVM: 300 * time.Millisecond,

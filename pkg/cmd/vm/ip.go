@@ -3,7 +3,6 @@ package vm
 import (
 	"context"
 	"strconv"
-	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -15,15 +14,6 @@ import (
 
 // AddressSources are the places an address can come from, in the order they are asked.
 var AddressSources = []string{"lease", "agent", "arp"}
-
-func checkSources(sources []string) error {
-	for _, s := range sources {
-		if !contains(AddressSources, s) {
-			return errs.New(errs.Usage, "invalid --source %q (want %s)", s, strings.Join(AddressSources, ", "))
-		}
-	}
-	return nil
-}
 
 // IPOptions of `vm ip`.
 type IPOptions struct {
@@ -47,16 +37,14 @@ knows any address answers. An empty list means no source knows one yet (see vmct
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			if err := checkSources(opts.Sources); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
 			return runIP(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&opts.Sources, "source", AddressSources, "where to look, in order: lease, agent, arp")
+	cmdutil.StringSliceEnumFlag(cmd, &opts.Sources, "source", "", AddressSources, AddressSources, "where to look, in order")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

@@ -28,7 +28,7 @@ type LifecycleOptions struct {
 	Yes     bool
 	Storage bool // delete --remove-storage
 	Act     func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
-	prepare func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+	prepare func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
 	// afterWait is the time a verb that waits --timeout for the guest needs after the wait
 	// (stop --force destroys then); verbs that do not wait get exactly --timeout.
 	afterWait time.Duration
@@ -40,7 +40,7 @@ type verbSpec struct {
 	act                       func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
 	flags                     func(cmd *cobra.Command, o *LifecycleOptions)
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
-	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions) error
+	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
 	afterWait                 time.Duration
 	// intercept may take the invocation over (autostart run); it says whether it did.
 	intercept func(cmd *cobra.Command, args []string) (bool, error)
@@ -96,6 +96,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 	if spec.flags != nil {
 		spec.flags(cmd, opts)
 	}
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -124,7 +125,7 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 		return output.List(o.F.IO.Out, format, []model.Result{}, cmdutil.ResultColumns, func(r model.Result) string { return r.Name })
 	}
 	if o.prepare != nil {
-		if err := o.prepare(ctx, conn, o); err != nil {
+		if err := o.prepare(ctx, conn, o, targets); err != nil {
 			return err
 		}
 	}
@@ -180,16 +181,7 @@ func stopOptions(o *LifecycleOptions) virt.StopOptions {
 }
 
 func addModeFlag(cmd *cobra.Command, o *LifecycleOptions, what string) {
-	cmd.Flags().StringVar(&o.Mode, "mode", "", "how to ask the guest to "+what+": acpi (default), agent, or default (the hypervisor's choice)")
-	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"acpi", "agent", "default"}, cobra.ShellCompDirectiveNoFileComp))
-}
-
-func checkMode(o *LifecycleOptions, args []string) ([]string, error) {
-	switch o.Mode {
-	case "", "acpi", "agent", "default":
-		return args, nil
-	}
-	return nil, errs.New(errs.Usage, "invalid --mode %q (want acpi, agent or default)", o.Mode)
+	cmdutil.StringEnumFlag(cmd, &o.Mode, "mode", "", "", []string{"acpi", "agent", "default"}, "how to ask the guest to "+what+": acpi (when not given), agent, or default (the hypervisor's choice)")
 }
 
 // NewCmdStart builds `vm start`.
@@ -228,7 +220,6 @@ stopped, and where every other VM was left.`,
 			cmd.Flags().BoolVar(&o.Force, "force", false, "power off (destroy) guests that have not stopped when the wait ends")
 			addModeFlag(cmd, o, "power off")
 		},
-		args: checkMode,
 	}, runF)
 }
 
@@ -262,7 +253,6 @@ take effect. A stopped VM is simply started. Use 'reboot' for a reboot inside th
 			cmd.Flags().BoolVar(&o.Force, "force", false, "power off (destroy) guests that have not stopped when the wait ends")
 			addModeFlag(cmd, o, "power off")
 		},
-		args: checkMode,
 	}, runF)
 }
 
@@ -278,7 +268,6 @@ func NewCmdReboot(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptio
 			return d.Reboot(ctx, o.Mode)
 		},
 		flags: func(cmd *cobra.Command, o *LifecycleOptions) { addModeFlag(cmd, o, "reboot") },
-		args:  checkMode,
 	}, runF)
 }
 

@@ -46,19 +46,14 @@ many VMs there are.`,
 					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(p))
 				}
 			}
-			for _, s := range opts.States {
-				if !contains(virt.States, s) {
-					return errs.New(errs.Usage, "invalid state %q (want one of %s)", s, strings.Join(virt.States, ", "))
-				}
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
 			return runList(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&opts.States, "state", nil, "only VMs in these `STATES` (running, paused, shut_off, …)")
-	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(virt.States, cobra.ShellCompDirectiveNoFileComp))
+	cmdutil.StringSliceEnumFlag(cmd, &opts.States, "state", "", nil, virt.States, "only VMs in these states")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

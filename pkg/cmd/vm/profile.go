@@ -81,7 +81,7 @@ type ProfileValidateOptions struct {
 // NewCmdProfileValidate builds `vm profile validate`.
 func NewCmdProfileValidate(f *cmdutil.Factory, runF func(*ProfileValidateOptions) error) *cobra.Command {
 	opts := &ProfileValidateOptions{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "validate PROFILE...",
 		Short: "Check profiles and report every problem with file:line:col",
 		Long: `Check each profile (a path, or a name in the profiles directory) without touching libvirt:
@@ -89,12 +89,7 @@ unknown keys, wrong types, values out of range, malformed sizes, MAC and PCI add
 names, rules across fields, zones from the configuration. Every problem is reported, one per
 line on stderr as FILE:LINE:COL: KEY: MESSAGE; the exit status is 2 when any profile has one.`,
 		Example: "  vmctl profile validate web01 /srv/profiles/*.toml",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return errs.New(errs.Usage, "name at least one profile")
-			}
-			return nil
-		},
+		Args:    cmdutil.MinimumArgs(1, "one or more profiles"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Profiles = args
 			if runF != nil {
@@ -103,6 +98,8 @@ line on stderr as FILE:LINE:COL: KEY: MESSAGE; the exit status is 2 when any pro
 			return runProfileValidate(opts)
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func runProfileValidate(o *ProfileValidateOptions) error {
@@ -190,16 +187,13 @@ would come from the host (domain type for "auto", machine type) comes from the f
 		Args:    cmdutil.ExactArgs(1, "one profile"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Profile = args[0]
-			if opts.DomainType != "kvm" && opts.DomainType != "qemu" {
-				return errs.New(errs.Usage, "--domain-type must be kvm or qemu")
-			}
 			if runF != nil {
 				return runF(opts)
 			}
 			return runProfileRender(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.DomainType, "domain-type", "kvm", "what domain_type \"auto\" becomes: kvm or qemu")
+	cmdutil.StringEnumFlag(cmd, &opts.DomainType, "domain-type", "", "kvm", []string{"kvm", "qemu"}, "what domain_type \"auto\" becomes")
 	cmd.Flags().StringVar(&opts.Machine, "machine", "", "machine type (default: q35 on x86_64, virt elsewhere)")
 	cmd.Flags().StringVar(&opts.Pool, "pool", "default", "storage pool of the VM's volumes")
 	return cmd
@@ -238,11 +232,11 @@ type ProfileListOptions struct{ F *cmdutil.Factory }
 // NewCmdProfileList builds `vm profile list`.
 func NewCmdProfileList(f *cmdutil.Factory, runF func(*ProfileListOptions) error) *cobra.Command {
 	opts := &ProfileListOptions{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the profiles in the profiles directory",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -250,6 +244,8 @@ func NewCmdProfileList(f *cmdutil.Factory, runF func(*ProfileListOptions) error)
 			return runProfileList(opts)
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func runProfileList(o *ProfileListOptions) error {
@@ -319,7 +315,7 @@ type ProfileShowOptions struct {
 // NewCmdProfileShow builds `vm profile show`.
 func NewCmdProfileShow(f *cmdutil.Factory, runF func(*ProfileShowOptions) error) *cobra.Command {
 	opts := &ProfileShowOptions{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "show PROFILE",
 		Short: "Print a profile as it applies: after extends and the configured defaults",
 		Args:  cmdutil.ExactArgs(1, "one profile"),
@@ -331,6 +327,8 @@ func NewCmdProfileShow(f *cmdutil.Factory, runF func(*ProfileShowOptions) error)
 			return runProfileShow(opts)
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func runProfileShow(o *ProfileShowOptions) error {
@@ -382,12 +380,12 @@ func flatten(prefix string, v any, out *[][2]string) {
 
 // NewCmdProfileSchema builds `vm profile schema`.
 func NewCmdProfileSchema(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "Print the profile format as a JSON Schema, for editors and linters",
 		Long: `Print a JSON Schema (draft 2020-12) of the profile format. TOML language servers such as
 taplo and Even Better TOML validate as you type with it:  #:schema ./profile.schema.json`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			format, err := f.Format()
 			if err != nil {
@@ -397,6 +395,8 @@ taplo and Even Better TOML validate as you type with it:  #:schema ./profile.sch
 			return output.WriteJSON(f.IO.Out, format, profile.Schema())
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 // NewCmdProfileImport builds `vm profile import`.

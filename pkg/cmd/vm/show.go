@@ -25,7 +25,7 @@ type ShowOptions struct {
 // NewCmdShow builds `vm show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
 	opts := &ShowOptions{F: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "show NAME",
 		Aliases: []string{"info"},
 		Short:   "Show everything about one VM",
@@ -48,6 +48,8 @@ domdisplay and snapshot-list for.`,
 			return runShow(cmd.Context(), opts)
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func runShow(ctx context.Context, o *ShowOptions) error {

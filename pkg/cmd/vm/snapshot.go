@@ -50,7 +50,7 @@ func newSnapshotCreate(f *cmdutil.Factory) *cobra.Command {
 		Short:             "Take a snapshot (with memory if the VM runs)",
 		Long:              "Take an internal snapshot. NAME defaults to the time, e.g. 20261126-143000 (UTC).",
 		Example:           "  vmctl snapshot create web01 before-upgrade --description 'nginx 1.24'",
-		Args:              cobra.RangeArgs(1, 2),
+		Args:              cmdutil.RangeArgs(1, 2, "a VM and an optional snapshot name"),
 		ValidArgsFunction: completeVMs(f, false),
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,6 +79,7 @@ func newSnapshotCreate(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "what the snapshot is for")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 
@@ -137,7 +138,7 @@ func tree(vm string, snaps []virt.Snapshot) []model.Snapshot {
 }
 
 func newSnapshotList(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "list VM",
 		Aliases:           []string{"ls"},
 		Short:             "List a VM's snapshots as a tree",
@@ -160,6 +161,8 @@ func newSnapshotList(f *cmdutil.Factory) *cobra.Command {
 			return output.List(f.IO.Out, format, tree(args[0], snaps), SnapshotColumns, func(s model.Snapshot) string { return s.Name })
 		},
 	}
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 func newSnapshotRevert(f *cmdutil.Factory) *cobra.Command {
@@ -195,11 +198,11 @@ func newSnapshotRevert(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newSnapshotDelete(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "delete VM NAME...",
 		Aliases:           []string{"rm"},
 		Short:             "Delete snapshots and their data",
-		Args:              func(_ *cobra.Command, args []string) error { return atLeast(args, 2, "a VM and snapshot names") },
+		Args:              cmdutil.MinimumArgs(2, "a VM and snapshot names"),
 		ValidArgsFunction: completeVMs(f, false),
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -225,13 +228,8 @@ func newSnapshotDelete(f *cmdutil.Factory) *cobra.Command {
 			return cmdutil.BulkResultError("snapshot delete", results, failures)
 		},
 	}
-}
-
-func atLeast(args []string, n int, what string) error {
-	if len(args) < n {
-		return errs.New(errs.Usage, "give %s", what)
-	}
-	return nil
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 // PruneOptions of `vm snapshot prune`.
@@ -285,6 +283,7 @@ At least one rule is required. Made for timers: --dry-run shows the decisions fi
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would be deleted; delete nothing")
 	fl.BoolVar(&opts.Local, "local-time", false, "bucket by local time instead of UTC")
 	cmdutil.AddBulkFlags(cmd, &opts.Bulk)
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

@@ -1,9 +1,10 @@
 package vm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +20,7 @@ const snapVM = `<domain type='test'><name>snappy</name><memory>65536</memory><os
 // run executes `snapshot ARGS` against test:///default and returns stdout.
 func runSnap(t *testing.T, now time.Time, args ...string) (string, error) {
 	t.Helper()
-	f := testFactory()
-	env := map[string]string{"HVCTL_URI": "test:///default", "HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
-	f.Getenv = func(k string) string { return env[k] }
+	f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
 	f.Now = func() time.Time { return now }
 	f.Global.JSON = true
 	root := &cobra.Command{Use: "vmctl", SilenceErrors: true, SilenceUsage: true}
@@ -29,16 +28,12 @@ func runSnap(t *testing.T, now time.Time, args ...string) (string, error) {
 	root.AddCommand(NewCmdSnapshot(f))
 	root.SetArgs(append([]string{"snapshot"}, args...))
 	err := root.ExecuteContext(context.Background())
-	return f.IO.Out.(*bytes.Buffer).String(), err
+	return out.String(), err
 }
 
 func TestSnapshotLifecycle(t *testing.T) {
-	c := watch(t)
-	if dom, err := c.Raw().DomainDefineXML(snapVM); err != nil {
-		t.Fatal(err)
-	} else {
-		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
-	}
+	c := virttest.Open(t)
+	virttest.Define(t, c, snapVM)
 	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
 	if _, err := runSnap(t, now, "create", "snappy"); err != nil {
 		t.Fatal(err)
@@ -95,13 +90,9 @@ func TestSnapshotLifecycle(t *testing.T) {
 }
 
 func TestSnapshotRefusesUEFI(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	uefi := strings.Replace(strings.Replace(snapVM, "snappy", "uefi", 1), "<type>hvm</type>", "<type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>", 1)
-	if dom, err := c.Raw().DomainDefineXML(uefi); err != nil {
-		t.Fatal(err)
-	} else {
-		_ = dom.Free() // an unfreed handle would keep the test driver state past this test
-	}
+	virttest.Define(t, c, uefi)
 	_, err := runSnap(t, time.Now(), "create", "uefi", "x")
 	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "UEFI") {
 		t.Errorf("uefi: %v", err)

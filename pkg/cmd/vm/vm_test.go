@@ -2,24 +2,14 @@ package vm
 
 import (
 	"context"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"testing"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
-	"github.com/hyper-nixos/hvctl/pkg/iostreams"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
-
-func testFactory() *cmdutil.Factory {
-	ios, _, _, _ := iostreams.Test()
-	f := &cmdutil.Factory{IO: ios, Getenv: func(string) string { return "" }, Now: time.Now, Prog: "vmctl", Global: &cmdutil.Global{}}
-	fs := pflag.NewFlagSet("global", pflag.ContinueOnError)
-	fs.DurationVar(&f.Global.Timeout, "timeout", 0, "")
-	f.Global.Flags = fs
-	return f
-}
 
 // parse runs a command with args through cobra, capturing the options via runF.
 func parse(t *testing.T, cmd *cobra.Command, f *cmdutil.Factory, args ...string) error {
@@ -32,7 +22,7 @@ func parse(t *testing.T, cmd *cobra.Command, f *cmdutil.Factory, args ...string)
 }
 
 func TestStopFlags(t *testing.T) {
-	f := testFactory()
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
 	var got *LifecycleOptions
 	cmd := NewCmdStop(f, func(_ context.Context, o *LifecycleOptions) error { got = o; return nil })
 	if err := parse(t, cmd, f, "web-*", "db01", "--force", "--timeout", "2m", "-j", "8", "--mode", "agent"); err != nil {
@@ -45,7 +35,7 @@ func TestStopFlags(t *testing.T) {
 }
 
 func TestStopDefaultWait(t *testing.T) {
-	f := testFactory()
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
 	var got *LifecycleOptions
 	cmd := NewCmdStop(f, func(_ context.Context, o *LifecycleOptions) error { got = o; return nil })
 	if err := parse(t, cmd, f, "--all"); err != nil {
@@ -57,7 +47,7 @@ func TestStopDefaultWait(t *testing.T) {
 }
 
 func TestAutostartArgs(t *testing.T) {
-	f := testFactory()
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
 	var got *LifecycleOptions
 	cmd := NewCmdAutostart(f, func(_ context.Context, o *LifecycleOptions) error { got = o; return nil })
 	if err := parse(t, cmd, f, "on", "web01"); err != nil {
@@ -86,7 +76,7 @@ func TestUsageErrors(t *testing.T) {
 		}, []string{"x", "--for", "lunch"}},
 	}
 	for _, c := range cases {
-		f := testFactory()
+		f, _, _ := cmdutiltest.NewFactory(t, nil)
 		err := parse(t, c.cmd(f), f, c.args...)
 		if errs.KindOf(err) != errs.Usage {
 			t.Errorf("%v: got %v, want a usage error", c.args, err)

@@ -51,9 +51,6 @@ addresses are polled.`,
 			if !contains(WaitConditions, opts.For) {
 				return errs.New(errs.Usage, "--for must be one of %s", strings.Join(WaitConditions, ", "))
 			}
-			if err := checkSources(opts.Sources); err != nil {
-				return err
-			}
 			if err := (cmdutil.BulkFlags{Parallel: 1}).Check(args); err != nil {
 				return err
 			}
@@ -64,9 +61,9 @@ addresses are polled.`,
 			return runWait(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.For, "for", "", "condition: running, stopped, ip or agent")
-	cmd.Flags().StringSliceVar(&opts.Sources, "source", AddressSources, "with --for ip: where to look, in order")
-	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(WaitConditions, cobra.ShellCompDirectiveNoFileComp))
+	cmdutil.StringEnumFlag(cmd, &opts.For, "for", "", "", WaitConditions, "condition")
+	cmdutil.StringSliceEnumFlag(cmd, &opts.Sources, "source", "", AddressSources, AddressSources, "with --for ip: where to look, in order")
+	f.AddOutputFlags(cmd)
 	return cmd
 }
 

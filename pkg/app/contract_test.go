@@ -1,0 +1,136 @@
+package app_test
+
+import (
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/app"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/spf13/cobra"
+)
+
+// run invokes prog in-process against the test driver and returns stdout, stderr and the exit code.
+func run(t *testing.T, prog string, args ...string) (string, string, int) {
+	t.Helper()
+	f, out, errOut := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	f.Prog = prog
+	code := app.Run(append([]string{prog}, args...), f)
+	return out.String(), errOut.String(), code
+}
+
+// walk visits every command of prog's tree.
+func walk(t *testing.T, prog string, fn func(*cobra.Command)) {
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
+	var visit func(*cobra.Command)
+	visit = func(c *cobra.Command) {
+		fn(c)
+		for _, s := range c.Commands() {
+			visit(s)
+		}
+	}
+	visit(app.NewRoot(f, prog))
+}
+
+// Every group command refuses a word that names none of its subcommands (exit 2, plain text,
+// a suggestion), in every tree: a typo in a timer unit must not pass as help with exit 0.
+func TestGroupsRejectUnknownSubcommands(t *testing.T) {
+	for _, prog := range []string{"hvctl", "vmctl", "isoctl", "netctl", "auditctl"} {
+		walk(t, prog, func(c *cobra.Command) {
+			if !c.HasAvailableSubCommands() {
+				return
+			}
+			path := strings.Fields(c.CommandPath())[1:]
+			_, stderr, code := run(t, prog, append(path, "bogus-subcommand")...)
+			if code != 2 || !strings.Contains(stderr, `unknown command "bogus-subcommand" for "`+c.CommandPath()+`"`) {
+				t.Errorf("%s bogus-subcommand: exit %d, stderr %q", c.CommandPath(), code, stderr)
+			}
+			if strings.Contains(stderr, `\"`) || strings.Contains(stderr, `\n`) {
+				t.Errorf("%s: the message is an escaped Go string: %q", c.CommandPath(), stderr)
+			}
+		})
+	}
+	_, stderr, code := run(t, "vmctl", "snapshot", "prnue", "web01")
+	if code != 2 || !strings.Contains(stderr, "hint: did you mean 'vmctl snapshot prune'?") {
+		t.Errorf("snapshot prnue: exit %d, %q", code, stderr)
+	}
+	// Without an argument a group still prints its help.
+	if out, _, code := run(t, "hvctl", "vm"); code != 0 || !strings.Contains(out, "Available Commands:") {
+		t.Errorf("hvctl vm: exit %d, %q", code, out)
+	}
+}
+
+// Output flags exist only where data is printed, and every such command has all of them.
+func TestOutputFlagsOnlyOnDataCommands(t *testing.T) {
+	noData := map[string]bool{"vmctl xml": true, "vmctl profile render": true, "vmctl console": true, "isoctl seed": true}
+	walk(t, "vmctl", func(c *cobra.Command) {
+		if noData[c.CommandPath()] && cmdutil.HasOutputFlags(c) {
+			t.Errorf("%s prints no data but has --json", c.CommandPath())
+		}
+	})
+	walk(t, "isoctl", func(c *cobra.Command) {
+		if noData[c.CommandPath()] && cmdutil.HasOutputFlags(c) {
+			t.Errorf("%s prints no data but has --json", c.CommandPath())
+		}
+	})
+	for _, args := range [][]string{{"xml", "test", "--json"}, {"xml", "test", "--jq", ".name"}, {"profile", "render", "x.toml", "-o", "json"}} {
+		_, stderr, code := run(t, "vmctl", args...)
+		var body model.ErrorBody
+		if code != 2 || json.Unmarshal([]byte(stderr), &body) != nil || body.Error.Code != "usage" || !strings.Contains(body.Error.Message, "unknown") {
+			t.Errorf("vmctl %v: exit %d, stderr %q; want a JSON usage error", args, code, stderr)
+		}
+	}
+	walk(t, "hvctl", func(c *cobra.Command) {
+		if c.Root().PersistentFlags().Lookup("json") != nil {
+			t.Fatal("--json is still a global flag")
+		}
+	})
+}
+
+// Under --json every error is JSON, usage errors included, with the failing command's hint.
+func TestJSONErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"list", "--json", "--bogus"},
+		{"list", "--bogus", "--json"},
+		{"show", "--json"},
+		{"show", "nope", "-o", "json"},
+		{"list", "--jq", ".[", "--json"},
+	} {
+		_, stderr, code := run(t, "vmctl", args...)
+		var body model.ErrorBody
+		if err := json.Unmarshal([]byte(stderr), &body); err != nil || body.Error.ExitCode != code || code == 0 {
+			t.Errorf("vmctl %v: exit %d, stderr %q is not a JSON error (%v)", args, code, stderr, err)
+		}
+	}
+	_, stderr, _ := run(t, "vmctl", "show", "--json")
+	if !strings.Contains(stderr, `"hint":"see 'vmctl show --help'"`) {
+		t.Errorf("hint does not name the failing command: %s", stderr)
+	}
+}
+
+// Argument counts are usage errors by type; an OS error that reads "invalid argument" is not.
+func TestArgumentCountsAreTyped(t *testing.T) {
+	_, stderr, code := run(t, "vmctl", "snapshot", "create")
+	if code != 2 || !strings.Contains(stderr, "vmctl snapshot create takes a VM and an optional snapshot name, got 0 argument(s)") {
+		t.Errorf("snapshot create: exit %d, %q", code, stderr)
+	}
+	_, stderr, code = run(t, "hvctl", "version", "extra")
+	if code != 2 || !strings.Contains(stderr, "hint: see 'hvctl version --help'") {
+		t.Errorf("version extra: exit %d, %q", code, stderr)
+	}
+	if app.IsCobraUsage(syscall.EINVAL.Error()) || app.IsCobraUsage("remove /x: invalid argument") {
+		t.Error("EINVAL is taken for a usage error")
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	for _, prog := range []string{"hvctl", "vmctl", "isoctl", "netctl", "auditctl"} {
+		out, _, code := run(t, prog, "--version")
+		if code != 0 || !strings.HasPrefix(out, prog+" ") {
+			t.Errorf("%s --version: exit %d, %q", prog, code, out)
+		}
+	}
+}

@@ -1,0 +1,4 @@
+package app
+
+// IsCobraUsage exposes isCobraUsage to the external tests.
+var IsCobraUsage = isCobraUsage
