@@ -2,6 +2,7 @@ package virt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -12,10 +13,12 @@ import (
 // InventoryDomain is one VM as an audit reads it.
 type InventoryDomain struct {
 	Name      string
+	UUID      string
 	Def       *libvirtxml.Domain // persistent definition (the live one for a transient VM)
 	Live      *libvirtxml.Domain // nil when not running
 	Autostart bool
-	Secure    bool // read with VIR_DOMAIN_XML_SECURE: passwords are in Def
+	Secure    bool  // read with VIR_DOMAIN_XML_SECURE: passwords are in Def
+	Err       error // why Def could not be read (Def is then nil)
 }
 
 // Inventory is every domain, network and storage pool definition of the host.
@@ -27,6 +30,11 @@ type Inventory struct {
 	Filters  map[string]*libvirtxml.NWFilter // nil when there is no nwfilter driver
 	Secrets  []*libvirtxml.Secret            // nil when libvirt refused to list them
 	Versions string                          // libvirt and hypervisor versions
+	// NetworkActive says which networks run.
+	NetworkActive map[string]bool
+	// What libvirt failed to list or describe: the audit reports these as errors rather than
+	// judging a partial inventory as complete.
+	NetworksErr, PoolsErr, FiltersErr, SecretsErr error
 }
 
 // Inventory reads the definitions an audit needs. secure asks for the security-sensitive
@@ -40,20 +48,26 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 		}
 		for i := range doms {
 			d := &doms[i]
+			inv := InventoryDomain{Secure: secure}
+			inv.UUID, _ = d.GetUUIDString()
 			name, err := d.GetName()
 			if err != nil {
+				inv.Name, inv.Err = inv.UUID, err
 				_ = d.Free()
+				out.Domains = append(out.Domains, inv)
 				continue
 			}
-			inv := InventoryDomain{Name: name, Secure: secure}
+			inv.Name = name
 			flags := libvirt.DOMAIN_XML_INACTIVE
 			if secure {
 				flags |= libvirt.DOMAIN_XML_SECURE
 			}
-			if x, err := d.GetXMLDesc(flags); err == nil {
+			if x, err := d.GetXMLDesc(flags); err != nil {
+				inv.Err = err
+			} else {
 				inv.Def = &libvirtxml.Domain{}
-				if inv.Def.Unmarshal(x) != nil {
-					inv.Def = nil
+				if err := inv.Def.Unmarshal(x); err != nil {
+					inv.Def, inv.Err = nil, err
 				}
 			}
 			if active, _ := d.IsActive(); active {
@@ -71,27 +85,37 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 		sort.Slice(out.Domains, func(i, j int) bool { return out.Domains[i].Name < out.Domains[j].Name })
 		nets, err := c.c.ListAllNetworks(0)
 		if err != nil && !IsCode(err, libvirt.ERR_NO_SUPPORT) {
-			return nil, err
+			out.NetworksErr = err
 		}
+		out.NetworkActive = map[string]bool{}
 		for i := range nets {
-			if x, err := nets[i].GetXMLDesc(0); err == nil {
-				n := &libvirtxml.Network{}
-				if n.Unmarshal(x) == nil {
-					out.Networks = append(out.Networks, n)
-				}
+			x, err := nets[i].GetXMLDesc(0)
+			n := &libvirtxml.Network{}
+			if err == nil {
+				err = n.Unmarshal(x)
+			}
+			if err != nil {
+				out.NetworksErr = errors.Join(out.NetworksErr, err)
+			} else {
+				out.Networks = append(out.Networks, n)
+				out.NetworkActive[n.Name], _ = nets[i].IsActive()
 			}
 			_ = nets[i].Free()
 		}
 		pools, err := c.c.ListAllStoragePools(0)
 		if err != nil && !IsCode(err, libvirt.ERR_NO_SUPPORT) {
-			return nil, err
+			out.PoolsErr = err
 		}
 		for i := range pools {
-			if x, err := pools[i].GetXMLDesc(0); err == nil {
-				p := &libvirtxml.StoragePool{}
-				if p.Unmarshal(x) == nil {
-					out.Pools = append(out.Pools, p)
-				}
+			x, err := pools[i].GetXMLDesc(0)
+			p := &libvirtxml.StoragePool{}
+			if err == nil {
+				err = p.Unmarshal(x)
+			}
+			if err != nil {
+				out.PoolsErr = errors.Join(out.PoolsErr, err)
+			} else {
+				out.Pools = append(out.Pools, p)
 			}
 			_ = pools[i].Free()
 		}
@@ -101,29 +125,47 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 				out.Caps = nil
 			}
 		}
-		if filters, err := c.c.ListAllNWFilters(0); err == nil {
+		// No nwfilter driver (ERR_NO_SUPPORT) leaves Filters nil; any other failure is recorded.
+		filters, err := c.c.ListAllNWFilters(0)
+		switch {
+		case err == nil:
 			out.Filters = map[string]*libvirtxml.NWFilter{}
-			for i := range filters {
-				if x, err := filters[i].GetXMLDesc(0); err == nil {
-					f := &libvirtxml.NWFilter{}
-					if f.Unmarshal(x) == nil {
-						out.Filters[f.Name] = f
-					}
-				}
-				_ = filters[i].Free()
-			}
+		case !IsCode(err, libvirt.ERR_NO_SUPPORT):
+			out.FiltersErr = err
 		}
-		if secrets, err := c.c.ListAllSecrets(0); err == nil {
-			out.Secrets = []*libvirtxml.Secret{}
-			for i := range secrets {
-				if x, err := secrets[i].GetXMLDesc(0); err == nil {
-					s := &libvirtxml.Secret{}
-					if s.Unmarshal(x) == nil {
-						out.Secrets = append(out.Secrets, s)
-					}
-				}
-				_ = secrets[i].Free()
+		for i := range filters {
+			x, err := filters[i].GetXMLDesc(0)
+			f := &libvirtxml.NWFilter{}
+			if err == nil {
+				err = f.Unmarshal(x)
 			}
+			if err != nil {
+				out.FiltersErr = errors.Join(out.FiltersErr, err)
+			} else {
+				out.Filters[f.Name] = f
+			}
+			_ = filters[i].Free()
+		}
+		// A connection libvirt will not show secrets to leaves Secrets nil; other failures are recorded.
+		secrets, err := c.c.ListAllSecrets(0)
+		switch {
+		case err == nil:
+			out.Secrets = []*libvirtxml.Secret{}
+		case !IsCode(err, libvirt.ERR_NO_SUPPORT) && !IsCode(err, libvirt.ERR_OPERATION_DENIED) && !IsCode(err, libvirt.ERR_ACCESS_DENIED):
+			out.SecretsErr = err
+		}
+		for i := range secrets {
+			x, err := secrets[i].GetXMLDesc(0)
+			s := &libvirtxml.Secret{}
+			if err == nil {
+				err = s.Unmarshal(x)
+			}
+			if err != nil {
+				out.SecretsErr = errors.Join(out.SecretsErr, err)
+			} else {
+				out.Secrets = append(out.Secrets, s)
+			}
+			_ = secrets[i].Free()
 		}
 		lib, _ := c.c.GetLibVersion()
 		hv, _ := c.c.GetVersion()

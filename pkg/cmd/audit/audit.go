@@ -124,10 +124,11 @@ func runAudit(ctx context.Context, f *cmdutil.Factory, o runOptions) error {
 		return errs.Wrap(err, "audit")
 	}
 	inv := &audit.Inventory{Root: o.root, Networks: data.Networks, Pools: data.Pools, Caps: data.Caps, Filters: data.Filters,
-		Secrets: data.Secrets, Versions: data.Versions,
+		Secrets: data.Secrets, Versions: data.Versions, NetworkActive: data.NetworkActive,
+		NetworksErr: data.NetworksErr, PoolsErr: data.PoolsErr, FiltersErr: data.FiltersErr, SecretsErr: data.SecretsErr,
 		Local: o.root != "/" || !virt.IsRemote(uri) && !strings.HasPrefix(uri, "test:")}
 	for _, d := range data.Domains {
-		inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure})
+		inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, UUID: d.UUID, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure, Err: d.Err})
 	}
 	if inv.Local {
 		inv.LoadHost(ctx)
