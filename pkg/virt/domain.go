@@ -367,7 +367,7 @@ func (d *Domain) Definition(ctx context.Context, inactive bool) (*libvirtxml.Dom
 		return nil, err
 	}
 	def := &libvirtxml.Domain{}
-	if err := def.Unmarshal(x); err != nil {
+	if err := def.Unmarshal(ValidXML(x)); err != nil {
 		return nil, errs.New(errs.Failure, "parse domain xml of %s: %v", d.Name, err)
 	}
 	return def, nil

@@ -66,14 +66,14 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 				inv.Err = err
 			} else {
 				inv.Def = &libvirtxml.Domain{}
-				if err := inv.Def.Unmarshal(x); err != nil {
+				if err := inv.Def.Unmarshal(ValidXML(x)); err != nil {
 					inv.Def, inv.Err = nil, err
 				}
 			}
 			if active, _ := d.IsActive(); active {
 				if x, err := d.GetXMLDesc(0); err == nil {
 					inv.Live = &libvirtxml.Domain{}
-					if inv.Live.Unmarshal(x) != nil {
+					if inv.Live.Unmarshal(ValidXML(x)) != nil {
 						inv.Live = nil
 					}
 				}

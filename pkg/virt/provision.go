@@ -68,7 +68,7 @@ func describe(v *libvirt.StorageVol) (*Volume, error) {
 		return nil, err
 	}
 	var def libvirtxml.StorageVolume
-	if err := def.Unmarshal(x); err != nil {
+	if err := def.Unmarshal(ValidXML(x)); err != nil {
 		return nil, err
 	}
 	out := &Volume{Name: def.Name, Path: def.Key}

@@ -106,7 +106,7 @@ func describeSnapshot(s *libvirt.DomainSnapshot) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	var def libvirtxml.DomainSnapshot
-	if err := def.Unmarshal(x); err != nil {
+	if err := def.Unmarshal(ValidXML(x)); err != nil {
 		return Snapshot{}, err
 	}
 	out := Snapshot{Name: def.Name, Description: def.Description, State: def.State}
