@@ -120,6 +120,7 @@ func TestRiskyDefinition(t *testing.T) {
 		{Name: "peer", Def: domain(t, peerXML)}, // read without secrets: its password state is unknown
 	}}
 	found := Run(inv, All(), []string{"vm"})
+	actionable(t, found)
 	got := strings.Join(failed(found), "\n")
 	want := strings.Join([]string{
 		"VM-001 risky high", "VM-002 risky high", "VM-003 risky critical", "VM-004 risky medium", "VM-006 risky high", "VM-007 risky critical",
@@ -186,7 +187,9 @@ func TestHostAndDaemon(t *testing.T) {
 	if got := failedAbove(Run(load(good), All(), []string{"host", "daemon"}), Low); len(got) != 0 {
 		t.Errorf("a hardened host fails: %v", got)
 	}
-	got := strings.Join(failed(Run(load(bad), All(), []string{"host", "daemon"})), "\n")
+	badFound := Run(load(bad), All(), []string{"host", "daemon"})
+	actionable(t, badFound)
+	got := strings.Join(failed(badFound), "\n")
 	want := strings.Join([]string{
 		// listen_tcp = 1 with nothing listening: latent, not critical.
 		"DAEMON-001 libvirtd.conf low", "DAEMON-002 libvirtd.conf high", "DAEMON-004 libvirtd.conf high", "DAEMON-011 libvirtd.conf info", "DAEMON-013 qemu.conf critical", "DAEMON-014 qemu.conf high",
@@ -358,4 +361,17 @@ func only(ids ...string) []Control {
 		}
 	}
 	return out
+}
+
+// actionable checks that every failure says how to fix it and where it is.
+func actionable(t *testing.T, found []model.Finding) {
+	t.Helper()
+	for _, f := range found {
+		if f.Status != "fail" {
+			continue
+		}
+		if f.Remediation == "" || f.Location == nil || *f.Location == (model.FindingLocation{}) {
+			t.Errorf("%s %s: remediation %q, location %+v", f.ID, f.Target, f.Remediation, f.Location)
+		}
+	}
 }

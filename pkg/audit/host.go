@@ -178,7 +178,7 @@ var hostControls = []Control{
 				}
 			}
 			if len(missing) > 0 {
-				return []Result{fail("host", "cgroup controllers missing: %s (limits and the device ACL are not enforced)", strings.Join(missing, ", "))}
+				return []Result{fail("host", "cgroup controllers missing: %s (limits and the device ACL are not enforced)", strings.Join(missing, ", ")).at(&model.FindingLocation{Path: "/sys/fs/cgroup"})}
 			}
 			return []Result{pass("host", "cgroup controllers present")}
 		})},
@@ -227,7 +227,7 @@ var hostControls = []Control{
 			if t := confidentialHost(inv); t != "" {
 				return []Result{pass("host", "the host offers %s", t)}
 			}
-			return []Result{fail("host", "no confidential-guest technology (SEV, TDX, s390 PV) is available or enabled")}
+			return []Result{fail("host", "no confidential-guest technology (SEV, TDX, s390 PV) is available or enabled").at(&model.FindingLocation{Path: "/sys/module/kvm"})}
 		})},
 	{ID: "HOST-010", Group: "host", Severity: High, Title: "Mandatory access control enforcing",
 		Description: "sVirt (SELinux) or libvirt's AppArmor profiles confine each QEMU to its own VM's files; without a MAC, DAC alone separates guests.",
@@ -241,9 +241,9 @@ var hostControls = []Control{
 				if p, err := inv.Read("sys/kernel/security/apparmor/profiles"); err == nil && p != "" {
 					return []Result{pass("host", "AppArmor enabled with profiles")}
 				}
-				return []Result{fail("host", "AppArmor is enabled but no profiles are loaded")}
+				return []Result{fail("host", "AppArmor is enabled but no profiles are loaded").at(&model.FindingLocation{Path: "/sys/kernel/security/apparmor/profiles"})}
 			}
-			return []Result{fail("host", "neither SELinux enforcing nor AppArmor enabled: guests are confined by DAC alone")}
+			return []Result{fail("host", "neither SELinux enforcing nor AppArmor enabled: guests are confined by DAC alone").at(&model.FindingLocation{Path: "/sys/fs/selinux"})}
 		})},
 	{ID: "HOST-011", Group: "host", Severity: High, Title: "libvirt security driver active",
 		Description: "With a MAC on the host, libvirt should run its selinux or apparmor security model so that guests get labels.",
@@ -263,7 +263,7 @@ var hostControls = []Control{
 			if !macAvailable(inv) {
 				return []Result{skipped("host", "no SELinux or AppArmor on this host (see HOST-010)")}
 			}
-			return []Result{fail("host", "libvirt runs only the %s security model although the host has a MAC: guests get no sVirt/AppArmor labels", or(strings.Join(models, ", "), "none"))}
+			return []Result{fail("host", "libvirt runs only the %s security model although the host has a MAC: guests get no sVirt/AppArmor labels", or(strings.Join(models, ", "), "none")).at(inv.QEMUConf.Loc("security_driver"))}
 		})},
 	{ID: "HOST-012", Group: "host", Severity: High, Title: "QEMU processes confined",
 		Description: "Each running QEMU should carry an svirt_t or libvirt-UUID label; an unconfined QEMU reaches whatever its user can.",
@@ -376,7 +376,7 @@ var hostControls = []Control{
 			for _, e := range entries {
 				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 				if strings.Contains(string(b), "SMT vulnerable") {
-					return []Result{fail("host", "SMT is on and %s reports SMT vulnerable: guests on sibling threads can leak to each other", e.Name())}
+					return []Result{fail("host", "SMT is on and %s reports SMT vulnerable: guests on sibling threads can leak to each other", e.Name()).at(&model.FindingLocation{Path: "/sys/devices/system/cpu/smt/control"})}
 				}
 			}
 			return []Result{pass("host", "SMT on, no vulnerability says SMT vulnerable")}
@@ -392,7 +392,7 @@ var hostControls = []Control{
 			}
 			l1tf, _ := inv.Read("sys/devices/system/cpu/vulnerabilities/l1tf")
 			if flush == "never" && l1tf != "" && !strings.HasPrefix(l1tf, "Not affected") {
-				return []Result{fail("host", "vmentry_l1d_flush=never on a CPU affected by L1TF (%s)", l1tf)}
+				return []Result{fail("host", "vmentry_l1d_flush=never on a CPU affected by L1TF (%s)", l1tf).at(&model.FindingLocation{Path: "/sys/module/kvm_intel/parameters/vmentry_l1d_flush"})}
 			}
 			return []Result{pass("host", "vmentry_l1d_flush=%s", flush)}
 		})},
@@ -413,7 +413,7 @@ var hostControls = []Control{
 		Check: hostOnly(func(inv *Inventory) []Result {
 			for _, m := range []string{"kvm_intel", "kvm_amd"} {
 				if v, err := inv.Read("sys/module/" + m + "/parameters/nested"); err == nil && (v == "Y" || v == "1") {
-					return []Result{fail("host", "%s nested=%s: guests can run hypervisors, a larger attack surface", m, v).
+					return []Result{fail("host", "%s nested=%s: guests can run hypervisors, a larger attack surface", m, v).at(&model.FindingLocation{Path: "/sys/module/" + m + "/parameters/nested"}).
 						fix("Add options %s nested=0 to /etc/modprobe.d/kvm.conf and reload the module, unless a guest needs nesting.", m)}
 				}
 			}
@@ -475,7 +475,7 @@ var hostControls = []Control{
 			if how := inputFiltered(fw); how != "" {
 				return []Result{pass("host", "%s: %s", fw.Source, how)}
 			}
-			return []Result{fail("host", "%s shows no input filtering outside libvirt's own rules: whatever listens on the host is reachable", fw.Source)}
+			return []Result{fail("host", "%s shows no input filtering outside libvirt's own rules: whatever listens on the host is reachable", fw.Source).at(&model.FindingLocation{Process: fw.Source})}
 		})},
 	{ID: "HOST-023", Group: "host", Severity: Medium, Title: "Host auditing",
 		Description: "Without auditd, libvirt's audit records of VM operations (DAEMON-020) go nowhere.",
@@ -485,7 +485,7 @@ var hostControls = []Control{
 			if running(inv, "auditd") {
 				return []Result{pass("host", "auditd runs")}
 			}
-			return []Result{fail("host", "auditd is not running: VM operations leave no audit trail on the host")}
+			return []Result{fail("host", "auditd is not running: VM operations leave no audit trail on the host").at(&model.FindingLocation{Path: "/proc"})}
 		})},
 	{ID: "HOST-024", Group: "host", Severity: High, Title: "Exposed virtualization listeners",
 		Description: "libvirt's plain TCP port, QEMU's VNC/SPICE displays and websockets, and incoming migration ports on a network address are attack surface reachable from the network.",

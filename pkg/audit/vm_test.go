@@ -165,3 +165,19 @@ func TestPassesSayWhatWasFound(t *testing.T) {
 		}
 	}
 }
+
+// The information controls: the graphics inventory lists every display with its ports and
+// resolved listen; a host-passthrough CPU and a guest agent are noted at info.
+func TestVMInventoryControls(t *testing.T) {
+	f := vmFindings(t, &Inventory{QEMUConf: conf(t, "qemu.conf", "")}, `<domain type="kvm"><name>i</name><cpu mode="host-passthrough"/><devices>
+<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>
+<graphics type="vnc" port="5907" autoport="no" websocket="5707"><listen type="address"/></graphics></devices></domain>`, "VM-010", "VM-013", "VM-028")
+	if g := f["VM-010"]; g.Status != "pass" || g.Detail != "vnc port 5907 autoport no websocket 5707; vnc listens on 127.0.0.1" {
+		t.Errorf("VM-010: %+v", g)
+	}
+	for _, id := range []string{"VM-013", "VM-028"} {
+		if g := f[id]; g.Status != "fail" || g.Severity != "info" || g.Location == nil {
+			t.Errorf("%s: %+v", id, g)
+		}
+	}
+}
