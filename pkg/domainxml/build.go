@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -41,7 +40,9 @@ type Metadata struct {
 	Profile   string     `xml:"hvctl:profile"`
 	Owner     string     `xml:"hvctl:owner,omitempty"`
 	Autostart *Autostart `xml:"hvctl:autostart,omitempty"`
-	// Applied is a hash of the profile's facts (see Facts) as last created or applied.
+	// Applied is a digest of the profile's rendered definition as last created or applied. The
+	// running domain keeps the one it was started with, so when the two differ, a change that
+	// needs a restart is pending.
 	Applied string `xml:"hvctl:applied,omitempty"`
 }
 
@@ -115,7 +116,9 @@ func Build(p *profile.Profile, o Options) (*libvirtxml.Domain, error) {
 		return nil, err
 	}
 	devices(d, p)
-	meta.Applied = FactsHash(Facts(d))
+	if meta.Applied, err = renderHash(d); err != nil {
+		return nil, err
+	}
 	if mx, err = xml.Marshal(meta); err != nil {
 		return nil, err
 	}
@@ -123,18 +126,16 @@ func Build(p *profile.Profile, o Options) (*libvirtxml.Domain, error) {
 	return d, nil
 }
 
-// FactsHash is a short, stable digest of facts.
-func FactsHash(f map[string]string) string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
+// renderHash is a short digest of the rendered definition, metadata aside.
+func renderHash(d *libvirtxml.Domain) (string, error) {
+	c := *d
+	c.Metadata = nil
+	x, err := c.Marshal()
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(keys)
-	h := sha256.New()
-	for _, k := range keys {
-		fmt.Fprintf(h, "%s=%s\n", k, f[k])
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+	sum := sha256.Sum256([]byte(x))
+	return "sha256:" + hex.EncodeToString(sum[:])[:16], nil
 }
 
 func or(a, b string) string {

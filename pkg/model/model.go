@@ -21,26 +21,32 @@ type VM struct {
 // VMDetail is `vmctl show`: what dominfo, domblklist, domiflist, domifaddr, domdisplay and
 // snapshot-list tell, in one object.
 type VMDetail struct {
-	Name           string     `json:"name"`
-	UUID           string     `json:"uuid"`
-	ID             *int       `json:"id"` // null when not running
-	Title          string     `json:"title"`
-	Description    string     `json:"description"`
-	State          string     `json:"state"`
-	StateReason    string     `json:"state_reason"`
-	DomainType     string     `json:"domain_type"`
-	VCPUs          int        `json:"vcpus"`
-	MaxVCPUs       int        `json:"max_vcpus"`
-	MemoryBytes    uint64     `json:"memory_bytes"`
-	MaxMemoryBytes uint64     `json:"max_memory_bytes"`
-	CPUTimeSeconds *float64   `json:"cpu_time_seconds"`
-	UptimeSeconds  *int64     `json:"uptime_seconds"`
-	OSType         string     `json:"os_type"`
-	Arch           string     `json:"arch"`
-	Machine        string     `json:"machine"`
-	Firmware       string     `json:"firmware"` // bios or efi
-	Autostart      bool       `json:"autostart"`
-	Persistent     bool       `json:"persistent"`
+	Name           string   `json:"name"`
+	UUID           string   `json:"uuid"`
+	ID             *int     `json:"id"` // null when not running
+	Title          string   `json:"title"`
+	Description    string   `json:"description"`
+	State          string   `json:"state"`
+	StateReason    string   `json:"state_reason"`
+	DomainType     string   `json:"domain_type"`
+	VCPUs          int      `json:"vcpus"`
+	MaxVCPUs       int      `json:"max_vcpus"`
+	MemoryBytes    uint64   `json:"memory_bytes"`
+	MaxMemoryBytes uint64   `json:"max_memory_bytes"`
+	CPUTimeSeconds *float64 `json:"cpu_time_seconds"`
+	UptimeSeconds  *int64   `json:"uptime_seconds"`
+	OSType         string   `json:"os_type"`
+	Arch           string   `json:"arch"`
+	Machine        string   `json:"machine"`
+	Firmware       string   `json:"firmware"` // bios or efi
+	// Autostart: the VM starts with the host, by libvirt's flag or by hvctl's ordered autostart
+	// (`vmctl autostart run`), which AutostartOrder then describes.
+	Autostart      bool   `json:"autostart"`
+	AutostartOrder string `json:"autostart_order"` // "group apps, priority 50"; "" when not hvctl's
+	Persistent     bool   `json:"persistent"`
+	// PendingRestart: the persistent definition was applied with changes the running VM sees
+	// only after a restart.
+	PendingRestart bool       `json:"pending_restart"`
 	Disks          []Disk     `json:"disks"`
 	NICs           []NIC      `json:"nics"`
 	Graphics       []Graphics `json:"graphics"`
@@ -212,6 +218,10 @@ type Drift struct {
 	Desired string `json:"desired"`
 	Restart bool   `json:"restart"` // a running VM sees it only after a restart
 	Action  string `json:"action"`  // diff: "" ; apply: planned, applied, created …
+	// Change is what happened to the live definition: "changed"; "added" (it has something the
+	// profile does not, which apply drops); "removed" (it lacks something, which apply restores).
+	Change string `json:"change"`
+	Note   string `json:"note"` // why a row is not what it seems: "restart needed: …", "seed differs; …"
 }
 
 // Network is one libvirt virtual network, as `netctl list` and `netctl show` print it.

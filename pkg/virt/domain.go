@@ -715,6 +715,22 @@ func (d *Domain) SetLiveMemory(ctx context.Context, kib uint64) error {
 	})
 }
 
+// SetLiveDescription changes the running domain's description (the persistent definition
+// keeps its own).
+func (d *Domain) SetLiveDescription(ctx context.Context, text string) error {
+	return call0(ctx, d.c, "set description "+d.Name, func() error {
+		return d.d.SetMetadata(libvirt.DOMAIN_METADATA_DESCRIPTION, text, "", "", libvirt.DOMAIN_AFFECT_LIVE)
+	})
+}
+
+// SetLiveMetadata replaces the running domain's metadata element in namespace ns (written with
+// prefix key) with the element x.
+func (d *Domain) SetLiveMetadata(ctx context.Context, ns, key, x string) error {
+	return call0(ctx, d.c, "set metadata "+d.Name, func() error {
+		return d.d.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, x, key, ns, libvirt.DOMAIN_AFFECT_LIVE)
+	})
+}
+
 // SetLiveVCPUs plugs or unplugs vCPUs of a running domain, within its ceiling. Unplugging
 // needs the guest's cooperation; libvirt reports when it does not come.
 func (d *Domain) SetLiveVCPUs(ctx context.Context, n uint) error {

@@ -11,15 +11,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"libvirt.org/go/libvirtxml"
 )
 
 func diffRun(t *testing.T, dir string, apply, exitCode bool, profiles ...string) ([]model.Drift, error) {
 	t.Helper()
 	o, out := createFactory(t, dir)
 	o.F.Global.JSON = true
-	err := runDiff(context.Background(), &DiffOptions{F: o.F, Profiles: profiles, ExitCode: exitCode}, apply)
+	var err error
+	if apply {
+		err = runApply(context.Background(), &ApplyOptions{F: o.F, Profiles: profiles})
+	} else {
+		err = runDiff(context.Background(), &DiffOptions{F: o.F, Profiles: profiles, ExitCode: exitCode})
+	}
 	var rows []model.Drift
 	if out.Len() > 0 {
 		// apply may have printed create's result first; the drift table is the last document.
@@ -143,7 +151,7 @@ func TestDiskGrowthIsPlanned(t *testing.T) {
 	}
 	o, out := createFactory(t, dir)
 	o.F.Global.JSON = true
-	if err := runDiff(ctx, &DiffOptions{F: o.F, Profiles: []string{"small"}, DryRun: true}, true); err != nil || !strings.Contains(out.String(), `"action":"would_grow"`) {
+	if err := runApply(ctx, &ApplyOptions{F: o.F, Profiles: []string{"small"}, DryRun: true}); err != nil || !strings.Contains(out.String(), `"action":"would_grow"`) {
 		t.Errorf("dry run: %v %s", err, out.String())
 	}
 	write("512MiB")
@@ -152,5 +160,235 @@ func TestDiskGrowthIsPlanned(t *testing.T) {
 	}
 	if err := c.GrowVolume(ctx, "default-pool", "small.qcow2", 1<<20); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "not shrinking") {
 		t.Errorf("shrinking: %v", err)
+	}
+}
+
+// handEdit changes small's persistent definition as `virsh edit` would.
+func handEdit(t *testing.T, c *virt.Conn, name string, edit func(d *libvirtxml.Domain)) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := c.Domain(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	def, err := d.Definition(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(def)
+	x, err := def.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := c.DefineDomain(ctx, name, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.Free()
+}
+
+func byKey(rows []model.Drift) map[string]model.Drift {
+	m := map[string]model.Drift{}
+	for _, r := range rows {
+		m[r.Key] = r
+	}
+	return m
+}
+
+// Hand edits are drift, and apply's plan lists what the redefinition drops before it drops it.
+func TestDiffSeesHandEditsAndApplyListsDrops(t *testing.T) {
+	c := watch(t)
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	handEdit(t, c, "small", func(d *libvirtxml.Domain) {
+		d.OnCrash = "preserve"
+		d.Devices.Watchdogs = append(d.Devices.Watchdogs, libvirtxml.DomainWatchdog{Model: "i6300esb", Action: "reset"})
+		d.Devices.Disks[0].Driver.Cache = "writeback"
+	})
+	rows, err := diffRun(t, dir, false, true, "small")
+	if err != errDrift {
+		t.Errorf("--exit-code: %v", err)
+	}
+	got := byKey(rows)
+	want := map[string]model.Drift{
+		"on_crash":                       {VM: "small", Key: "on_crash", Live: "preserve", Desired: "destroy", Restart: true, Change: "changed"},
+		"devices.watchdog[0]":            {VM: "small", Key: "devices.watchdog[0]", Live: "i6300esb", Restart: true, Change: "added"},
+		"devices.disk[vda].driver.cache": {VM: "small", Key: "devices.disk[vda].driver.cache", Live: "writeback", Restart: true, Change: "added"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("rows: %+v", rows)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s:\n got %+v\nwant %+v", k, got[k], w)
+		}
+	}
+	o, out := createFactory(t, dir)
+	o.F.Global.JSON = true
+	if err := runApply(context.Background(), &ApplyOptions{F: o.F, Profiles: []string{"small"}, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	var plan []model.Drift
+	if err := json.Unmarshal(out.Bytes(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if a := byKey(plan)["devices.watchdog[0]"].Action; a != "would_drop" {
+		t.Errorf("plan for the watchdog: %q", a)
+	}
+	if a := byKey(plan)["on_crash"].Action; a != "would_redefine" {
+		t.Errorf("plan for on_crash: %q", a)
+	}
+	if rows, err := diffRun(t, dir, true, false, "small"); err != nil || byKey(rows)["devices.watchdog[0]"].Action != "dropped" {
+		t.Fatalf("apply: %+v %v", rows, err)
+	}
+	if rows, err := diffRun(t, dir, false, true, "small"); err != nil || len(rows) != 0 {
+		t.Errorf("after apply: %+v %v", rows, err)
+	}
+}
+
+// Taking autostart out of a profile is drift, and apply clears hvctl's autostart: show then
+// says no, as `autostart run` then does.
+func TestApplyClearsAutostart(t *testing.T) {
+	c := watch(t)
+	dir := profiles(t)
+	write := func(extra string) {
+		body := "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"512MiB\"\n" + extra + "[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n"
+		if err := os.WriteFile(filepath.Join(dir, "small.toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("autostart = true\nautostart_group = \"apps\"\n")
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	if v := showJSON(t, dir, "small"); !v.Autostart || v.AutostartOrder != "group apps, priority 50" {
+		t.Errorf("show with autostart: %v %q", v.Autostart, v.AutostartOrder)
+	}
+	write("")
+	rows, _ := diffRun(t, dir, false, false, "small")
+	if r := byKey(rows)["metadata.autostart"]; len(rows) != 1 || r.Live != "group apps, priority 50" || r.Change != "added" || r.Restart {
+		t.Fatalf("drift: %+v", rows)
+	}
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	if v := showJSON(t, dir, "small"); v.Autostart || v.AutostartOrder != "" {
+		t.Errorf("show after apply: %v %q", v.Autostart, v.AutostartOrder)
+	}
+	d, _ := c.Domain(context.Background(), "small")
+	defer d.Free()
+	x, _ := d.Metadata(context.Background(), domainxml.Namespace)
+	if strings.Contains(x, "autostart") {
+		t.Errorf("metadata still has autostart: %s", x)
+	}
+}
+
+func showJSON(t *testing.T, dir, name string) model.VMDetail {
+	t.Helper()
+	o, out := createFactory(t, dir)
+	o.F.Global.JSON = true
+	if err := runShow(context.Background(), &ShowOptions{F: o.F, Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	var v model.VMDetail
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A profile that fails its checks stops apply before the first change, for every VM; a VM
+// whose disk cannot grow gets its old definition back. Either way the table says what was
+// (not) done.
+func TestApplyIsAllOrNothing(t *testing.T) {
+	c := watch(t)
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("small", "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"768MiB\"\n[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n")
+	write("broken", "name = \"broken\"\ndomain_type = \"qemu\"\nmemory = \"512MiB\"\n[[network]]\nzone = \"nowhere\"\n")
+	if _, err := diffRun(t, dir, true, false, "small", "broken"); err == nil {
+		t.Fatal("apply with a broken profile succeeded")
+	}
+	if rows, _ := diffRun(t, dir, false, false, "small"); byKey(rows)["memory.current"].Live != "524288KiB" {
+		t.Errorf("small was changed before broken was checked: %+v", rows)
+	}
+	// The test driver cannot resize volumes: the growth fails after the redefinition.
+	write("small", "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"768MiB\"\n[disk]\nsize = \"3GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n")
+	rows, err := diffRun(t, dir, true, false, "small")
+	if err == nil {
+		t.Fatal("growth on the test driver succeeded")
+	}
+	if r := byKey(rows)["memory.current"]; r.Action != "not_applied" {
+		t.Errorf("rows after a failure: %+v", rows)
+	}
+	d, _ := c.Domain(context.Background(), "small")
+	defer d.Free()
+	if def, _ := d.Definition(context.Background(), true); def.CurrentMemory.Value != 524288 {
+		t.Errorf("the old definition was not put back: %d KiB", def.CurrentMemory.Value)
+	}
+}
+
+// On a running VM, more memory than it was started with needs a restart, and says so; the
+// description changes live; show flags the restart as pending until there is one.
+func TestApplyTellsWhatNeedsARestart(t *testing.T) {
+	c := watch(t)
+	ctx := context.Background()
+	dir := profiles(t)
+	write := func(mem, desc string) {
+		body := "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"" + mem + "\"\ndescription = \"" + desc + "\"\n[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n"
+		if err := os.WriteFile(filepath.Join(dir, "small.toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("512MiB", "one")
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Domain(ctx, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if _, err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write("512MiB", "two")
+	rows, err := diffRun(t, dir, true, false, "small")
+	if r := byKey(rows)["description"]; err != nil || r.Restart || r.Action != "redefined" {
+		t.Fatalf("description: %+v %v", rows, err)
+	}
+	if live, _ := d.Definition(ctx, false); live.Description != "two" {
+		t.Errorf("running description: %q", live.Description)
+	}
+	if showJSON(t, dir, "small").PendingRestart {
+		t.Error("a description change left a restart pending")
+	}
+	write("768MiB", "two")
+	rows, err = diffRun(t, dir, true, false, "small")
+	r := byKey(rows)["memory.current"]
+	if err != nil || !r.Restart || !strings.HasPrefix(r.Note, "restart needed: above the running maximum of 512MiB") {
+		t.Fatalf("memory: %+v %v", rows, err)
+	}
+	if !showJSON(t, dir, "small").PendingRestart {
+		t.Error("show does not flag the pending restart")
+	}
+	if _, err := d.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if showJSON(t, dir, "small").PendingRestart {
+		t.Error("still pending after a restart")
 	}
 }

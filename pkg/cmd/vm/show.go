@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
@@ -59,8 +60,10 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	}
 	var v *model.VMDetail
 	err = withDomain(ctx, o.F, o.Name, false, func(d *virt.Domain) error {
-		v, err = d.Detail(ctx)
-		return err
+		if v, err = d.Detail(ctx); err != nil {
+			return err
+		}
+		return hvctlState(ctx, d, v)
 	})
 	if err != nil {
 		return errs.Wrap(err, "show %s", o.Name)
@@ -70,6 +73,38 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 		return err
 	}
 	return output.Object(o.F.IO.Out, format, v, detailPairs(v))
+}
+
+// hvctlState adds what hvctl's metadata says: the ordered autostart that 'autostart run' acts
+// on (so show tells the same truth), and whether the running VM awaits a restart to see what
+// apply defined.
+func hvctlState(ctx context.Context, d *virt.Domain, v *model.VMDetail) error {
+	if !v.Persistent {
+		return nil
+	}
+	x, err := d.Metadata(ctx, domainxml.Namespace)
+	if err != nil || x == "" {
+		return err
+	}
+	config, err := domainxml.ParseMetadata(x)
+	if err != nil {
+		return nil // not hvctl's to judge
+	}
+	if config.Autostart != nil {
+		v.Autostart, v.AutostartOrder = true, config.Autostart.String()
+	}
+	if v.ID == nil {
+		return nil
+	}
+	for _, m := range v.Metadata {
+		if m.Namespace != domainxml.Namespace {
+			continue
+		}
+		if running, err := domainxml.ParseMetadata(m.XML); err == nil {
+			v.PendingRestart = running.Applied != config.Applied
+		}
+	}
+	return nil
 }
 
 func detailPairs(v *model.VMDetail) [][2]string {
@@ -99,8 +134,9 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		[2]string{"CPU time:", cpu},
 		[2]string{"Uptime:", uptime(v.UptimeSeconds)},
 		[2]string{"OS:", fmt.Sprintf("%s/%s, machine %s, %s firmware", v.OSType, v.Arch, v.Machine, v.Firmware)},
-		[2]string{"Autostart:", yesNo(v.Autostart)},
+		[2]string{"Autostart:", autostartText(v)},
 		[2]string{"Persistent:", yesNo(v.Persistent)},
+		[2]string{"Pending restart:", yesNo(v.PendingRestart)},
 		[2]string{"Snapshots:", strconv.Itoa(v.Snapshots)},
 	)
 	for _, d := range v.Disks {
@@ -128,6 +164,13 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		p = append(p, [2]string{"Metadata:", m.Namespace})
 	}
 	return p
+}
+
+func autostartText(v *model.VMDetail) string {
+	if v.AutostartOrder != "" {
+		return "yes (hvctl: " + v.AutostartOrder + ")"
+	}
+	return yesNo(v.Autostart)
 }
 
 func uptime(s *int64) string {

@@ -1,0 +1,205 @@
+package domainxml
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Normalizer sets aside what libvirt writes into a definition on its own, so that comparing a
+// profile's rendered domain with the persistent definition libvirt keeps shows only what a
+// person (or another tool) changed. It knows three classes of libvirt additions:
+//
+//   - generated elements: device addresses and aliases, the emulator, the controllers and
+//     implicit PS/2 inputs libvirt adds for the machine type, audio backends chosen to match
+//     the graphics, default (dynamic, unlabelled) security labels, the default UTC clock, the
+//     resource partition, empty backing-store markers. They are removed from both sides.
+//   - canonical forms: sizes in any unit become KiB, expanded machine names (pc-q35-7.2) their
+//     family (q35), an absent vCPU "current" the vCPU count, duplicated listen attributes go.
+//   - filled-in defaults: attributes and child elements libvirt fills in where the profile left
+//     them out (a serial port's target, a UEFI loader and NVRAM chosen by firmware
+//     auto-selection, video RAM sizes, a graphics port of -1). They are ignored only when the
+//     rendered side leaves them out; when it says something, it must match.
+//
+// Anything else that differs is drift. The tables below are the whole of that knowledge.
+type Normalizer struct {
+	// generated says whether an element at path (names from the root, "/"-separated, the
+	// root itself left out) is one libvirt makes itself.
+	generated func(path string, n, parent *node) bool
+	// filledAttrs lists, per element path, the attributes libvirt fills in ("*": all).
+	filledAttrs map[string][]string
+	// filledKids lists, per element path, the child elements libvirt fills in.
+	filledKids map[string][]string
+}
+
+// libvirtDefaults is the normaliser for what libvirt 9 and later write.
+var libvirtDefaults = Normalizer{
+	generated: generatedByLibvirt,
+	filledAttrs: map[string][]string{
+		"os/loader":                   {"*"},
+		"os/nvram":                    {"*"},
+		"cpu":                         {"migratable", "check"},
+		"vcpu":                        {"placement"},
+		"devices/graphics":            {"port", "autoport", "listen"},
+		"devices/video/model":         {"primary", "vram", "ram", "vgamem"},
+		"devices/console/target":      {"port"},
+		"devices/channel/target":      {"state"},
+		"devices/serial/target":       {"port", "type"},
+		"devices/memballoon":          {"autodeflate", "freePageReporting"},
+		"devices/hostdev":             {"managed"},
+		"devices/interface/source":    {"portgroup", "mode"},
+		"devices/filesystem/driver":   {"type"},
+		"devices/tpm/backend":         {"version"},
+		"devices/rng/backend":         {"model"},
+		"devices/input":               {"bus"},
+		"devices/shmem/model":         {"type"},
+		"devices/controller/target":   {"*"},
+		"devices/panic":               {"model"},
+		"devices/watchdog":            {"action"},
+		"devices/disk/driver":         {"name"},
+		"devices/interface/driver":    {"queues"},
+		"devices/sound/codec":         {"*"},
+		"features/hyperv":             {"mode"},
+		"memoryBacking/hugepages":     {"*"},
+		"devices/channel/source":      {"path", "mode"},
+		"devices/graphics/listen":     {"network"},
+		"devices/redirdev":            {"bus"},
+		"devices/smartcard":           {"mode"},
+		"devices/filesystem/binary":   {"*"},
+		"devices/filesystem":          {"accessmode"},
+		"devices/hostdev/source":      {"startupPolicy"},
+		"devices/serial/target/model": {"*"},
+	},
+	filledKids: map[string][]string{
+		"os":                    {"loader", "nvram", "boot"},
+		"cpu":                   {"model", "topology"},
+		"devices/serial":        {"target"},
+		"devices/console":       {"target"},
+		"devices/serial/target": {"model"},
+		"devices/interface":     {"target", "model"},
+		"devices/hostdev":       {"driver"},
+		"devices/filesystem":    {"driver"},
+		"devices/sound":         {"audio"},
+		"devices/video":         {"acceleration"},
+		"devices/channel":       {"source"},
+		"devices/graphics":      {"listen", "image", "gl"},
+	},
+}
+
+// generatedByLibvirt is the first class above: elements libvirt adds wherever they are.
+func generatedByLibvirt(path string, n, parent *node) bool {
+	switch path {
+	case "uuid", "metadata", "devices/emulator", "genid":
+		return true
+	case "resource":
+		p := n.child("partition")
+		return len(n.kids) == 1 && p != nil && p.text == "/machine"
+	case "clock":
+		return n.attrs["offset"] == "utc" && len(n.kids) == 0 && len(n.attrs) == 1
+	case "seclabel":
+		// A dynamic label with nothing pinned is what the security driver writes by default.
+		return n.attrs["type"] == "dynamic" && n.child("label") == nil && n.child("baselabel") == nil &&
+			n.attrs["relabel"] != "no"
+	case "devices/controller":
+		return generatedController(n)
+	case "devices/input":
+		// x86 machines always have a PS/2 mouse and keyboard; libvirt lists them.
+		return n.attrs["bus"] == "ps2" && (n.attrs["type"] == "mouse" || n.attrs["type"] == "keyboard")
+	case "devices/audio":
+		// The backend libvirt picks for the display; one a person sets has more than an id.
+		t := n.attrs["type"]
+		return len(n.kids) == 0 && (t == "none" || t == "spice")
+	case "devices/disk/backingStore":
+		return len(n.kids) == 0 && len(n.attrs) == 0
+	}
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	switch last {
+	case "alias":
+		return true
+	case "address":
+		// A device's own address in the guest, not a hostdev's source address.
+		return strings.Count(path, "/") == 2 && strings.HasPrefix(path, "devices/")
+	}
+	return false
+}
+
+// generatedController is a controller libvirt adds for the machine or for the devices on it:
+// the PCI(e) topology, and the first controller of each bus hvctl's devices need. A controller
+// with an index above 0 (other than PCI) or a USB controller turned off was configured.
+func generatedController(n *node) bool {
+	t, idx := n.attrs["type"], n.attrs["index"]
+	switch t {
+	case "pci":
+		return true
+	case "usb":
+		return idx == "0" && n.attrs["model"] != "none" && n.attrs["ports"] == ""
+	case "scsi":
+		// libvirt's own choice for x86 when a SCSI disk needs one; virtio-scsi is chosen by hand.
+		m := n.attrs["model"]
+		return idx == "0" && (m == "" || m == "lsilogic") && len(n.kids) == 0
+	case "sata", "ide", "fdc", "virtio-serial", "ccid":
+		return idx == "0" && len(n.attrs) <= 3 && len(n.kids) == 0
+	}
+	return false
+}
+
+// canonical rewrites n in place into the form both sides share (the second class above).
+func (nz Normalizer) canonical(path string, n, parent *node) {
+	if u, ok := n.attrs["unit"]; ok {
+		if v, err := strconv.ParseUint(n.text, 10, 64); err == nil {
+			n.text = strconv.FormatUint(KiB(uint(v), u), 10) + "KiB"
+			delete(n.attrs, "unit")
+		}
+	}
+	switch path {
+	case "os/type":
+		if m, ok := n.attrs["machine"]; ok {
+			n.attrs["machine"] = machineFamily(m)
+		}
+	case "vcpu":
+		if n.attrs["current"] == "" {
+			n.attrs["current"] = n.text
+		}
+	case "devices/graphics":
+		if n.attrs["port"] == "-1" {
+			delete(n.attrs, "port")
+		}
+		// libvirt copies the first listen address into an attribute.
+		if l := n.child("listen"); l != nil && l.attrs["address"] == n.attrs["listen"] {
+			delete(n.attrs, "listen")
+		}
+	case "devices/interface/mac":
+		n.attrs["address"] = strings.ToLower(n.attrs["address"])
+	}
+	var keep []*node
+	for _, k := range n.kids {
+		kp := k.name
+		if path != "" {
+			kp = path + "/" + k.name
+		}
+		// Children first: an element is judged without its own generated parts.
+		nz.canonical(kp, k, n)
+		if nz.generated(kp, k, n) {
+			continue
+		}
+		keep = append(keep, k)
+	}
+	n.kids = keep
+}
+
+func (nz Normalizer) filledAttr(path, attr string) bool {
+	for _, a := range nz.filledAttrs[path] {
+		if a == "*" || a == attr {
+			return true
+		}
+	}
+	return false
+}
+
+func (nz Normalizer) filledKid(path, name string) bool {
+	for _, k := range nz.filledKids[path] {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
