@@ -44,6 +44,11 @@ type Metadata struct {
 	// running domain keeps the one it was started with, so when the two differ, a change that
 	// needs a restart is pending.
 	Applied string `xml:"hvctl:applied,omitempty"`
+	// Defined is when apply last redefined the VM. A running domain keeps the metadata it was
+	// started with: when its Applied or Defined differ from the persistent ones, the running VM
+	// has not seen everything that was defined (apply updates the running metadata when every
+	// change could be made live).
+	Defined string `xml:"hvctl:defined,omitempty"`
 }
 
 // Autostart is hvctl's ordered autostart: libvirt's own flag has no order.
@@ -396,7 +401,12 @@ type Info struct {
 	Owner     string
 	Autostart *Autostart
 	Applied   string
+	Defined   string
 }
+
+// Generation identifies one definition of a VM by hvctl: the running and persistent ones
+// differ while a restart is pending.
+func (i Info) Generation() string { return i.Applied + "@" + i.Defined }
 
 // ParseMetadata reads the element that Build wrote. libvirt's metadata API returns it without
 // its namespace (the namespace was the lookup key), so only local names are matched.
@@ -405,6 +415,7 @@ func ParseMetadata(x string) (Info, error) {
 		Profile   string `xml:"profile"`
 		Owner     string `xml:"owner"`
 		Applied   string `xml:"applied"`
+		Defined   string `xml:"defined"`
 		Autostart *struct {
 			Group    string `xml:"group,attr"`
 			Priority int    `xml:"priority,attr"`
@@ -413,7 +424,7 @@ func ParseMetadata(x string) (Info, error) {
 	if err := xml.Unmarshal([]byte(x), &v); err != nil {
 		return Info{}, err
 	}
-	info := Info{Profile: v.Profile, Owner: v.Owner, Applied: v.Applied}
+	info := Info{Profile: v.Profile, Owner: v.Owner, Applied: v.Applied, Defined: v.Defined}
 	if v.Autostart != nil {
 		info.Autostart = &Autostart{Group: v.Autostart.Group, Priority: v.Autostart.Priority}
 	}

@@ -296,6 +296,7 @@ func hvctlInfo(d *libvirtxml.Domain) Info {
 			Profile   string `xml:"https://hyper-nixos.org/hvctl/1 profile"`
 			Owner     string `xml:"https://hyper-nixos.org/hvctl/1 owner"`
 			Applied   string `xml:"https://hyper-nixos.org/hvctl/1 applied"`
+			Defined   string `xml:"https://hyper-nixos.org/hvctl/1 defined"`
 			Autostart *struct {
 				Group    string `xml:"group,attr"`
 				Priority int    `xml:"priority,attr"`
@@ -305,7 +306,7 @@ func hvctlInfo(d *libvirtxml.Domain) Info {
 	if err := xml.Unmarshal([]byte("<metadata>"+d.Metadata.XML+"</metadata>"), &md); err != nil || md.VM == nil {
 		return Info{}
 	}
-	info := Info{Profile: md.VM.Profile, Owner: md.VM.Owner, Applied: md.VM.Applied}
+	info := Info{Profile: md.VM.Profile, Owner: md.VM.Owner, Applied: md.VM.Applied, Defined: md.VM.Defined}
 	if a := md.VM.Autostart; a != nil {
 		info.Autostart = &Autostart{Group: a.Group, Priority: a.Priority}
 	}
@@ -322,7 +323,23 @@ func MetadataElement(d *libvirtxml.Domain) (string, error) {
 		Owner     string     `xml:"owner,omitempty"`
 		Autostart *Autostart `xml:"autostart,omitempty"`
 		Applied   string     `xml:"applied,omitempty"`
-	}{Profile: info.Profile, Owner: info.Owner, Autostart: info.Autostart, Applied: info.Applied}
+		Defined   string     `xml:"defined,omitempty"`
+	}{Profile: info.Profile, Owner: info.Owner, Autostart: info.Autostart, Applied: info.Applied, Defined: info.Defined}
 	b, err := xml.Marshal(v)
 	return string(b), err
+}
+
+// SetDefined records in d's hvctl metadata when it was defined (see Metadata.Defined).
+func SetDefined(d *libvirtxml.Domain, at string) error {
+	info := hvctlInfo(d)
+	if info.Profile == "" {
+		return nil
+	}
+	m := Metadata{NS: Namespace, Profile: info.Profile, Owner: info.Owner, Autostart: info.Autostart, Applied: info.Applied, Defined: at}
+	x, err := xml.Marshal(m)
+	if err != nil {
+		return err
+	}
+	d.Metadata = &libvirtxml.DomainMetadata{XML: string(x)}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
@@ -81,7 +82,7 @@ func runApply(ctx context.Context, o *ApplyOptions) error {
 			// create prints its own result; the drift table says what was planned.
 			failure = runCreate(ctx, &CreateOptions{F: o.F, Profile: p.path})
 		} else {
-			failure = applyPlan(ctx, pl.conn, p)
+			failure = applyPlan(ctx, pl.conn, p, o.F.Now())
 		}
 		if failure != nil {
 			failure = errs.Wrap(failure, "apply %s", p.name)
@@ -104,7 +105,7 @@ func runApply(ctx context.Context, o *ApplyOptions) error {
 // applyPlan makes one existing VM match its plan, in an order that can be undone: the new
 // definition first (the old one is kept), then disk growth (on failure the old definition is
 // put back), then what can change on the running VM.
-func applyPlan(ctx context.Context, conn *virt.Conn, p *vmPlan) error {
+func applyPlan(ctx context.Context, conn *virt.Conn, p *vmPlan, now time.Time) error {
 	if !p.redefines() && len(p.grow) == 0 {
 		return nil
 	}
@@ -114,7 +115,7 @@ func applyPlan(ctx context.Context, conn *virt.Conn, p *vmPlan) error {
 	}
 	defer d.Free()
 	if p.redefines() {
-		if err := redefine(ctx, conn, p); err != nil {
+		if err := redefine(ctx, conn, p, now); err != nil {
 			return err
 		}
 	}
@@ -156,7 +157,7 @@ func growDisks(ctx context.Context, conn *virt.Conn, d *virt.Domain, grow []grow
 
 // redefine makes the profile's domain the persistent definition, keeping what identifies the
 // VM: its UUID, its NVRAM and the loader chosen for it.
-func redefine(ctx context.Context, conn *virt.Conn, p *vmPlan) error {
+func redefine(ctx context.Context, conn *virt.Conn, p *vmPlan, at time.Time) error {
 	desired, live := p.desired, p.live
 	desired.UUID = live.UUID
 	if live.OS != nil && desired.OS != nil && live.OS.NVRam != nil {
@@ -164,6 +165,9 @@ func redefine(ctx context.Context, conn *virt.Conn, p *vmPlan) error {
 		if live.OS.Loader != nil && desired.OS.Loader == nil {
 			desired.OS.Loader = live.OS.Loader
 		}
+	}
+	if err := domainxml.SetDefined(desired, at.UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
 	}
 	x, err := desired.Marshal()
 	if err != nil {

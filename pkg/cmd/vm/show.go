@@ -101,7 +101,7 @@ func hvctlState(ctx context.Context, d *virt.Domain, v *model.VMDetail) error {
 			continue
 		}
 		if running, err := domainxml.ParseMetadata(m.XML); err == nil {
-			v.PendingRestart = running.Applied != config.Applied
+			v.PendingRestart = running.Generation() != config.Generation()
 		}
 	}
 	return nil
