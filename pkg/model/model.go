@@ -46,12 +46,63 @@ type VMDetail struct {
 	Persistent     bool   `json:"persistent"`
 	// PendingRestart: the persistent definition was applied with changes the running VM sees
 	// only after a restart.
-	PendingRestart bool       `json:"pending_restart"`
-	Disks          []Disk     `json:"disks"`
-	NICs           []NIC      `json:"nics"`
-	Graphics       []Graphics `json:"graphics"`
-	Snapshots      int        `json:"snapshots"`
-	Metadata       []Metadata `json:"metadata"`
+	PendingRestart bool         `json:"pending_restart"`
+	Disks          []Disk       `json:"disks"`
+	NICs           []NIC        `json:"nics"`
+	Graphics       []Graphics   `json:"graphics"`
+	Snapshots      int          `json:"snapshots"`
+	Metadata       []Metadata   `json:"metadata"`
+	TPMs           []TPM        `json:"tpms"`
+	Hostdevs       []Hostdev    `json:"hostdevs"`
+	Filesystems    []Filesystem `json:"filesystems"`
+	Watchdogs      []Watchdog   `json:"watchdogs"`
+	RNGs           []RNG        `json:"rngs"`
+	SecLabels      []SecLabel   `json:"seclabels"` // the domain's security labels, one per security driver
+}
+
+// TPM is an emulated or passed-through TPM.
+type TPM struct {
+	Model   string `json:"model"`   // tpm-crb, tpm-tis, …
+	Backend string `json:"backend"` // emulator, passthrough, external
+	Version string `json:"version"` // 2.0, 1.2 (emulator)
+	Source  string `json:"source"`  // host device or socket; "" for the emulator
+}
+
+// Hostdev is a host device passed through.
+type Hostdev struct {
+	Type    string `json:"type"`   // pci, usb, scsi, scsi_host, mdev, storage, misc, net
+	Source  string `json:"source"` // 0000:01:00.0, 046d:c52b, usb bus 1 device 4, the mdev UUID, …
+	Managed bool   `json:"managed"`
+}
+
+// Filesystem is a host directory (or image) shared with the guest.
+type Filesystem struct {
+	Type     string `json:"type"`   // mount, block, file, ram, bind, template, volume
+	Driver   string `json:"driver"` // virtiofs, path, …
+	Source   string `json:"source"`
+	Target   string `json:"target"` // the mount tag in the guest
+	ReadOnly bool   `json:"read_only"`
+}
+
+// Watchdog is a watchdog device and what it does when it fires.
+type Watchdog struct {
+	Model  string `json:"model"`
+	Action string `json:"action"`
+}
+
+// RNG is a random number generator device.
+type RNG struct {
+	Model   string `json:"model"`
+	Backend string `json:"backend"` // random, egd, builtin
+	Source  string `json:"source"`  // /dev/urandom, the EGD socket or address
+}
+
+// SecLabel is the label a security driver (selinux, apparmor, dac) runs the VM with.
+type SecLabel struct {
+	Model   string `json:"model"`
+	Type    string `json:"type"` // dynamic, static, none
+	Label   string `json:"label"`
+	Relabel bool   `json:"relabel"`
 }
 
 // Disk is one disk, CD-ROM or floppy of a VM.
@@ -59,7 +110,7 @@ type Disk struct {
 	Target          string  `json:"target"`
 	Bus             string  `json:"bus"`
 	Device          string  `json:"device"` // disk, cdrom, floppy, lun
-	Type            string  `json:"type"`   // file, block, volume, network
+	Type            string  `json:"type"`   // file, block, dir, volume, network, nvme, vhostuser, vhostvdpa
 	Source          string  `json:"source"`
 	Format          string  `json:"format"`
 	ReadOnly        bool    `json:"read_only"`
@@ -70,7 +121,7 @@ type Disk struct {
 // NIC is one network interface of a VM.
 type NIC struct {
 	MAC       string    `json:"mac"`
-	Type      string    `json:"type"` // network, bridge, direct, user
+	Type      string    `json:"type"` // network, bridge, direct, user, ethernet, vhostuser, server, client, mcast, udp, hostdev, vdpa, …
 	Source    string    `json:"source"`
 	Model     string    `json:"model"`
 	Device    string    `json:"device"` // host-side device (vnetN) while running

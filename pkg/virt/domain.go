@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirt"
@@ -543,8 +544,14 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 		}
 	}
 
-	for _, disk := range def.Devices.Disks {
-		v.Disks = append(v.Disks, d.disk(ctx, disk))
+	// The definition tells the devices (domainxml.Describe); libvirt adds sizes and addresses.
+	domainxml.Describe(def, v)
+	for i := range v.Disks {
+		d.diskSize(ctx, def.Devices.Disks[i], &v.Disks[i])
+	}
+	if !active && (def.Devices == nil || def.Devices.MemBalloon == nil || def.Devices.MemBalloon.Model == "none") {
+		// Without a balloon the guest starts with all of its memory, as list says.
+		v.MemoryBytes = v.MaxMemoryBytes
 	}
 	var addrs []model.Address
 	if state == StateRunning || state == StatePaused {
@@ -553,37 +560,12 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 			return nil, err
 		}
 	}
-	for _, nic := range def.Devices.Interfaces {
-		n := model.NIC{Addresses: []model.Address{}}
-		if nic.MAC != nil {
-			n.MAC = strings.ToLower(nic.MAC.Address)
-		}
-		if nic.Model != nil {
-			n.Model = nic.Model.Type
-		}
-		if nic.Target != nil {
-			n.Device = nic.Target.Dev
-		}
-		if s := nic.Source; s != nil {
-			switch {
-			case s.Network != nil:
-				n.Type, n.Source = "network", s.Network.Network
-			case s.Bridge != nil:
-				n.Type, n.Source = "bridge", s.Bridge.Bridge
-			case s.Direct != nil:
-				n.Type, n.Source = "direct", s.Direct.Dev
-			case s.User != nil:
-				n.Type = "user"
-			default:
-				n.Type = "other"
-			}
-		}
+	for i := range v.NICs {
 		for _, a := range addrs {
-			if a.MAC == n.MAC {
-				n.Addresses = append(n.Addresses, a)
+			if a.MAC == v.NICs[i].MAC {
+				v.NICs[i].Addresses = append(v.NICs[i].Addresses, a)
 			}
 		}
-		v.NICs = append(v.NICs, n)
 	}
 	for _, g := range def.Devices.Graphics {
 		v.Graphics = append(v.Graphics, graphics(g))
@@ -594,37 +576,23 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 	return v, nil
 }
 
-func (d *Domain) disk(ctx context.Context, disk libvirtxml.DomainDisk) model.Disk {
-	m := model.Disk{Device: disk.Device, ReadOnly: disk.ReadOnly != nil}
-	if m.Device == "" {
-		m.Device = "disk"
+// diskSize fills a disk's capacity and allocation: a volume's from the volume itself (block
+// info fails for inactive type='volume' disks), any other's from block info.
+func (d *Domain) diskSize(ctx context.Context, disk libvirtxml.DomainDisk, m *model.Disk) {
+	if m.Source == "" || m.Target == "" {
+		return
 	}
-	if disk.Target != nil {
-		m.Target, m.Bus = disk.Target.Dev, disk.Target.Bus
-	}
-	if disk.Driver != nil {
-		m.Format = disk.Driver.Type
-	}
-	if s := disk.Source; s != nil {
-		switch {
-		case s.File != nil:
-			m.Type, m.Source = "file", s.File.File
-		case s.Block != nil:
-			m.Type, m.Source = "block", s.Block.Dev
-		case s.Volume != nil:
-			m.Type, m.Source = "volume", s.Volume.Pool+"/"+s.Volume.Volume
-		case s.Network != nil:
-			m.Type, m.Source = "network", s.Network.Protocol+":"+s.Network.Name
+	if s := disk.Source; s != nil && s.Volume != nil {
+		if vol, err := d.c.LookupVolume(ctx, s.Volume.Pool, s.Volume.Volume); err == nil {
+			m.CapacityBytes, m.AllocationBytes = &vol.Capacity, &vol.Allocation
+			return
 		}
 	}
-	if m.Source != "" && m.Target != "" {
-		if bi, err := call(ctx, d.c, "block info", func() (*libvirt.DomainBlockInfo, error) {
-			return d.d.GetBlockInfo(m.Target, 0)
-		}); err == nil {
-			m.CapacityBytes, m.AllocationBytes = &bi.Capacity, &bi.Allocation
-		}
+	if bi, err := call(ctx, d.c, "block info", func() (*libvirt.DomainBlockInfo, error) {
+		return d.d.GetBlockInfo(m.Target, 0)
+	}); err == nil {
+		m.CapacityBytes, m.AllocationBytes = &bi.Capacity, &bi.Allocation
 	}
-	return m
 }
 
 func graphics(g libvirtxml.DomainGraphic) model.Graphics {

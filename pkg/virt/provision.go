@@ -48,6 +48,7 @@ type Volume struct {
 	Pool, Name, Path string
 	Format           string
 	Capacity         uint64
+	Allocation       uint64 // bytes the volume takes on its pool
 }
 
 // LookupVolumeByPath finds the volume at path and reads its format and capacity.
@@ -82,7 +83,7 @@ func describe(v *libvirt.StorageVol) (*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Capacity = info.Capacity
+	out.Capacity, out.Allocation = info.Capacity, info.Allocation
 	return out, nil
 }
 

@@ -160,6 +160,58 @@ func detailPairs(v *model.VMDetail) [][2]string {
 	for _, g := range v.Graphics {
 		p = append(p, [2]string{"Graphics:", fmt.Sprintf("%s listen %s port %d", g.Type, dash(g.Listen), g.Port)})
 	}
+	for _, t := range v.TPMs {
+		p = append(p, [2]string{"TPM:", strings.TrimSpace(fmt.Sprintf("%s %s %s %s", t.Model, t.Backend, t.Version, t.Source))})
+	}
+	for _, h := range v.Hostdevs {
+		managed := ""
+		if h.Managed {
+			managed = ", managed"
+		}
+		p = append(p, [2]string{"Hostdev:", fmt.Sprintf("%s %s%s", h.Type, dash(h.Source), managed)})
+	}
+	for _, fs := range v.Filesystems {
+		ro := ""
+		if fs.ReadOnly {
+			ro = ", read-only"
+		}
+		p = append(p, [2]string{"Filesystem:", fmt.Sprintf("%s %s -> %s, driver %s%s", fs.Type, dash(fs.Source), dash(fs.Target), dash(fs.Driver), ro)})
+	}
+	for _, w := range v.Watchdogs {
+		p = append(p, [2]string{"Watchdog:", fmt.Sprintf("%s, action %s", w.Model, w.Action)})
+	}
+	for _, r := range v.RNGs {
+		p = append(p, [2]string{"RNG:", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Model, r.Backend, r.Source))})
+	}
+	for _, s := range v.SecLabels {
+		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
+	}
+	for _, t := range v.TPMs {
+		p = append(p, [2]string{"TPM:", strings.TrimSpace(fmt.Sprintf("%s %s %s %s", t.Model, t.Backend, t.Version, t.Source))})
+	}
+	for _, h := range v.Hostdevs {
+		managed := ""
+		if h.Managed {
+			managed = ", managed"
+		}
+		p = append(p, [2]string{"Hostdev:", fmt.Sprintf("%s %s%s", h.Type, dash(h.Source), managed)})
+	}
+	for _, fs := range v.Filesystems {
+		ro := ""
+		if fs.ReadOnly {
+			ro = ", read-only"
+		}
+		p = append(p, [2]string{"Filesystem:", fmt.Sprintf("%s %s -> %s, driver %s%s", fs.Type, dash(fs.Source), dash(fs.Target), dash(fs.Driver), ro)})
+	}
+	for _, w := range v.Watchdogs {
+		p = append(p, [2]string{"Watchdog:", fmt.Sprintf("%s, action %s", w.Model, w.Action)})
+	}
+	for _, r := range v.RNGs {
+		p = append(p, [2]string{"RNG:", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Model, r.Backend, r.Source))})
+	}
+	for _, s := range v.SecLabels {
+		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
+	}
 	for _, m := range v.Metadata {
 		p = append(p, [2]string{"Metadata:", m.Namespace})
 	}
