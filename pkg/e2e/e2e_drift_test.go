@@ -85,7 +85,7 @@ func TestDriftAgainstQEMU(t *testing.T) {
 	}
 	out, errOut, code := e.run("vmctl", "diff", "drift", "--exit-code", "--json")
 	var rows []row
-	if err := json.Unmarshal([]byte(out), &rows); code != 1 || err != nil {
+	if err := json.Unmarshal([]byte(out), &rows); code != 10 || err != nil {
 		t.Fatalf("diff: exit %d %v\n%s%s", code, err, out, errOut)
 	}
 	got := keyed(rows)

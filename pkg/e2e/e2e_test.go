@@ -701,7 +701,7 @@ user = "ops"
 	if err := dom.SetVcpusFlags(2, libvirt.DOMAIN_VCPU_CONFIG); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 1 || !strings.Contains(out, "vcpus") {
+	if out, _, code := e.run("vmctl", "diff", "prof", "--exit-code"); code != 10 || !strings.Contains(out, "vcpus") {
 		t.Errorf("hand edit not seen: exit %d\n%s", code, out)
 	}
 	e.ok(nil, "vmctl", "apply", "prof")

@@ -198,7 +198,7 @@ func byKey(rows []model.Drift) map[string]model.Drift {
 
 // Hand edits are drift, and apply's plan lists what the redefinition drops before it drops it.
 func TestDiffSeesHandEditsAndApplyListsDrops(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func TestDiffSeesHandEditsAndApplyListsDrops(t *testing.T) {
 // Taking autostart out of a profile is drift, and apply clears hvctl's autostart: show then
 // says no, as `autostart run` then does.
 func TestApplyClearsAutostart(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	write := func(extra string) {
 		body := "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"512MiB\"\n" + extra + "[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n"
@@ -304,7 +304,7 @@ func showJSON(t *testing.T, dir, name string) model.VMDetail {
 // whose disk cannot grow gets its old definition back. Either way the table says what was
 // (not) done.
 func TestApplyIsAllOrNothing(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	dir := profiles(t)
 	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
 		t.Fatal(err)
@@ -341,7 +341,7 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 // On a running VM, more memory than it was started with needs a restart, and says so; the
 // description changes live; show flags the restart as pending until there is one.
 func TestApplyTellsWhatNeedsARestart(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	ctx := context.Background()
 	dir := profiles(t)
 	write := func(mem, desc string) {

@@ -29,8 +29,8 @@ labels, units). Every other difference is one row, keyed by its path in the defi
 when the VM has something its profile does not (apply drops it), "removed" when it lacks
 something (apply restores it), "changed" otherwise. A cloud-init seed that differs from the
 profile's is reported too: it takes effect only on a new instance. With --exit-code the
-status is 1 when there is any difference, as with git diff: for timers that watch for hand
-edits.`,
+status is 10 (drift) when there is any difference, as git diff --exit-code does with 1: for
+timers that watch for hand edits (1 stays "the comparison failed").`,
 		Example: "  vmctl diff web01 db01 --exit-code || vmctl apply web01 db01",
 		Args:    cmdutil.MinimumArgs(1, "one or more profiles"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,13 +41,13 @@ edits.`,
 			return runDiff(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 1 when there is drift")
+	cmd.Flags().BoolVar(&opts.ExitCode, "exit-code", false, "exit 10 when there is drift")
 	f.AddOutputFlags(cmd)
 	return cmd
 }
 
-// errDrift is diff --exit-code's "there are differences": exit 1, no message of its own.
-var errDrift = &errs.Error{Kind: errs.Failure, Msg: "profiles and VMs differ"}
+// errDrift is diff --exit-code's "there are differences": its own exit code (10).
+var errDrift = &errs.Error{Kind: errs.Drift, Msg: "profiles and VMs differ"}
 
 func runDiff(ctx context.Context, o *DiffOptions) error {
 	format, err := o.F.Format()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 )
 
 func TestNewCmdDiff(t *testing.T) {
@@ -19,7 +21,7 @@ func TestNewCmdDiff(t *testing.T) {
 		{name: "apply's flag", args: []string{"web01", "--dry-run"}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := testFactory()
+			f, _, _ := cmdutiltest.NewFactory(t, nil)
 			var got *DiffOptions
 			err := parse(t, NewCmdDiff(f, func(_ context.Context, o *DiffOptions) error { got = o; return nil }), f, tc.args...)
 			if tc.wantErr {
@@ -54,7 +56,7 @@ func TestNewCmdApply(t *testing.T) {
 		{name: "diff's flag", args: []string{"web01", "--exit-code"}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := testFactory()
+			f, _, _ := cmdutiltest.NewFactory(t, nil)
 			var got *ApplyOptions
 			err := parse(t, NewCmdApply(f, func(_ context.Context, o *ApplyOptions) error { got = o; return nil }), f, tc.args...)
 			if tc.wantErr {

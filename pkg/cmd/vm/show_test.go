@@ -5,13 +5,15 @@ import (
 	"os"
 	"regexp"
 	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 )
 
 // show on a definition in libvirt's test-suite forms: every interface and disk type has its
 // type and source, the other devices are listed, and a stopped VM without a balloon shows the
 // memory it will start with, as list does.
 func TestShowDevices(t *testing.T) {
-	c := watch(t)
+	c := virttest.Open(t)
 	x, err := os.ReadFile("../../../testdata/libvirt/show-devices.xml")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestShowDevices(t *testing.T) {
 // A stopped VM's volume disks have their sizes, read from the volumes (block info fails for
 // inactive type='volume' disks).
 func TestShowStoppedVolumeSizes(t *testing.T) {
-	watch(t)
+	virttest.Open(t)
 	dir := profiles(t)
 	o, _ := createFactory(t, dir)
 	o.Profile = "small"
