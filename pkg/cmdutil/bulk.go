@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -18,12 +19,15 @@ import (
 type BulkFlags struct {
 	All      bool
 	Parallel int
+	Noun     string // what the targets are, for help and errors: "VM" when empty
 }
+
+func (b BulkFlags) noun() string { return cmp.Or(b.Noun, "VM") }
 
 // AddBulkFlags registers --all and -j/--parallel.
 func AddBulkFlags(cmd *cobra.Command, b *BulkFlags) {
-	cmd.Flags().BoolVar(&b.All, "all", false, "act on every VM")
-	cmd.Flags().IntVarP(&b.Parallel, "parallel", "j", 4, "act on at most `N` VMs at once")
+	cmd.Flags().BoolVar(&b.All, "all", false, "act on every "+b.noun())
+	cmd.Flags().IntVarP(&b.Parallel, "parallel", "j", 4, "act on at most `N` "+b.noun()+"s at once")
 }
 
 // Check validates the combination of arguments and flags.
@@ -32,14 +36,14 @@ func (b BulkFlags) Check(args []string) error {
 		return errs.New(errs.Usage, "--parallel must be at least 1")
 	}
 	if b.All && len(args) > 0 {
-		return errs.New(errs.Usage, "give VM names or --all, not both")
+		return errs.New(errs.Usage, "give %s names or --all, not both", b.noun())
 	}
 	if !b.All && len(args) == 0 {
-		return errs.New(errs.Usage, "no VM given").WithHint("name one or more VMs, a glob such as 'web-*', or --all")
+		return errs.New(errs.Usage, "no %s given", b.noun()).WithHint("name one or more %ss, a glob such as 'web-*', or --all", b.noun())
 	}
 	for _, a := range args {
 		if !IsGlob(a) {
-			if err := ValidateName("VM", a); err != nil {
+			if err := ValidateName(b.noun(), a); err != nil {
 				return err
 			}
 		} else if _, err := path.Match(a, ""); err != nil {

@@ -307,6 +307,13 @@ type Reservation struct {
 	Name string `json:"name"`
 }
 
+// ReservationChange is what `netctl reserve` or `netctl unreserve` did to one network.
+type ReservationChange struct {
+	Network string `json:"network"`
+	Action  string `json:"action"` // reserved or unreserved
+	Reservation
+}
+
 // Lease is one DHCP lease of a libvirt network, matched to the VM that holds the MAC.
 type Lease struct {
 	Network   string `json:"network"`

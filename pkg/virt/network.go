@@ -178,22 +178,49 @@ func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
 	return out, nil
 }
 
-// RunningUsers are the running VMs with a NIC on network.
-func (c *Conn) RunningUsers(ctx context.Context, network string) ([]string, error) {
+// RunningNetworkUsers maps each network to the running (or paused) VMs with a NIC on it: the
+// VMs whose NICs a stop or delete would cut off. Each VM's state is asked once.
+func (c *Conn) RunningNetworkUsers(ctx context.Context) (map[string][]string, error) {
 	users, err := c.networkUsers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, vm := range users[network] {
-		d, err := c.Domain(ctx, vm)
-		if err != nil {
-			continue
+	running := map[string]bool{}
+	out := map[string][]string{}
+	for network, vms := range users {
+		for _, vm := range vms {
+			up, seen := running[vm]
+			if !seen {
+				d, err := c.Domain(ctx, vm)
+				if err != nil {
+					continue // gone meanwhile
+				}
+				state, _, err := d.State(ctx)
+				d.Free()
+				up = err == nil && (state == StateRunning || state == StatePaused)
+				running[vm] = up
+			}
+			if up {
+				out[network] = append(out[network], vm)
+			}
 		}
-		state, _, err := d.State(ctx)
-		d.Free()
-		if err == nil && (state == StateRunning || state == StatePaused) {
-			out = append(out, vm)
+	}
+	return out, nil
+}
+
+// NetworkMACs maps the MAC of every NIC on the network (as the VMs' definitions give it) to its
+// VM: what a reservation would name.
+func (c *Conn) NetworkMACs(ctx context.Context, network string) (map[string]string, error) {
+	nics, err := c.domainNICs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for vm, list := range nics {
+		for _, nic := range list {
+			if nic.MAC != nil && nic.Source != nil && nic.Source.Network != nil && nic.Source.Network.Network == network {
+				out[strings.ToLower(nic.MAC.Address)] = vm
+			}
 		}
 	}
 	return out, nil
@@ -348,13 +375,19 @@ func (c *Conn) withNetwork(ctx context.Context, name, what string, fn func(n *li
 	})
 }
 
-// StartNetwork starts an inactive network: "started", or "none" when it already runs.
+// StartNetwork starts an inactive network: "started", or "none" when it already runs. On an
+// error the action is empty: nothing was done.
 func (c *Conn) StartNetwork(ctx context.Context, name string) (string, error) {
 	return c.withNetwork(ctx, name, "start network", func(n *libvirt.Network) (string, error) {
-		if active, err := n.IsActive(); err != nil || active {
-			return "none", err
+		if active, err := n.IsActive(); err != nil {
+			return "", err
+		} else if active {
+			return "none", nil
 		}
-		return "started", n.Create()
+		if err := n.Create(); err != nil {
+			return "", err
+		}
+		return "started", nil
 	})
 }
 
@@ -362,10 +395,15 @@ func (c *Conn) StartNetwork(ctx context.Context, name string) (string, error) {
 // transient network is gone once stopped.
 func (c *Conn) StopNetwork(ctx context.Context, name string) (string, error) {
 	return c.withNetwork(ctx, name, "stop network", func(n *libvirt.Network) (string, error) {
-		if active, err := n.IsActive(); err != nil || !active {
-			return "none", err
+		if active, err := n.IsActive(); err != nil {
+			return "", err
+		} else if !active {
+			return "none", nil
 		}
-		return "stopped", n.Destroy()
+		if err := n.Destroy(); err != nil {
+			return "", err
+		}
+		return "stopped", nil
 	})
 }
 

@@ -1,12 +1,12 @@
-package net_test
+package netcmd_test
 
 import (
 	"context"
-	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"strings"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/app"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
 
@@ -44,21 +44,42 @@ func TestNetworkFlow(t *testing.T) {
 	must(0, "lab    stopped   ok", "stop", "lab")
 	must(0, "lab    none     ok", "stop", "lab")
 	must(0, "lab    started   ok", "start", "lab")
-	must(0, "", "autostart", "lab", "off")
+	// autostart reads as vmctl's: on|off, then names or globs; the old order warns.
+	must(0, "lab    autostart_off   ok", "autostart", "off", "l*")
 	must(0, "false", "list", "lab", "--jq", ".[0].autostart")
+	must(0, "deprecated: write 'autostart on lab'", "autostart", "lab", "on")
+	must(0, "true", "list", "lab", "--jq", ".[0].autostart")
+	// A plain name that matches nothing is not found (a glob that matches nothing is empty).
+	must(3, "network nope not found", "list", "lab", "nope")
+	if out := must(0, "", "list", "nope-*", "-o", "name"); out != "" {
+		t.Errorf("a glob matching nothing listed %q", out)
+	}
+	must(3, "no network matches nope-*", "leases", "nope-*")
+	// Globs and several names, as vmctl's lifecycle verbs take them.
+	must(0, "lab    stopped   ok", "stop", "la?")
+	must(0, "lab    started   ok", "start", "la*", "lab")
+	// --all is destructive for stop: no terminal and no --yes is exit 2, nothing stopped.
+	must(2, "would stop networks: default, lab;", "stop", "--all")
+	must(0, "true", "list", "lab", "--jq", ".[0].active")
+	// Cutting off running VMs with --force is confirmed too.
+	must(2, "would stop networks: default (cutting off running VMs test);", "stop", "default", "--force")
 	// Several at once: one result each, exit 6 when some fail.
 	out := must(6, "stop failed for 1 of 2 targets", "stop", "lab", "nope")
 	if !strings.Contains(out, "nope   -         error: network nope not found") {
 		t.Errorf("bulk stop:\n%s", out)
 	}
+	// A failed target did nothing: its action is empty.
+	must(6, `{"name":"nope","ok":false,"action":"","error":"network nope not found","code":"not_found"}`, "start", "lab", "nope", "--json")
 	// Fixed addresses: in the subnet, not the host's, one per MAC and address.
-	must(0, "52:54:00:12:34:56 now always gets 198.51.100.10", "reserve", "lab", "--mac", "52:54:00:12:34:56", "--ip", "198.51.100.10", "--name", "web01")
+	must(0, `{"network":"lab","action":"reserved","mac":"52:54:00:12:34:56","ip":"198.51.100.10","name":"web01"}`,
+		"reserve", "lab", "--mac", "52-54-00-12-34-56", "--ip", "198.51.100.10", "--name", "web01", "--json")
 	must(0, `"reservations":[{"mac":"52:54:00:12:34:56","ip":"198.51.100.10","name":"web01"}]`, "show", "lab", "--json")
 	must(4, "lab already reserves 198.51.100.10 for 52:54:00:12:34:56", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.10")
 	must(2, "not in the subnet of lab", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "10.9.9.9")
 	must(2, "the host's own address", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.1")
 	must(2, "multicast", "reserve", "lab", "--mac", "01:54:00:aa:bb:cc", "--ip", "198.51.100.11")
 	must(0, "198.51.100.10 no longer reserved", "unreserve", "lab", "--ip", "198.51.100.10")
+	must(0, "lab\n", "show", "lab", "-o", "name")
 	must(0, `"reservations":[]`, "show", "lab", "--json")
 	must(3, "lab has no reservation for 52:54:00:12:34:56", "unreserve", "lab", "--mac", "52:54:00:12:34:56")
 	must(0, "lab    deleted   ok", "delete", "lab", "--yes")

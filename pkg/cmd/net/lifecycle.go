@@ -1,0 +1,358 @@
+package netcmd
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// The bulk verbs — start, stop, autostart, delete — share vmctl's grammar: names, globs or
+// --all; one result per network; exit 6 when some failed; and one confirmation model for what
+// destroys (delete; stop with --all or under running VMs).
+
+const bulkHelp = `
+
+Targets are network names, shell-style globs ('lab-*'), or --all. Each network gets one
+result line (one JSON object); the exit status is 6 when some failed.`
+
+// networkBulk is what NewCmdStart … NewCmdDelete share: the target flags and their checks.
+func networkBulk(f *cmdutil.Factory, cmd *cobra.Command, b *cmdutil.BulkFlags) {
+	b.Noun = "network"
+	cmdutil.AddBulkFlags(cmd, b)
+	f.AddOutputFlags(cmd)
+}
+
+// checkTargets validates names and patterns given as arguments (required: at least one).
+func checkTargets(args []string, required bool) error {
+	if required && len(args) == 0 {
+		return errs.New(errs.Usage, "no network given").WithHint("name one or more networks, a glob such as 'lab-*', or --all")
+	}
+	for _, a := range args {
+		if cmdutil.IsGlob(a) {
+			if _, err := path.Match(a, ""); err != nil {
+				return errs.New(errs.Usage, "invalid pattern %q", output.Escape(a))
+			}
+		}
+	}
+	return nil
+}
+
+// bulkRun resolves the targets, lets prepare look at them (and ask for confirmation), runs act
+// on each and prints one result per target (and one per glob that matched nothing).
+type bulkRun struct {
+	f       *cmdutil.Factory
+	verb    string
+	targets []string
+	bulk    cmdutil.BulkFlags
+	prepare func(ctx context.Context, conn *virt.Conn, targets []string) error
+	act     func(ctx context.Context, conn *virt.Conn, name string) (string, error)
+}
+
+func (r bulkRun) run(ctx context.Context) error {
+	format, err := r.f.Format()
+	if err != nil {
+		return err
+	}
+	conn, err := r.f.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	existing, err := conn.NetworkNames(ctx)
+	if err != nil {
+		return errs.Wrap(err, "%s", r.verb)
+	}
+	targets, unmatched := r.bulk.Resolve(r.targets, existing)
+	if len(targets) == 0 && len(unmatched) == 0 {
+		r.f.Infof("%s: no networks to %s", r.f.Prog, r.verb)
+		return output.List(r.f.IO.Out, format, []model.Result{}, cmdutil.ResultColumns, resultName)
+	}
+	if r.prepare != nil && len(targets) > 0 {
+		if err := r.prepare(ctx, conn, targets); err != nil {
+			return err
+		}
+	}
+	results, failures := cmdutil.RunBulk(ctx, targets, r.bulk.Parallel, func(ctx context.Context, name string) (string, error) {
+		return r.act(ctx, conn, name)
+	})
+	for _, p := range unmatched {
+		results = append(results, model.Result{Name: p, Error: "no network matches " + p, Code: errs.NotFound.String()})
+		failures = append(failures, errs.New(errs.NotFound, "no network matches %s", p))
+	}
+	if err := output.List(r.f.IO.Out, format, results, cmdutil.ResultColumns, resultName); err != nil {
+		return err
+	}
+	return cmdutil.BulkResultError(r.verb, results, failures)
+}
+
+func resultName(r model.Result) string { return r.Name }
+
+// usersBlock says what running VMs a stop or delete of name would cut off: a conflict without
+// --force, a warning with it.
+func usersBlock(f *cmdutil.Factory, users map[string][]string, name, verb string, force bool) error {
+	vms := users[name]
+	if len(vms) == 0 {
+		return nil
+	}
+	if !force {
+		return errs.New(errs.Conflict, "running VMs use %s: %s", name, strings.Join(vms, ", ")).
+			WithHint("stop them first, or --force (their NICs stay cut off until they are restarted)")
+	}
+	f.Infof("%s: warning: %s %s under running VMs: %s", f.Prog, verb, name, strings.Join(vms, ", "))
+	return nil
+}
+
+// question is the confirmation of a stop or delete: the networks, each (with --force) with the
+// running VMs it cuts off. cuts says whether there are any.
+func question(verb, done string, users map[string][]string, targets []string, force bool) (q cmdutil.Question, cuts bool) {
+	q = cmdutil.Question{Verb: verb, What: "networks", Done: done}
+	for _, t := range targets {
+		if vms := users[t]; force && len(vms) > 0 {
+			cuts = true
+			t += " (cutting off running VMs " + strings.Join(vms, ", ") + ")"
+		}
+		q.Objects = append(q.Objects, t)
+	}
+	return q, cuts
+}
+
+// StartOptions of `net start`.
+type StartOptions struct {
+	F       *cmdutil.Factory
+	Targets []string
+	Bulk    cmdutil.BulkFlags
+}
+
+// NewCmdStart builds `net start`.
+func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) error) *cobra.Command {
+	opts := &StartOptions{F: f}
+	cmd := &cobra.Command{
+		Use:               "start NAME|PATTERN...",
+		Short:             "Start networks",
+		Long:              "Start the networks; one already running is left as it is (action none)." + bulkHelp,
+		Example:           "  netctl start lab\n  netctl start 'lab-*'\n  netctl start --all",
+		ValidArgsFunction: completeNetworks(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Bulk.Check(args); err != nil {
+				return err
+			}
+			opts.Targets = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runStart(cmd.Context(), opts)
+		},
+	}
+	networkBulk(f, cmd, &opts.Bulk)
+	return cmd
+}
+
+func runStart(ctx context.Context, o *StartOptions) error {
+	return bulkRun{f: o.F, verb: "start", targets: o.Targets, bulk: o.Bulk,
+		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
+			return conn.StartNetwork(ctx, name)
+		}}.run(ctx)
+}
+
+// StopOptions of `net stop`.
+type StopOptions struct {
+	F       *cmdutil.Factory
+	Targets []string
+	Bulk    cmdutil.BulkFlags
+	Force   bool
+	Yes     bool
+}
+
+// NewCmdStop builds `net stop`.
+func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *StopOptions) error) *cobra.Command {
+	opts := &StopOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "stop NAME|PATTERN...",
+		Short: "Stop networks (refused while running VMs use them, unless --force)",
+		Long: `Stop the named networks. A network running VMs are attached to is not stopped unless
+--force: their NICs would lose the bridge and stay cut off until the VMs are restarted. A
+transient network (never defined) is gone once stopped.
+
+Stopping with --all, or with --force under running VMs, is destructive: on a terminal the
+command lists the networks and asks; elsewhere it needs --yes.` + bulkHelp,
+		Example:           "  netctl stop lab\n  netctl stop 'lab-*' --force --yes",
+		ValidArgsFunction: completeNetworks(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Bulk.Check(args); err != nil {
+				return err
+			}
+			opts.Targets = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runStop(cmd.Context(), opts)
+		},
+	}
+	networkBulk(f, cmd, &opts.Bulk)
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "stop even while running VMs use it")
+	cmdutil.AddYesFlag(cmd, &opts.Yes)
+	return cmd
+}
+
+func runStop(ctx context.Context, o *StopOptions) error {
+	var users map[string][]string
+	return bulkRun{f: o.F, verb: "stop", targets: o.Targets, bulk: o.Bulk,
+		prepare: func(ctx context.Context, conn *virt.Conn, targets []string) error {
+			var err error
+			if users, err = conn.RunningNetworkUsers(ctx); err != nil {
+				return errs.Wrap(err, "stop")
+			}
+			q, cuts := question("stop", "stopped", users, targets, o.Force)
+			if !o.Bulk.All && !cuts {
+				return nil // stopping networks no running VM is on destroys nothing
+			}
+			return cmdutil.Confirm(o.F.IO, o.Yes, q)
+		},
+		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
+			if err := usersBlock(o.F, users, name, "stopping", o.Force); err != nil {
+				return "", err
+			}
+			return conn.StopNetwork(ctx, name)
+		}}.run(ctx)
+}
+
+// AutostartOptions of `net autostart`.
+type AutostartOptions struct {
+	F       *cmdutil.Factory
+	On      bool
+	Targets []string
+	Bulk    cmdutil.BulkFlags
+}
+
+// NewCmdAutostart builds `net autostart`.
+func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *AutostartOptions) error) *cobra.Command {
+	opts := &AutostartOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "autostart on|off NAME|PATTERN...",
+		Short: "Start networks whenever libvirt starts, or not",
+		Long: `Set whether libvirt starts the networks when its daemon starts. The order is vmctl
+autostart's: on or off first, then the networks. The old order (NAME on|off) still works for
+one network, with a warning.` + bulkHelp,
+		Example: "  netctl autostart on lab\n  netctl autostart off 'lab-*'",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"on", "off"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeNetworks(f, true)(cmd, args, toComplete)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// netctl's old grammar was `autostart NAME on|off`: keep one network working.
+			if len(args) == 2 && !isOnOff(args[0]) && isOnOff(args[1]) {
+				f.Infof("%s: warning: 'autostart %s %s' is deprecated: write 'autostart %s %s'", f.Prog, args[0], args[1], args[1], args[0])
+				args = []string{args[1], args[0]}
+			}
+			if len(args) == 0 || !isOnOff(args[0]) {
+				got := "nothing"
+				if len(args) > 0 {
+					got = fmt.Sprintf("%q", output.Escape(args[0]))
+				}
+				return errs.New(errs.Usage, "autostart takes on or off, then networks, not %s", got).WithHint("netctl autostart on NAME…")
+			}
+			opts.On = args[0] == "on"
+			if err := opts.Bulk.Check(args[1:]); err != nil {
+				return err
+			}
+			opts.Targets = args[1:]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runAutostart(cmd.Context(), opts)
+		},
+	}
+	networkBulk(f, cmd, &opts.Bulk)
+	return cmd
+}
+
+func isOnOff(s string) bool { return s == "on" || s == "off" }
+
+func runAutostart(ctx context.Context, o *AutostartOptions) error {
+	return bulkRun{f: o.F, verb: "autostart", targets: o.Targets, bulk: o.Bulk,
+		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
+			if err := conn.SetNetworkAutostart(ctx, name, o.On); err != nil {
+				return "", err
+			}
+			if o.On {
+				return "autostart_on", nil
+			}
+			return "autostart_off", nil
+		}}.run(ctx)
+}
+
+// DeleteOptions of `net delete`.
+type DeleteOptions struct {
+	F       *cmdutil.Factory
+	Targets []string
+	Bulk    cmdutil.BulkFlags
+	Force   bool
+	Yes     bool
+}
+
+// NewCmdDelete builds `net delete`.
+func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
+	opts := &DeleteOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "delete NAME|PATTERN...",
+		Aliases: []string{"rm"},
+		Short:   "Stop and remove networks (refused while running VMs use them, unless --force)",
+		Long: `Stop the named networks and remove their definitions. Refused while running VMs use a
+network, unless --force. VMs whose definitions name a deleted network keep that NIC and will
+not start until it exists again (netctl show lists them under "used by").
+
+` + cmdutil.ConfirmHelp + bulkHelp,
+		Example:           "  netctl delete lab\n  netctl delete 'lab-*' --yes",
+		ValidArgsFunction: completeNetworks(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Bulk.Check(args); err != nil {
+				return err
+			}
+			if !opts.Yes && !f.IO.CanPrompt() {
+				// Say so before connecting: no terminal and no --yes can never go ahead.
+				return cmdutil.Confirm(f.IO, false, cmdutil.Question{Verb: "delete", What: "networks", Done: "deleted", Objects: args})
+			}
+			opts.Targets = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDelete(cmd.Context(), opts)
+		},
+	}
+	networkBulk(f, cmd, &opts.Bulk)
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "delete even while running VMs use it")
+	cmdutil.AddYesFlag(cmd, &opts.Yes)
+	return cmd
+}
+
+func runDelete(ctx context.Context, o *DeleteOptions) error {
+	var users map[string][]string
+	return bulkRun{f: o.F, verb: "delete", targets: o.Targets, bulk: o.Bulk,
+		prepare: func(ctx context.Context, conn *virt.Conn, targets []string) error {
+			var err error
+			if users, err = conn.RunningNetworkUsers(ctx); err != nil {
+				return errs.Wrap(err, "delete")
+			}
+			q, _ := question("delete", "deleted", users, targets, o.Force)
+			return cmdutil.Confirm(o.F.IO, o.Yes, q)
+		},
+		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
+			if err := usersBlock(o.F, users, name, "deleting", o.Force); err != nil {
+				return "", err
+			}
+			if err := conn.DeleteNetwork(ctx, name); err != nil {
+				return "", err
+			}
+			return "deleted", nil
+		}}.run(ctx)
+}
