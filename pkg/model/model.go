@@ -158,6 +158,15 @@ type Result struct {
 	Action string `json:"action"` // what was done: started, resumed, none, stopped, destroyed …
 	Error  string `json:"error"`
 	Code   string `json:"code"` // error kind, empty when ok
+	// delete --remove-storage: the volumes removed and those kept, with why.
+	Removed []string     `json:"removed,omitempty"`
+	Kept    []KeptVolume `json:"kept,omitempty"`
+}
+
+// KeptVolume is a disk `vmctl delete --remove-storage` left in place, and why.
+type KeptVolume struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // WaitResult is one VM's outcome of `vmctl wait`.

@@ -19,6 +19,9 @@ import (
 type StoragePlan struct {
 	Remove []string          // volume paths
 	Keep   map[string]string // path → reason
+	// Unresolved names disks whose volume cannot be found now (its pool is inactive or gone),
+	// with the reason: deleting the VM would leave them behind unseen, so callers refuse.
+	Unresolved map[string]string // pool/volume → reason
 }
 
 // PlanStorage decides which disks of d can be deleted with it. Install media, read-only and
@@ -27,7 +30,7 @@ type StoragePlan struct {
 // ownMedia names (base names) CD-ROM volumes that belong to the VM, such as its cloud-init seed:
 // those go with it like its disks.
 func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) (StoragePlan, error) {
-	plan := StoragePlan{Keep: map[string]string{}}
+	plan := StoragePlan{Keep: map[string]string{}, Unresolved: map[string]string{}}
 	def, err := d.Definition(ctx, true)
 	if err != nil {
 		return plan, err
@@ -41,6 +44,14 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 		return plan, err
 	}
 	for _, disk := range def.Devices.Disks {
+		if disk.Source != nil && disk.Source.Volume != nil && disk.Device != "cdrom" && disk.Device != "floppy" {
+			if why, err := d.c.volumeUnresolved(ctx, disk.Source.Volume.Pool, disk.Source.Volume.Volume); err != nil {
+				return plan, err
+			} else if why != "" {
+				plan.Unresolved[disk.Source.Volume.Pool+"/"+disk.Source.Volume.Volume] = why
+				continue
+			}
+		}
 		path := d.c.DiskPath(ctx, disk)
 		if path == "" {
 			continue
@@ -82,6 +93,27 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 		}
 	}
 	return plan, nil
+}
+
+// volumeUnresolved says why the volume name of pool cannot be looked up, or "" when it can
+// (or when it is simply not there any more: nothing to delete).
+func (c *Conn) volumeUnresolved(ctx context.Context, pool, name string) (string, error) {
+	return call(ctx, c, "lookup volume "+name, func() (string, error) {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
+				return "pool " + pool + " does not exist", nil
+			}
+			return "", err
+		}
+		defer func() { _ = p.Free() }()
+		if active, err := p.IsActive(); err != nil {
+			return "", err
+		} else if !active {
+			return "pool " + pool + " is not active", nil
+		}
+		return "", nil
+	})
 }
 
 func under(path string, dirs []string) bool {

@@ -2,13 +2,15 @@ package vm
 
 import (
 	"context"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +25,10 @@ checkpoint metadata. Disks stay unless --remove-storage is given, and even then 
 media (but not the VM's own cloud-init seed), read-only and shareable disks, files in the
 image and ISO stores, volumes another VM
 uses or that back another volume, and files outside libvirt storage pools are kept (and
-reported). A running VM is refused unless --force powers it off first.
+reported). A disk whose pool is inactive or gone cannot be resolved: the VM is then not
+deleted at all (exit 4), so no volume is left behind unseen. Under --json each result
+lists the volumes removed and those kept, with why. A running VM is refused unless --force
+powers it off first.
 
 On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 		example: `  vmctl delete web01
@@ -61,26 +66,35 @@ func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string
 		if plan, err = d.PlanStorage(ctx, []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs}, own); err != nil {
 			return "", err
 		}
+		if len(plan.Unresolved) > 0 {
+			// Undefining now would lose the only record of these disks: refuse, change nothing.
+			var why []string
+			for _, v := range slices.Sorted(maps.Keys(plan.Unresolved)) {
+				why = append(why, v+" ("+plan.Unresolved[v]+")")
+			}
+			return "", errs.New(errs.Conflict, "cannot remove the storage of %s: %s; nothing deleted", d.Name, strings.Join(why, ", ")).
+				WithHint("start the pool (virsh pool-start POOL) and delete again, or delete without --remove-storage to keep the disks")
+		}
 	}
 	if err := d.Undefine(ctx, o.Force); err != nil {
 		return "", err
 	}
-	kept := make([]string, 0, len(plan.Keep))
-	for p := range plan.Keep {
-		kept = append(kept, p)
-	}
-	sort.Strings(kept)
-	for _, p := range kept {
+	var report model.Result
+	for _, p := range slices.Sorted(maps.Keys(plan.Keep)) {
 		o.F.Infof("%s: %s: kept %s (%s)", o.F.Prog, d.Name, p, plan.Keep[p])
+		report.Kept = append(report.Kept, model.KeptVolume{Path: p, Reason: plan.Keep[p]})
 	}
 	var failed []string
 	for _, p := range plan.Remove {
 		if err := d.Conn().DeleteVolume(ctx, p); err != nil {
 			failed = append(failed, p+": "+err.Error())
+			report.Kept = append(report.Kept, model.KeptVolume{Path: p, Reason: "could not remove: " + err.Error()})
 			continue
 		}
 		o.F.Infof("%s: %s: removed %s", o.F.Prog, d.Name, p)
+		report.Removed = append(report.Removed, p)
 	}
+	o.storage.Store(d.Name, report)
 	if len(failed) > 0 {
 		return virt.ActDeleted, errs.New(errs.Failure, "deleted, but could not remove %s", strings.Join(failed, "; "))
 	}

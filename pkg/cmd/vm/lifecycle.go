@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -32,6 +33,8 @@ type LifecycleOptions struct {
 	// afterWait is the time a verb that waits --timeout for the guest needs after the wait
 	// (stop --force destroys then); verbs that do not wait get exactly --timeout.
 	afterWait time.Duration
+	// storage holds what delete --remove-storage removed and kept, by VM (a model.Result).
+	storage sync.Map
 }
 
 type verbSpec struct {
@@ -152,6 +155,11 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 		return act, err
 	})
 	bar.Finish()
+	for i := range results {
+		if r, ok := o.storage.Load(results[i].Name); ok {
+			results[i].Removed, results[i].Kept = r.(model.Result).Removed, r.(model.Result).Kept
+		}
+	}
 	for _, p := range unmatched {
 		results = append(results, model.Result{Name: p, Error: "no VM matches " + p, Code: errs.NotFound.String()})
 		failures = append(failures, errs.New(errs.NotFound, "no VM matches %s", p))

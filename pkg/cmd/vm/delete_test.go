@@ -1,0 +1,70 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
+)
+
+const deleteVM = `<domain type='test'><name>gone</name><memory>65536</memory><os><type>hvm</type></os>
+<devices>
+<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='default-pool' volume='gone.qcow2'/><target dev='vda' bus='virtio'/></disk>
+<disk type='file' device='cdrom'><source file='/isos/debian.iso'/><target dev='sda' bus='sata'/><readonly/></disk>
+</devices></domain>`
+
+func deleteOptions(t *testing.T) (*LifecycleOptions, func() string) {
+	o, out := createFactory(t, t.TempDir())
+	o.F.Global.OutputFlags.JSON = true
+	return &LifecycleOptions{F: o.F, Verb: "delete", Targets: []string{"gone"}, Bulk: cmdutil.BulkFlags{Parallel: 1},
+		PerVM: 10e9, Yes: true, Storage: true, Act: deleteOne, prepare: confirmDelete}, out.String
+}
+
+// delete --remove-storage with the VM's pool inactive refuses and changes nothing (it said
+// "deleted ok" and kept every volume without a word); with the pool active it reports the
+// volumes it removed and those it kept, with why, under --json.
+func TestDeleteStorageWithInactivePool(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "gone.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	virttest.Define(t, c, deleteVM)
+	pool, err := c.Raw().LookupStoragePoolByName("default-pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Free()
+	if err := pool.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := deleteOptions(t)
+	err = runLifecycle(ctx, o)
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "default-pool/gone.qcow2 (pool default-pool is not active)") {
+		t.Errorf("delete with the pool inactive: %v", err)
+	}
+	if ok, _ := c.Exists(ctx, "gone"); !ok {
+		t.Error("the VM was deleted though its storage could not be")
+	}
+	if err := pool.Create(0); err != nil {
+		t.Fatal(err)
+	}
+	o, out := deleteOptions(t)
+	if err := runLifecycle(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var got []model.Result
+	if err := json.Unmarshal([]byte(out()), &got); err != nil {
+		t.Fatalf("%v: %s", err, out())
+	}
+	if len(got) != 1 || len(got[0].Removed) != 1 || !strings.HasSuffix(got[0].Removed[0], "/gone.qcow2") ||
+		len(got[0].Kept) != 1 || got[0].Kept[0] != (model.KeptVolume{Path: "/isos/debian.iso", Reason: "install media"}) {
+		t.Errorf("delete result: %s", out())
+	}
+}
