@@ -513,11 +513,11 @@ var hostControls = []Control{
 			tcpPort := 16509
 			authNone := false
 			if c := inv.RemoteConf; c != nil && c.Err == nil {
-				if n, set, err := c.Int("tcp_port"); set && err == nil {
-					tcpPort = int(n)
-				}
+				// tcp_port is a string in libvirtd.conf ("16509").
 				if s, _ := str(c, "tcp_port", ""); s != "" {
-					tcpPort, _ = strconv.Atoi(s)
+					if n, err := strconv.Atoi(s); err == nil {
+						tcpPort = n
+					}
 				}
 				auth, _ := str(c, "auth_tcp", "sasl")
 				authNone = auth == "none"
