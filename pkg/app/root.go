@@ -3,10 +3,11 @@ package app
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
-	auditcmd "github.com/hyper-nixos/hvctl/pkg/cmd/audit"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/auditcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	isocmd "github.com/hyper-nixos/hvctl/pkg/cmd/iso"
 	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
@@ -105,7 +106,8 @@ tree directly.`,
 		if g.Quiet {
 			f.IO.Quiet = true
 		}
-		if cmdutil.HasOutputFlags(cmd) {
+		// A command that renders some -o formats itself (cmdutil.AnnFormats) checks those.
+		if cmdutil.HasOutputFlags(cmd) && (g.Output == "" || !slices.Contains(strings.Split(cmd.Annotations[cmdutil.AnnFormats], ","), g.Output)) {
 			if _, err := f.Format(); err != nil {
 				return err
 			}

@@ -107,6 +107,9 @@ const (
 	// AnnSlack is added to the deadline of commands whose --timeout bounds a wait inside them,
 	// so the work after the wait (destroy, report) still has time.
 	AnnSlack = "hvctl/slack"
+	// AnnFormats lists the -o formats a command renders itself besides the renderer's
+	// (comma-separated, e.g. "sarif,junit"); the root lets them through to the command.
+	AnnFormats = "hvctl/formats"
 )
 
 // DefaultTimeout is the deadline of commands that do not set their own.

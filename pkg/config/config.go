@@ -32,6 +32,12 @@ type Config struct {
 	Zones     map[string]Zone `toml:"zones" json:"zones"`
 	Autostart Autostart       `toml:"autostart" json:"autostart"`
 	Images    []Image         `toml:"images" json:"images"`
+	Audit     Audit           `toml:"audit" json:"audit"`
+}
+
+// Audit configures `audit run`.
+type Audit struct {
+	Waivers string `toml:"waivers" json:"waivers"` // the waivers file --waivers defaults to
 }
 
 // Image is a catalogue entry of the configuration's own: it adds to isoctl's built-in
@@ -104,6 +110,7 @@ var defaults = map[string]any{
 	"paths.images":            "/var/lib/hvctl/images",
 	"paths.isos":              "/var/lib/hvctl/isos",
 	"paths.profiles":          "/etc/hvctl/profiles",
+	"audit.waivers":           "",
 }
 
 // Setting is one effective value and where it came from.

@@ -340,7 +340,7 @@ type Finding struct {
 	ID       string `json:"id"`       // the catalogue's control ID, e.g. VM-007
 	Group    string `json:"group"`    // host, daemon, vm, network, storage
 	Severity string `json:"severity"` // info, low, medium, high, critical
-	Status   string `json:"status"`   // pass, fail, error (could not tell), skipped (does not apply)
+	Status   string `json:"status"`   // pass, fail, waived (a failure a waiver accepts), error (could not tell), skipped (does not apply)
 	Target   string `json:"target"`   // host, a VM, a network, a pool or a path
 	Title    string `json:"title"`
 	Detail   string `json:"detail"`
@@ -384,4 +384,79 @@ type ErrorDetail struct {
 	ExitCode int    `json:"exit_code"`
 	Hint     string `json:"hint"`
 	Message  string `json:"message"`
+}
+
+// AuditControl is one control of the catalogue as `auditctl controls` and `auditctl explain` print it.
+type AuditControl struct {
+	ID          string   `json:"id"`
+	Group       string   `json:"group"`
+	Severity    string   `json:"severity"`
+	Title       string   `json:"title"`
+	References  []string `json:"references"`  // DISA VMM SRG requirements
+	Description string   `json:"description"` // what it looks for and why it matters
+	HowChecked  string   `json:"how_checked"` // what is read to decide
+	Remediation string   `json:"remediation"` // the generic fix
+}
+
+// AuditReport is `auditctl run --json`: the findings and what a collector needs to file them.
+type AuditReport struct {
+	Host           string `json:"host"`
+	URI            string `json:"uri"`
+	Time           string `json:"time"` // RFC 3339 UTC
+	HvctlVersion   string `json:"hvctl_version"`
+	LibvirtLibrary string `json:"libvirt_library"`
+	LibvirtDaemon  string `json:"libvirt_daemon"` // empty when the daemon would not say
+	Hypervisor     string `json:"hypervisor"`     // driver and version, e.g. "QEMU 9.2.0"
+	FailOn         string `json:"fail_on"`
+	// Complete is false when a result is an error, or (remote host, or --require-complete) a
+	// control was skipped: the audit did not look at everything it was asked to.
+	Complete       bool          `json:"complete"`
+	Totals         AuditTotals   `json:"totals"`
+	Skipped        []AuditSkip   `json:"skipped"`         // every skipped result, with why
+	UnusedWaivers  []AuditWaiver `json:"unused_waivers"`  // waivers that accepted no failing result
+	ExpiredWaivers []AuditWaiver `json:"expired_waivers"` // waivers past their date whose findings count again
+	Findings       []Finding     `json:"findings"`        // the rows shown: failures, waived and errors (all with --all)
+}
+
+// AuditTotals count every result of a run, whether shown or not.
+type AuditTotals struct {
+	Results          int             `json:"results"`
+	ByStatus         AuditByStatus   `json:"by_status"`
+	FailedBySeverity AuditBySeverity `json:"failed_by_severity"` // unwaived failures
+	Failing          int             `json:"failing"`            // unwaived failures at or above fail_on (info never counts)
+}
+
+// AuditByStatus counts results by status.
+type AuditByStatus struct {
+	Pass    int `json:"pass"`
+	Fail    int `json:"fail"`
+	Waived  int `json:"waived"`
+	Error   int `json:"error"`
+	Skipped int `json:"skipped"`
+}
+
+// AuditBySeverity counts results by severity.
+type AuditBySeverity struct {
+	Critical int `json:"critical"`
+	High     int `json:"high"`
+	Medium   int `json:"medium"`
+	Low      int `json:"low"`
+	Info     int `json:"info"`
+}
+
+// AuditSkip is a skipped result in the run's summary.
+type AuditSkip struct {
+	ID     string `json:"id"`
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+}
+
+// AuditWaiver is a waiver as the run reports it (unused or expired).
+type AuditWaiver struct {
+	Control string `json:"control"`
+	Target  string `json:"target"` // a glob
+	Reason  string `json:"reason"`
+	Expires string `json:"expires"` // YYYY-MM-DD
+	File    string `json:"file"`
+	Line    int    `json:"line"`
 }

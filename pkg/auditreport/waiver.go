@@ -1,0 +1,247 @@
+package auditreport
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Waiver accepts the failures of one control on the targets its glob matches, for a reason,
+// until a date.
+type Waiver struct {
+	Control string
+	Target  string // a glob as in the shell (path.Match): `*` does not cross `/`
+	Reason  string
+	Expires toml.LocalDate // the last day the waiver holds
+	File    string
+	Line    int // of the [[waiver]] header
+}
+
+// Expired says whether the waiver no longer holds on the day of now (in now's time zone): it
+// holds through its expiry date.
+func (w Waiver) Expired(now time.Time) bool {
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return today.After(w.Expires.AsTime(time.UTC))
+}
+
+// Matches says whether the waiver covers finding f (whatever its status).
+func (w Waiver) Matches(f model.Finding) bool {
+	ok, _ := path.Match(w.Target, f.Target)
+	return w.Control == f.ID && ok
+}
+
+// Report is the waiver as the run reports it.
+func (w Waiver) Report() model.AuditWaiver {
+	return model.AuditWaiver{Control: w.Control, Target: w.Target, Reason: w.Reason, Expires: w.Expires.String(), File: w.File, Line: w.Line}
+}
+
+// waiverFile is the TOML shape of a waivers file.
+type waiverFile struct {
+	Waiver []struct {
+		Control string `toml:"control"`
+		Target  string `toml:"target"`
+		Reason  string `toml:"reason"`
+		Expires any    `toml:"expires"` // a toml.LocalDate; anything else is refused
+	} `toml:"waiver"`
+}
+
+// ParseWaivers decodes a waivers file strictly: unknown keys, wrong types, a missing control,
+// target, reason or expiry, a control that is not in controls, a bad glob and a second waiver for
+// the same control and target are usage errors naming file:line:col.
+func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error) {
+	var doc waiverFile
+	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, tomlError(file, err)
+	}
+	pos, err := waiverPositions(data)
+	if err != nil {
+		return nil, tomlError(file, err)
+	}
+	var out []Waiver
+	for i, e := range doc.Waiver {
+		p := pos[i]
+		bad := func(key, format string, args ...any) error {
+			at, ok := p.keys[key]
+			if !ok {
+				at = p.header
+			}
+			return errs.New(errs.Usage, "%s:%d:%d: waiver %d: %s", file, at.line, at.col, i+1, fmt.Sprintf(format, args...))
+		}
+		w := Waiver{Control: e.Control, Target: e.Target, Reason: strings.TrimSpace(e.Reason), File: file, Line: p.header.line}
+		switch d := e.Expires.(type) {
+		case nil:
+		case toml.LocalDate:
+			w.Expires = d
+		default:
+			return nil, bad("expires", "expires must be a TOML date such as 2027-06-30 (no quotes, no time), not %s", tomlKind(d))
+		}
+		switch {
+		case w.Control == "":
+			return nil, bad("control", "control is missing (a control ID such as VM-011)")
+		case !slices.Contains(controls, w.Control):
+			msg := fmt.Sprintf("control %q is not a control of the audit", w.Control)
+			if s := Suggest(w.Control, controls); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			return nil, bad("control", "%s", msg)
+		case w.Target == "":
+			return nil, bad("target", "target is missing (a VM, network, path or host; globs allowed)")
+		case w.Reason == "":
+			return nil, bad("reason", "reason is missing: say why the finding is accepted")
+		case w.Expires == toml.LocalDate{}:
+			return nil, bad("expires", "expires is missing (a TOML date such as 2027-06-30)")
+		}
+		if _, err := path.Match(w.Target, ""); err != nil {
+			return nil, bad("target", "target %q is not a valid glob", w.Target)
+		}
+		for _, prev := range out {
+			if prev.Control == w.Control && prev.Target == w.Target {
+				return nil, bad("target", "a second waiver for %s %s (the first is at line %d)", w.Control, w.Target, prev.Line)
+			}
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func tomlKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case toml.LocalDateTime, time.Time:
+		return "a date and time"
+	case int64, float64:
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func tomlError(file string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		d := strict.Errors[0]
+		row, col := d.Position()
+		return errs.New(errs.Usage, "%s:%d:%d: unknown key %q (a waiver has control, target, reason and expires)", file, row, col, strings.Join(d.Key(), "."))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return errs.New(errs.Usage, "%s:%d:%d: %s", file, row, col, de.Error())
+	}
+	var pe *unstable.ParserError
+	if errors.As(err, &pe) {
+		return errs.New(errs.Usage, "%s: %s", file, pe.Error())
+	}
+	return errs.New(errs.Usage, "%s: %v", file, err)
+}
+
+type textPos struct{ line, col int }
+
+// waiverPos is where one [[waiver]] table and its keys were written.
+type waiverPos struct {
+	header textPos
+	keys   map[string]textPos
+}
+
+// waiverPositions finds every [[waiver]] table and its keys, so that problems found after
+// decoding still point at a line.
+func waiverPositions(data []byte) ([]waiverPos, error) {
+	var p unstable.Parser
+	p.Reset(data)
+	var out []waiverPos
+	at := func(n *unstable.Node) textPos {
+		s := p.Shape(n.Raw)
+		return textPos{s.Start.Line, s.Start.Column}
+	}
+	inWaiver := false
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.ArrayTable, unstable.Table:
+			it := e.Key()
+			var name []string
+			var first *unstable.Node
+			for it.Next() {
+				if first == nil {
+					first = it.Node()
+				}
+				name = append(name, string(it.Node().Data))
+			}
+			inWaiver = e.Kind == unstable.ArrayTable && len(name) == 1 && name[0] == "waiver"
+			if inWaiver {
+				out = append(out, waiverPos{header: at(first), keys: map[string]textPos{}})
+			}
+		case unstable.KeyValue:
+			if !inWaiver {
+				continue
+			}
+			it := e.Key()
+			if it.Next() {
+				k := it.Node()
+				out[len(out)-1].keys[string(k.Data)] = at(k)
+			}
+		}
+	}
+	return out, p.Error()
+}
+
+// Outcome is what the waivers did to a run's results.
+type Outcome struct {
+	Results []model.Finding // failures a waiver accepts are "waived", with the waiver
+	Unused  []Waiver        // waivers of controls that ran that accepted no failure
+	Expired []Waiver        // waivers past their date that would have accepted a failure
+}
+
+// ApplyWaivers marks each failing result that an unexpired waiver covers as waived (the first
+// such waiver in the file). A failure that only expired waivers cover stays a failure and its
+// waivers are reported as expired. Waivers of controls that did not run (--only, --skip) are
+// not reported as unused.
+func ApplyWaivers(results []model.Finding, waivers []Waiver, ran []string, now time.Time) Outcome {
+	used := make([]bool, len(waivers))
+	expired := make([]bool, len(waivers))
+	out := Outcome{Results: make([]model.Finding, 0, len(results))}
+	for _, f := range results {
+		if f.Status == "fail" {
+			var stale []int // expired waivers that cover f
+			for i, w := range waivers {
+				if !w.Matches(f) {
+					continue
+				}
+				if w.Expired(now) {
+					stale = append(stale, i)
+					continue
+				}
+				used[i] = true
+				f.Status = "waived"
+				f.Waiver = &model.FindingWaiver{Reason: w.Reason, Expires: w.Expires.String(), File: w.File, Line: w.Line}
+				break
+			}
+			if f.Status == "fail" {
+				for _, i := range stale {
+					expired[i] = true
+				}
+			}
+		}
+		out.Results = append(out.Results, f)
+	}
+	for i, w := range waivers {
+		switch {
+		case used[i]:
+		case expired[i]:
+			out.Expired = append(out.Expired, w)
+		case slices.Contains(ran, w.Control):
+			out.Unused = append(out.Unused, w)
+		}
+	}
+	return out
+}

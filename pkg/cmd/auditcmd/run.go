@@ -1,0 +1,372 @@
+package auditcmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/audit"
+	"github.com/hyper-nixos/hvctl/pkg/auditreport"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// Report formats besides the renderer's: `-o sarif`, `-o junit`.
+const (
+	FormatSARIF = "sarif"
+	FormatJUnit = "junit"
+)
+
+// ReportFormats are what --report FORMAT=FILE writes.
+var ReportFormats = []string{"json", FormatSARIF, FormatJUnit}
+
+// RunOptions of `audit run`.
+type RunOptions struct {
+	F *cmdutil.Factory
+
+	Only            []string // control IDs or groups (--only, and --group for groups)
+	Skip            []string // control IDs or groups
+	VMs             []string // globs over VM names
+	FailOn          string
+	All             bool
+	Root            string
+	Waivers         string // waivers file; "" takes the config's audit.waivers
+	RequireComplete bool
+	Reports         map[string]string // format → file, from --report
+
+	// Set by the flag checks.
+	Controls []audit.Control // the controls selected, catalogue order
+	Output   string          // sarif or junit; "" for the renderer's formats
+	Format   output.Format
+}
+
+// NewCmdRun builds `audit run`.
+func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
+	opts := &RunOptions{F: f, FailOn: "low", Root: "/"}
+	var groups, reports []string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the audit; exit 9 when an unwaived control fails at or above --fail-on",
+		Long: `Run the controls (all, or those --only and --skip select) and print what failed, what a
+waiver accepts and what could not be evaluated, worst first; --all prints the passes and
+skips too. Failing rows say where (a config file and line, a VM's device, a process) and
+-o wide adds how to fix it; 'audit explain ID' says more.
+
+Waivers (--waivers FILE, or the config's audit.waivers) accept a control's failures on
+matching targets until a date: the result stays visible as waived and does not fail the
+run; an expired waiver lets its finding count again; waivers that accept nothing are
+reported. --vm limits the VMs looked at (globs); host-wide controls still run.
+
+Formats: the table, --json (an envelope: host, time, versions, totals, skipped summary,
+unused and expired waivers, findings), -o sarif (SARIF 2.1.0 for code-scanning and
+vulnerability tools), -o junit (one testcase per control and target). --report
+FORMAT=FILE also writes json, sarif or junit to a file (atomically), for timers.
+
+Exit status: 9 when an unwaived control failed at or above --fail-on (default low: every
+real finding; info findings never fail the run); else 6 when the audit is incomplete: a
+result could not be evaluated, or, with --require-complete, controls were skipped on a
+remote host; else 0. Bad flags and waiver files are 2.
+
+Run it as root on the host itself: the QEMU processes, /etc/libvirt and the image files
+are root's, and graphics passwords are only in the definitions a read-write connection
+reads. Against a remote host only the libvirt-side controls run; the rest are skipped and
+summarised on stderr.`,
+		Example: `  auditctl run
+  auditctl run --only vm,network --skip VM-030 --fail-on high
+  auditctl run --vm 'web-*' --waivers /etc/hvctl/audit-waivers.toml
+  auditctl run -o sarif > audit.sarif
+  auditctl run --json --jq '.findings[] | select(.status == "fail") | .id'
+  auditctl run -q --fail-on high --report sarif=/var/lib/hvctl/audit.sarif --report json=/var/lib/hvctl/audit.json`,
+		Args:        cmdutil.NoArgs,
+		Annotations: map[string]string{cmdutil.AnnFormats: FormatSARIF + "," + FormatJUnit},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.Controls, err = auditreport.Select(audit.All(), append(slices.Clone(opts.Only), groups...), opts.Skip); err != nil {
+				return err
+			}
+			if err := auditreport.ValidPatterns("--vm", opts.VMs); err != nil {
+				return err
+			}
+			if opts.Reports, err = parseReports(reports); err != nil {
+				return err
+			}
+			if opts.Output, opts.Format, err = runFormat(f); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	ids := controlIDs(audit.All())
+	choices := append(slices.Clone(audit.Groups), ids...)
+	fl.StringSliceVar(&opts.Only, "only", nil, "run only these control `IDS|GROUPS` (comma-separated or repeated)")
+	fl.StringSliceVar(&opts.Skip, "skip", nil, "do not run these control `IDS|GROUPS`")
+	cmdutil.StringSliceEnumFlag(cmd, &groups, "group", "", nil, audit.Groups, "only these groups (as --only)")
+	fl.StringSliceVar(&opts.VMs, "vm", nil, "audit only the VMs whose names match these `GLOBS`")
+	cmdutil.StringEnumFlag(cmd, &opts.FailOn, "fail-on", "", opts.FailOn, audit.Severities, "exit 9 for unwaived failures of this severity or worse")
+	fl.BoolVar(&opts.All, "all", false, "print passed and skipped controls too")
+	fl.StringVar(&opts.Waivers, "waivers", "", "waivers `FILE` (TOML [[waiver]] tables; default: the config's audit.waivers)")
+	fl.BoolVar(&opts.RequireComplete, "require-complete", false, "exit 6 when controls were skipped without being evaluated (remote host)")
+	fl.StringArrayVar(&reports, "report", nil, "also write the report as `FORMAT=FILE` (json, sarif, junit); repeatable")
+	fl.StringVar(&opts.Root, "root", opts.Root, "host file system root (for auditing a mounted copy, and tests)")
+	_ = fl.MarkHidden("root")
+	_ = cmd.RegisterFlagCompletionFunc("only", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("skip", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
+	f.AddOutputFlags(cmd)
+	// -o also takes the formats this command renders itself.
+	fl.Lookup("output").Usage = "output `FORMAT`: " + strings.Join(append(slices.Clone(output.Kinds), FormatSARIF, FormatJUnit), ", ")
+	return cmd
+}
+
+// runFormat reads the output flags: -o sarif and -o junit are this command's own, the rest
+// is the renderer's.
+func runFormat(f *cmdutil.Factory) (string, output.Format, error) {
+	g := f.Global
+	switch g.Output {
+	case FormatSARIF, FormatJUnit:
+		if g.JSON || g.JQ != "" {
+			return "", output.Format{}, errs.New(errs.Usage, "-o %s and --json/--jq contradict each other", g.Output)
+		}
+		return g.Output, output.Format{}, nil
+	}
+	format, err := f.Format()
+	if err != nil && g.Output != "" && !slices.Contains(output.Kinds, g.Output) {
+		return "", format, errs.New(errs.Usage, "invalid output format %q (want one of %s)", g.Output,
+			strings.Join(append(slices.Clone(output.Kinds), FormatSARIF, FormatJUnit), ", "))
+	}
+	return "", format, err
+}
+
+func parseReports(specs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range specs {
+		format, file, ok := strings.Cut(s, "=")
+		switch {
+		case !ok || file == "":
+			return nil, errs.New(errs.Usage, "--report %q: want FORMAT=FILE, e.g. sarif=/var/lib/hvctl/audit.sarif", s)
+		case !slices.Contains(ReportFormats, format):
+			return nil, errs.New(errs.Usage, "--report %q: format %q is not one of %s", s, format, strings.Join(ReportFormats, ", "))
+		}
+		if _, dup := out[format]; dup {
+			return nil, errs.New(errs.Usage, "--report %s= given twice", format)
+		}
+		out[format] = file
+	}
+	return out, nil
+}
+
+func controlIDs(cs []audit.Control) []string {
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+func runRun(ctx context.Context, o *RunOptions) error {
+	f := o.F
+	waivers, err := loadWaivers(o)
+	if err != nil {
+		return err
+	}
+	uri, err := f.URI()
+	if err != nil {
+		return err
+	}
+	// Read-write for the secure XML (graphics passwords); read-only when that is all we get.
+	secure := true
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		if k := errs.KindOf(err); k == errs.Unreachable || k == errs.Timeout {
+			return err
+		}
+		secure = false
+		if conn, err = f.Connect(ctx, true); err != nil {
+			return err
+		}
+	}
+	defer conn.Close()
+	data, err := conn.Inventory(ctx, secure)
+	if err != nil {
+		return errs.Wrap(err, "audit")
+	}
+	inv := &audit.Inventory{Root: o.Root, Networks: data.Networks, Pools: data.Pools, Caps: data.Caps, Filters: data.Filters,
+		Secrets: data.Secrets, Versions: data.Versions, NetworkActive: data.NetworkActive,
+		NetworksErr: data.NetworksErr, PoolsErr: data.PoolsErr, FiltersErr: data.FiltersErr, SecretsErr: data.SecretsErr,
+		Local: o.Root != "/" || !virt.IsRemote(uri) && !strings.HasPrefix(uri, "test:")}
+	for _, d := range data.Domains {
+		if auditreport.MatchAny(o.VMs, d.Name) {
+			inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, UUID: d.UUID, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure, Err: d.Err})
+		}
+	}
+	if len(o.VMs) > 0 && len(inv.Domains) == 0 {
+		return errs.New(errs.NotFound, "no VM matches --vm %s", strings.Join(o.VMs, ","))
+	}
+	if inv.Local {
+		inv.LoadHost(ctx)
+	}
+
+	ran := controlIDs(o.Controls)
+	var results []model.Finding
+	for _, x := range audit.Run(inv, o.Controls, nil) {
+		// Run adds VM-032 from the other VM results whenever VM controls run; keep it only when chosen.
+		if slices.Contains(ran, x.ID) {
+			results = append(results, x)
+		}
+	}
+	outcome := auditreport.ApplyWaivers(results, waivers, ran, f.Now())
+
+	meta := auditreport.Meta{Host: hostOf(uri), URI: uri, Time: f.Now(), HvctlVersion: version.Version,
+		LibvirtLibrary: virt.LibraryVersion(), FailOn: o.FailOn, Local: inv.Local, All: o.All}
+	if h, err := conn.Host(ctx); err == nil {
+		meta.LibvirtDaemon = h.Daemon
+		meta.Hypervisor = strings.TrimSpace(h.Driver + " " + h.Hypervisor)
+	}
+	run := auditreport.Build(meta, o.Controls, outcome)
+
+	for format, file := range o.Reports {
+		var buf bytes.Buffer
+		if err := writeReport(&buf, format, output.Format{Kind: output.JSON}, run); err != nil {
+			return err
+		}
+		if err := fsutil.WriteAtomic(file, buf.Bytes(), 0o640); err != nil {
+			return errs.New(errs.Failure, "--report %s=%s: %v", format, file, unwrapPath(err))
+		}
+	}
+	if err := writeReport(f.IO.Out, o.Output, o.Format, run); err != nil {
+		return err
+	}
+	tellWaivers(f, run.Report)
+	if !inv.Local || o.RequireComplete {
+		tellSkipped(f, run.Report.Skipped)
+	}
+	return exitStatus(run, o)
+}
+
+// exitStatus: unwaived failures at or above --fail-on (9), else an incomplete audit (6).
+func exitStatus(run *auditreport.Run, o *RunOptions) error {
+	t := run.Report.Totals
+	switch {
+	case t.Failing > 0:
+		e := errs.New(errs.Findings, "%d finding(s) at or above %s", t.Failing, o.FailOn)
+		if t.ByStatus.Waived > 0 {
+			e.WithHint("%d more accepted by waivers", t.ByStatus.Waived)
+		}
+		return e
+	case t.ByStatus.Error > 0:
+		return errs.New(errs.Partial, "audit incomplete: %d control result(s) could not be evaluated", t.ByStatus.Error).
+			WithHint("run it as root on the host itself")
+	case run.Incomplete(o.RequireComplete):
+		return errs.New(errs.Partial, "audit incomplete: %d control result(s) skipped on a remote host (--require-complete)", t.ByStatus.Skipped).
+			WithHint("run the audit on the host itself for the host's files and processes")
+	}
+	return nil
+}
+
+// writeReport renders the run in one format: the renderer's (table, wide, name, json with
+// --jq) or SARIF or JUnit.
+func writeReport(w io.Writer, kind string, format output.Format, run *auditreport.Run) error {
+	switch kind {
+	case FormatSARIF:
+		data, err := json.MarshalIndent(auditreport.SARIF(run), "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(data, '\n'))
+		return err
+	case FormatJUnit:
+		return auditreport.WriteJUnit(w, auditreport.JUnit(run))
+	case "json":
+		return output.WriteJSON(w, format, run.Report)
+	}
+	if format.IsJSON() {
+		return output.WriteJSON(w, format, run.Report)
+	}
+	return output.List(w, format, run.Report.Findings, FindingColumns, func(x model.Finding) string { return x.ID + " " + x.Target })
+}
+
+// tellWaivers warns about waivers that expired (their findings count again) and waivers that
+// accepted nothing (the condition is gone, or the target glob is wrong).
+func tellWaivers(f *cmdutil.Factory, r model.AuditReport) {
+	for _, w := range r.ExpiredWaivers {
+		f.Infof("%s:%d: waiver for %s %s expired on %s: its findings count again", w.File, w.Line, w.Control, w.Target, w.Expires)
+	}
+	for _, w := range r.UnusedWaivers {
+		f.Infof("%s:%d: waiver for %s %s accepted no failing result: remove it, or fix its target", w.File, w.Line, w.Control, w.Target)
+	}
+}
+
+// tellSkipped summarises the skipped controls on stderr, one line per reason.
+func tellSkipped(f *cmdutil.Factory, skipped []model.AuditSkip) {
+	if len(skipped) == 0 {
+		return
+	}
+	var reasons []string
+	ids := map[string][]string{}
+	for _, s := range skipped {
+		if _, seen := ids[s.Reason]; !seen {
+			reasons = append(reasons, s.Reason)
+		}
+		ids[s.Reason] = append(ids[s.Reason], s.ID)
+	}
+	f.Infof("%d control result(s) skipped:", len(skipped))
+	for _, r := range reasons {
+		slices.Sort(ids[r])
+		f.Infof("  %s: %s", r, strings.Join(slices.Compact(ids[r]), ", "))
+	}
+}
+
+// loadWaivers reads --waivers, or the config's audit.waivers; none is no waivers.
+func loadWaivers(o *RunOptions) ([]auditreport.Waiver, error) {
+	file := o.Waivers
+	if file == "" {
+		l, err := o.F.Config()
+		if err != nil {
+			return nil, err
+		}
+		file = l.Config.Audit.Waivers
+	}
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errs.New(errs.Usage, "waivers %s: no such file", file)
+		}
+		return nil, errs.New(errs.Usage, "waivers %s: %v", file, unwrapPath(err))
+	}
+	return auditreport.ParseWaivers(file, data, controlIDs(audit.All()))
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// hostOf names the audited host: the URI's host for a remote libvirt, else this machine.
+func hostOf(uri string) string {
+	if u, err := url.Parse(uri); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	h, _ := os.Hostname()
+	return h
+}
