@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -74,7 +75,6 @@ func runConsole(ctx context.Context, o *ConsoleOptions) error {
 	if err != nil {
 		return errs.Wrap(err, "console %s", o.Name)
 	}
-	defer stream.Close()
 
 	if in, ok := ios.In.(*os.File); ok {
 		if old, err := term.MakeRaw(int(in.Fd())); err == nil {
@@ -83,11 +83,12 @@ func runConsole(ctx context.Context, o *ConsoleOptions) error {
 	}
 	fmt.Fprintf(ios.ErrOut, "Connected to %s's console. Escape character is ^]\r\n", o.Name)
 
-	done := make(chan error, 2)
+	received := make(chan error, 1)
 	go func() { // guest → terminal
 		_, err := stream.CopyTo(ios.Out)
-		done <- err
+		received <- err
 	}()
+	typed := make(chan error, 1)
 	go func() { // terminal → guest, watching for the escape byte
 		buf := make([]byte, 1024)
 		for {
@@ -97,26 +98,43 @@ func runConsole(ctx context.Context, o *ConsoleOptions) error {
 					if i > 0 {
 						_ = stream.Send(buf[:i])
 					}
-					done <- nil
+					typed <- nil
 					return
 				}
 			}
 			if n > 0 {
 				if err := stream.Send(buf[:n]); err != nil {
-					done <- err
+					typed <- err
 					return
 				}
 			}
 			if err != nil {
-				done <- nil
+				typed <- nil
 				return
 			}
 		}
 	}()
+	recvDone := false
 	select {
-	case err = <-done:
+	case err = <-received:
+		recvDone = true
+	case err = <-typed:
 	case <-ctx.Done():
 		err = ctx.Err()
+	}
+	// The receive goroutine must have left Recv before the stream is freed: Abort wakes it.
+	// Should it not come back, the stream is left to the process's end rather than freed
+	// under it.
+	stream.Abort()
+	if !recvDone {
+		select {
+		case <-received:
+			recvDone = true
+		case <-time.After(5 * time.Second):
+		}
+	}
+	if recvDone {
+		stream.Free()
 	}
 	fmt.Fprint(ios.ErrOut, "\r\n")
 	if err != nil {
