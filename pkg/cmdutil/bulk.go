@@ -5,13 +5,16 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/iostreams"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -20,14 +23,73 @@ type BulkFlags struct {
 	All      bool
 	Parallel int
 	Noun     string // what the targets are, for help and errors: "VM" when empty
+	// Profile and Owner narrow VM targets to the VMs hvctl made from that profile or for that
+	// owner (the metadata create and apply record in the domain XML).
+	Profile, Owner string
+	// Destructive verbs (stop, kill, restart) ask before acting on --all; Yes skips that.
+	Destructive bool
+	Yes         bool
 }
 
 func (b BulkFlags) noun() string { return cmp.Or(b.Noun, "VM") }
 
-// AddBulkFlags registers --all and -j/--parallel.
+// AddBulkFlags registers --all and -j/--parallel; for VMs the --profile and --owner selectors;
+// for a destructive verb (b.Destructive set before the call) -y/--yes.
 func AddBulkFlags(cmd *cobra.Command, b *BulkFlags) {
 	cmd.Flags().BoolVar(&b.All, "all", false, "act on every "+b.noun())
 	cmd.Flags().IntVarP(&b.Parallel, "parallel", "j", 4, "act on at most `N` "+b.noun()+"s at once")
+	if b.noun() == "VM" {
+		cmd.Flags().StringVar(&b.Profile, "profile", "", "only VMs hvctl made from the profile `NAME`")
+		cmd.Flags().StringVar(&b.Owner, "owner", "", "only VMs whose profile names the owner `NAME`")
+	}
+	if b.Destructive {
+		AddYesFlag(cmd, &b.Yes)
+	}
+}
+
+// Scoped says whether --profile or --owner narrows the targets.
+func (b BulkFlags) Scoped() bool { return b.Profile != "" || b.Owner != "" }
+
+// Scope keeps the names of VMs whose hvctl metadata matches --profile and --owner; without
+// them it returns names unchanged. VMs hvctl did not make have no metadata and never match.
+func (b BulkFlags) Scope(ctx context.Context, conn *virt.Conn, names []string) ([]string, error) {
+	if !b.Scoped() {
+		return names, nil
+	}
+	var kept []string
+	for _, n := range names {
+		d, err := conn.Domain(ctx, n)
+		if errs.KindOf(err) == errs.NotFound {
+			continue // gone meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		x, err := d.Metadata(ctx, domainxml.Namespace)
+		d.Free()
+		if err != nil {
+			return nil, err
+		}
+		if x == "" {
+			continue
+		}
+		info, err := domainxml.ParseMetadata(x)
+		if err != nil {
+			continue // not hvctl's element after all
+		}
+		if (b.Profile == "" || info.Profile == b.Profile) && (b.Owner == "" || info.Owner == b.Owner) {
+			kept = append(kept, n)
+		}
+	}
+	return kept, nil
+}
+
+// ConfirmAll asks before a destructive verb acts on --all: the one confirmation model,
+// listing the targets.
+func (b BulkFlags) ConfirmAll(ios *iostreams.IOStreams, verb string, targets []string) error {
+	if !b.Destructive || !b.All {
+		return nil
+	}
+	return Confirm(ios, b.Yes, Question{Verb: verb, What: b.noun() + "s (--all)", Done: "done", Objects: targets})
 }
 
 // Check validates the combination of arguments and flags.
@@ -58,27 +120,25 @@ func IsGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
 
 // Resolve expands names and globs against the existing names. A plain name is kept even when it
 // does not exist, so that it gets its own not-found result; a glob that matches nothing is an
-// error of its own.
+// error of its own. Under --profile or --owner, existing is the scoped list and a plain name
+// outside it is unmatched too: a selector never lets a name through that it did not select.
 func (b BulkFlags) Resolve(args, existing []string) (targets []string, unmatched []string) {
 	if b.All {
-		return append([]string(nil), existing...), nil
-	}
-	seen := map[string]bool{}
-	add := func(n string) {
-		if !seen[n] {
-			seen[n] = true
-			targets = append(targets, n)
-		}
+		return slices.Clone(existing), nil
 	}
 	for _, a := range args {
 		if !IsGlob(a) {
-			add(a)
+			if b.Scoped() && !slices.Contains(existing, a) {
+				unmatched = append(unmatched, a)
+				continue
+			}
+			targets = append(targets, a)
 			continue
 		}
 		matched := false
 		for _, n := range existing {
 			if ok, _ := path.Match(a, n); ok {
-				add(n)
+				targets = append(targets, n)
 				matched = true
 			}
 		}
@@ -86,8 +146,8 @@ func (b BulkFlags) Resolve(args, existing []string) (targets []string, unmatched
 			unmatched = append(unmatched, a)
 		}
 	}
-	sort.Strings(targets)
-	return targets, unmatched
+	slices.Sort(targets)
+	return slices.Compact(targets), unmatched
 }
 
 // RunBulk applies fn to every target with at most parallel at once and returns one result per
@@ -118,13 +178,12 @@ func RunBulk(ctx context.Context, targets []string, parallel int, fn func(ctx co
 			defer wg.Done()
 			defer func() { <-sem }()
 			action, err := fn(ctx, r.Name)
-			r.Action = action
-			if err != nil {
+			if err != nil { // action is what was done: nothing, for a failure
 				*failure = err
 				r.Error, r.Code = err.Error(), errs.KindOf(err).String()
 				return
 			}
-			r.OK = true
+			r.Action, r.OK = action, true
 		}(&results[i], &failures[i])
 	}
 	wg.Wait()

@@ -17,7 +17,7 @@ func AddYesFlag(cmd *cobra.Command, yes *bool) {
 }
 
 // ConfirmHelp is the sentence destructive commands append to their long help.
-const ConfirmHelp = "On a terminal the command lists what it will act on and asks for confirmation; elsewhere it needs --yes."
+const ConfirmHelp = "the command lists what it will act on and asks for confirmation on a terminal; elsewhere it needs --yes."
 
 // Question describes one destructive action for Confirm.
 type Question struct {
@@ -46,7 +46,7 @@ func Confirm(ios *iostreams.IOStreams, yes bool, q Question) error {
 	if len(q.Objects) == 1 {
 		fmt.Fprintf(ios.ErrOut, "%s %s for %s? [y/N] ", capitalise(q.Verb), q.What, output.Escape(q.Objects[0]))
 	} else {
-		fmt.Fprintf(ios.ErrOut, "%s %s for these %d:\n", capitalise(q.Verb), q.What, len(q.Objects))
+		fmt.Fprintf(ios.ErrOut, "%s these %d %s:\n", capitalise(q.Verb), len(q.Objects), q.What)
 		for _, o := range q.Objects {
 			fmt.Fprintf(ios.ErrOut, "  %s\n", output.Escape(o))
 		}

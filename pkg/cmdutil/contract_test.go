@@ -3,11 +3,13 @@ package cmdutil
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/iostreams"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"github.com/spf13/cobra"
 )
 
@@ -130,6 +132,69 @@ func TestOutputFlagsFormat(t *testing.T) {
 	} {
 		if got := WantsJSON(nil, c.args); got != c.want {
 			t.Errorf("WantsJSON(%v) = %v", c.args, got)
+		}
+	}
+}
+
+// A failed target did nothing, whatever action the verb was attempting.
+func TestRunBulkFailureHasNoAction(t *testing.T) {
+	results, _ := RunBulk(context.Background(), []string{"bad", "good"}, 2, func(_ context.Context, name string) (string, error) {
+		if name == "bad" {
+			return "started", errs.New(errs.Conflict, "cannot start")
+		}
+		return "started", nil
+	})
+	if results[0].Action != "" || results[0].OK || results[1].Action != "started" || !results[1].OK {
+		t.Errorf("results: %+v", results)
+	}
+}
+
+func managed(name, profile, owner string) string {
+	return `<domain type='test'><name>` + name + `</name><memory>65536</memory><os><type>hvm</type></os>
+<metadata><hvctl:vm xmlns:hvctl="https://hyper-nixos.org/hvctl/1"><hvctl:profile>` + profile + `</hvctl:profile><hvctl:owner>` + owner + `</hvctl:owner></hvctl:vm></metadata></domain>`
+}
+
+// --profile and --owner keep only what hvctl made from that profile or for that owner; a plain
+// name outside the scope is not let through.
+func TestBulkSelectors(t *testing.T) {
+	c := virttest.Open(t)
+	virttest.Define(t, c, managed("ci-1", "runner", "ci"), managed("ci-2", "runner", "ci"), managed("web-1", "web", "ops"))
+	ctx := context.Background()
+	all, err := c.DomainNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		b    BulkFlags
+		want string
+	}{
+		{BulkFlags{Owner: "ci"}, "ci-1 ci-2"},
+		{BulkFlags{Profile: "web"}, "web-1"},
+		{BulkFlags{Profile: "runner", Owner: "ops"}, ""},
+		{BulkFlags{}, "ci-1 ci-2 test web-1"},
+	} {
+		got, err := tc.b.Scope(ctx, c, all)
+		slices.Sort(got)
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("%+v: %v %v, want %s", tc.b, got, err, tc.want)
+		}
+	}
+	scoped := BulkFlags{Owner: "ci"}
+	targets, unmatched := scoped.Resolve([]string{"web-1", "ci-*", "test"}, []string{"ci-1", "ci-2"})
+	if !slices.Equal(targets, []string{"ci-1", "ci-2"}) || !slices.Equal(unmatched, []string{"web-1", "test"}) {
+		t.Errorf("scoped resolve: %v %v", targets, unmatched)
+	}
+}
+
+func TestConfirmAll(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	targets := []string{"a", "b"}
+	if err := (BulkFlags{All: true, Destructive: true}).ConfirmAll(ios, "stop", targets); errs.KindOf(err) != errs.Usage {
+		t.Errorf("stop --all without --yes off a terminal: %v", err)
+	}
+	for _, b := range []BulkFlags{{All: true, Destructive: true, Yes: true}, {All: true}, {Destructive: true}} {
+		if err := b.ConfirmAll(ios, "stop", targets); err != nil {
+			t.Errorf("%+v: %v", b, err)
 		}
 	}
 }

@@ -5,7 +5,11 @@ package cmdutil
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/config"
@@ -64,13 +68,24 @@ func (f *Factory) Config() (*config.Loaded, error) {
 	return l, nil
 }
 
-// URI resolves the libvirt URI: flag > HVCTL_URI > LIBVIRT_DEFAULT_URI > config > default.
+// URI resolves the libvirt URI: flag > HVCTL_URI > LIBVIRT_DEFAULT_URI > config > default. A
+// value that is neither a URI nor a [hosts] name is a usage error here, before libvirt sees
+// it: libvirt's answer to it differs between root and other users (a missing driver, exit 2,
+// against a session daemon it fails to reach, exit 7).
 func (f *Factory) URI() (string, error) {
 	l, err := f.Config()
 	if err != nil {
 		return "", err
 	}
-	return l.Config.URI, nil
+	uri := l.Config.URI
+	if u, err := url.Parse(uri); err != nil || u.Scheme == "" {
+		e := errs.New(errs.Usage, "\"%s\" is neither a libvirt URI (such as qemu:///system) nor a host in the configuration's [hosts] table", output.Escape(uri))
+		if len(l.Config.Hosts) == 0 {
+			return "", e.WithHint("no hosts are configured; add [hosts.NAME] uri = \"…\" to the configuration, or give a URI")
+		}
+		return "", e.WithHint("known hosts: %s", strings.Join(slices.Sorted(maps.Keys(l.Config.Hosts)), ", "))
+	}
+	return uri, nil
 }
 
 // Connect opens libvirt; readOnly for commands that only look.

@@ -45,23 +45,31 @@ type verbSpec struct {
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
 	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
 	afterWait                 time.Duration
+	destructive               bool // --all asks first (stop, kill, restart); delete always asks
 	// intercept may take the invocation over (autostart run); it says whether it did.
 	intercept func(cmd *cobra.Command, args []string) (bool, error)
 }
 
 const bulkHelp = `
 
-Targets are VM names, shell-style globs ('web-*'), or --all. Up to --parallel VMs are
-handled at once and each gets one result line (one JSON object); the exit status is 6
-when some failed. --timeout bounds the work on each VM (default %s).`
+Targets are VM names, shell-style globs ('web-*'), or --all; --profile and --owner narrow
+them to the VMs hvctl made from that profile or for that owner. Up to --parallel VMs are
+handled at once and each gets one result row; --json prints one array of these results
+when all are done (--jq '.[]' for one object per line). The action is what was done, empty
+for a VM that failed; the exit status is 6 when some failed. --timeout bounds the work on
+each VM (default %s).`
 
 func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare, afterWait: spec.afterWait}
 	opts.Verb, _, _ = strings.Cut(spec.use, " ")
+	long := spec.long + fmt.Sprintf(bulkHelp, spec.perVM)
+	if spec.destructive {
+		long += "\n\nWith --all, " + cmdutil.ConfirmHelp
+	}
 	cmd := &cobra.Command{
 		Use:               spec.use,
 		Short:             spec.short,
-		Long:              spec.long + fmt.Sprintf(bulkHelp, spec.perVM),
+		Long:              long,
 		Example:           spec.example,
 		ValidArgsFunction: completeVMs(f, true),
 		// The deadline is computed per run from the number of targets; see runLifecycle.
@@ -95,6 +103,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 			return runLifecycle(cmd.Context(), opts)
 		},
 	}
+	opts.Bulk.Destructive = spec.destructive
 	cmdutil.AddBulkFlags(cmd, &opts.Bulk)
 	if spec.flags != nil {
 		spec.flags(cmd, opts)
@@ -118,6 +127,9 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	}
 	defer conn.Close()
 	existing, err := conn.DomainNames(connectCtx)
+	if err == nil {
+		existing, err = o.Bulk.Scope(connectCtx, conn, existing) // --profile, --owner
+	}
 	cancel()
 	if err != nil {
 		return err
@@ -126,6 +138,9 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	if len(targets) == 0 && len(unmatched) == 0 {
 		o.F.Infof("%s: no VMs to %s", o.F.Prog, o.Verb)
 		return output.List(o.F.IO.Out, format, []model.Result{}, cmdutil.ResultColumns, func(r model.Result) string { return r.Name })
+	}
+	if err := o.Bulk.ConfirmAll(o.F.IO, o.Verb, targets); err != nil {
+		return err
 	}
 	if o.prepare != nil {
 		if err := o.prepare(ctx, conn, o, targets); err != nil {
@@ -208,8 +223,9 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOption
 // NewCmdStop builds `vm stop`.
 func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	return newLifecycleCmd(f, verbSpec{
-		use:   "stop NAME|PATTERN...",
-		short: "Shut VMs down gracefully (ACPI), waiting for them; --force powers off stragglers",
+		use:         "stop NAME|PATTERN...",
+		destructive: true,
+		short:       "Shut VMs down gracefully (ACPI), waiting for them; --force powers off stragglers",
 		long: `Ask each guest to power off (ACPI power button by default) and wait until it has, up to
 --timeout. A guest still running then is an error (exit 5), unless --force is given: then it
 is powered off at once (destroyed). A stopped VM is left alone (action "none"); a paused
@@ -234,20 +250,22 @@ stopped, and where every other VM was left.`,
 // NewCmdKill builds `vm kill`.
 func NewCmdKill(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	return newLifecycleCmd(f, verbSpec{
-		use:     "kill NAME|PATTERN...",
-		short:   "Power VMs off at once (destroy), like pulling the plug",
-		long:    "Power VMs off immediately, without asking the guest (libvirt's destroy). The definition and\ndisks stay. A stopped VM is left alone.",
-		example: "  vmctl kill web01",
-		perVM:   30 * time.Second,
-		act:     func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Kill(ctx) },
+		use:         "kill NAME|PATTERN...",
+		destructive: true,
+		short:       "Power VMs off at once (destroy), like pulling the plug",
+		long:        "Power VMs off immediately, without asking the guest (libvirt's destroy). The definition and\ndisks stay. A stopped VM is left alone.",
+		example:     "  vmctl kill web01",
+		perVM:       30 * time.Second,
+		act:         func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Kill(ctx) },
 	}, runF)
 }
 
 // NewCmdRestart builds `vm restart`.
 func NewCmdRestart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	return newLifecycleCmd(f, verbSpec{
-		use:   "restart NAME|PATTERN...",
-		short: "Power-cycle VMs: graceful stop, then start (a changed definition takes effect)",
+		use:         "restart NAME|PATTERN...",
+		destructive: true,
+		short:       "Power-cycle VMs: graceful stop, then start (a changed definition takes effect)",
 		long: `Stop each VM as 'stop' does (ACPI, wait up to --timeout, --force to power off stragglers),
 then start it again with a fresh QEMU process, so changes to the persistent definition
 take effect. A stopped VM is simply started. Use 'reboot' for a reboot inside the guest.`,

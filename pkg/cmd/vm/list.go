@@ -3,7 +3,6 @@ package vm
 import (
 	"context"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -41,10 +40,8 @@ many VMs there are.`,
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Patterns = args
-			for _, p := range args {
-				if _, err := path.Match(p, ""); err != nil {
-					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(p))
-				}
+			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -115,23 +112,19 @@ func runList(ctx context.Context, o *ListOptions) error {
 		return errs.Wrap(err, "list")
 	}
 	vms := make([]model.VM, 0, len(all))
+	names := make([]string, 0, len(all))
 	for _, v := range all {
+		names = append(names, v.Name)
 		if len(o.States) > 0 && !contains(o.States, v.State) {
 			continue
 		}
-		if len(o.Patterns) > 0 && !matchAny(o.Patterns, v.Name) {
+		if !cmdutil.MatchAny(o.Patterns, v.Name) {
 			continue
 		}
 		vms = append(vms, v)
 	}
-	return output.List(o.F.IO.Out, format, vms, ListColumns, func(v model.VM) string { return v.Name })
-}
-
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, name); ok {
-			return true
-		}
+	if err := output.List(o.F.IO.Out, format, vms, ListColumns, func(v model.VM) string { return v.Name }); err != nil {
+		return err
 	}
-	return false
+	return cmdutil.MissingNames("VM", o.Patterns, names)
 }

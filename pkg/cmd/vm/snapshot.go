@@ -312,6 +312,9 @@ func runPrune(ctx context.Context, o *PruneOptions) error {
 	}
 	defer conn.Close()
 	existing, err := conn.DomainNames(ctx)
+	if err == nil {
+		existing, err = o.Bulk.Scope(ctx, conn, existing) // --profile, --owner
+	}
 	if err != nil {
 		return err
 	}
