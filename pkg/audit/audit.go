@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirtxml"
@@ -86,6 +87,11 @@ type Inventory struct {
 
 	// Firewall is the host's packet filter state (LoadHost reads it on the live host).
 	Firewall *Firewall
+
+	// The sockets in LISTEN state, read once for all the controls that ask.
+	listenOnce sync.Once
+	listen     []listener
+	listenErr  error
 }
 
 // Path is p under the inventory's root.

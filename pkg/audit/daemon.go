@@ -265,7 +265,11 @@ var daemonControls = []Control{
 			var out []Result
 			for sock, c := range map[string]*Conf{"/run/libvirt/libvirt-sock": inv.RemoteConf, "/run/libvirt/virtqemud-sock": inv.DriverConf} {
 				fi, err := os.Stat(inv.Path(sock))
-				if err != nil || c == nil {
+				if errorsIsNotExist(err) || c == nil {
+					continue
+				}
+				if err != nil {
+					out = append(out, errored(sock, err))
 					continue
 				}
 				if c.Err != nil {
@@ -326,7 +330,14 @@ var daemonControls = []Control{
 			var out []Result
 			for sock, c := range map[string]*Conf{"/run/libvirt/libvirt-sock-ro": inv.RemoteConf, "/run/libvirt/virtqemud-sock-ro": inv.DriverConf} {
 				fi, err := os.Stat(inv.Path(sock))
-				if err != nil || c == nil || c.Err != nil {
+				switch {
+				case errorsIsNotExist(err) || c == nil:
+					continue
+				case err != nil:
+					out = append(out, errored(sock, err))
+					continue
+				case c.Err != nil:
+					out = append(out, errored(sock, c.Err))
 					continue
 				}
 				auth, _ := str(c, "auth_unix_ro", "polkit")
@@ -388,7 +399,11 @@ var daemonControls = []Control{
 			var out []Result
 			for _, k := range keys {
 				fi, err := os.Stat(inv.Path(k))
+				if errorsIsNotExist(err) {
+					continue
+				}
 				if err != nil {
+					out = append(out, errored(k, err))
 					continue
 				}
 				mode, uid := fi.Mode().Perm(), fileUID(fi)

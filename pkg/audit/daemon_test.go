@@ -40,6 +40,7 @@ func TestDaemonTLSAndSASL(t *testing.T) {
 	}
 	// With a DN allow-list and a CRL, and TLS not listening, the TLS controls pass.
 	write(t, root, map[string]string{"proc/net/tcp": procTCP(nil)})
+	inv = &Inventory{Root: root, Local: true, RemoteConf: c, DriverConf: c} // a new snapshot of the host
 	for _, f := range Run(inv, only("DAEMON-006", "DAEMON-007"), nil) {
 		if f.Status != "pass" || !strings.Contains(f.Detail, "TLS does not listen") {
 			t.Errorf("%s: %s %s", f.ID, f.Status, f.Detail)

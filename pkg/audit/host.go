@@ -289,9 +289,19 @@ var hostControls = []Control{
 		})},
 	{ID: "HOST-013", Group: "host", Severity: Critical, Title: "QEMU processes not root",
 		Description: "A QEMU running as root turns any guest escape into a root compromise.",
-		HowChecked:  "Uid: in /proc/PID/status of each running VM's QEMU.",
+		HowChecked:  "Uid: in /proc/PID/status of each running VM's QEMU, and the dac security model's baselabel for kvm and qemu domains in libvirt's capabilities.",
 		Remediation: "Remove user/group root from qemu.conf (DAEMON-016) and any <seclabel model='dac'> with a root label (VM-003), then restart the VM.",
 		Check: hostOnly(func(inv *Inventory) []Result {
+			// The base label is what libvirt will start the next QEMU with, running VMs or not.
+			if inv.Caps != nil {
+				for _, m := range inv.Caps.Host.SecModel {
+					for _, l := range m.Labels {
+						if user, _, _ := strings.Cut(l.Value, ":"); m.Name == "dac" && dacRootPart.MatchString(user) {
+							return []Result{fail("host", "libvirt's DAC base label for %s domains is %s: it starts QEMU as root", l.Type, l.Value).at(inv.QEMUConf.Loc("user"))}
+						}
+					}
+				}
+			}
 			return forEachQEMU(inv, func(name, status string) Result {
 				uid := statusField(status, "Uid:")
 				if len(uid) > 1 && uid[1] == "0" {
@@ -373,11 +383,15 @@ var hostControls = []Control{
 			}
 			dir := inv.Path("sys/devices/system/cpu/vulnerabilities")
 			entries, _ := os.ReadDir(dir)
+			var smtVulnerable []string
 			for _, e := range entries {
 				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 				if strings.Contains(string(b), "SMT vulnerable") {
-					return []Result{fail("host", "SMT is on and %s reports SMT vulnerable: guests on sibling threads can leak to each other", e.Name()).at(&model.FindingLocation{Path: "/sys/devices/system/cpu/smt/control"})}
+					smtVulnerable = append(smtVulnerable, e.Name())
 				}
+			}
+			if len(smtVulnerable) > 0 {
+				return []Result{fail("host", "SMT is on and %s report SMT vulnerable: guests on sibling threads can leak to each other", strings.Join(smtVulnerable, ", ")).at(&model.FindingLocation{Path: "/sys/devices/system/cpu/smt/control"})}
 			}
 			return []Result{pass("host", "SMT on, no vulnerability says SMT vulnerable")}
 		})},

@@ -146,3 +146,23 @@ func TestGroupMembersAndConfidentialGuests(t *testing.T) {
 		t.Errorf("VM-031: %+v", g)
 	}
 }
+
+// libvirt's DAC base label says how the next QEMU starts, with no VM running; portgroups that
+// trust guest RX filters count as the network's own attribute does.
+func TestBaseLabelAndPortgroups(t *testing.T) {
+	caps := &libvirtxml.Caps{Host: libvirtxml.CapsHost{SecModel: []libvirtxml.CapsHostSecModel{{Name: "dac",
+		Labels: []libvirtxml.CapsHostSecModelLabel{{Type: "kvm", Value: "+0:+0"}, {Type: "qemu", Value: "+0:+0"}}}}}}
+	inv := &Inventory{Root: t.TempDir(), Local: true, Caps: caps, QEMUConf: conf(t, "qemu.conf", "\nuser = \"root\"\n"),
+		Networks: []*libvirtxml.Network{{Name: "n", PortGroups: []libvirtxml.NetworkPortGroup{{Name: "a"}, {Name: "trusting", TrustGuestRxFilters: "yes"}}}}}
+	f := byID(inv, "HOST-013", "NET-003")
+	if x := f["HOST-013"][0]; x.Status != "fail" || x.Location.Line != 2 || !strings.Contains(x.Detail, "base label for kvm domains is +0:+0") {
+		t.Errorf("HOST-013: %+v %+v", x, x.Location)
+	}
+	if x := f["NET-003"][0]; x.Status != "fail" || x.Location.Device != "portgroup trusting" {
+		t.Errorf("NET-003: %+v", x)
+	}
+	caps.Host.SecModel[0].Labels = []libvirtxml.CapsHostSecModelLabel{{Type: "kvm", Value: "+64055:+994"}}
+	if x := byID(inv, "HOST-013")["HOST-013"][0]; x.Status != "skipped" {
+		t.Errorf("unprivileged base label, no running VM: %+v", x)
+	}
+}

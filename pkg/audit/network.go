@@ -85,13 +85,18 @@ var networkControls = []Control{
 		HowChecked:  "/network/@trustGuestRxFilters and portgroup/@trustGuestRxFilters.",
 		Remediation: "Remove trustGuestRxFilters='yes' from the network and its portgroups.",
 		Check: perNetwork(func(_ *Inventory, n *libvirtxml.Network) Result {
+			var where []string
 			if n.TrustGuestRxFilters == "yes" {
-				return fail(n.Name, "trustGuestRxFilters='yes': guests set their NICs' MAC and multicast filters")
+				where = append(where, "the network")
 			}
 			for _, pg := range n.PortGroups {
 				if pg.TrustGuestRxFilters == "yes" {
-					return fail(n.Name, "portgroup %s has trustGuestRxFilters='yes'", pg.Name).at(&model.FindingLocation{Device: "portgroup " + pg.Name})
+					where = append(where, "portgroup "+pg.Name)
 				}
+			}
+			if len(where) > 0 {
+				return fail(n.Name, "trustGuestRxFilters='yes' on %s: guests set their NICs' MAC and multicast filters", strings.Join(where, ", ")).
+					at(&model.FindingLocation{Device: strings.Replace(where[0], "the network", "network "+n.Name, 1)})
 			}
 			return pass(n.Name, "guest RX filters not trusted")
 		})},

@@ -40,9 +40,15 @@ func (l listener) loc() *model.FindingLocation {
 	return &model.FindingLocation{Process: l.process(), VM: l.vm}
 }
 
-// listeners reads /proc/net/tcp and tcp6 for sockets in LISTEN state (0A) and maps each
-// socket's inode to the process holding it through /proc/PID/fd.
+// listeners are the host's LISTEN sockets, read once per inventory.
 func listeners(inv *Inventory) ([]listener, error) {
+	inv.listenOnce.Do(func() { inv.listen, inv.listenErr = readListeners(inv) })
+	return inv.listen, inv.listenErr
+}
+
+// readListeners reads /proc/net/tcp and tcp6 for sockets in LISTEN state (0A) and maps each
+// socket's inode to the process holding it through /proc/PID/fd.
+func readListeners(inv *Inventory) ([]listener, error) {
 	var out []listener
 	inodes := map[string]int{}
 	read := 0

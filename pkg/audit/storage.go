@@ -166,10 +166,14 @@ var storageControls = []Control{
 					}
 					seen[path] = true
 					fi, err := os.Stat(inv.Path(path))
-					if err != nil {
-						continue // not created yet: nothing to judge
-					}
 					loc := &model.FindingLocation{VM: d.Name, Device: diskName(disk), Path: path}
+					if errorsIsNotExist(err) {
+						continue // not created yet (or another host's path): nothing to judge
+					}
+					if err != nil {
+						out = append(out, errored(path, err).at(loc)) // unreadable is not safe
+						continue
+					}
 					if sev, detail := rule.judge(inv, fi, d.Name+"'s "+diskName(disk)); sev != "" {
 						out = append(out, fail(path, "%s", detail).sev(sev).at(loc).fix("chmod 0600 %s", path))
 					} else {
@@ -191,10 +195,14 @@ var storageControls = []Control{
 			var out []Result
 			check := func(d Domain, device, path string) {
 				fi, err := os.Stat(inv.Path(path))
-				if err != nil {
+				loc := &model.FindingLocation{VM: d.Name, Device: device, Path: path}
+				if errorsIsNotExist(err) {
 					return // made at first start
 				}
-				loc := &model.FindingLocation{VM: d.Name, Device: device, Path: path}
+				if err != nil {
+					out = append(out, errored(path, err).at(loc))
+					return
+				}
 				if sev, detail := rule.judge(inv, fi, d.Name+"'s "+device+" "+path); sev != "" {
 					out = append(out, fail(path, "%s", detail).sev(sev).at(loc).fix("chmod 0600 %s", path))
 				} else {

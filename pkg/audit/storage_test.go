@@ -111,3 +111,24 @@ func TestNetworkPools(t *testing.T) {
 		t.Errorf("STOR-007: %v", got)
 	}
 }
+
+// A disk image that cannot be stat'ed for another reason than not existing is an error, not
+// a silent pass (a symbolic-link loop here; permission denied on a real host).
+func TestUnstatableDiskIsError(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, map[string]string{"pool/.keep": ""})
+	if err := os.Symlink("loop.qcow2", filepath.Join(root, "pool/loop.qcow2")); err != nil {
+		t.Fatal(err)
+	}
+	inv := &Inventory{Root: root, Local: true, Pools: []*libvirtxml.StoragePool{dirPool("p", "/pool")},
+		Domains: []Domain{{Name: "l", Def: domain(t, `<domain type="kvm"><name>l</name><devices>
+<disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/loop.qcow2"/><target dev="vda"/></disk>
+<disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/later.qcow2"/><target dev="vdb"/></disk></devices></domain>`)}}}
+	var got []string
+	for _, x := range byID(inv, "STOR-002")["STOR-002"] {
+		got = append(got, x.Status+" "+x.Target)
+	}
+	if strings.Join(got, ",") != "error /pool/loop.qcow2" {
+		t.Errorf("STOR-002: %v", got)
+	}
+}
