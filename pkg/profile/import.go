@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -13,15 +14,20 @@ import (
 // Import converts a Hyper-NixOS JSON VM profile, in any of its dialects (the schema'd one, the
 // "intelligent"/"usecase" templates with AUTO_DETECT values, the rust-lib resources form), to
 // TOML. Notes says what changed and what needs a person's eye; they head the output as comments.
+//
+// It reads what the old jq-based scripts read: jq printed every value as text, so "true", "4"
+// and "4096" counted as true, 4 and 4096 there and count so here; nested keys are read where
+// they sit; a UTF-8 byte order mark is skipped. Every key that is not carried over is noted.
 func Import(data []byte) (out []byte, notes []string, err error) {
 	var in map[string]any
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
 	dec.UseNumber()
 	if err := dec.Decode(&in); err != nil {
 		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	p := map[string]any{}
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	// used holds the paths read; a key is carried over when it or one of its parents was read.
 	used := map[string]bool{}
 	get := func(path string) (any, bool) {
 		var cur any = in
@@ -34,18 +40,54 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 				return nil, false
 			}
 		}
-		used[strings.Split(path, ".")[0]] = true
+		used[path] = true
 		return cur, true
 	}
 	str := func(path string) string {
 		v, _ := get(path)
-		s, _ := v.(string)
-		return s
+		switch x := v.(type) {
+		case string:
+			return x
+		case json.Number:
+			return x.String()
+		}
+		return ""
 	}
+	// boolean is jq's test == "true": a JSON true or the string "true".
 	boolean := func(path string) bool {
 		v, _ := get(path)
-		b, _ := v.(bool)
-		return b
+		switch x := v.(type) {
+		case bool:
+			return x
+		case string:
+			return strings.EqualFold(strings.TrimSpace(x), "true")
+		}
+		return false
+	}
+	// whole reads a whole number from a JSON number or a string holding one. A fraction is
+	// not cut off silently: it is noted (noted says so) and dropped.
+	whole := func(path string, v any) (n int64, ok, noted bool) {
+		var num json.Number
+		switch x := v.(type) {
+		case json.Number:
+			num = x
+		case string:
+			num = json.Number(strings.TrimSpace(x))
+		default:
+			return 0, false, false
+		}
+		if i, err := num.Int64(); err == nil {
+			return i, true, false
+		}
+		f, err := num.Float64()
+		if err != nil {
+			return 0, false, false
+		}
+		if f == float64(int64(f)) {
+			return int64(f), true, false
+		}
+		note("%s: %s is not a whole number; dropped", path, num)
+		return 0, false, true
 	}
 	// number reads an integer, and says what to do with AUTO_DETECT strings.
 	number := func(path string) (int64, bool) {
@@ -53,21 +95,17 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 		if !ok {
 			return 0, false
 		}
-		switch x := v.(type) {
-		case json.Number:
-			n, err := x.Int64()
-			if err != nil {
-				f, _ := x.Float64()
-				n = int64(f)
-			}
-			return n, true
-		case string:
-			if strings.HasPrefix(x, "AUTO_DETECT") {
-				note("%s was %q: left to the configuration's [vm.defaults]%s", path, x, autoMin(x))
-				return 0, false
-			}
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "AUTO_DETECT") {
+			note("%s was %q: left to the configuration's [vm.defaults]%s", path, s, autoMin(s))
+			return 0, false
 		}
-		note("%s: %v is not a number; dropped", path, v)
+		n, ok, noted := whole(path, v)
+		if ok {
+			return n, true
+		}
+		if !noted {
+			note("%s: %v is not a number; dropped", path, v)
+		}
 		return 0, false
 	}
 	table := func(name string) map[string]any {
@@ -157,15 +195,21 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 	p["network"] = []any{nic}
 	if v, ok := get("cpu_pinning"); ok {
 		if list, ok := v.([]any); ok && len(list) > 0 {
-			var pins []int64
-			for _, x := range list {
-				if n, ok := x.(json.Number); ok {
-					if i, err := n.Int64(); err == nil {
-						pins = append(pins, i)
-					}
+			// Pins are positional (vCPU i gets entry i mod n): one bad entry would move every
+			// later vCPU to another host CPU, so the list is taken whole or not at all.
+			pins := make([]int64, 0, len(list))
+			for i, x := range list {
+				n, ok, _ := whole(fmt.Sprintf("cpu_pinning[%d]", i), x)
+				if !ok || n < 0 {
+					note("cpu_pinning[%d]: %v is not a host CPU number; cpu_pinning dropped (pins are positional)", i, x)
+					pins = nil
+					break
 				}
+				pins = append(pins, n)
 			}
-			table("cpu")["pinning"] = pins
+			if pins != nil {
+				table("cpu")["pinning"] = pins
+			}
 		}
 	}
 	var feats []string
@@ -258,14 +302,7 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 			delete(p, k)
 		}
 	}
-	var dropped []string
-	for k := range in {
-		if !used[k] {
-			dropped = append(dropped, k)
-		}
-	}
-	sort.Strings(dropped)
-	if len(dropped) > 0 {
+	if dropped := notCarried(in, "", used); len(dropped) > 0 {
 		note("not carried over (no meaning in hvctl): %s", strings.Join(dropped, ", "))
 	}
 	body, err := toml.Marshal(p)
@@ -280,6 +317,27 @@ func Import(data []byte) (out []byte, notes []string, err error) {
 	b.WriteString("\n")
 	b.Write(body)
 	return b.Bytes(), notes, nil
+}
+
+// notCarried lists the keys of m (dotted paths below prefix, leaves and arrays whole) that no
+// read path covers.
+func notCarried(m map[string]any, prefix string, used map[string]bool) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		if used[path] {
+			continue
+		}
+		if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
+			out = append(out, notCarried(sub, path, used)...)
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
 }
 
 // commentSafe escapes what may not stand in a TOML comment: a note quotes JSON keys and values

@@ -3,6 +3,7 @@ package profile
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -246,5 +247,45 @@ func TestImportDialects(t *testing.T) {
 	}
 	if _, _, err := Import([]byte("[1,2]")); err == nil {
 		t.Error("a JSON array imported")
+	}
+}
+
+// The importer reads what the old jq-based scripts read: strings for booleans and numbers,
+// nested keys in place, a BOM; it keeps cpu_pinning whole or drops it, refuses to cut off
+// fractions silently, and notes every key it does not carry over, nested ones included.
+func TestImportReadsWhatJqRead(t *testing.T) {
+	data := "\xef\xbb\xbf" + `{"name": "legacy", "cpus": "4", "memory_mb": "4096", "disk_gb": 20.0,
+	  "hugepages": "true", "autostart": "true", "autostart_priority": "40",
+	  "cpu_pinning": [2, "3", 4], "video": {"heads": 1.5},
+	  "features": {"vhost_net": true, "gpu_passthrough": true},
+	  "storage": {"cache": "none", "io": "native"}, "_comment": "x",
+	  "network": {"bridge": "br0", "mode": "bridge"}}`
+	out, notes, err := Import([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(write(t, "imported.toml", string(out)), Options{Defaults: Defaults{VCPUs: 1, Memory: "1GiB"}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if p.VCPUs != 4 || p.Memory != "4GiB" || p.Disk.Size != "20GiB" || !p.MemoryOpts.Hugepages || !p.Autostart ||
+		p.AutostartPriority == nil || *p.AutostartPriority != 40 || !slices.Equal(p.CPU.Pinning, []int{2, 3, 4}) ||
+		!p.Networks[0].Vhost || strings.Contains(string(out), "[video]") {
+		t.Errorf("imported:\n%s", out)
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{"video.heads: 1.5 is not a whole number; dropped",
+		"not carried over (no meaning in hvctl): _comment, features.gpu_passthrough, network.mode, storage.cache, storage.io"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes lack %q:\n%s", want, all)
+		}
+	}
+	// A pin that is not a number drops the list rather than moving every later vCPU.
+	out, notes, err = Import([]byte(`{"name": "pins", "cpu_pinning": [2, "x", 4]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "\n[cpu]") || !strings.Contains(strings.Join(notes, "\n"), `cpu_pinning[1]: x is not a host CPU number; cpu_pinning dropped`) {
+		t.Errorf("bad pin:\n%s\n%v", out, notes)
 	}
 }
