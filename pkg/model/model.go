@@ -163,6 +163,16 @@ type Result struct {
 	Kept    []KeptVolume `json:"kept,omitempty"`
 }
 
+// Orphan is a volume `vmctl gc` found: named for a VM that does not exist and used by nothing.
+type Orphan struct {
+	VM     string `json:"vm"`
+	Pool   string `json:"pool"`
+	Volume string `json:"volume"`
+	Path   string `json:"path"`
+	Action string `json:"action"` // removed, or none (listed only)
+	Error  string `json:"error"`
+}
+
 // KeptVolume is a disk `vmctl delete --remove-storage` left in place, and why.
 type KeptVolume struct {
 	Path   string `json:"path"`

@@ -210,7 +210,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 			return wrap(err)
 		} else if exists {
 			return errs.New(errs.Conflict, "create %s: volume %s exists in pool %s", p.Name, v.Name, v.Pool).
-				WithHint("it may belong to a deleted VM; remove it with virsh vol-delete if it is unused")
+				WithHint("a killed create or clone may have left it: vmctl gc lists such volumes and removes them")
 		}
 	}
 	result := model.Created{Name: p.Name, Profile: path, DomainType: domainType, Volumes: []string{}, Addresses: []model.Address{}}
