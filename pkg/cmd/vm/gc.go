@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"path"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -38,10 +37,8 @@ It lists what it found and removes it only when confirmed. ` + cmdutil.ConfirmHe
 --dry-run lists only. Names or globs limit gc to those dead VMs.`,
 		Example: "  vmctl gc --dry-run\n  vmctl gc web01 --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, a := range args {
-				if _, err := path.Match(a, ""); err != nil {
-					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(a))
-				}
+			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
 			}
 			opts.VMs = args
 			if runF != nil {
@@ -94,7 +91,7 @@ func runGC(ctx context.Context, o *GCOptions) error {
 	}
 	var orphans []virt.Orphan
 	for _, v := range found {
-		if len(o.VMs) == 0 || matchAny(o.VMs, v.VM) {
+		if cmdutil.MatchAny(o.VMs, v.VM) {
 			orphans = append(orphans, v)
 		}
 	}
