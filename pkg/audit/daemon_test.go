@@ -55,7 +55,7 @@ func TestDaemonQEMUTransport(t *testing.T) {
 <serial type="tcp"><source mode="bind" host="127.0.0.1" service="4000"/></serial>
 <disk type="network" device="disk"><driver name="qemu" type="raw"/><source protocol="nbd" name="x"><host name="10.0.0.9"/></source><target dev="vda"/></disk>
 </devices></domain>`)}}}
-	f := byID(inv, "DAEMON-021", "DAEMON-022", "DAEMON-026")
+	f := byID(t, inv, "DAEMON-021", "DAEMON-022", "DAEMON-026")
 	if x := f["DAEMON-021"][0]; x.Status != "fail" || x.Severity != "medium" ||
 		!strings.Contains(x.Detail, "chardev_tls (unset) while c bind") || !strings.Contains(x.Detail, "nbd_tls (unset) while c use NBD") || !strings.Contains(x.Detail, "nbd TLS accepts any peer") {
 		t.Errorf("DAEMON-021: %+v", x)

@@ -12,9 +12,11 @@ import (
 )
 
 // byID runs the controls over inv and returns the findings of each ID.
-func byID(inv *Inventory, ids ...string) map[string][]model.Finding {
+func byID(t *testing.T, inv *Inventory, ids ...string) map[string][]model.Finding {
 	out := map[string][]model.Finding{}
-	for _, f := range Run(inv, only(ids...), nil) {
+	found := Run(inv, only(ids...), nil)
+	actionable(t, found)
+	for _, f := range found {
 		out[f.ID] = append(out[f.ID], f)
 	}
 	return out
@@ -24,14 +26,14 @@ func byID(inv *Inventory, ids ...string) map[string][]model.Finding {
 // IOMMU the firmware has.
 func TestIOMMUReportedOnce(t *testing.T) {
 	none := t.TempDir()
-	f := byID(&Inventory{Root: none, Local: true}, "HOST-007", "HOST-008")
+	f := byID(t, &Inventory{Root: none, Local: true}, "HOST-007", "HOST-008")
 	if f["HOST-007"][0].Status != "fail" || f["HOST-008"][0].Status != "skipped" {
 		t.Errorf("no IOMMU in firmware: %+v", f)
 	}
 	for table, param := range map[string]string{"DMAR": "intel_iommu=on", "IVRS": "amd_iommu=on"} {
 		root := t.TempDir()
 		write(t, root, map[string]string{"sys/firmware/acpi/tables/" + table: ""})
-		f := byID(&Inventory{Root: root, Local: true}, "HOST-007", "HOST-008")
+		f := byID(t, &Inventory{Root: root, Local: true}, "HOST-007", "HOST-008")
 		h8 := f["HOST-008"][0]
 		if f["HOST-007"][0].Status != "pass" || h8.Status != "fail" || !strings.Contains(h8.Remediation, param) {
 			t.Errorf("%s: %+v", table, f)
@@ -76,7 +78,7 @@ func TestListenersOwnedByQEMU(t *testing.T) {
 	}
 	inv := &Inventory{Root: root, Local: true, Domains: []Domain{{Name: "vm1", Def: &libvirtxml.Domain{Name: "vm1"}, Live: &libvirtxml.Domain{Name: "vm1"}}}}
 	var got []string
-	for _, f := range byID(inv, "HOST-024")["HOST-024"] {
+	for _, f := range byID(t, inv, "HOST-024")["HOST-024"] {
 		got = append(got, f.Status+" "+f.Target+" "+f.Location.VM+" "+f.Location.Process)
 	}
 	want := "fail 10.0.0.5:49152 vm1 pid 200 (qemu-system-x86)\nfail 10.0.0.5:5700 vm1 pid 200 (qemu-system-x86)\nfail 10.0.0.5:5902 vm1 pid 200 (qemu-system-x86)"
@@ -89,12 +91,12 @@ func TestListenersOwnedByQEMU(t *testing.T) {
 func TestHardeningSysctls(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, map[string]string{"proc/sys/kernel/yama/ptrace_scope": "0", "proc/sys/kernel/perf_event_paranoid": "1", "proc/sys/kernel/kptr_restrict": "2"})
-	f := byID(&Inventory{Root: root, Local: true}, "HOST-021")["HOST-021"][0]
+	f := byID(t, &Inventory{Root: root, Local: true}, "HOST-021")["HOST-021"][0]
 	if f.Status != "fail" || f.Detail != "kernel.yama.ptrace_scope=0 (want 1, 2 or 3), kernel.perf_event_paranoid=1 (want 2 or 3)" {
 		t.Errorf("HOST-021: %s %q", f.Status, f.Detail)
 	}
 	write(t, root, map[string]string{"proc/sys/kernel/yama/ptrace_scope": "1", "proc/sys/kernel/perf_event_paranoid": "3"})
-	if f := byID(&Inventory{Root: root, Local: true}, "HOST-021")["HOST-021"][0]; f.Status != "pass" {
+	if f := byID(t, &Inventory{Root: root, Local: true}, "HOST-021")["HOST-021"][0]; f.Status != "pass" {
 		t.Errorf("HOST-021: %s %q", f.Status, f.Detail)
 	}
 }
@@ -114,7 +116,7 @@ func TestHostFirewall(t *testing.T) {
 		{nil, "skipped"},
 	}
 	for i, c := range cases {
-		f := byID(&Inventory{Root: t.TempDir(), Local: true, Firewall: c.fw}, "HOST-022")["HOST-022"][0]
+		f := byID(t, &Inventory{Root: t.TempDir(), Local: true, Firewall: c.fw}, "HOST-022")["HOST-022"][0]
 		if f.Status != c.status {
 			t.Errorf("case %d: %s %s, want %s", i, f.Status, f.Detail, c.status)
 		}
@@ -134,7 +136,7 @@ func TestGroupMembersAndConfidentialGuests(t *testing.T) {
 	})
 	inv := &Inventory{Root: root, Local: true, RemoteConf: conf(t, "libvirtd.conf", `unix_sock_group = "virtops"`)}
 	inv.DriverConf = inv.RemoteConf
-	f := byID(inv, "HOST-025", "HOST-009", "VM-031")
+	f := byID(t, inv, "HOST-025", "HOST-009", "VM-031")
 	if g := f["HOST-025"][0]; g.Status != "fail" || !strings.Contains(g.Detail, "alice, bob, carol") {
 		t.Errorf("HOST-025: %+v", g)
 	}
@@ -142,7 +144,7 @@ func TestGroupMembersAndConfidentialGuests(t *testing.T) {
 		t.Errorf("HOST-009: %+v", g)
 	}
 	inv.Domains = []Domain{{Name: "plain", Def: domain(t, `<domain type="kvm"><name>plain</name></domain>`)}}
-	if g := byID(inv, "VM-031")["VM-031"][0]; g.Status != "fail" || g.Severity != "info" {
+	if g := byID(t, inv, "VM-031")["VM-031"][0]; g.Status != "fail" || g.Severity != "info" {
 		t.Errorf("VM-031: %+v", g)
 	}
 }
@@ -154,7 +156,7 @@ func TestBaseLabelAndPortgroups(t *testing.T) {
 		Labels: []libvirtxml.CapsHostSecModelLabel{{Type: "kvm", Value: "+0:+0"}, {Type: "qemu", Value: "+0:+0"}}}}}}
 	inv := &Inventory{Root: t.TempDir(), Local: true, Caps: caps, QEMUConf: conf(t, "qemu.conf", "\nuser = \"root\"\n"),
 		Networks: []*libvirtxml.Network{{Name: "n", PortGroups: []libvirtxml.NetworkPortGroup{{Name: "a"}, {Name: "trusting", TrustGuestRxFilters: "yes"}}}}}
-	f := byID(inv, "HOST-013", "NET-003")
+	f := byID(t, inv, "HOST-013", "NET-003")
 	if x := f["HOST-013"][0]; x.Status != "fail" || x.Location.Line != 2 || !strings.Contains(x.Detail, "base label for kvm domains is +0:+0") {
 		t.Errorf("HOST-013: %+v %+v", x, x.Location)
 	}
@@ -162,7 +164,7 @@ func TestBaseLabelAndPortgroups(t *testing.T) {
 		t.Errorf("NET-003: %+v", x)
 	}
 	caps.Host.SecModel[0].Labels = []libvirtxml.CapsHostSecModelLabel{{Type: "kvm", Value: "+64055:+994"}}
-	if x := byID(inv, "HOST-013")["HOST-013"][0]; x.Status != "skipped" {
+	if x := byID(t, inv, "HOST-013")["HOST-013"][0]; x.Status != "skipped" {
 		t.Errorf("unprivileged base label, no running VM: %+v", x)
 	}
 }

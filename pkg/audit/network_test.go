@@ -15,13 +15,13 @@ func TestForwardingAndRPFilter(t *testing.T) {
 	write(t, root, map[string]string{"proc/sys/net/ipv4/ip_forward": "1", "proc/sys/net/ipv4/conf/all/rp_filter": "2", "proc/sys/net/ipv4/conf/default/rp_filter": "1"})
 	nat := &libvirtxml.Network{Name: "default", Forward: &libvirtxml.NetworkForward{Mode: "nat"}}
 	inv := &Inventory{Root: root, Local: true, Networks: []*libvirtxml.Network{nat}, NetworkActive: map[string]bool{"default": false}}
-	f := byID(inv, "NET-006")["NET-006"][0]
+	f := byID(t, inv, "NET-006")["NET-006"][0]
 	if f.Status != "fail" || !strings.Contains(f.Detail, "ip_forward=1 though no running") || !strings.Contains(f.Detail, "rp_filter is loose") {
 		t.Errorf("NET-006: %s %q", f.Status, f.Detail)
 	}
 	write(t, root, map[string]string{"proc/sys/net/ipv4/conf/all/rp_filter": "1"})
 	inv.NetworkActive["default"] = true
-	if f := byID(inv, "NET-006")["NET-006"][0]; f.Status != "pass" {
+	if f := byID(t, inv, "NET-006")["NET-006"][0]; f.Status != "pass" {
 		t.Errorf("NET-006 with a running NAT network and strict rp_filter: %s %q", f.Status, f.Detail)
 	}
 }
@@ -37,7 +37,7 @@ func TestNetworkIsolationAndSeparation(t *testing.T) {
 	inv := &Inventory{Root: t.TempDir(), Local: true, Networks: []*libvirtxml.Network{nat, isolated},
 		Domains:  []Domain{nic("a", "default"), nic("b", "default"), nic("c", "iso"), nic("d", "iso")},
 		QEMUConf: conf(t, "qemu.conf", `migration_address = "192.168.122.1"`), FiltersErr: errors.New("no nwfilter")}
-	f := byID(inv, "NET-004", "NET-007", "NET-005")
+	f := byID(t, inv, "NET-004", "NET-007", "NET-005")
 	var got []string
 	for _, id := range []string{"NET-004", "NET-005", "NET-007"} {
 		for _, x := range f[id] {

@@ -35,7 +35,7 @@ func TestStoresAndVolumeDisks(t *testing.T) {
 	}
 	inv := &Inventory{Root: root, Local: true, Pools: []*libvirtxml.StoragePool{dirPool("hvctl", "/var/lib/hvctl/pool"), dirPool("unbuilt", "/srv/none")},
 		Domains: []Domain{{Name: "web01", Def: domain(t, string(b))}}}
-	f := byID(inv, "STOR-001", "STOR-002")
+	f := byID(t, inv, "STOR-001", "STOR-002")
 	var got []string
 	for _, id := range []string{"STOR-001", "STOR-002"} {
 		for _, x := range f[id] {
@@ -53,7 +53,7 @@ func TestStoresAndVolumeDisks(t *testing.T) {
 	}
 	// A pool that cannot be listed is an error, not an empty store.
 	inv.PoolsErr = errors.New("storage driver failed")
-	if x := byID(inv, "STOR-002")["STOR-002"][0]; x.Status != "error" {
+	if x := byID(t, inv, "STOR-002")["STOR-002"][0]; x.Status != "error" {
 		t.Errorf("pools unlisted: %+v", x)
 	}
 }
@@ -67,7 +67,7 @@ func TestNVRAMAndTPMState(t *testing.T) {
 	inv := &Inventory{Root: root, Local: true, Domains: []Domain{{Name: "efi", Def: domain(t, `<domain type="kvm"><name>efi</name><uuid>`+uuid+`</uuid>
 <os firmware="efi"><type arch="x86_64">hvm</type></os><devices><tpm model="tpm-crb"><backend type="emulator" version="2.0"/></tpm></devices></domain>`)}}}
 	var got []string
-	for _, x := range byID(inv, "STOR-003")["STOR-003"] {
+	for _, x := range byID(t, inv, "STOR-003")["STOR-003"] {
 		got = append(got, x.Status+" "+x.Location.Device+" "+x.Location.Path)
 	}
 	want := "fail nvram /var/lib/libvirt/qemu/nvram/efi_VARS.fd\nfail tpm /var/lib/libvirt/swtpm/" + uuid + "/tpm2/tpm2-00.permall"
@@ -90,7 +90,7 @@ func TestConfigFileOwnersAndGroups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f := byID(&Inventory{Root: root, Local: true}, "STOR-005")["STOR-005"][0]
+	f := byID(t, &Inventory{Root: root, Local: true}, "STOR-005")["STOR-005"][0]
 	if f.Status != "fail" || !strings.Contains(f.Detail, "/etc/libvirt/qemu.conf is readable by group") || !strings.Contains(f.Detail, "/etc/libvirt/qemu/vm.xml is owned by uid") {
 		t.Errorf("STOR-005: %s", f.Detail)
 	}
@@ -104,7 +104,7 @@ func TestNetworkPools(t *testing.T) {
 		{Type: "netfs", Name: "nfs"},
 	}}
 	var got []string
-	for _, x := range byID(inv, "STOR-007")["STOR-007"] {
+	for _, x := range byID(t, inv, "STOR-007")["STOR-007"] {
 		got = append(got, x.Target+" "+x.Status+" "+x.Severity)
 	}
 	if strings.Join(got, ",") != "san fail medium,nfs fail info,ceph pass medium" {
@@ -125,7 +125,7 @@ func TestUnstatableDiskIsError(t *testing.T) {
 <disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/loop.qcow2"/><target dev="vda"/></disk>
 <disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="/pool/later.qcow2"/><target dev="vdb"/></disk></devices></domain>`)}}}
 	var got []string
-	for _, x := range byID(inv, "STOR-002")["STOR-002"] {
+	for _, x := range byID(t, inv, "STOR-002")["STOR-002"] {
 		got = append(got, x.Status+" "+x.Target)
 	}
 	if strings.Join(got, ",") != "error /pool/loop.qcow2" {

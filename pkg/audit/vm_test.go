@@ -17,7 +17,9 @@ func vmFindings(t *testing.T, inv *Inventory, xml string, ids ...string) map[str
 	def := domain(t, xml)
 	inv.Domains = append(inv.Domains, Domain{Name: def.Name, UUID: def.UUID, Def: def, Secure: true})
 	out := map[string]model.Finding{}
-	for _, f := range Run(inv, only(ids...), nil) {
+	found := Run(inv, only(ids...), nil)
+	actionable(t, found)
+	for _, f := range found {
 		if f.Target == def.Name {
 			out[f.ID] = f
 		}
