@@ -9,7 +9,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/cmd/auditcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
-	isocmd "github.com/hyper-nixos/hvctl/pkg/cmd/iso"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/isocmd"
 	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"

@@ -510,7 +510,9 @@ func TestLifecycle(t *testing.T) {
 	t.Cleanup(func() { _ = os.RemoveAll(isoStore) })
 	medium := filepath.Join(isoDir, "medium.iso")
 	e.env = []string{"HVCTL_PATHS_ISOS=" + isoStore}
-	e.ok(nil, "isoctl", "seed", medium, "--hostname", "medium-host")
+	if _, errOut, code := e.run("isoctl", "seed", medium, "--hostname", "medium-host"); code != 0 {
+		t.Fatalf("seed: exit %d\n%s", code, errOut)
+	}
 	// The store's pool is registered on the test driver, not on the host's libvirtd.
 	e.ok(nil, "isoctl", "-c", "test:///default", "import", medium)
 	if out, errOut, code := e.run("isoctl", "attach", "e2e-2", "medium.iso"); code != 0 {
@@ -906,7 +908,9 @@ func TestPullThroughLibvirt(t *testing.T) {
 	if _, errOut, code := e.run("isoctl", "verify", "img.iso"); code != 8 {
 		t.Errorf("remote verify of a changed image: exit %d %s", code, errOut)
 	}
-	e.ok(nil, "isoctl", "rm", "img.iso")
+	if _, errOut, code := e.run("isoctl", "rm", "img.iso", "--yes"); code != 0 {
+		t.Errorf("rm: exit %d\n%s", code, errOut)
+	}
 	if _, err := os.Stat(filepath.Join(store, "img.iso")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("remote rm left the image: %v", err)
 	}

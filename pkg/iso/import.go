@@ -105,7 +105,7 @@ func ImportLegacy(ctx context.Context, legacy, dir string, now time.Time) ([]Leg
 	var out []LegacyResult
 	for _, f := range isos {
 		r := LegacyResult{File: f}
-		side, err := os.ReadFile(f + ".sha256")
+		side, err := readCapped(f+".sha256", MaxRecordBytes)
 		if err != nil {
 			r.Err = errs.New(errs.Verify, "%s has no .sha256 sidecar: not imported (a .verified marker proves nothing)", filepath.Base(f))
 			out = append(out, r)

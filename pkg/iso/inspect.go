@@ -2,22 +2,15 @@ package iso
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/model"
 )
 
-// Inspection is what `isoctl inspect` tells of an image file.
-type Inspection struct {
-	File      string `json:"file"`
-	SizeBytes int64  `json:"size_bytes"`
-	Format    string `json:"format"` // iso9660, qcow2, raw
-	VolumeID  string `json:"volume_id"`
-	Bootable  bool   `json:"bootable"` // El Torito boot record (ISO) present
-	Hybrid    bool   `json:"hybrid"`   // also an MBR-bootable disk image (isohybrid)
-	OS        string `json:"os"`       // a guess from the volume id; "" when unknown
-}
+// Inspection is what `isoctl inspect` tells of an image file (pkg/model holds the contract).
+type Inspection = model.ImageInspection
 
 // Inspect reads the headers of an image file: ISO 9660 volume id and El Torito boot record,
 // MBR signature, qcow2 magic. It reads a few sectors, never the whole file.
@@ -80,8 +73,4 @@ func guessOS(volID string) string {
 		}
 	}
 	return ""
-}
-
-func (in *Inspection) String() string {
-	return fmt.Sprintf("%s: %s, %d bytes, volume %q, bootable %v", in.File, in.Format, in.SizeBytes, in.VolumeID, in.Bootable)
 }

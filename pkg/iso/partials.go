@@ -38,7 +38,7 @@ func Partials(dir string) ([]Partial, error) {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), ".partial")
 		pt := Partial{Name: name, Path: p, SizeBytes: fi.Size(), Modified: fi.ModTime()}
 		var st partialState
-		if b, err := os.ReadFile(p + ".json"); err == nil && json.Unmarshal(b, &st) == nil {
+		if b, err := readCapped(p+".json", MaxRecordBytes); err == nil && json.Unmarshal(b, &st) == nil {
 			pt.URL, pt.Resumable = st.URL, st.URL != "" && st.Validator != ""
 		}
 		pt.Active = locked(filepath.Join(dir, "."+name+".lock"))

@@ -24,27 +24,13 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/units"
 )
 
-// Record is the provenance of a stored image, kept beside it as NAME.record.json.
-type Record struct {
-	Name           string `json:"name"`
-	Catalog        string `json:"catalog,omitempty"` // the catalogue entry it was pulled as
-	SourceURL      string `json:"source_url"`
-	FinalURL       string `json:"final_url"`
-	SizeBytes      int64  `json:"size_bytes"`
-	SHA256         string `json:"sha256"`
-	UpstreamDigest string `json:"upstream_digest"` // what the publisher said, as algo:hex
-	ChecksumURL    string `json:"checksum_url"`
-	SignatureURL   string `json:"signature_url"` // detached signature, or the clearsigned checksum file
-	Signer         string `json:"signer"`        // fingerprint of the pinned key that signed the checksums
-	Verified       bool   `json:"verified"`
-	Insecure       bool   `json:"insecure"` // stored without verification, on request; forever marked
-	FetchedAt      string `json:"fetched_at"`
-	VerifiedAt     string `json:"verified_at"`
-	FetchedBy      string `json:"fetched_by"`
-}
+// Record is the provenance of a stored image, kept beside it as NAME.record.json; its JSON is
+// part of the public contract (pkg/model).
+type Record = model.ImageRecord
 
 // PullOptions describe one download into the store.
 type PullOptions struct {
@@ -156,7 +142,7 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 
 	var st partialState
 	offset := int64(0)
-	if b, err := os.ReadFile(stateFile); err == nil && json.Unmarshal(b, &st) == nil && st.URL == o.URL && st.Validator != "" {
+	if b, err := readCapped(stateFile, MaxRecordBytes); err == nil && json.Unmarshal(b, &st) == nil && st.URL == o.URL && st.Validator != "" {
 		if fi, err := os.Stat(partial); err == nil {
 			offset = fi.Size()
 		}

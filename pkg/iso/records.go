@@ -2,6 +2,8 @@ package iso
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,8 +44,11 @@ func ReadRecord(dir, name string) (*Record, error) {
 	return r, nil
 }
 
+// MaxRecordBytes bounds what is read as a record: they are a few hundred bytes.
+const MaxRecordBytes = 1 << 20
+
 func readRecordFile(p, name string) (*Record, error) {
-	b, err := os.ReadFile(p)
+	b, err := readCapped(p, MaxRecordBytes)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, &errs.Error{Kind: errs.NotFound, Msg: "image " + name + " not found in " + filepath.Dir(p), Err: err}
@@ -58,6 +63,20 @@ func readRecordFile(p, name string) (*Record, error) {
 		return nil, errs.New(errs.NotFound, "image %s not found in %s (%s is not its record)", name, filepath.Dir(p), p)
 	}
 	return &r, nil
+}
+
+// readCapped reads the file at p, failing when it holds more than limit bytes.
+func readCapped(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", p, limit)
+	}
+	return b, err
 }
 
 // legacyRecord reads NAME.json when it is NAME's record of old: a record naming NAME and not itself a stored image (an image named NAME.json has a record of its own,

@@ -470,3 +470,119 @@ type AuditWaiver struct {
 	File    string `json:"file"`
 	Line    int    `json:"line"`
 }
+
+// ImageRecord is the provenance of a stored image (isoctl), kept beside it as
+// NAME.record.json: where it came from, what it hashed to, who vouched for it.
+type ImageRecord struct {
+	Name           string `json:"name"`
+	Catalog        string `json:"catalog,omitempty"` // the catalogue entry it was pulled as
+	SourceURL      string `json:"source_url"`
+	FinalURL       string `json:"final_url"`
+	SizeBytes      int64  `json:"size_bytes"`
+	SHA256         string `json:"sha256"`
+	UpstreamDigest string `json:"upstream_digest"` // what the publisher said, as algo:hex
+	ChecksumURL    string `json:"checksum_url"`
+	SignatureURL   string `json:"signature_url"` // detached signature, or the clearsigned checksum file
+	Signer         string `json:"signer"`        // fingerprint of the pinned key that signed the checksums
+	Verified       bool   `json:"verified"`
+	Insecure       bool   `json:"insecure"` // stored without verification, on request; forever marked
+	FetchedAt      string `json:"fetched_at"`
+	VerifiedAt     string `json:"verified_at"`
+	FetchedBy      string `json:"fetched_by"`
+}
+
+// Image is a stored image as `isoctl list`, show, pull and import print it: its record, its
+// store and file, and every VM that uses it (directly or as a backing file).
+type Image struct {
+	ImageRecord
+	Store  string   `json:"store"`
+	Path   string   `json:"path"`
+	UsedBy []string `json:"used_by"`
+}
+
+// PullPlan is what `isoctl pull --dry-run` found: the image the publisher's verified checksum
+// list names today, without downloading it.
+type PullPlan struct {
+	Name        string `json:"name"`
+	Store       string `json:"store"`
+	URL         string `json:"url"`
+	Digest      string `json:"digest"` // algo:hex; empty when --insecure
+	ChecksumURL string `json:"checksum_url"`
+	Signature   string `json:"signature_url"`
+	Signer      string `json:"signer"`
+	Catalog     string `json:"catalog,omitempty"`
+	Insecure    bool   `json:"insecure"`
+	MaxBytes    int64  `json:"max_bytes"` // the size cap the pull would enforce
+}
+
+// ImageCheck is one image of `isoctl verify`.
+type ImageCheck struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	SHA256 string `json:"sha256"`
+	Error  string `json:"error"`
+}
+
+// LegacyImport is one file of `isoctl import --legacy`.
+type LegacyImport struct {
+	File   string `json:"file"`
+	OK     bool   `json:"ok"`
+	SHA256 string `json:"sha256"`
+	Error  string `json:"error"`
+}
+
+// CatalogEntry is one image `isoctl pull` knows by name, and how a pull of it is verified.
+type CatalogEntry struct {
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
+	Version        string   `json:"version"`
+	Arch           string   `json:"arch"`
+	URL            string   `json:"url"`
+	File           string   `json:"file"`
+	ChecksumURL    string   `json:"checksum_url"`
+	ChecksumFormat string   `json:"checksum_format"`
+	SignatureKind  string   `json:"signature_kind"`
+	SignatureURL   string   `json:"signature_url"`
+	KeyURL         string   `json:"key_url"`
+	Keys           []string `json:"keys"`
+	MaxBytes       int64    `json:"max_bytes"`
+	Source         string   `json:"source"`      // builtin or config
+	VerifiedBy     string   `json:"verified_by"` // signed_checksums, signed_checksums_unpinned, signed_image, checksums_https, none
+}
+
+// ImageInspection is what `isoctl inspect` tells of an image file.
+type ImageInspection struct {
+	File      string `json:"file"`
+	SizeBytes int64  `json:"size_bytes"`
+	Format    string `json:"format"` // iso9660, qcow2, raw
+	VolumeID  string `json:"volume_id"`
+	Bootable  bool   `json:"bootable"` // El Torito boot record (ISO) present
+	Hybrid    bool   `json:"hybrid"`   // also an MBR-bootable disk image (isohybrid)
+	OS        string `json:"os"`       // a guess from the volume id; "" when unknown
+}
+
+// MediaChange is the result of `isoctl attach` and `isoctl eject`.
+type MediaChange struct {
+	VM     string `json:"vm"`
+	Device string `json:"device"` // the CD-ROM's target, such as sdb
+	Image  string `json:"image"`  // the image now in the drive; "" when emptied
+	Path   string `json:"path"`
+}
+
+// PartialDownload is an unfinished pull (`isoctl partials`).
+type PartialDownload struct {
+	Name       string `json:"name"` // the image it would become
+	Store      string `json:"store"`
+	Path       string `json:"path"`
+	SizeBytes  int64  `json:"size_bytes"`
+	ModifiedAt string `json:"modified_at"`
+	URL        string `json:"url"`
+	Resumable  bool   `json:"resumable"` // a pull of the same URL would resume it
+	Active     bool   `json:"active"`    // a pull is writing it now
+}
+
+// ObjectName is the file inspected, for -o name.
+func (i ImageInspection) ObjectName() string { return i.File }
+
+// ObjectName is the VM whose drive changed, for -o name.
+func (m MediaChange) ObjectName() string { return m.VM }

@@ -1,17 +1,19 @@
-package iso
+package isocmd
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	isopkg "github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
@@ -61,7 +63,7 @@ func TestRmRefusesAnImageInUse(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(store, "inuse.iso")); err != nil {
 		t.Fatal("the image went anyway")
 	}
-	if err := run(t, f, "rm", "inuse.iso", "--force"); err != nil {
+	if err := run(t, f, "rm", "inuse.iso", "--force", "--yes"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(f.IO.ErrOut.(*bytes.Buffer).String(), "warning: removing inuse.iso, which user uses") {
@@ -202,5 +204,86 @@ func TestStoresOfTwoConfigurationsDoNotCollide(t *testing.T) {
 	}
 	if got := poolName("isos", "/var/lib/hvctl/isos/", "/var/lib/hvctl/isos"); got != "hvctl-isos" {
 		t.Errorf("the default store's pool: %s", got)
+	}
+}
+
+// parse runs argv through a NewCmdX with a capturing runF: flag parsing and the checks made
+// before any work, without libvirt or a store. It returns the options runF received.
+func parse[O any](t *testing.T, build func(*cmdutil.Factory, func(context.Context, *O) error) *cobra.Command, argv ...string) (*O, error) {
+	t.Helper()
+	var got *O
+	cmd := build(factory(t, t.TempDir()), func(_ context.Context, o *O) error { got = o; return nil })
+	cmd.SetArgs(argv)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.ExecuteContext(context.Background())
+	return got, err
+}
+
+// parseCase is one row of a TestNewCmdX table: argv and either the options (F left out) or
+// the usage error wanted.
+type parseCase[O any] struct {
+	argv    string
+	want    O
+	wantErr string // a usage error containing this; "" for success
+}
+
+func runParseCases[O any](t *testing.T, build func(*cmdutil.Factory, func(context.Context, *O) error) *cobra.Command, clearF func(*O), cases []parseCase[O]) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.argv, func(t *testing.T) {
+			got, err := parse(t, build, strings.Fields(c.argv)...)
+			if c.wantErr != "" {
+				// cobra's own flag errors are untyped; the root classifies them (exit 2).
+				cobraFlag := err != nil && strings.HasPrefix(err.Error(), "unknown flag")
+				if errs.KindOf(err) != errs.Usage && !cobraFlag || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v (kind %s), want a usage error with %q", err, errs.KindOf(err), c.wantErr)
+				}
+				if got != nil {
+					t.Errorf("runF ran after a usage error: %+v", *got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil {
+				t.Fatal("runF did not run")
+			}
+			clearF(got)
+			if !reflect.DeepEqual(*got, c.want) {
+				t.Errorf("options\n got %+v\nwant %+v", *got, c.want)
+			}
+		})
+	}
+}
+
+// partials --clear --yes removes unfinished downloads, and only the named ones when named.
+func TestPartialsClear(t *testing.T) {
+	store := t.TempDir()
+	for _, n := range []string{"a.iso", "b.iso"} {
+		if err := os.WriteFile(filepath.Join(store, "."+n+".partial"), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := factory(t, store)
+	if err := run(t, f, "partials", "--clear", "--yes", "b.iso"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(store, ".b.iso.partial")); !os.IsNotExist(err) {
+		t.Errorf("b.iso's partial stayed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(store, ".a.iso.partial")); err != nil {
+		t.Errorf("a.iso's partial went without being named: %v", err)
+	}
+	if err := run(t, factory(t, store), "partials", "--clear", "--yes", "b.iso"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("clearing a partial that is not there: %v", err)
+	}
+	if err := run(t, factory(t, store), "partials", "--clear", "--yes"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(store, ".a.iso.partial")); !os.IsNotExist(err) {
+		t.Errorf("a.iso's partial stayed: %v", err)
 	}
 }
