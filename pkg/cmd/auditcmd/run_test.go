@@ -12,6 +12,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 )
 
 func TestNewCmdRun(t *testing.T) {
@@ -230,7 +231,21 @@ func TestRunSelection(t *testing.T) {
 	if _, err := e.report(t, "--skip", "VM-030,STOR-010,VM-025"); err != nil {
 		t.Errorf("--skip of every failing control: %v", err)
 	}
-	// VM-032 is derived from the other results; skipping it drops it.
+	// VM-032 is derived from the other results of an autostarted VM; skipping it drops it.
+	conn := virttest.Open(t)
+	virttest.Define(t, conn, "<domain type='test'><name>t-auditux-auto</name><memory>65536</memory><os><type>hvm</type></os></domain>")
+	dom, err := conn.Raw().LookupDomainByName("t-auditux-auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dom.SetAutostart(true); err != nil {
+		t.Fatal(err)
+	}
+	_ = dom.Free()
+	r, _ = e.report(t, "--all", "--only", "vm")
+	if finding(r, "VM-032", "t-auditux-auto") == nil {
+		t.Fatal("no VM-032 row for an autostarted VM: the fixture does not exercise --skip VM-032")
+	}
 	r, _ = e.report(t, "--skip", "VM-032", "--all")
 	for _, f := range r.Findings {
 		if f.ID == "VM-032" {
