@@ -361,7 +361,7 @@ func TestLifecycle(t *testing.T) {
 	e.ok(nil, "netctl", "delete", netName+"-x", "--yes")
 
 	// auditctl on the real host, with a guest running: its QEMU process is read from /proc.
-	out, errOut, code := e.run("auditctl", "run", "--group", "host,vm", "--all", "--json")
+	out, errOut, code := e.run("auditctl", "run", "--group", "host,vm", "--all", "--jq", ".findings")
 	var findings []struct{ ID, Status, Target, Severity string }
 	if err := json.Unmarshal([]byte(out), &findings); err != nil || code != 9 {
 		t.Fatalf("auditctl run: exit %d, %v\n%s%s", code, err, out, errOut)
