@@ -1,7 +1,12 @@
-// Package audit is auditctl's engine: controls from the project's catalogue
+// Package audit is auditctl's engine: the 102 controls of the project's catalogue
 // (../shared/reference/audit-catalogue.md, by the same IDs) evaluated against an inventory of
-// one host: its files under Root, its QEMU driver configuration, and what libvirt says of its
-// domains, networks and storage pools.
+// one host: its files under Root, the configuration files its daemons read (parsed as libvirt's
+// virConf parses them), and what libvirt says of its domains, networks, pools, filters and
+// secrets. The checks judge the inventory and run nothing; LoadHost and ReadFirewall gather
+// the host-side parts of it.
+//
+// Files: host.go, daemon.go, vm.go, network.go and storage.go hold the controls of each group;
+// conf.go the configuration parser, proc.go /proc and the firewall ruleset.
 package audit
 
 import (

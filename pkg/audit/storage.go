@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -78,8 +79,9 @@ func qemuGroups(inv *Inventory) []string {
 	return groups
 }
 
-// permResult judges a file that holds guest data or secrets: o+w and o+r at the given levels,
-// g+w to a group outside allowed (when not nil), owner not root (when rootOwned).
+// permRule says at which severity a file that holds guest data or secrets fails: written or
+// read by others, written or read by a group outside groups, owned by another user than root.
+// An empty severity is not judged.
 type permRule struct {
 	worldWrite, worldRead, groupRead, groupWrite, notRoot Severity // "" = not judged
 	groups                                                []string
@@ -462,4 +464,5 @@ var storageControls = []Control{
 		}},
 }
 
-func errorsIsNotExist(err error) bool { return err != nil && os.IsNotExist(err) }
+// errorsIsNotExist says the file is simply not there (any other stat error is reported).
+func errorsIsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

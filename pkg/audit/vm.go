@@ -104,7 +104,7 @@ func nicName(nic libvirtxml.DomainInterface) string {
 	return "interface"
 }
 
-// dacUser and dacGroup split a DAC label "user:group".
+// dacRootPart matches the user or group half of a DAC label that means root: root, 0 or +0.
 var dacRootPart = regexp.MustCompile(`^(\+?0|root)$`)
 
 // display is a VNC or SPICE listen of a VM, resolved to where QEMU really listens.
