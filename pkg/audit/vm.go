@@ -1020,8 +1020,15 @@ var vmControls = []Control{
 			if !uefi(d.Def) {
 				return pass(d.Name, "BIOS firmware (not UEFI)")
 			}
-			if len(devices(d.Def).TPMs) == 0 {
+			tpms := devices(d.Def).TPMs
+			if len(tpms) == 0 {
 				return fail(d.Name, "UEFI without a TPM: no measured boot").at(&model.FindingLocation{VM: d.Name, Device: "tpm"})
+			}
+			for _, tpm := range tpms {
+				if b := tpm.Backend; b != nil && b.Emulator != nil && b.Emulator.Version == "1.2" {
+					return fail(d.Name, "UEFI with a TPM 1.2 emulator: measured boot and Windows 11 need TPM 2.0").at(&model.FindingLocation{VM: d.Name, Device: "tpm"}).
+						fix("Set <backend type='emulator' version='2.0'/> on the VM's <tpm>.")
+				}
 			}
 			return pass(d.Name, "UEFI with a TPM")
 		})},

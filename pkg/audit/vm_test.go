@@ -183,3 +183,12 @@ func TestVMInventoryControls(t *testing.T) {
 		}
 	}
 }
+
+// A UEFI guest with a TPM 1.2 emulator has no TPM 2.0 for measured boot.
+func TestUEFIWithTPM12(t *testing.T) {
+	f := vmFindings(t, &Inventory{}, `<domain type="kvm"><name>old</name><os firmware="efi"><type arch="x86_64">hvm</type></os><devices>
+<tpm model="tpm-tis"><backend type="emulator" version="1.2"/></tpm></devices></domain>`, "VM-033")
+	if g := f["VM-033"]; g.Status != "fail" || !strings.Contains(g.Detail, "TPM 1.2") {
+		t.Errorf("VM-033: %+v", g)
+	}
+}
