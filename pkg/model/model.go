@@ -208,6 +208,9 @@ type ProfileCheck struct {
 	Profile string         `json:"profile"`
 	OK      bool           `json:"ok"`
 	Issues  []ProfileIssue `json:"issues"`
+	// Warnings do not make the profile invalid: a path outside the stores, a password hash
+	// in a file others can read.
+	Warnings []ProfileIssue `json:"warnings,omitempty"`
 }
 
 // ProfileIssue is one problem in a profile, where it was written.

@@ -74,6 +74,8 @@ type Options struct {
 	Defaults Defaults
 	Zones    map[string]Zone // configured zones; nil skips the zone checks
 	Set      []string        // KEY=VALUE overrides (--set), laid over the profile
+	ISODir   string          // the ISO store: install_iso names resolve there
+	ImageDir string          // the image store: base_image names resolve there
 }
 
 // Resolve turns a profile argument into a path: an existing file as given, else NAME.toml in
@@ -134,6 +136,10 @@ func Load(path string, o Options) (*Profile, error) {
 	if o.Zones != nil {
 		p.validateZones(doc, more, o.Zones)
 	}
+	warn := &Invalid{File: path}
+	p.checkPaths(doc, more, warn, o)
+	sortIssues(warn.Issues)
+	p.Warnings = warn.Issues
 	for _, i := range more.Issues {
 		if !reported[i.Key] { // a key already reported for its type says nothing new here
 			inv.Issues = append(inv.Issues, i)

@@ -6,6 +6,10 @@ package profile
 // Profile is a VM description. Sizes are strings with units ("20GiB"); the `doc` tags feed the
 // JSON Schema of `vmctl profile schema`, the `enum` tags its enumerations.
 type Profile struct {
+	// Warnings are what Load found allowed but worth a look (a path outside the stores, a
+	// password hash in a file others can read); validate prints them.
+	Warnings []Issue `toml:"-" json:"-"`
+
 	Name        string `toml:"name" json:"name" doc:"VM name: 1-64 letters, digits, '.', '_', '-'"`
 	Extends     string `toml:"extends" json:"extends,omitempty" doc:"profile to inherit from: a name in the profiles directory or a path"`
 	Description string `toml:"description" json:"description,omitempty" doc:"free text, stored as the domain description"`

@@ -309,10 +309,13 @@ func buildOptions(ctx context.Context, conn *virt.Conn, cfg config.Config, p *pr
 // storePath resolves a profile's image reference: a path, a file name in the store, or the
 // name of a catalogue entry pulled into the store (its newest image, as isoctl records it).
 func storePath(dir, ref string) string {
-	if filepath.IsAbs(ref) {
-		return ref
+	p, err := profile.InStore(dir, ref)
+	if err != nil {
+		return "" // profile.Load refuses such a reference: never climb out of the store
 	}
-	p := filepath.Join(dir, ref)
+	if filepath.IsAbs(ref) {
+		return p
+	}
 	if _, err := os.Stat(p); err != nil {
 		if r, err := iso.Locate(dir, ref); err == nil {
 			return filepath.Join(dir, r.Name)
@@ -323,6 +326,9 @@ func storePath(dir, ref string) string {
 
 // findBaseImage resolves a base image name or path to a libvirt volume.
 func findBaseImage(ctx context.Context, conn *virt.Conn, image, store string) (*virt.Volume, error) {
+	if _, err := profile.InStore(store, image); err != nil {
+		return nil, errs.New(errs.Usage, "base_image %v", err)
+	}
 	candidates := []string{image}
 	if !filepath.IsAbs(image) {
 		candidates = nil

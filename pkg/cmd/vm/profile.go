@@ -48,6 +48,8 @@ func profileOptions(f *cmdutil.Factory) (profile.Options, map[string]string, err
 	d := c.VM.Defaults
 	o := profile.Options{
 		Dir:      c.Paths.Profiles,
+		ISODir:   c.Paths.ISOs,
+		ImageDir: c.Paths.Images,
 		Defaults: profile.Defaults{VCPUs: d.VCPUs, Memory: d.Memory, DiskSize: d.DiskSize, Network: d.Network, DomainType: d.DomainType},
 		Zones:    map[string]profile.Zone{},
 	}
@@ -115,15 +117,22 @@ func runProfileValidate(o *ProfileValidateOptions) error {
 	bad, missing := 0, 0
 	for _, arg := range o.Profiles {
 		c := model.ProfileCheck{Profile: arg, Issues: []model.ProfileIssue{}}
+		var p *profile.Profile
 		path, err := profile.Resolve(arg, lo.Dir)
 		if err == nil {
 			c.Profile = path
-			_, err = profile.Load(path, lo)
+			p, err = profile.Load(path, lo)
 		}
 		var inv *profile.Invalid
 		switch {
 		case err == nil:
 			c.OK = true
+			for _, w := range p.Warnings {
+				c.Warnings = append(c.Warnings, model.ProfileIssue{File: w.File, Line: w.Line, Column: w.Col, Key: w.Key, Message: w.Msg})
+				if !format.IsJSON() {
+					fmt.Fprintln(o.F.IO.ErrOut, "warning: "+output.Escape(w.String()))
+				}
+			}
 		case errors.As(err, &inv):
 			for _, i := range inv.Issues {
 				c.Issues = append(c.Issues, model.ProfileIssue{File: i.File, Line: i.Line, Column: i.Col, Key: i.Key, Message: i.Msg})
