@@ -611,7 +611,7 @@ func TestCreateFromProfile(t *testing.T) {
 	defer srv.Close()
 	store := "/var/lib/libvirt/images/hvctl-e2e-images"
 	t.Cleanup(func() {
-		if p, err := e.conn.LookupStoragePoolByName("hvctl-images"); err == nil {
+		if p, err := e.conn.LookupStoragePoolByTargetPath(store); err == nil { // named after its path
 			_ = p.Destroy()
 			_ = p.Undefine()
 			_ = p.Free()
@@ -861,7 +861,7 @@ func TestPullThroughLibvirt(t *testing.T) {
 	defer srv.Close()
 	store := "/var/lib/libvirt/images/hvctl-e2e-upload"
 	t.Cleanup(func() {
-		if p, err := e.conn.LookupStoragePoolByName("hvctl-isos"); err == nil {
+		if p, err := e.conn.LookupStoragePoolByTargetPath(store); err == nil { // named after its path
 			_ = p.Destroy()
 			_ = p.Undefine()
 			_ = p.Free()
