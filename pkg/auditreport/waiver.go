@@ -202,11 +202,17 @@ type Outcome struct {
 	Expired []Waiver        // waivers past their date that would have accepted a failure
 }
 
+// Scope is what a run looked at, so that waivers outside it are not called unused.
+type Scope struct {
+	Controls []string // the controls that ran
+	SomeVMs  bool     // --vm limited the VMs: a waiver whose target matches no result was outside the run
+}
+
 // ApplyWaivers marks each failing result that an unexpired waiver covers as waived (the first
 // such waiver in the file). A failure that only expired waivers cover stays a failure and its
-// waivers are reported as expired. Waivers of controls that did not run (--only, --skip) are
-// not reported as unused.
-func ApplyWaivers(results []model.Finding, waivers []Waiver, ran []string, now time.Time) Outcome {
+// waivers are reported as expired. Waivers outside the scope (a control that did not run, a
+// VM --vm left out) are not reported as unused.
+func ApplyWaivers(results []model.Finding, waivers []Waiver, scope Scope, now time.Time) Outcome {
 	used := make([]bool, len(waivers))
 	expired := make([]bool, len(waivers))
 	out := Outcome{Results: make([]model.Finding, 0, len(results))}
@@ -239,7 +245,12 @@ func ApplyWaivers(results []model.Finding, waivers []Waiver, ran []string, now t
 		case used[i]:
 		case expired[i]:
 			out.Expired = append(out.Expired, w)
-		case slices.Contains(ran, w.Control):
+		case !slices.Contains(scope.Controls, w.Control):
+		case scope.SomeVMs && !slices.ContainsFunc(results, func(f model.Finding) bool {
+			ok, _ := path.Match(w.Target, f.Target)
+			return ok
+		}):
+		default:
 			out.Unused = append(out.Unused, w)
 		}
 	}

@@ -132,7 +132,7 @@ expires = 2027-01-01
 		{ID: "VM-030", Status: "pass", Target: "test"},
 	}
 	ran := []string{"VM-007", "VM-011", "VM-030"}
-	o := ApplyWaivers(results, ws, ran, day("2026-12-03 23:59"))
+	o := ApplyWaivers(results, ws, Scope{Controls: ran}, day("2026-12-03 23:59"))
 
 	status := func(i int) string { return o.Results[i].Status }
 	if status(0) != "waived" || o.Results[0].Waiver == nil || o.Results[0].Waiver.Reason != "lab dongle" || o.Results[0].Waiver.Line != 2 {
@@ -158,6 +158,15 @@ expires = 2027-01-01
 	if results[0].Status != "fail" {
 		t.Error("ApplyWaivers changed its input")
 	}
+	// With --vm, a waiver whose target matched no result was about a VM outside the run.
+	o = ApplyWaivers(results, ws, Scope{Controls: ran, SomeVMs: true}, day("2026-12-03 23:59"))
+	unused = nil
+	for _, w := range o.Unused {
+		unused = append(unused, w.Control+" "+w.Target)
+	}
+	if strings.Join(unused, ",") != "VM-011 ok-vm" {
+		t.Errorf("unused with --vm = %v, want only the waiver whose VM was audited", unused)
+	}
 }
 
 func TestWaiverHoldsThroughItsExpiryDay(t *testing.T) {
@@ -177,7 +186,7 @@ func TestWaiverHoldsThroughItsExpiryDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := ApplyWaivers([]model.Finding{{ID: "VM-011", Status: "fail", Target: "ab"}}, ws2, []string{"VM-011"}, day("2026-12-03 12:00"))
+	o := ApplyWaivers([]model.Finding{{ID: "VM-011", Status: "fail", Target: "ab"}}, ws2, Scope{Controls: []string{"VM-011"}}, day("2026-12-03 12:00"))
 	if o.Results[0].Status != "waived" || o.Results[0].Waiver.Reason != "renewed" || len(o.Expired) != 0 {
 		t.Errorf("got %+v, expired %v", o.Results[0], o.Expired)
 	}

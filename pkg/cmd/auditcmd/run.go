@@ -229,7 +229,7 @@ func runRun(ctx context.Context, o *RunOptions) error {
 			results = append(results, x)
 		}
 	}
-	outcome := auditreport.ApplyWaivers(results, waivers, ran, f.Now())
+	outcome := auditreport.ApplyWaivers(results, waivers, auditreport.Scope{Controls: ran, SomeVMs: len(o.VMs) > 0}, f.Now())
 
 	meta := auditreport.Meta{Host: hostOf(uri), URI: uri, Time: f.Now(), HvctlVersion: version.Version,
 		LibvirtLibrary: virt.LibraryVersion(), FailOn: o.FailOn, Local: inv.Local, All: o.All}
