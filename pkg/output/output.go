@@ -260,6 +260,9 @@ func WriteJSON(w io.Writer, f Format, v any) error {
 			return errs.New(errs.Usage, "--jq: %v", e)
 		}
 		if s, isStr := r.(string); isStr {
+			if f.Terminal {
+				s = Escape(s) // a person reads it: show escape sequences, do not obey them
+			}
 			out.WriteString(s) // strings print raw, as jq -r
 			out.WriteByte('\n')
 			continue
@@ -284,7 +287,62 @@ func marshal(v any, pretty bool) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode json: %w", err)
 	}
-	return buf.Bytes(), nil
+	return escapeControls(buf.Bytes()), nil
+}
+
+// escapeControls escapes DEL and the C1 controls (U+0080–U+009F) that encoding/json leaves raw:
+// U+009B is a one-byte CSI to a terminal, so `--json` piped to less or cat could still drive it.
+// Outside strings JSON is plain ASCII, so every such rune in the document is inside a string.
+func escapeControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, isC1OrDEL) {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + 16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if isC1OrDEL(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[:n])
+		}
+		b = b[n:]
+	}
+	return out.Bytes()
+}
+
+func isC1OrDEL(r rune) bool { return r == 0x7f || r >= 0x80 && r <= 0x9f }
+
+// WriteText writes text meant for files and pipes (XML, TOML) as it is, or, for a person at a
+// terminal, with every control character but newline and tab escaped, so that an escape
+// sequence in a libvirt name or description is shown instead of obeyed.
+func WriteText(w io.Writer, terminal bool, s string) error {
+	if terminal {
+		s = escapeText(s)
+	}
+	_, err := io.WriteString(w, s)
+	return err
+}
+
+// escapeText is Escape for multi-line text: newlines and tabs stay.
+func escapeText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteString(s[i : i+n])
+		default:
+			q := strconv.QuoteRuneToGraphic(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // Escape makes a string from libvirt or a file safe for a terminal: control characters, escape

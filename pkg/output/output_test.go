@@ -115,3 +115,28 @@ func TestNames(t *testing.T) {
 		t.Errorf("wide object: %q %v", b.String(), err)
 	}
 }
+
+// JSON escapes every control character: encoding/json leaves DEL and C1 (U+009B is CSI) raw.
+func TestJSONEscapesC1(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, Format{Kind: JSON}, map[string]string{"name": "a\u009b2Jb\x7fc\x1bd é"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), `{"name":"a\u009b2Jb\u007fc\u001bd é"}`+"\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	x := "<name>a\x1b[2Jb\u009b</name>\n\t<x/>\n"
+	var b bytes.Buffer
+	_ = WriteText(&b, false, x)
+	if b.String() != x {
+		t.Errorf("pipe: %q", b.String())
+	}
+	b.Reset()
+	_ = WriteText(&b, true, x)
+	if want := `<name>a\x1b[2Jb\u009b</name>` + "\n\t<x/>\n"; b.String() != want {
+		t.Errorf("terminal: %q, want %q", b.String(), want)
+	}
+}

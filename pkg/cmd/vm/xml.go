@@ -2,10 +2,10 @@ package vm
 
 import (
 	"context"
-	"io"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -21,9 +21,11 @@ type XMLOptions struct {
 func NewCmdXML(f *cmdutil.Factory, runF func(context.Context, *XMLOptions) error) *cobra.Command {
 	opts := &XMLOptions{F: f}
 	cmd := &cobra.Command{
-		Use:               "xml NAME",
-		Short:             "Print the libvirt domain XML of a VM",
-		Long:              "Print the domain XML as libvirt has it: the live definition of a running VM, or with\n--inactive the persistent one that the next boot will use.",
+		Use:   "xml NAME",
+		Short: "Print the libvirt domain XML of a VM",
+		Long: "Print the domain XML as libvirt has it: the live definition of a running VM, or with\n" +
+			"--inactive the persistent one that the next boot will use. On a terminal, control characters\n" +
+			"other than newline and tab are shown escaped; in a pipe the XML is printed as it is.",
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,8 +46,7 @@ func runXML(ctx context.Context, o *XMLOptions) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.WriteString(o.F.IO.Out, x)
-		return err
+		return output.WriteText(o.F.IO.Out, o.F.IO.IsStdoutTTY(), x)
 	})
 	return errs.Wrap(err, "xml %s", o.Name)
 }
