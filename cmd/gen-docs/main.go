@@ -88,6 +88,7 @@ func manPages(cmd *cobra.Command, files map[string][]byte) error {
 		return nil
 	}
 	cmd.DisableAutoGenTag = true
+	cmdutil.ShowTimeoutDefault(cmd) // the one --timeout flag, with this command's default
 	// A fixed date keeps the pages reproducible (and the freshness check meaningful).
 	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	header := &doc.GenManHeader{Title: strings.ToUpper(strings.ReplaceAll(cmd.CommandPath(), " ", "-")), Section: "1", Source: "hvctl", Manual: "hvctl manual", Date: &date}
@@ -95,9 +96,10 @@ func manPages(cmd *cobra.Command, files map[string][]byte) error {
 	if err := doc.GenMan(cmd, header, &buf); err != nil {
 		return err
 	}
-	page := strings.Replace(buf.String(), "\n.SH SEE ALSO", "\n"+exitStatus()+".SH SEE ALSO", 1)
+	extra := exitStatus() + envSection + filesSection
+	page := strings.Replace(buf.String(), "\n.SH SEE ALSO", "\n"+extra+".SH SEE ALSO", 1)
 	if !strings.Contains(page, ".SH EXIT STATUS") {
-		page += exitStatus()
+		page += extra
 	}
 	files["man/"+strings.ReplaceAll(cmd.CommandPath(), " ", "-")+".1"] = []byte(page)
 	for _, c := range cmd.Commands() {
@@ -107,6 +109,41 @@ func manPages(cmd *cobra.Command, files map[string][]byte) error {
 	}
 	return nil
 }
+
+// envSection is the ENVIRONMENT section of every page.
+const envSection = `.SH ENVIRONMENT
+.TP
+\fBHVCTL_URI\fP, \fBLIBVIRT_DEFAULT_URI\fP
+the libvirt URI (or a host name from the configuration's [hosts] table) when \fB--connect\fP is not given; HVCTL_URI wins
+.TP
+\fBHVCTL_\fP\fIKEY\fP
+any configuration key in capitals with dots as underscores, e.g. HVCTL_VM_DEFAULTS_MEMORY=2GiB or HVCTL_PATHS_ISOS=/srv/isos; wins over the files, loses to flags
+.TP
+\fBXDG_CONFIG_HOME\fP
+where the per-user configuration file lives (default ~/.config)
+.TP
+\fBNO_COLOR\fP
+no colour, whatever the terminal
+.TP
+\fBLIBVIRT_DEBUG\fP, \fBLIBVIRT_LOG_OUTPUTS\fP
+let libvirt's own log through (to stderr, or where the outputs say); by default hvctl discards it so stderr carries only hvctl's messages
+`
+
+// filesSection is the FILES section of every page.
+const filesSection = `.SH FILES
+.TP
+\fI/etc/hvctl/config.toml\fP
+the system-wide configuration
+.TP
+\fI$XDG_CONFIG_HOME/hvctl/config.toml\fP
+the per-user configuration, read after the system-wide one (\fB--config\fP \fIFILE\fP replaces both)
+.TP
+\fI/etc/hvctl/profiles\fP
+VM profiles (TOML), by name (paths.profiles)
+.TP
+\fI/var/lib/hvctl/isos\fP, \fI/var/lib/hvctl/images\fP
+the image stores, with a NAME.record.json provenance record beside each image (paths.isos, paths.images)
+`
 
 func exitStatus() string {
 	var b strings.Builder

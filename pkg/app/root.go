@@ -84,13 +84,19 @@ tree directly.`,
 	root.Version = version.String()
 	root.SetVersionTemplate(prog + " {{.Version}}\n")
 	rejectUnknownSubcommands(root)
+	exampleGroups(root)
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		cmdutil.ShowTimeoutDefault(c)
+		help(c, args)
+	})
 
 	g := f.Global
 	pf := root.PersistentFlags()
 	g.Flags = pf
 	pf.StringVarP(&g.Connect, "connect", "c", "", "libvirt `URI` or a host name from the config's [hosts] table")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print no messages on stderr: only errors and the data asked for (--json, --jq and tables still print)")
-	pf.DurationVar(&g.Timeout, "timeout", 0, "bound on the command, libvirt calls included (`DURATION`; default 30s unless the command says otherwise)")
+	pf.DurationVar(&g.Timeout, "timeout", 0, "bound the command, libvirt calls included, to `DURATION`")
 	pf.StringVar(&g.ConfigFile, "config", "", "configuration `FILE` instead of /etc/hvctl/config.toml and $XDG_CONFIG_HOME/hvctl/config.toml")
 	_ = root.RegisterFlagCompletionFunc("connect", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		out := []string{"qemu:///system", "qemu:///session", "test:///default"}
@@ -155,6 +161,26 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		rejectUnknownSubcommands(sub)
 	}
+}
+
+// exampleGroups gives every group command without examples of its own the first example of
+// each subcommand, so that every help text and man page shows one.
+func exampleGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		exampleGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Example != "" {
+		return
+	}
+	var lines []string
+	for _, sub := range c.Commands() {
+		if sub.Hidden || !sub.IsAvailableCommand() || sub.Example == "" {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.TrimLeft(sub.Example, "\n"), "\n")
+		lines = append(lines, first)
+	}
+	c.Example = strings.Join(lines, "\n")
 }
 
 func newLinksCmd() *cobra.Command {

@@ -125,7 +125,45 @@ const (
 	// AnnFormats lists the -o formats a command renders itself besides the renderer's
 	// (comma-separated, e.g. "sarif,junit"); the root lets them through to the command.
 	AnnFormats = "hvctl/formats"
+	// AnnTimeoutHelp says what --timeout means by default for a command that bounds its own
+	// work ("60s per VM"), for help and man pages.
+	AnnTimeoutHelp = "hvctl/timeout-help"
 )
+
+// TimeoutDefault is what --timeout is for cmd when not given, as help and man pages show it.
+func TimeoutDefault(cmd *cobra.Command) string {
+	if h, ok := cmd.Annotations[AnnTimeoutHelp]; ok {
+		return h
+	}
+	switch v := cmd.Annotations[AnnTimeout]; v {
+	case "":
+		return DefaultTimeout.String()
+	case "none":
+		return "none"
+	default:
+		return v
+	}
+}
+
+// ShortDuration is d as people write it: 1m rather than 1m0s, 2h rather than 2h0m0s.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// ShowTimeoutDefault makes the root's --timeout flag show cmd's own default in help and man
+// pages (it is one persistent flag; its zero value means "the command's default").
+func ShowTimeoutDefault(cmd *cobra.Command) {
+	if fl := cmd.Root().PersistentFlags().Lookup("timeout"); fl != nil {
+		fl.DefValue = TimeoutDefault(cmd)
+	}
+}
 
 // DefaultTimeout is the deadline of commands that do not set their own.
 const DefaultTimeout = 30 * time.Second

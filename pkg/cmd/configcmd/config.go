@@ -30,7 +30,8 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 HVCTL_* (or LIBVIRT_DEFAULT_URI) environment variable, or a flag. Files are read in this order,
 later ones winning: /etc/hvctl/config.toml, $XDG_CONFIG_HOME/hvctl/config.toml (or --config
 alone). Unknown keys are errors that name file:line:col.`,
-		Args: cmdutil.NoArgs,
+		Example: "  hvctl config show\n  hvctl config show --jq '.[] | select(.source != \"default\") | .key'",
+		Args:    cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -34,6 +34,7 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 		Long: `Print hvctl's version and commit, the version of the libvirt library it runs with and, when
 the connection works, the driver and the versions of the daemon and the hypervisor.
 A connection that fails is reported in the output, not as an error; --client skips it.`,
+		Example:     "  hvctl version\n  hvctl version --client --jq .version",
 		Args:        cmdutil.NoArgs,
 		Annotations: map[string]string{cmdutil.AnnTimeout: "10s"},
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -35,7 +35,7 @@ It needs a terminal on stdin and stdout and refuses to run without one (use the 
 agent or ssh for scripts).`,
 		Example:           "  vmctl console web01",
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "none"},
+		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none"},
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]

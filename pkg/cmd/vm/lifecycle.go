@@ -73,7 +73,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 		Example:           spec.example,
 		ValidArgsFunction: completeVMs(f, true),
 		// The deadline is computed per run from the number of targets; see runLifecycle.
-		Annotations: map[string]string{cmdutil.AnnTimeout: "none"},
+		Annotations: map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(spec.perVM) + " per VM"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if spec.intercept != nil {
 				if handled, err := spec.intercept(cmd, args); handled {

@@ -26,6 +26,7 @@ func NewCmdXML(f *cmdutil.Factory, runF func(context.Context, *XMLOptions) error
 		Long: "Print the domain XML as libvirt has it: the live definition of a running VM, or with\n" +
 			"--inactive the persistent one that the next boot will use. On a terminal, control characters\n" +
 			"other than newline and tab are shown escaped; in a pipe the XML is printed as it is.",
+		Example:           "  vmctl xml web01 > web01.xml\n  vmctl xml web01 --inactive | xmllint --xpath '//disk/source' -",
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
