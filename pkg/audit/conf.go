@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -204,18 +203,17 @@ func (p *confParser) value() (ConfValue, error) {
 		if !isDigit(p.peek()) {
 			return v, p.errorf("unterminated number")
 		}
-		digits := p.pos
+		// Accumulated as virConfParseLong does, which does not check for overflow: a number too
+		// long for 64 bits wraps there, so it wraps here too.
+		var n uint64
 		for isDigit(p.peek()) {
+			n = n*10 + uint64(p.peek()-'0')
 			p.pos++
 		}
-		n, err := strconv.ParseInt(p.s[digits:p.pos], 10, 64)
-		if err != nil {
-			return v, p.errorf("number out of range")
-		}
+		v.Type, v.Int = ConfInt, int64(n)
 		if neg {
-			n = -n
+			v.Int = -v.Int
 		}
-		v.Type, v.Int = ConfInt, n
 	default:
 		return v, p.errorf("expecting a value")
 	}

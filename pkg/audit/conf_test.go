@@ -186,3 +186,46 @@ func TestTCPListenerLatentOrOpen(t *testing.T) {
 		t.Errorf("socket unit enabled: %s", got)
 	}
 }
+
+// The parser never panics, reports errors with a line inside the file, and a value it parsed
+// parses again from its raw text to the same value (what findings quote is what was read).
+func FuzzParseConf(f *testing.F) {
+	for _, seed := range []string{
+		"user = \"root\"\n", "security_driver = [ \"selinux\",\n 'none', ]\n", "a = 1; b = -2 # c\n",
+		"s = \"\"\"multi\nline\"\"\"\n", "a = [ [ 1, 2 ], \"x\" ]\n", "a = [\n\"x\", # c\n]\n", "\n\n# only\n", "a = '", "=",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := ParseConf("/etc/libvirt/x.conf", []byte(text))
+		if err != nil {
+			var se *ConfSyntaxError
+			if !errors.As(err, &se) || se.Line < 1 || se.Line > strings.Count(text, "\n")+1 {
+				t.Fatalf("%q: %v", text, err)
+			}
+			return
+		}
+		for _, e := range c.entries {
+			again, err := ParseConf("/etc/libvirt/x.conf", []byte("k = "+e.value.Raw+"\n"))
+			if err != nil {
+				t.Fatalf("%q: %s = %s does not parse again: %v", text, e.key, e.value.Raw, err)
+			}
+			v, _ := again.Lookup("k")
+			if !sameValue(v, e.value) {
+				t.Fatalf("%q: %s = %s parsed again as %+v, was %+v", text, e.key, e.value.Raw, v, e.value)
+			}
+		}
+	})
+}
+
+func sameValue(a, b ConfValue) bool {
+	if a.Type != b.Type || a.Str != b.Str || a.Int != b.Int || len(a.List) != len(b.List) {
+		return false
+	}
+	for i := range a.List {
+		if !sameValue(a.List[i], b.List[i]) {
+			return false
+		}
+	}
+	return true
+}
