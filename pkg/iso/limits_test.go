@@ -136,3 +136,34 @@ func TestPullBoundsAndPartials(t *testing.T) {
 		})
 	}
 }
+
+// A document fetched over HTTPS does not follow a redirect to plain HTTP.
+func TestFetcherRefusesHTTPSDowngrade(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(h256 + "  evil.iso\n"))
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/same" {
+			http.Redirect(w, r, "/final", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/final" {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		http.Redirect(w, r, plain.URL+"/SHA256SUMS", http.StatusFound)
+	}))
+	defer tls.Close()
+	// The default client, trusting the test server's certificate.
+	old := http.DefaultTransport
+	http.DefaultTransport = tls.Client().Transport
+	defer func() { http.DefaultTransport = old }()
+	fetch := NewFetcher(nil, time.Second, 1<<20)
+	if _, err := fetch(context.Background(), tls.URL+"/SHA256SUMS", "checksum file"); errs.KindOf(err) != errs.Verify || !strings.Contains(err.Error(), "off HTTPS") {
+		t.Errorf("https → http: %v", err)
+	}
+	if b, err := fetch(context.Background(), tls.URL+"/same", "checksum file"); err != nil || string(b) != "ok" {
+		t.Errorf("https → https: %q, %v", b, err)
+	}
+}

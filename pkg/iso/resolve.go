@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,7 +42,7 @@ func HTTPFetcher(client *http.Client) Fetcher {
 // cut short: a truncated checksum list would silently lose entries.
 func NewFetcher(client *http.Client, stall time.Duration, maxBytes int64) Fetcher {
 	if client == nil {
-		client = http.DefaultClient
+		client = &http.Client{CheckRedirect: noDowngrade}
 	}
 	tooLarge := func(what, u string) error {
 		return errs.New(errs.Failure, "%s %s is larger than %s: not read", what, u, units.Human(uint64(maxBytes)))
@@ -78,6 +79,10 @@ func NewFetcher(client *http.Client, stall time.Duration, maxBytes int64) Fetche
 			case guard.stalled():
 				return errs.New(errs.Timeout, "%s %s: no data for %s", what, u, stall)
 			}
+			var refused *errs.Error
+			if errors.As(err, &refused) { // from noDowngrade, through the client's url.Error
+				return &errs.Error{Kind: refused.Kind, Msg: fmt.Sprintf("%s %s: %s", what, u, refused.Msg), Err: err}
+			}
 			return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("%s %s: %v", what, u, err), Err: err}
 		}
 		resp, err := client.Do(req)
@@ -104,6 +109,19 @@ func NewFetcher(client *http.Client, stall time.Duration, maxBytes int64) Fetche
 		}
 		return b, nil
 	}
+}
+
+// noDowngrade follows redirects as Go does, except from HTTPS to anything else: a checksum list
+// trusted "over HTTPS only" must not arrive over plain HTTP because a server said so. (Images
+// may follow such redirects, as mirror networks send them: their digest is checked anyway.)
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return errs.New(errs.Verify, "redirected from %s to %s, off HTTPS: not followed", via[0].URL.Redacted(), req.URL.Redacted())
+	}
+	return nil
 }
 
 // Source says where an image is and how it is to be trusted, before anything is fetched.
