@@ -8,7 +8,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-Kgh6huCS/7tuIcTnrnDl0xbg4wQGQFsTmhEKEZ7Tcqo=";
+  vendorHash = "sha256-tHLTJgQnc4Lc3dz36FqiJG+Rod6VLxxZ3PXI53Z3mbU=";
 
   subPackages = [ "cmd/hvctl" ];
   nativeBuildInputs = [ pkg-config installShellFiles ];
