@@ -55,7 +55,15 @@ func TestRunSARIF(t *testing.T) {
 				} `json:"driver"`
 			} `json:"tool"`
 			Results []struct {
-				RuleID       string `json:"ruleId"`
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation *struct {
+						ArtifactLocation struct{ URI string } `json:"artifactLocation"`
+						Region           *struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
 				Suppressions []struct {
 					Justification string `json:"justification"`
 				} `json:"suppressions"`
@@ -82,6 +90,16 @@ func TestRunSARIF(t *testing.T) {
 	}
 	if _, ok := got["DAEMON-016"]; !ok {
 		t.Errorf("DAEMON-016 missing: %v", got)
+	}
+	// The engine's location of the setting becomes the physical location: file and line.
+	for _, r := range run.Results {
+		if r.RuleID != "DAEMON-016" {
+			continue
+		}
+		pl := r.Locations[0].PhysicalLocation
+		if pl == nil || pl.ArtifactLocation.URI != "file:///etc/libvirt/qemu.conf" || pl.Region == nil || pl.Region.StartLine != 1 {
+			t.Errorf("DAEMON-016 physical location: %+v", pl)
+		}
 	}
 }
 
