@@ -11,6 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/spf13/cobra"
 )
 
 // AutostartRunOptions of `vm autostart run`.
@@ -18,6 +19,36 @@ type AutostartRunOptions struct {
 	F      *cmdutil.Factory
 	DryRun bool
 	Sleep  func(time.Duration) // injected: tests do not wait
+}
+
+// NewCmdAutostartRun builds `vm autostart run`.
+func NewCmdAutostartRun(f *cmdutil.Factory, runF func(context.Context, *AutostartRunOptions) error) *cobra.Command {
+	opts := &AutostartRunOptions{F: f, Sleep: time.Sleep}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Start the VMs whose profile says autostart = true, in order",
+		Long: `Start the VMs whose profile says autostart = true, in order: by group as the
+configuration's [autostart] groups list them (groups not listed come after, by name), then
+by autostart_priority (higher first), then by name, pausing autostart.delay between VMs and
+autostart.group_delay between groups. Meant for a systemd unit at boot; libvirt's own flag
+stays off for these VMs. --dry-run prints the order only.`,
+		Example: "  vmctl autostart run --dry-run",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return errs.New(errs.Usage, "autostart run takes no VM names: the profiles decide")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runAutostartRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the order; start nothing")
+	f.AddOutputFlags(cmd)
+	return cmd
 }
 
 type autostartVM struct {

@@ -45,9 +45,8 @@ type verbSpec struct {
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
 	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
 	afterWait                 time.Duration
-	destructive               bool // --all asks first (stop, kill, restart); delete always asks
-	// intercept may take the invocation over (autostart run); it says whether it did.
-	intercept func(cmd *cobra.Command, args []string) (bool, error)
+	destructive               bool   // --all asks first (stop, kill, restart); delete always asks
+	verb                      string // the verb in messages, when not the first word of use
 }
 
 const bulkHelp = `
@@ -62,6 +61,9 @@ each VM (default %s).`
 func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare, afterWait: spec.afterWait}
 	opts.Verb, _, _ = strings.Cut(spec.use, " ")
+	if spec.verb != "" {
+		opts.Verb = spec.verb
+	}
 	long := spec.long + fmt.Sprintf(bulkHelp, spec.perVM)
 	if spec.destructive {
 		long += "\n\nWith --all, " + cmdutil.ConfirmHelp
@@ -75,11 +77,6 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 		// The deadline is computed per run from the number of targets; see runLifecycle.
 		Annotations: map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(spec.perVM) + " per VM"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if spec.intercept != nil {
-				if handled, err := spec.intercept(cmd, args); handled {
-					return err
-				}
-			}
 			var err error
 			if spec.args != nil {
 				if args, err = spec.args(opts, args); err != nil {
@@ -321,52 +318,37 @@ func NewCmdResume(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptio
 	}, runF)
 }
 
-// NewCmdAutostart builds `vm autostart`.
+// NewCmdAutostart builds `vm autostart`: the on and off switches (runF receives them) and run.
 func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
-	run := &AutostartRunOptions{F: f, Sleep: time.Sleep}
-	cmd := newLifecycleCmd(f, verbSpec{
-		use:   "autostart on|off NAME|PATTERN... | autostart run",
-		short: "Turn libvirt's autostart on or off, or start hvctl's autostart VMs in order",
-		long: `'autostart on|off' sets whether libvirt starts the VMs when its daemon starts (in no
-particular order).
+	cmd := &cobra.Command{
+		Use:   "autostart on|off|run",
+		Short: "Turn libvirt's autostart on or off, or start hvctl's autostart VMs in order",
+		Long: `'autostart on|off' sets whether libvirt starts the VMs when its daemon starts (in no
+particular order). 'autostart run' starts the VMs whose profile says autostart = true, in
+hvctl's order (see vmctl autostart run --help).`,
+		Example: "  vmctl autostart on web01 db01\n  vmctl autostart off --all\n  vmctl autostart run --dry-run",
+		// No Run: the root makes an unknown word a usage error, as for every group.
+	}
+	cmd.AddCommand(newAutostartSwitch(f, true, runF), newAutostartSwitch(f, false, runF), NewCmdAutostartRun(f, nil))
+	return cmd
+}
 
-'autostart run' starts the VMs whose profile says autostart = true, in order: by group as
-the configuration's [autostart] groups list them (groups not listed come after, by name),
-then by autostart_priority (higher first), then by name, pausing autostart.delay between
-VMs and autostart.group_delay between groups. Meant for a systemd unit at boot; libvirt's
-own flag stays off for these VMs. --dry-run prints the order only.`,
-		example: "  vmctl autostart on web01 db01\n  vmctl autostart off --all\n  vmctl autostart run --dry-run",
+// newAutostartSwitch builds `vm autostart on|off`, a bulk verb.
+func newAutostartSwitch(f *cmdutil.Factory, on bool, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
+	word := map[bool]string{true: "on", false: "off"}[on]
+	return newLifecycleCmd(f, verbSpec{
+		use:     word + " NAME|PATTERN...",
+		verb:    "autostart " + word,
+		short:   "Turn libvirt's autostart " + word + " for VMs",
+		long:    "Set whether libvirt starts the VMs when its daemon starts (in no particular order).",
+		example: "  vmctl autostart " + word + " web01 db01",
 		perVM:   30 * time.Second,
-		intercept: func(cmd *cobra.Command, args []string) (bool, error) {
-			if len(args) == 0 || args[0] != "run" {
-				if run.DryRun {
-					return true, errs.New(errs.Usage, "--dry-run goes with autostart run")
-				}
-				return false, nil
-			}
-			if len(args) > 1 {
-				return true, errs.New(errs.Usage, "autostart run takes no VM names: the profiles decide")
-			}
-			return true, runAutostartRun(cmd.Context(), run)
-		},
 		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
 			return d.SetAutostart(ctx, o.On)
 		},
 		args: func(o *LifecycleOptions, args []string) ([]string, error) {
-			if len(args) == 0 {
-				return nil, errs.New(errs.Usage, "autostart needs on or off, then VM names")
-			}
-			switch args[0] {
-			case "on":
-				o.On = true
-			case "off":
-				o.On = false
-			default:
-				return nil, errs.New(errs.Usage, "autostart takes on or off, not %q", output.Escape(args[0]))
-			}
-			return args[1:], nil
+			o.On = on
+			return args, nil
 		},
 	}, runF)
-	cmd.Flags().BoolVar(&run.DryRun, "dry-run", false, "with run: print the order, start nothing")
-	return cmd
 }

@@ -69,7 +69,7 @@ func TestUsageErrors(t *testing.T) {
 		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdStart(f, never) }, []string{"../etc"}},
 		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdStart(f, never) }, []string{"[x"}},
 		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdStop(f, never) }, []string{"x", "--mode", "psychic"}},
-		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdAutostart(f, never) }, []string{"sometimes", "x"}},
+		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdAutostart(f, never) }, []string{"on"}},
 		{func(f *cmdutil.Factory) *cobra.Command { return NewCmdKill(f, never) }, []string{"x", "-j", "0"}},
 		{func(f *cmdutil.Factory) *cobra.Command {
 			return NewCmdWait(f, func(context.Context, *WaitOptions) error { t.Error("runF reached"); return nil })
