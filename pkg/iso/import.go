@@ -27,7 +27,7 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return nil, errs.New(errs.NotFound, "import: %v", err)
+		return nil, errs.New(errs.NotFound, "import: %w", err)
 	}
 	defer in.Close()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -113,7 +113,7 @@ func ImportLegacy(ctx context.Context, legacy, dir string, now time.Time) ([]Leg
 		}
 		d, err := sidecarDigest(side, filepath.Base(f))
 		if err != nil {
-			r.Err = errs.New(errs.Verify, "%s.sha256: %v", filepath.Base(f), err)
+			r.Err = errs.New(errs.Verify, "%s.sha256: %w", filepath.Base(f), err)
 			out = append(out, r)
 			continue
 		}

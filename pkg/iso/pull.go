@@ -151,7 +151,7 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, o.URL, nil)
 	if err != nil {
-		return nil, false, errs.New(errs.Usage, "%v", err)
+		return nil, false, errs.New(errs.Usage, "%w", err)
 	}
 	// The bytes as published: Go would otherwise ask for gzip and inflate it unbounded.
 	req.Header.Set("Accept-Encoding", "identity")

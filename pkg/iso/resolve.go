@@ -241,7 +241,7 @@ func Resolve(ctx context.Context, s Source, fetch Fetcher) (Resolved, error) {
 	}
 	list, err := ParseChecksumsAs(sums, s.Format)
 	if err != nil {
-		return r, errs.New(errs.Verify, "checksum file %s: %v", r.ChecksumURL, err)
+		return r, errs.New(errs.Verify, "checksum file %s: %w", r.ChecksumURL, err)
 	}
 	file := s.File
 	if file == "" {
@@ -354,7 +354,7 @@ func newest(pattern string, names []string, where string) (string, error) {
 	var best string
 	for _, n := range names {
 		if ok, err := path.Match(pattern, n); err != nil {
-			return "", errs.New(errs.Usage, "bad pattern %q: %v", pattern, err)
+			return "", errs.New(errs.Usage, "bad pattern %q: %w", pattern, err)
 		} else if ok && (best == "" || VersionLess(best, n)) {
 			best = n
 		}

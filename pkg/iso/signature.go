@@ -24,7 +24,7 @@ func pinnedKeys(keys []byte, pinned []string) (openpgp.EntityList, error) {
 	ring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(keys))
 	if err != nil {
 		if ring, err = openpgp.ReadKeyRing(bytes.NewReader(keys)); err != nil {
-			return nil, errs.New(errs.Verify, "cannot read the signing key: %v", err)
+			return nil, errs.New(errs.Verify, "cannot read the signing key: %w", err)
 		}
 	}
 	want := map[string]bool{}
@@ -59,7 +59,7 @@ func VerifyDetached(signed, sig, keys []byte, pinned []string) (string, error) {
 		signer, err = openpgp.CheckDetachedSignature(ring, bytes.NewReader(signed), bytes.NewReader(sig), nil)
 	}
 	if err != nil {
-		return "", errs.New(errs.Verify, "bad signature: %v", err)
+		return "", errs.New(errs.Verify, "bad signature: %w", err)
 	}
 	return strings.ToUpper(hex.EncodeToString(signer.PrimaryKey.Fingerprint)), nil
 }
@@ -77,7 +77,7 @@ func VerifyDetachedReader(signed io.Reader, sig, keys []byte, pinned []string) (
 		signer, err = openpgp.CheckDetachedSignature(ring, signed, bytes.NewReader(sig), nil)
 	}
 	if err != nil {
-		return "", errs.New(errs.Verify, "bad signature: %v", err)
+		return "", errs.New(errs.Verify, "bad signature: %w", err)
 	}
 	return strings.ToUpper(hex.EncodeToString(signer.PrimaryKey.Fingerprint)), nil
 }
@@ -100,7 +100,7 @@ func VerifyClearsigned(doc, keys []byte, pinned []string) ([]byte, string, error
 	}
 	signer, err := block.VerifySignature(ring, nil)
 	if err != nil {
-		return nil, "", errs.New(errs.Verify, "bad signature: %v", err)
+		return nil, "", errs.New(errs.Verify, "bad signature: %w", err)
 	}
 	return block.Plaintext, fmt.Sprintf("%X", signer.PrimaryKey.Fingerprint), nil
 }
