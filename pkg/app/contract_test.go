@@ -10,6 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"github.com/spf13/cobra"
 )
 
@@ -132,5 +133,28 @@ func TestVersionFlag(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, prog+" ") {
 			t.Errorf("%s --version: exit %d, %q", prog, code, out)
 		}
+	}
+}
+
+// Commands that look a VM up take any name libvirt accepted; only names hvctl creates follow
+// hvctl's strict rule.
+func TestLookupTakesAnyLibvirtName(t *testing.T) {
+	c := virttest.Open(t)
+	odd := []string{"My Windows VM (old)", "db:primary+replica"}
+	for _, n := range odd {
+		virttest.Define(t, c, `<domain type='test'><name>`+n+`</name><memory>65536</memory><os><type>hvm</type></os></domain>`)
+	}
+	for _, n := range odd {
+		for _, args := range [][]string{{"show", n, "-o", "name"}, {"xml", n}, {"start", n}, {"kill", n}} {
+			if _, stderr, code := run(t, "vmctl", args...); code != 0 {
+				t.Errorf("vmctl %q: exit %d: %s", args, code, stderr)
+			}
+		}
+	}
+	if _, stderr, code := run(t, "vmctl", "clone", odd[0], "new clone"); code != 2 || !strings.Contains(stderr, `invalid VM name "new clone"`) {
+		t.Errorf("clone to a name hvctl would not create: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := run(t, "vmctl", "show", "a/b"); code != 2 || !strings.Contains(stderr, "cannot contain '/'") {
+		t.Errorf("show a/b: exit %d: %s", code, stderr)
 	}
 }

@@ -105,7 +105,7 @@ func (b BulkFlags) Check(args []string) error {
 	}
 	for _, a := range args {
 		if !IsGlob(a) {
-			if err := ValidateName(b.noun(), a); err != nil {
+			if err := ValidateLookupName(b.noun(), a); err != nil {
 				return err
 			}
 		} else if _, err := path.Match(a, ""); err != nil {

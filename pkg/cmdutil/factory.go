@@ -187,11 +187,25 @@ func (f *Factory) EffectiveTimeout(cmd *cobra.Command) (time.Duration, bool) {
 	return DefaultTimeout, true
 }
 
-// ValidateName rejects names that are not VM/network/image names before libvirt sees them.
+// ValidateName rejects a name hvctl is about to create (a VM, network, image, snapshot) unless
+// it follows hvctl's strict rule, before libvirt sees it.
 func ValidateName(kind, name string) error {
 	if !names.Valid(name) {
 		return errs.New(errs.Usage, "invalid %s name %q", kind, output.Escape(name)).
 			WithHint("names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// ValidateLookupName checks a name that looks up something existing. Whatever libvirt accepted
+// is fine ("My Windows VM (old)", "db:primary+replica"); only what libvirt itself refuses in a
+// name, nothing at all or a '/', is a usage error here.
+func ValidateLookupName(kind, name string) error {
+	switch {
+	case name == "":
+		return errs.New(errs.Usage, "invalid %s name: empty", kind)
+	case strings.ContainsRune(name, '/'):
+		return errs.New(errs.Usage, "invalid %s name \"%s\": libvirt names cannot contain '/'", kind, output.Escape(name))
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ printed as an object (vm, device, image, path).`,
 		ValidArgsFunction: completeVMThenImage(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM, opts.Image = args[0], args[1]
-			if err := cmdutil.ValidateName("VM", opts.VM); err != nil {
+			if err := cmdutil.ValidateLookupName("VM", opts.VM); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -83,7 +83,7 @@ func NewCmdEject(f *cmdutil.Factory, runF func(context.Context, *EjectOptions) e
 		ValidArgsFunction: completeVMThenImage(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM = args[0]
-			if err := cmdutil.ValidateName("VM", opts.VM); err != nil {
+			if err := cmdutil.ValidateLookupName("VM", opts.VM); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -51,10 +51,11 @@ the clone made.`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "60m"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Source, opts.Name = args[0], args[1]
-			for _, n := range args {
-				if err := cmdutil.ValidateName("VM", n); err != nil {
-					return err
-				}
+			if err := cmdutil.ValidateLookupName("VM", opts.Source); err != nil {
+				return err
+			}
+			if err := cmdutil.ValidateName("VM", opts.Name); err != nil { // the clone is hvctl's
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

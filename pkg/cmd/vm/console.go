@@ -56,7 +56,7 @@ func runConsole(ctx context.Context, o *ConsoleOptions) error {
 		return errs.New(errs.Usage, "console needs a terminal on stdin and stdout").
 			WithHint("for scripts, use the guest agent or ssh; vmctl ip NAME finds the address")
 	}
-	if err := cmdutil.ValidateName("VM", o.Name); err != nil {
+	if err := cmdutil.ValidateLookupName("VM", o.Name); err != nil {
 		return err
 	}
 	openCtx, cancel := virt.WithTimeout(ctx, cmdutil.DefaultTimeout)

@@ -40,7 +40,7 @@ domdisplay and snapshot-list for.`,
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			if err := cmdutil.ValidateName("VM", opts.Name); err != nil {
+			if err := cmdutil.ValidateLookupName("VM", opts.Name); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -68,7 +68,7 @@ func completeVMs(f *cmdutil.Factory, many bool) cobra.CompletionFunc {
 
 // withDomain connects, looks name up, and runs fn.
 func withDomain(ctx context.Context, f *cmdutil.Factory, name string, readOnly bool, fn func(*virt.Domain) error) error {
-	if err := cmdutil.ValidateName("VM", name); err != nil {
+	if err := cmdutil.ValidateLookupName("VM", name); err != nil {
 		return err
 	}
 	conn, err := f.Connect(ctx, readOnly)
