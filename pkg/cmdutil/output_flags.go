@@ -24,12 +24,17 @@ type OutputFlags struct {
 // holds stays (pflag would otherwise reset it to the flag's default): tests preset it.
 func AddOutputFlags(cmd *cobra.Command, o *OutputFlags) {
 	fl := cmd.Flags()
+	// A command may render more formats itself (AnnFormats): help and completion offer them too.
+	kinds := output.Kinds
+	if extra := cmd.Annotations[AnnFormats]; extra != "" {
+		kinds = append(slices.Clone(kinds), strings.Split(extra, ",")...)
+	}
 	fl.BoolVar(&o.JSON, "json", o.JSON, "print the result as JSON")
 	fl.StringVar(&o.JQ, "jq", o.JQ, "filter the JSON result through a jq `EXPRESSION` (implies --json; strings print raw)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "output `FORMAT`: "+strings.Join(output.Kinds, ", "))
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "output `FORMAT`: "+strings.Join(kinds, ", "))
 	fl.BoolVar(&o.NoHeaders, "no-headers", o.NoHeaders, "print tables without the header line")
 	fl.BoolVarP(&o.Zero, "null", "0", o.Zero, "with -o name: end each name with NUL instead of a newline (for xargs -0)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(kinds, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // Format validates the flags and says what to print; pretty JSON and escaped names only for a

@@ -127,9 +127,7 @@ summarised on stderr.`,
 	_ = fl.MarkHidden("root")
 	_ = cmd.RegisterFlagCompletionFunc("only", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("skip", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
-	f.AddOutputFlags(cmd)
-	// -o also takes the formats this command renders itself.
-	fl.Lookup("output").Usage = "output `FORMAT`: " + strings.Join(append(slices.Clone(output.Kinds), FormatSARIF, FormatJUnit), ", ")
+	f.AddOutputFlags(cmd) // with sarif and junit, from AnnFormats
 	return cmd
 }
 

@@ -344,3 +344,20 @@ func TestRunTable(t *testing.T) {
 		t.Errorf("waived row %q", waived)
 	}
 }
+
+// -o offers the formats run renders itself, in help and shell completion.
+func TestRunOutputFormatsOffered(t *testing.T) {
+	e := newTestEnv(t)
+	cmd := NewCmdRun(e.f, nil)
+	comp, ok := cmd.GetFlagCompletionFunc("output")
+	if !ok {
+		t.Fatal("no completion for -o")
+	}
+	got, _ := comp(cmd, nil, "")
+	if !slices.Contains(got, "sarif") || !slices.Contains(got, "junit") || !slices.Contains(got, "wide") {
+		t.Errorf("-o completes %v", got)
+	}
+	if u := cmd.Flags().Lookup("output").Usage; !strings.Contains(u, "table, wide, json, name, sarif, junit") {
+		t.Errorf("-o help %q", u)
+	}
+}
