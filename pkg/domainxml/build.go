@@ -3,6 +3,7 @@
 package domainxml
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
@@ -316,6 +317,10 @@ func nics(d *libvirtxml.Domain, p *profile.Profile, o Options) error {
 		case n.User:
 			ifc.Source = &libvirtxml.DomainInterfaceSource{User: &libvirtxml.DomainInterfaceSourceUser{}}
 			ifc.Backend = &libvirtxml.DomainInterfaceBackend{Type: "passt"}
+		}
+		// The filter works on the host's tap device: user-mode NICs have none.
+		if f := cmp.Or(p.NetworkFilter, profile.DefaultNetworkFilter); f != "none" && !n.User {
+			ifc.FilterRef = &libvirtxml.DomainInterfaceFilterRef{Filter: f}
 		}
 		if n.MAC != "" {
 			ifc.MAC = &libvirtxml.DomainInterfaceMAC{Address: strings.ToLower(n.MAC)}

@@ -120,3 +120,37 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Errorf("re-prefixed: %+v %v", info, err)
 	}
 }
+
+// hvctl's NICs carry libvirt's clean-traffic filter (audit control VM-025) unless the profile
+// opts out; a user-mode NIC has no host tap for a filter to work on.
+func TestNetworkFilter(t *testing.T) {
+	build := func(body string) []libvirtxml.DomainInterface {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "p.toml")
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := profile.Load(f, profile.Options{Defaults: profile.Defaults{VCPUs: 1, Memory: "1GiB"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Build(p, Options{DomainType: "kvm"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Devices.Interfaces
+	}
+	const nics = "[[network]]\nnetwork = \"lan\"\n[[network]]\nbridge = \"br0\"\n[[network]]\nuser = true\n"
+	got := build("name = \"f\"\n" + nics)
+	if got[0].FilterRef == nil || got[0].FilterRef.Filter != "clean-traffic" || got[1].FilterRef == nil || got[2].FilterRef != nil {
+		t.Errorf("default: %+v %+v %+v", got[0].FilterRef, got[1].FilterRef, got[2].FilterRef)
+	}
+	for _, n := range build("name = \"f\"\nnetwork_filter = \"none\"\n" + nics) {
+		if n.FilterRef != nil {
+			t.Errorf("network_filter = none: %+v", n.FilterRef)
+		}
+	}
+	if got := build("name = \"f\"\nnetwork_filter = \"clean-traffic-gateway\"\n" + nics); got[0].FilterRef.Filter != "clean-traffic-gateway" {
+		t.Errorf("named filter: %+v", got[0].FilterRef)
+	}
+}

@@ -439,6 +439,7 @@ func (p *Profile) applyDefaults(d Defaults) {
 	for i := range p.Networks {
 		p.Networks[i].Model = or(p.Networks[i].Model, "virtio")
 	}
+	p.NetworkFilter = or(p.NetworkFilter, DefaultNetworkFilter)
 	p.Graphics.Type = or(p.Graphics.Type, "vnc")
 	if p.Graphics.Type != "none" {
 		p.Graphics.Listen = or(p.Graphics.Listen, "127.0.0.1")
@@ -455,6 +456,10 @@ func (p *Profile) applyDefaults(d Defaults) {
 		p.AutostartPriority = &fifty
 	}
 }
+
+// DefaultNetworkFilter is libvirt's anti-spoofing filter, on hvctl's NICs unless a profile
+// says network_filter = "none".
+const DefaultNetworkFilter = "clean-traffic"
 
 func or(a, b string) string {
 	if a != "" {

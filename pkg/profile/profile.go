@@ -23,12 +23,14 @@ type Profile struct {
 	Memory     string `toml:"memory" json:"memory" doc:"memory size with unit, e.g. 2GiB"`
 	MaxMemory  string `toml:"max_memory" json:"max_memory,omitempty" doc:"balloon ceiling (at least memory)"`
 
-	Disk       Disk     `toml:"disk" json:"disk"`
-	ExtraDisks []Disk   `toml:"extra_disks" json:"extra_disks,omitempty"`
-	InstallISO string   `toml:"install_iso" json:"install_iso,omitempty" doc:"ISO attached read-only as a CD-ROM: a file in the ISO store, a catalogue entry pulled into it (its newest image), or a path"`
-	CloudInit  *Cloud   `toml:"cloud_init" json:"cloud_init,omitempty"`
-	Networks   []NIC    `toml:"network" json:"network,omitempty"`
-	HostDevs   []string `toml:"hostdevs" json:"hostdevs,omitempty" pattern:"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$" doc:"PCI devices passed through, as DDDD:BB:SS.F"`
+	Disk       Disk   `toml:"disk" json:"disk"`
+	ExtraDisks []Disk `toml:"extra_disks" json:"extra_disks,omitempty"`
+	InstallISO string `toml:"install_iso" json:"install_iso,omitempty" doc:"ISO attached read-only as a CD-ROM: a file in the ISO store, a catalogue entry pulled into it (its newest image), or a path"`
+	CloudInit  *Cloud `toml:"cloud_init" json:"cloud_init,omitempty"`
+	Networks   []NIC  `toml:"network" json:"network,omitempty"`
+	// NetworkFilter guards the NICs on a network, bridge or zone (VM-025).
+	NetworkFilter string   `toml:"network_filter" json:"network_filter,omitempty" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" doc:"libvirt nwfilter on each NIC on a network, bridge or zone: clean-traffic (the default: no MAC, IP or ARP spoofing), another filter's name, or none"`
+	HostDevs      []string `toml:"hostdevs" json:"hostdevs,omitempty" pattern:"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$" doc:"PCI devices passed through, as DDDD:BB:SS.F"`
 
 	CPU          CPU          `toml:"cpu" json:"cpu"`
 	MemoryOpts   MemoryOpts   `toml:"memory_options" json:"memory_options"`
