@@ -746,11 +746,11 @@ user = "ops"
 	if len(snaps) == 2 && (snaps[1].StateBytes == nil || *snaps[1].StateBytes < 8<<20) {
 		t.Errorf("snapshot state size: %v", snaps[1].StateBytes)
 	}
-	if _, errOut, code := e.run("vmctl", "snapshot", "revert", "e2e-prof", "s1"); code != 0 {
+	if _, errOut, code := e.run("vmctl", "snapshot", "revert", "e2e-prof", "s1", "--yes"); code != 0 {
 		t.Fatalf("revert: exit %d: %s", code, errOut)
 	}
 	inGuest("cat /marker", "before-snapshot")
-	e.ok(nil, "vmctl", "snapshot", "prune", "e2e-prof", "--keep-last", "1")
+	e.ok(nil, "vmctl", "snapshot", "prune", "e2e-prof", "--keep-last", "1", "--yes")
 	e.ok(&snaps, "vmctl", "snapshot", "list", "e2e-prof")
 	if len(snaps) != 1 || snaps[0].Name != "s2" {
 		t.Errorf("after prune --keep-last 1: %+v", snaps)

@@ -263,6 +263,14 @@ type Snapshot struct {
 	StateBytes *uint64 `json:"state_bytes"`
 }
 
+// SnapshotResult is what `vmctl snapshot revert` did.
+type SnapshotResult struct {
+	VM       string `json:"vm"`
+	Snapshot string `json:"snapshot"`
+	Action   string `json:"action"` // reverted
+	State    string `json:"state"`  // the VM's state afterwards
+}
+
 // PruneDecision is what `vmctl snapshot prune` did (or would do) with one snapshot.
 type PruneDecision struct {
 	VM      string   `json:"vm"`

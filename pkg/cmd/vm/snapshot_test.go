@@ -57,10 +57,21 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if len(list) != 3 || list[0].Name != "20261126-143000" || list[1].Parent != list[0].Name || list[2].Depth != 2 || !list[2].Current || list[2].Description != "the three" {
 		t.Errorf("tree: %+v", list)
 	}
-	if _, err := runSnap(t, now, "revert", "snappy", "two"); err != nil {
-		t.Errorf("revert: %v", err)
+	// Destructive verbs need --yes without a terminal, and do nothing without it.
+	for _, args := range [][]string{{"revert", "snappy", "two"}, {"delete", "snappy", "two"}, {"prune", "snappy", "--keep-last", "1"}} {
+		if _, err := runSnap(t, now, args...); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not confirmed") {
+			t.Errorf("%v without --yes: %v", args, err)
+		}
 	}
-	if _, err := runSnap(t, now, "revert", "snappy", "nope"); errs.KindOf(err) != errs.NotFound {
+	if out, _ := runSnap(t, now, "list", "snappy"); strings.Count(out, `"name"`) != 3 {
+		t.Errorf("unconfirmed verbs changed snapshots: %s", out)
+	}
+	out, err = runSnap(t, now, "revert", "snappy", "two", "--yes")
+	var reverted model.SnapshotResult
+	if err != nil || json.Unmarshal([]byte(out), &reverted) != nil || reverted != (model.SnapshotResult{VM: "snappy", Snapshot: "two", Action: "reverted", State: "shut_off"}) {
+		t.Errorf("revert: %v %s", err, out)
+	}
+	if _, err := runSnap(t, now, "revert", "snappy", "nope", "--yes"); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("revert to a missing snapshot: %v", err)
 	}
 	out, err = runSnap(t, now, "prune", "snappy", "--keep-last", "1", "--dry-run")
@@ -73,14 +84,14 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if _, err := runSnap(t, now, "prune", "snappy"); errs.KindOf(err) != errs.Usage {
 		t.Errorf("prune without rules: %v", err)
 	}
-	if _, err := runSnap(t, now, "delete", "snappy", "two"); err != nil {
+	if _, err := runSnap(t, now, "delete", "snappy", "two", "--yes"); err != nil {
 		t.Errorf("delete: %v", err)
 	}
 	out, _ = runSnap(t, now, "list", "snappy")
 	if strings.Contains(out, `"name":"two"`) || !strings.Contains(out, `"name":"three"`) {
 		t.Errorf("after delete: %s", out)
 	}
-	if _, err := runSnap(t, now, "prune", "snappy", "--keep-last", "1"); err != nil {
+	if _, err := runSnap(t, now, "prune", "snappy", "--keep-last", "1", "--yes"); err != nil {
 		t.Errorf("prune: %v", err)
 	}
 	out, _ = runSnap(t, now, "list", "snappy")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"libvirt.org/go/libvirt"
 )
 
 // URI is the test driver's built-in host: one running domain "test", the network "default" and
@@ -30,7 +31,8 @@ func Open(t testing.TB) *virt.Conn {
 			for _, d := range doms {
 				if n, _ := d.GetName(); n != "test" {
 					_ = d.Destroy()
-					_ = d.Undefine()
+					// Snapshots would keep the domain defined into the next test.
+					_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 				}
 				_ = d.Free()
 			}
