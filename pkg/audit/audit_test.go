@@ -40,7 +40,9 @@ func failed(found []model.Finding) []string {
 // PCI devices and maps Looking Glass shared memory.
 func TestOwnDefinitionsPass(t *testing.T) {
 	// The host has libvirt's nwfilter driver and its clean-traffic filter (as shipped).
-	ref := func(f string) libvirtxml.NWFilterEntry { return libvirtxml.NWFilterEntry{Ref: &libvirtxml.NWFilterRef{Filter: f}} }
+	ref := func(f string) libvirtxml.NWFilterEntry {
+		return libvirtxml.NWFilterEntry{Ref: &libvirtxml.NWFilterRef{Filter: f}}
+	}
 	inv := &Inventory{Filters: map[string]*libvirtxml.NWFilter{"clean-traffic": {Name: "clean-traffic", Entries: []libvirtxml.NWFilterEntry{
 		ref("no-mac-spoofing"), ref("no-ip-spoofing"), ref("no-arp-spoofing"), ref("allow-incoming-ipv4"), ref("no-other-l2-traffic"), ref("qemu-announce-self")}}}}
 	want := []string{"VM-014 ws01 medium", "VM-020 ws01 medium", "VM-022 web01 medium", "VM-033 web01 low"}
