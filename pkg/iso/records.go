@@ -197,3 +197,45 @@ func WriteRecord(dir string, r *Record) error {
 	}
 	return fsutil.WriteAtomic(RecordPath(dir, r.Name), append(b, '\n'), 0o644)
 }
+
+// Unaccounted lists the files of the store at dir that no readable record vouches for: an
+// image whose record is missing or broken, or a file someone put there. A weekly verify must
+// name them: replacing an image and deleting its record must not make it vanish from the check.
+// Hidden files (partial downloads, locks) and records themselves are not listed.
+func Unaccounted(dir string) []Problem {
+	migrateOnce(dir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return []Problem{{Name: dir, Err: err}}
+	}
+	var out []Problem
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !e.Type().IsRegular() || strings.HasSuffix(name, RecordSuffix) {
+			continue
+		}
+		if base, ok := strings.CutSuffix(name, legacySuffix); ok {
+			if _, isRecord := legacyRecord(dir, base); isRecord {
+				continue
+			}
+		}
+		if _, err := ReadRecord(dir, name); err != nil {
+			if errs.KindOf(err) == errs.NotFound {
+				err = errs.New(errs.Verify, "%s is in the store without a record: it cannot be verified", name)
+			} else {
+				err = &errs.Error{Kind: errs.Verify, Msg: fmt.Sprintf("%s cannot be verified: %v", name, err), Err: err}
+			}
+			out = append(out, Problem{Name: name, Err: err})
+		}
+	}
+	return out
+}
+
+// Problem is a file of the store that cannot be verified, and why.
+type Problem struct {
+	Name string
+	Err  error
+}

@@ -103,3 +103,28 @@ func TestRecordsOfOldMigrate(t *testing.T) {
 		t.Errorf("removing b.iso's record took the image b.iso.json: %v", err)
 	}
 }
+
+func TestUnaccounted(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"good.iso", "stray.iso", "broken.iso", "old.iso", ".x.partial", ".x.lock"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJSON(t, RecordPath(dir, "good.iso"), Record{Name: "good.iso"})
+	if err := os.WriteFile(RecordPath(dir, "broken.iso"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, filepath.Join(dir, "old.iso.json"), Record{Name: "old.iso"}) // a record of old
+	migrated.Delete(filepath.Clean(dir))
+	var got []string
+	for _, p := range Unaccounted(dir) {
+		if errs.KindOf(p.Err) != errs.Verify {
+			t.Errorf("%s: kind %s", p.Name, errs.KindOf(p.Err))
+		}
+		got = append(got, p.Name)
+	}
+	if !slices.Equal(got, []string{"broken.iso", "stray.iso"}) {
+		t.Errorf("unaccounted: %v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/units"
@@ -52,6 +53,17 @@ func runList(ctx context.Context, o *ListOptions) error {
 	}
 	if scanErr != nil {
 		f.Infof("%s: warning: used-by may be incomplete: %v", f.Prog, scanErr)
+	}
+	if !remote(f) {
+		all, err := stores(f)
+		if err != nil {
+			return err
+		}
+		for _, s := range all {
+			for _, p := range iso.Unaccounted(s.dir) {
+				f.Infof("%s: warning: not listed: %v", f.Prog, p.Err)
+			}
+		}
 	}
 	now := f.Now()
 	cols := []output.Column[model.Image]{

@@ -54,6 +54,10 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 		return err
 	}
 	names := o.Names
+	rows := []model.ImageCheck{}
+	failed := 0
+	// Exit 8 is for tampering only: a missing image or a broken store has its own code.
+	kind := errs.NotFound
 	if o.All {
 		entries, _, err := listAll(ctx, f)
 		if err != nil {
@@ -62,11 +66,20 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 		for _, e := range entries {
 			names = append(names, e.Name)
 		}
+		// Files no record vouches for fail too: deleting a record must not hide an image.
+		if !remote(f) {
+			all, err := stores(f)
+			if err != nil {
+				return err
+			}
+			for _, s := range all {
+				for _, p := range iso.Unaccounted(s.dir) {
+					rows = append(rows, model.ImageCheck{Name: p.Name, Error: p.Err.Error()})
+					failed, kind = failed+1, errs.KindOf(p.Err)
+				}
+			}
+		}
 	}
-	rows := []model.ImageCheck{}
-	failed := 0
-	// Exit 8 is for tampering only: a missing image or a broken store has its own code.
-	kind := errs.NotFound
 	for _, name := range names {
 		s, rec, err := find(ctx, f, name)
 		if err == nil {
