@@ -58,6 +58,8 @@ type VMDetail struct {
 	Watchdogs      []Watchdog   `json:"watchdogs"`
 	RNGs           []RNG        `json:"rngs"`
 	SecLabels      []SecLabel   `json:"seclabels"` // the domain's security labels, one per security driver
+	// LinkedClones are the VMs whose disks overlay this one's (it is their template).
+	LinkedClones []string `json:"linked_clones"`
 }
 
 // TPM is an emulated or passed-through TPM.
@@ -116,6 +118,8 @@ type Disk struct {
 	ReadOnly        bool    `json:"read_only"`
 	CapacityBytes   *uint64 `json:"capacity_bytes"`
 	AllocationBytes *uint64 `json:"allocation_bytes"`
+	// Backing is the disk's backing chain, nearest first: the files under an overlay.
+	Backing []string `json:"backing"`
 }
 
 // NIC is one network interface of a VM.

@@ -548,6 +548,17 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 	domainxml.Describe(def, v)
 	for i := range v.Disks {
 		d.diskSize(ctx, def.Devices.Disks[i], &v.Disks[i])
+		v.Disks[i].Backing = []string{}
+		if p, err := d.c.diskPathStrict(ctx, def.Devices.Disks[i].Source); err == nil && p != "" {
+			if chain, err := d.c.backingChain(ctx, p); err == nil {
+				v.Disks[i].Backing = append(v.Disks[i].Backing, chain...)
+			}
+		}
+	}
+	// Best effort: show must not fail because another VM cannot be read.
+	v.LinkedClones, _ = d.LinkedClones(ctx)
+	if v.LinkedClones == nil {
+		v.LinkedClones = []string{}
 	}
 	if !active && (def.Devices == nil || def.Devices.MemBalloon == nil || def.Devices.MemBalloon.Model == "none") {
 		// Without a balloon the guest starts with all of its memory, as list says.

@@ -234,6 +234,12 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 	d.Free()
 	r.Success()
 	result.UUID, result.Started = def.UUID, o.Start
+	if o.Linked {
+		// The source is now a template: writing to it would show through in the clone.
+		if err := src.MarkTemplate(ctx, o.Name); err != nil {
+			o.F.Infof("%s: clone %s: could not mark %s as the template of %s: %v", o.F.Prog, o.Source, o.Source, o.Name, err)
+		}
+	}
 	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"source", result.Source}, {"linked", yesNo(result.Linked)}}
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})

@@ -2,12 +2,14 @@ package vm
 
 import (
 	"context"
-	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 )
 
 const cloneSrc = `<domain type='test'><name>src</name><memory>65536</memory><os><type>hvm</type></os>
@@ -63,5 +65,52 @@ func TestClone(t *testing.T) {
 	}
 	if err := runClone(ctx, cloneOpts(t, "nope", "x", false)); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("missing source: %v", err)
+	}
+}
+
+// A linked clone makes its source a template: starting the source is refused without --force
+// while the clone overlays it, show lists the clone, and once the clone is gone the source
+// starts again.
+func TestLinkedCloneProtectsItsTemplate(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	virttest.Define(t, c, cloneSrc)
+	if err := runClone(ctx, cloneOpts(t, "src", "lc", true)); err != nil {
+		t.Fatal(err)
+	}
+	src, err := c.Domain(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Free()
+	if deps, err := src.LinkedClones(ctx); err != nil || !slices.Equal(deps, []string{"lc"}) {
+		t.Fatalf("linked clones of src: %v %v", deps, err)
+	}
+	if v, err := src.Detail(ctx); err != nil || !slices.Equal(v.LinkedClones, []string{"lc"}) {
+		t.Errorf("show src: %v %+v", err, v)
+	}
+	start := func(args ...string) error {
+		f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+		return parse(t, NewCmdStart(f, nil), f, args...)
+	}
+	if err := start("src"); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "template of linked clones lc") {
+		t.Errorf("start of a template: %v", err)
+	}
+	if s, _, _ := src.State(ctx); s != virt.StateShutOff {
+		t.Errorf("the template was started: %s", s)
+	}
+	lc, err := c.Domain(ctx, "lc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Undefine(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	lc.Free()
+	if err := start("src"); err != nil {
+		t.Errorf("start once the clone is gone: %v", err)
 	}
 }

@@ -209,11 +209,25 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *LifecycleOption
 	return newLifecycleCmd(f, verbSpec{
 		use:   "start NAME|PATTERN...",
 		short: "Start VMs (resumes paused ones; running ones are left alone)",
-		long:  "Start stopped VMs. A paused VM is resumed; a running one is left as it is and reported\nwith the action \"none\".",
+		long: `Start stopped VMs. A paused VM is resumed; a running one is left as it is and reported
+with the action "none". The template of linked clones (vmctl clone --linked) is refused
+without --force: what it writes to its disks shows through in every clone.`,
 		example: `  vmctl start web01
   vmctl start 'web-*' db01 -j 8`,
 		perVM: 30 * time.Second,
-		act:   func(ctx context.Context, d *virt.Domain, _ *LifecycleOptions) (string, error) { return d.Start(ctx) },
+		act: func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error) {
+			if state, _, err := d.State(ctx); err != nil {
+				return "", err
+			} else if state == virt.StateShutOff {
+				if err := d.RefuseIfTemplate(ctx, "starting it", o.Force); err != nil {
+					return "", err
+				}
+			}
+			return d.Start(ctx)
+		},
+		flags: func(cmd *cobra.Command, o *LifecycleOptions) {
+			cmd.Flags().BoolVar(&o.Force, "force", false, "start a VM even though linked clones overlay its disks")
+		},
 	}, runF)
 }
 
