@@ -41,7 +41,8 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 	if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 		return nil, errs.New(errs.Conflict, "image %s exists in the store", name)
 	}
-	partial := filepath.Join(dir, "."+name+".partial")
+	// Not .NAME.partial: that is a pull's, which a later pull may resume.
+	partial := filepath.Join(dir, "."+name+importSuffix)
 	out, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err

@@ -23,11 +23,21 @@ type Partial struct {
 	Active    bool      // a pull holds its lock right now
 }
 
-// Partials lists the unfinished downloads in dir.
+// The hidden files of unfinished work: a pull's download (resumable) and an import's copy.
+const (
+	partialSuffix = ".partial"
+	importSuffix  = ".import"
+)
+
+// Partials lists the unfinished downloads and imports in dir.
 func Partials(dir string) ([]Partial, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, ".*.partial"))
-	if err != nil {
-		return nil, err
+	var paths []string
+	for _, suffix := range []string{partialSuffix, importSuffix} {
+		m, err := filepath.Glob(filepath.Join(dir, ".*"+suffix))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
 	}
 	out := []Partial{}
 	for _, p := range paths {
@@ -35,7 +45,11 @@ func Partials(dir string) ([]Partial, error) {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), ".partial")
+		base := strings.TrimPrefix(filepath.Base(p), ".")
+		name, ok := strings.CutSuffix(base, partialSuffix)
+		if !ok {
+			name = strings.TrimSuffix(base, importSuffix)
+		}
 		pt := Partial{Name: name, Path: p, SizeBytes: fi.Size(), Modified: fi.ModTime()}
 		var st partialState
 		if b, err := readCapped(p+".json", MaxRecordBytes); err == nil && json.Unmarshal(b, &st) == nil {
@@ -62,14 +76,18 @@ func RemovePartialDownload(dir, name string) error {
 		}
 		defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }()
 	}
-	p := filepath.Join(dir, "."+name+".partial")
-	if err := os.Remove(p); err != nil {
-		if os.IsNotExist(err) {
-			return &errs.Error{Kind: errs.NotFound, Msg: "no unfinished download of " + name + " in " + dir, Err: err}
+	removed := false
+	for _, p := range []string{filepath.Join(dir, "."+name+partialSuffix), filepath.Join(dir, "."+name+importSuffix)} {
+		if err := os.Remove(p); err == nil {
+			removed = true
+		} else if !os.IsNotExist(err) {
+			return err
 		}
-		return err
 	}
-	_ = os.Remove(p + ".json")
+	if !removed {
+		return errs.New(errs.NotFound, "no unfinished download of %s in %s", name, dir)
+	}
+	_ = os.Remove(filepath.Join(dir, "."+name+partialSuffix+".json"))
 	return nil
 }
 

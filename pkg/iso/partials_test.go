@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 )
@@ -52,5 +53,24 @@ func TestPartialsListAndRemove(t *testing.T) {
 	}
 	if err := RemovePartialDownload(dir, "nothing.iso"); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("no such partial: %v", err)
+	}
+}
+
+// An import of a name whose pull was interrupted leaves the pull's partial alone.
+func TestImportKeepsAPullsPartial(t *testing.T) {
+	dir := t.TempDir()
+	partial := filepath.Join(dir, ".x.iso.partial")
+	if err := os.WriteFile(partial, []byte("half of a pull"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "x.iso")
+	if err := os.WriteFile(src, []byte("a local copy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ImportFile(context.Background(), src, dir, "", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(partial); err != nil || string(b) != "half of a pull" {
+		t.Errorf("the pull's partial: %q, %v", b, err)
 	}
 }
