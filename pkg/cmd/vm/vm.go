@@ -29,7 +29,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdPause(f, nil), NewCmdResume(f, nil), NewCmdAutostart(f, nil), NewCmdDelete(f, nil),
 		NewCmdWait(f, nil), NewCmdIP(f, nil), NewCmdXML(f, nil), NewCmdConsole(f, nil),
 		NewCmdProfile(f), NewCmdCreate(f, nil), NewCmdSnapshot(f), NewCmdClone(f, nil),
-		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil),
+		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil), NewCmdStats(f, nil),
 	)
 	return cmd
 }

@@ -1,0 +1,194 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/stats"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/spf13/cobra"
+)
+
+// StatsOptions of `vm stats`.
+type StatsOptions struct {
+	F        *cmdutil.Factory
+	Patterns []string
+	Interval time.Duration
+	Count    int
+}
+
+// NewCmdStats builds `vm stats`.
+func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *StatsOptions) error) *cobra.Command {
+	opts := &StatsOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "stats [PATTERN...]",
+		Short: "Show how busy VMs are: CPU, memory, disk and network rates",
+		Long: `Show one line per VM: state, CPU use, vCPUs, memory, disk read/write bytes and requests per
+second, network receive/transmit bytes and packets per second. Rates cover --interval between
+two samples; each sample is one bulk statistics call for every VM on the host, which does not
+wait for a VM whose QEMU is busy (it then reports fewer fields).
+
+CPU% is the share of the VM's own vCPUs (100 = all of them busy); -o wide adds the share of the
+host's CPUs (virt-top's %CPU), the guest-reported memory (when the balloon driver reports it),
+and one line per disk and network interface. --json gives the counters and the rates, with
+their units in the keys; null means not reported or not known yet (a VM that just started, a
+counter that went down because the VM restarted).
+
+With --count N, N reports follow each other, --interval apart (0: until interrupted); in a
+pipe, --json prints one JSON document per line (NDJSON).`,
+		Example: `  vmctl stats
+  vmctl stats 'web-*' -o wide
+  vmctl stats --json --count 0 --interval 10s >> stats.ndjson
+  vmctl stats --jq '.vms[] | [.name, .rates.cpu_percent_of_vcpus] | @tsv'`,
+		ValidArgsFunction: completeVMs(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Patterns = args
+			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
+			}
+			if opts.Interval <= 0 {
+				return errs.New(errs.Usage, "--interval %s: want a positive duration such as 1s or 500ms", opts.Interval)
+			}
+			if opts.Count < 0 {
+				return errs.New(errs.Usage, "--count %d: want 0 (until interrupted) or more", opts.Count)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runStats(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.Interval, "interval", time.Second, "`DURATION` between the two samples a rate is computed from")
+	cmd.Flags().IntVar(&opts.Count, "count", 1, "print `N` reports, --interval apart (0: until interrupted)")
+	f.AddOutputFlags(cmd)
+	return cmd
+}
+
+func runStats(ctx context.Context, o *StatsOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	conn, err := o.F.Connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	prev, err := stats.Sample(ctx, conn)
+	if err != nil {
+		return errs.Wrap(err, "stats")
+	}
+	names := make([]string, 0, len(prev.VMs))
+	for _, v := range prev.VMs {
+		names = append(names, v.Name)
+	}
+	if err := cmdutil.MissingNames("VM", o.Patterns, names); err != nil {
+		return err // nothing to watch: say so now, not after the interval
+	}
+	for n := 0; o.Count == 0 || n < o.Count; n++ {
+		select {
+		case <-ctx.Done():
+			if o.Count == 0 && n > 0 && ctx.Err() == context.Canceled {
+				return nil // the way to end an endless watch
+			}
+			return errs.Wrap(ctx.Err(), "stats")
+		case <-time.After(o.Interval):
+		}
+		cur, err := stats.Sample(ctx, conn)
+		if err != nil {
+			return errs.Wrap(err, "stats")
+		}
+		rep := stats.Rates(prev, cur)
+		prev = cur
+		kept := rep.VMs[:0]
+		for _, v := range rep.VMs {
+			if cmdutil.MatchAny(o.Patterns, v.Name) {
+				kept = append(kept, v)
+			}
+		}
+		rep.VMs = kept
+		if n > 0 && !format.IsJSON() && format.Kind != output.Name {
+			fmt.Fprintln(o.F.IO.Out)
+		}
+		if err := writeStats(o.F.IO.Out, format, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeStats(w interface{ Write([]byte) (int, error) }, f output.Format, rep model.StatsReport) error {
+	switch {
+	case f.IsJSON():
+		return output.WriteJSON(w, f, rep)
+	case f.Kind == output.Name:
+		return output.List(w, f, rep.VMs, nil, func(v model.VMStatsReport) string { return v.Name })
+	}
+	wide := f.Kind == output.Wide
+	header := []string{"name", "state", "cpu%vcpus", "vcpus", "memory", "disk-read/s", "disk-write/s", "read-iops", "write-iops", "net-rx/s", "net-tx/s"}
+	if wide {
+		header = []string{"name", "device", "state", "cpu%vcpus", "cpu%host", "vcpus", "memory", "rss", "guest-used", "guest-avail",
+			"disk-read/s", "disk-write/s", "read-iops", "write-iops", "net-rx/s", "net-tx/s", "rx-pkts/s", "tx-pkts/s"}
+	}
+	var rows [][]string
+	for _, v := range rep.VMs {
+		r := v.Rates
+		if !wide {
+			rows = append(rows, []string{output.Escape(v.Name), v.State, pct(r.CPUPercentOfVCPUs), strconv.Itoa(v.VCPUs), units.Human(v.MemoryBytes),
+				bytesRate(r.DiskReadBytesPerSecond), bytesRate(r.DiskWriteBytesPerSecond), countRate(r.DiskReadRequestsPerSecond), countRate(r.DiskWriteRequestsPerSecond),
+				bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond)})
+			continue
+		}
+		used := "-"
+		if v.MemoryAvailableBytes != nil && v.MemoryUsableBytes != nil && *v.MemoryAvailableBytes >= *v.MemoryUsableBytes {
+			used = units.Human(*v.MemoryAvailableBytes - *v.MemoryUsableBytes)
+		}
+		rows = append(rows, []string{output.Escape(v.Name), "-", v.State, pct(r.CPUPercentOfVCPUs), pct(r.CPUPercentOfHost), strconv.Itoa(v.VCPUs),
+			units.Human(v.MemoryBytes), optBytes(v.MemoryRSSBytes), used, optBytes(v.MemoryAvailableBytes),
+			bytesRate(r.DiskReadBytesPerSecond), bytesRate(r.DiskWriteBytesPerSecond), countRate(r.DiskReadRequestsPerSecond), countRate(r.DiskWriteRequestsPerSecond),
+			bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond), countRate(r.NetRxPacketsPerSecond), countRate(r.NetTxPacketsPerSecond)})
+		for _, d := range r.Disks {
+			rows = append(rows, []string{output.Escape(v.Name), output.Escape(d.Name), "", "", "", "", "", "", "", "",
+				bytesRate(d.ReadBytesPerSecond), bytesRate(d.WriteBytesPerSecond), countRate(d.ReadRequestsPerSecond), countRate(d.WriteRequestsPerSecond), "", "", "", ""})
+		}
+		for _, n := range r.NICs {
+			rows = append(rows, []string{output.Escape(v.Name), output.Escape(n.Name), "", "", "", "", "", "", "", "", "", "", "", "",
+				bytesRate(n.RxBytesPerSecond), bytesRate(n.TxBytesPerSecond), countRate(n.RxPacketsPerSecond), countRate(n.TxPacketsPerSecond)})
+		}
+	}
+	return output.RenderTable(w, header, rows, f.NoHeaders)
+}
+
+func pct(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', 1, 64)
+}
+
+func bytesRate(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return units.Human(uint64(*p+0.5)) + "/s"
+}
+
+func countRate(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', 1, 64)
+}
+
+func optBytes(p *uint64) string {
+	if p == nil {
+		return "-"
+	}
+	return units.Human(*p)
+}

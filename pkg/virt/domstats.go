@@ -1,0 +1,124 @@
+package virt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"libvirt.org/go/libvirt"
+)
+
+// statsGroups are the bulk-statistics groups a monitoring sample asks for.
+const statsGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL | libvirt.DOMAIN_STATS_BALLOON |
+	libvirt.DOMAIN_STATS_VCPU | libvirt.DOMAIN_STATS_INTERFACE | libvirt.DOMAIN_STATS_BLOCK
+
+// SampleStats reads every domain's counters in one virConnectGetAllDomainStats call, with
+// NOWAIT: a domain whose job lock is held (a migration, a hung QEMU monitor) comes back with
+// fewer fields instead of stalling the whole sample. Drivers without bulk CPU statistics (the
+// test driver) get one info call per running domain for CPU time, vCPUs and memory.
+func (c *Conn) SampleStats(ctx context.Context) (model.StatsSample, error) {
+	var s model.StatsSample
+	node, err := call(ctx, c, "host info", c.c.GetNodeInfo)
+	if err != nil {
+		return s, err
+	}
+	s.HostCPUs, s.HostMemoryBytes = int(node.Cpus), node.Memory*1024
+	recs, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
+		return allDomainStats(c.c, statsGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+	})
+	if err != nil {
+		return s, err
+	}
+	s.Time = time.Now()
+	s.VMs = make([]model.VMStats, 0, len(recs))
+	for _, r := range recs {
+		vm := vmStats(r)
+		if vm.CPUTimeNanoseconds == nil && vm.State != StateShutOff {
+			if err := c.fillStatsFromInfo(ctx, &vm); err != nil {
+				if errs.KindOf(err) == errs.NotFound {
+					continue // it went away while we looked
+				}
+				return s, err
+			}
+		}
+		s.VMs = append(s.VMs, vm)
+	}
+	return s, nil
+}
+
+// vmStats decodes one bulk record; absent fields stay zero or null.
+func vmStats(r rawStats) model.VMStats {
+	st, _ := r.uint("state.state")
+	vm := model.VMStats{Name: r.Name, UUID: r.UUID, State: StateName(libvirt.DomainState(st)),
+		VCPU: []model.VCPUStats{}, Disks: []model.DiskStats{}, NICs: []model.NICStats{}}
+	ptr := func(key string, scale uint64) *uint64 {
+		if v, ok := r.uint(key); ok {
+			v *= scale
+			return &v
+		}
+		return nil
+	}
+	num := func(key string) uint64 { v, _ := r.uint(key); return v }
+	vm.CPUTimeNanoseconds = ptr("cpu.time", 1)
+	vm.CPUUserNanoseconds = ptr("cpu.user", 1)
+	vm.CPUSystemNanoseconds = ptr("cpu.system", 1)
+	vm.VCPUs, vm.MaxVCPUs = int(num("vcpu.current")), int(num("vcpu.maximum"))
+	vm.MemoryBytes, vm.MaxMemoryBytes = num("balloon.current")*1024, num("balloon.maximum")*1024
+	vm.MemoryUsableBytes = ptr("balloon.usable", 1024)
+	vm.MemoryAvailableBytes = ptr("balloon.available", 1024)
+	vm.MemoryUnusedBytes = ptr("balloon.unused", 1024)
+	vm.MemoryRSSBytes = ptr("balloon.rss", 1024)
+	for i := 0; i < vm.MaxVCPUs; i++ {
+		p := fmt.Sprintf("vcpu.%d.", i)
+		if _, ok := r.uint(p + "state"); !ok {
+			continue // not plugged in
+		}
+		vm.VCPU = append(vm.VCPU, model.VCPUStats{Index: i, State: int(num(p + "state")), TimeNanoseconds: num(p + "time"),
+			WaitNanoseconds: ptr(p+"wait", 1), DelayNanoseconds: ptr(p+"delay", 1)})
+	}
+	for i := 0; i < int(num("block.count")); i++ {
+		p := fmt.Sprintf("block.%d.", i)
+		if _, backing := r.uint(p + "backingIndex"); backing {
+			continue // a backing file of a disk listed already (only with the BACKING flag)
+		}
+		vm.Disks = append(vm.Disks, model.DiskStats{Name: r.str(p + "name"), Path: r.str(p + "path"),
+			ReadBytes: num(p + "rd.bytes"), ReadRequests: num(p + "rd.reqs"), ReadTimeNanoseconds: num(p + "rd.times"),
+			WriteBytes: num(p + "wr.bytes"), WriteRequests: num(p + "wr.reqs"), WriteTimeNanoseconds: num(p + "wr.times"),
+			FlushRequests: num(p + "fl.reqs"), FlushTimeNanoseconds: num(p + "fl.times"),
+			CapacityBytes: num(p + "capacity"), AllocationBytes: num(p + "allocation"), PhysicalBytes: num(p + "physical")})
+	}
+	for i := 0; i < int(num("net.count")); i++ {
+		p := fmt.Sprintf("net.%d.", i)
+		vm.NICs = append(vm.NICs, model.NICStats{Name: r.str(p + "name"),
+			RxBytes: num(p + "rx.bytes"), RxPackets: num(p + "rx.pkts"), RxErrors: num(p + "rx.errs"), RxDrops: num(p + "rx.drop"),
+			TxBytes: num(p + "tx.bytes"), TxPackets: num(p + "tx.pkts"), TxErrors: num(p + "tx.errs"), TxDrops: num(p + "tx.drop")})
+	}
+	return vm
+}
+
+// fillStatsFromInfo completes a record of a driver without bulk CPU and balloon statistics.
+func (c *Conn) fillStatsFromInfo(ctx context.Context, vm *model.VMStats) error {
+	d, err := c.Domain(ctx, vm.Name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	info, err := call(ctx, c, "info "+vm.Name, d.d.GetInfo)
+	if err != nil {
+		return err
+	}
+	ns := info.CpuTime
+	vm.CPUTimeNanoseconds = &ns
+	if vm.VCPUs == 0 {
+		vm.VCPUs = int(info.NrVirtCpu)
+	}
+	if vm.MaxVCPUs == 0 {
+		vm.MaxVCPUs = vm.VCPUs
+	}
+	if vm.MemoryBytes == 0 {
+		vm.MemoryBytes, vm.MaxMemoryBytes = info.Memory*1024, info.MaxMem*1024
+	}
+	return nil
+}

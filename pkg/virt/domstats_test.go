@@ -1,0 +1,69 @@
+package virt
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+)
+
+// TestVMStatsDecodesBulkFields feeds the decoder a record with libvirt's own field names (as
+// `virsh domstats` prints them for a QEMU guest): a renamed or mis-scaled field fails here.
+func TestVMStatsDecodesBulkFields(t *testing.T) {
+	r := rawStats{Name: "web", UUID: "u-1", Params: map[string]any{
+		"state.state": int64(1), "cpu.time": uint64(5_000_000_000), "cpu.user": uint64(3_000_000_000), "cpu.system": uint64(1_000_000_000),
+		"balloon.current": uint64(1048576), "balloon.maximum": uint64(2097152), "balloon.rss": uint64(524288),
+		"balloon.usable": uint64(800000), "balloon.available": uint64(1000000),
+		"vcpu.current": uint64(2), "vcpu.maximum": uint64(4),
+		"vcpu.0.state": int64(1), "vcpu.0.time": uint64(100), "vcpu.0.wait": uint64(7),
+		"vcpu.1.state": int64(1), "vcpu.1.time": uint64(200), "vcpu.1.delay": uint64(9),
+		"net.count": uint64(1), "net.0.name": "vnet3", "net.0.rx.bytes": uint64(1000), "net.0.rx.pkts": uint64(10),
+		"net.0.rx.errs": uint64(1), "net.0.rx.drop": uint64(2), "net.0.tx.bytes": uint64(500), "net.0.tx.pkts": uint64(5),
+		"block.count": uint64(2), "block.0.name": "vda", "block.0.path": "/img/web.qcow2",
+		"block.0.rd.reqs": uint64(3), "block.0.rd.bytes": uint64(4096), "block.0.wr.reqs": uint64(4), "block.0.wr.bytes": uint64(8192),
+		"block.0.fl.reqs": uint64(1), "block.0.capacity": uint64(1 << 30), "block.0.allocation": uint64(1 << 20),
+		"block.1.name": "sda", "block.1.rd.bytes": uint64(2048),
+	}}
+	got, err := json.Marshal(vmStats(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"web","uuid":"u-1","state":"running","vcpus":2,"max_vcpus":4,` +
+		`"cpu_time_nanoseconds":5000000000,"cpu_user_nanoseconds":3000000000,"cpu_system_nanoseconds":1000000000,` +
+		`"memory_bytes":1073741824,"max_memory_bytes":2147483648,"memory_usable_bytes":819200000,"memory_available_bytes":1024000000,` +
+		`"memory_unused_bytes":null,"memory_rss_bytes":536870912,` +
+		`"vcpu":[{"index":0,"state":1,"time_nanoseconds":100,"wait_nanoseconds":7,"delay_nanoseconds":null},` +
+		`{"index":1,"state":1,"time_nanoseconds":200,"wait_nanoseconds":null,"delay_nanoseconds":9}],` +
+		`"disks":[{"name":"vda","path":"/img/web.qcow2","read_bytes":4096,"read_requests":3,"read_time_nanoseconds":0,"write_bytes":8192,"write_requests":4,"write_time_nanoseconds":0,"flush_requests":1,"flush_time_nanoseconds":0,"capacity_bytes":1073741824,"allocation_bytes":1048576,"physical_bytes":0},` +
+		`{"name":"sda","path":"","read_bytes":2048,"read_requests":0,"read_time_nanoseconds":0,"write_bytes":0,"write_requests":0,"write_time_nanoseconds":0,"flush_requests":0,"flush_time_nanoseconds":0,"capacity_bytes":0,"allocation_bytes":0,"physical_bytes":0}],` +
+		`"nics":[{"name":"vnet3","rx_bytes":1000,"rx_packets":10,"rx_errors":1,"rx_drops":2,"tx_bytes":500,"tx_packets":5,"tx_errors":0,"tx_drops":0}]}`
+	if string(got) != want {
+		t.Errorf("decoded\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestSampleStatsTestDriver takes real samples of the fixture host: every domain comes back, the
+// running ones with a CPU counter that moves (the test driver reports it through GetInfo).
+func TestSampleStatsTestDriver(t *testing.T) {
+	c := fixture(t)
+	ctx := context.Background()
+	a, err := c.SampleStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.HostCPUs != 2 || a.HostMemoryBytes != 8388608*1024 {
+		t.Errorf("host: %d CPUs, %d bytes; want the fixture's 2 and 8 GiB", a.HostCPUs, a.HostMemoryBytes)
+	}
+	states := map[string]string{}
+	for _, v := range a.VMs {
+		states[v.Name] = v.State
+		if v.State == StateRunning && (v.CPUTimeNanoseconds == nil || v.VCPUs == 0 || v.MemoryBytes == 0) {
+			t.Errorf("%s: running without CPU time, vCPUs or memory: %+v", v.Name, v)
+		}
+		if v.State == StateShutOff && v.CPUTimeNanoseconds != nil {
+			t.Errorf("%s: shut off with a CPU time", v.Name)
+		}
+	}
+	if states["web-01"] != StateRunning || states["db-01"] == "" {
+		t.Errorf("states %v: want web-01 running and db-01 present", states)
+	}
+}
