@@ -101,7 +101,11 @@ func TestRates(t *testing.T) {
 		},
 		{
 			name: "no CPU counter (a driver without it) or no vCPU count: those rates are null, the rest are there",
-			prev: func() model.StatsSample { v := vm("a", "u-a", 0, 0, 0, 0); v.CPUTimeNanoseconds = nil; return sample(0, v, vm("b", "u-b", 0, 0, 0, 0)) }(),
+			prev: func() model.StatsSample {
+				v := vm("a", "u-a", 0, 0, 0, 0)
+				v.CPUTimeNanoseconds = nil
+				return sample(0, v, vm("b", "u-b", 0, 0, 0, 0))
+			}(),
 			cur:  sample(time.Second, vm("a", "u-a", 0, 1e9, 0, 0), vm("b", "u-b", 0, 1e9, 0, 0)),
 			want: "a: cpu -%v -%h disk 0/0 iops 0/0 net 0/0 pkts 0/0 [vda 0] [vnet0 0]; b: cpu -%v 12.5%h disk 0/0 iops 0/0 net 0/0 pkts 0/0 [vda 0] [vnet0 0]; ", interval: 1,
 		},
