@@ -118,3 +118,44 @@ func TestInterruptedStopOfPausedVM(t *testing.T) {
 	}
 	t.Fatal("stop never completed")
 }
+
+// An upload interrupted while its volume's create is in flight leaves no volume (the same
+// in-flight class as create's rollback), and one that fails later removes its volume too.
+func TestUploadFileInterruptedLeavesNoVolume(t *testing.T) {
+	c, err := Open(context.Background(), "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	src := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exists := func() bool {
+		ok, err := c.VolumeExists(context.Background(), "default-pool", "up.iso")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ctx = WithCallHook(ctx, func(what string) {
+		if what == "create volume up.iso" {
+			cancel()
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	if err := c.UploadFile(ctx, "default-pool", "up.iso", src, nil); errs.KindOf(err) != errs.Interrupted {
+		t.Errorf("interrupted upload: %v", err)
+	}
+	if exists() {
+		t.Error("the interrupted upload left its volume")
+	}
+	// The test driver cannot upload: the volume made for it goes again.
+	if err := c.UploadFile(context.Background(), "default-pool", "up.iso", src, nil); err == nil {
+		t.Skip("this test driver uploads")
+	}
+	if exists() {
+		t.Error("the failed upload left its volume")
+	}
+}

@@ -3,6 +3,7 @@ package virt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -181,6 +182,11 @@ type NewVolume struct {
 
 // CreateVolume makes the volume and returns it.
 func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) {
+	return c.createVolume(ctx, nv, c.journal)
+}
+
+// createVolume is CreateVolume recording into j.
+func (c *Conn) createVolume(ctx context.Context, nv NewVolume, j *Journal) (*Volume, error) {
 	def := libvirtxml.StorageVolume{
 		Name:     nv.Name,
 		Capacity: &libvirtxml.StorageVolumeSize{Value: nv.Capacity, Unit: "bytes"},
@@ -207,7 +213,7 @@ func (c *Conn) CreateVolume(ctx context.Context, nv NewVolume) (*Volume, error) 
 	if err != nil {
 		return nil, err
 	}
-	entry := c.journal.enter("volume", nv.Pool, nv.Name, "")
+	entry := j.enter("volume", nv.Pool, nv.Name, "")
 	return call(ctx, c, "create volume "+nv.Name, func() (*Volume, error) {
 		p, err := c.c.LookupStoragePoolByName(nv.Pool)
 		if err != nil {
@@ -504,15 +510,18 @@ func (c *Conn) UploadFile(ctx context.Context, pool, name, path string, progress
 	} else if exists {
 		return errs.New(errs.Conflict, "volume %s exists in pool %s", name, pool)
 	}
-	vol, err := c.CreateVolume(ctx, NewVolume{Pool: pool, Name: name, Format: "raw", Capacity: uint64(fi.Size()), Mode: "0644"})
-	if err != nil {
-		return err
+	// The volume is journaled: an interrupt while its create is in flight still removes it.
+	j := &Journal{}
+	vol, err := c.createVolume(ctx, NewVolume{Pool: pool, Name: name, Format: "raw", Capacity: uint64(fi.Size()), Mode: "0644"}, j)
+	if err == nil {
+		err = c.uploadFrom(ctx, vol.Path, f, fi.Size(), progress)
 	}
-	err = c.uploadFrom(ctx, vol.Path, f, fi.Size(), progress)
 	if err != nil {
-		cleanup, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cleanup, cancel := WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = c.DeleteVolume(cleanup, vol.Path)
+		if rerr := c.Rollback(cleanup, j); rerr != nil {
+			return fmt.Errorf("%w; %v", err, rerr)
+		}
 		return err
 	}
 	return call0(ctx, c, "refresh "+pool, func() error {
