@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // On the real daemon: a base image in the store that backs stopped VMs' qcow2 overlays is
@@ -96,5 +102,42 @@ func TestIsoStoreSafety(t *testing.T) {
 	e.ok(&change, "isoctl", "eject", vms[0])
 	if change.VM != vms[0] || change.Device != "sdc" || change.Image != "" {
 		t.Errorf("eject --json: %+v", change)
+	}
+}
+
+// A pull through libvirt into a pool holding a stale record (its image gone) is refused before
+// the download, instead of failing after the upload with an image left without a record.
+func TestPullThroughLibvirtStaleRecord(t *testing.T) {
+	e := setup(t)
+	data := bytes.Repeat([]byte("hvctl"), 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "img.iso", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	store := "/var/lib/libvirt/images/t-iso-e2e-stale"
+	clean := func() {
+		if p, err := e.conn.LookupStoragePoolByTargetPath(store); err == nil {
+			_ = p.Destroy()
+			_ = p.Undefine()
+			_ = p.Free()
+		}
+		_ = os.RemoveAll(store)
+	}
+	clean()
+	t.Cleanup(clean)
+	if err := os.MkdirAll(store, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "img.iso.record.json"), []byte(`{"name":"img.iso"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	e.env = []string{"HVCTL_PATHS_ISOS=" + store, "XDG_CACHE_HOME=" + t.TempDir()}
+	_, errOut, code := e.run("isoctl", "pull", srv.URL+"/img.iso", "--sha256", hex.EncodeToString(sum[:]), "--via-libvirt")
+	if code != 4 || !strings.Contains(errOut, "record img.iso.record.json without its image") {
+		t.Errorf("pull over a stale record: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(store, "img.iso")); !os.IsNotExist(err) {
+		t.Errorf("the image was uploaded anyway: %v", err)
 	}
 }

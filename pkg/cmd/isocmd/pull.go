@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -290,6 +291,13 @@ func notInPool(ctx context.Context, f *cmdutil.Factory, s store, name string) er
 	} else if exists {
 		return errs.New(errs.Conflict, "%s is already in pool %s", name, pool).WithHint("remove it first to pull it again")
 	}
+	// A record left without its image would make the upload fail after the download.
+	if exists, err := conn.VolumeExists(ctx, pool, name+iso.RecordSuffix); err != nil {
+		return err
+	} else if exists {
+		return errs.New(errs.Conflict, "pool %s holds a record %s%s without its image", pool, name, iso.RecordSuffix).
+			WithHint("remove the stale record (virsh vol-delete --pool %s %s%s)", pool, name, iso.RecordSuffix)
+	}
 	return nil
 }
 
@@ -311,6 +319,12 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 		return err
 	}
 	if err := conn.UploadFile(ctx, pool, name+iso.RecordSuffix, iso.RecordPath(stage, name), nil); err != nil {
+		// An image without its record would be invisible to list and verify: take it back.
+		undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := conn.DeleteVolume(undo, filepath.Join(s.dir, name)); derr != nil {
+			f.Infof("%s: warning: %s stays in pool %s without its record: %v", f.Prog, name, pool, derr)
+		}
 		return err
 	}
 	_ = os.Remove(filepath.Join(stage, name))
