@@ -46,11 +46,13 @@ func (w Waiver) Report() model.AuditWaiver {
 
 // waiverFile is the TOML shape of a waivers file.
 type waiverFile struct {
+	// Every value is decoded as it was written, so that a wrong type is reported by its key
+	// and line rather than by the decoder's Go types.
 	Waiver []struct {
-		Control string `toml:"control"`
-		Target  string `toml:"target"`
-		Reason  string `toml:"reason"`
-		Expires any    `toml:"expires"` // a toml.LocalDate; anything else is refused
+		Control any `toml:"control"` // strings
+		Target  any `toml:"target"`
+		Reason  any `toml:"reason"`
+		Expires any `toml:"expires"` // a toml.LocalDate; anything else is refused
 	} `toml:"waiver"`
 }
 
@@ -63,9 +65,17 @@ func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error)
 	if err := dec.Decode(&doc); err != nil {
 		return nil, tomlError(file, err)
 	}
-	pos, err := waiverPositions(data)
+	pos, misshapen, err := waiverPositions(data)
 	if err != nil {
 		return nil, tomlError(file, err)
+	}
+	// [waiver] (one table) and waiver = [{…}] decode too, but have no [[waiver]] header to point at.
+	if misshapen != nil || len(pos) != len(doc.Waiver) {
+		at := textPos{1, 1}
+		if misshapen != nil {
+			at = *misshapen
+		}
+		return nil, errs.New(errs.Usage, "%s:%d:%d: write each waiver as a [[waiver]] table (two brackets), one per accepted finding", file, at.line, at.col)
 	}
 	var out []Waiver
 	for i, e := range doc.Waiver {
@@ -77,7 +87,25 @@ func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error)
 			}
 			return errs.New(errs.Usage, "%s:%d:%d: waiver %d: %s", file, at.line, at.col, i+1, fmt.Sprintf(format, args...))
 		}
-		w := Waiver{Control: e.Control, Target: e.Target, Reason: strings.TrimSpace(e.Reason), File: file, Line: p.header.line}
+		w := Waiver{File: file, Line: p.header.line}
+		for _, field := range []struct {
+			key   string
+			value any
+			into  *string
+		}{{"control", e.Control, &w.Control}, {"target", e.Target, &w.Target}, {"reason", e.Reason, &w.Reason}} {
+			switch v := field.value.(type) {
+			case nil:
+			case string:
+				*field.into = v
+			default:
+				return nil, bad(field.key, "%s must be a string, not %s", field.key, tomlKind(v))
+			}
+		}
+		w.Reason = strings.TrimSpace(w.Reason)
+		// IDs are matched without regard to case, as --only and --skip take them.
+		if i := slices.IndexFunc(controls, func(id string) bool { return strings.EqualFold(id, w.Control) }); i >= 0 {
+			w.Control = controls[i]
+		}
 		switch d := e.Expires.(type) {
 		case nil:
 		case toml.LocalDate:
@@ -122,6 +150,16 @@ func tomlKind(v any) string {
 		return "a date and time"
 	case int64, float64:
 		return "a number"
+	case bool:
+		return "a boolean"
+	case toml.LocalDate:
+		return "a date"
+	case toml.LocalTime:
+		return "a time"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -154,16 +192,16 @@ type waiverPos struct {
 }
 
 // waiverPositions finds every [[waiver]] table and its keys, so that problems found after
-// decoding still point at a line.
-func waiverPositions(data []byte) ([]waiverPos, error) {
+// decoding still point at a line. misshapen is where a waiver is written another way: a
+// [waiver] table or a waiver key outside [[waiver]] tables.
+func waiverPositions(data []byte) (out []waiverPos, misshapen *textPos, err error) {
 	var p unstable.Parser
 	p.Reset(data)
-	var out []waiverPos
 	at := func(n *unstable.Node) textPos {
 		s := p.Shape(n.Raw)
 		return textPos{s.Start.Line, s.Start.Column}
 	}
-	inWaiver := false
+	inWaiver, inTable := false, false
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
@@ -178,21 +216,30 @@ func waiverPositions(data []byte) ([]waiverPos, error) {
 				name = append(name, string(it.Node().Data))
 			}
 			inWaiver = e.Kind == unstable.ArrayTable && len(name) == 1 && name[0] == "waiver"
+			inTable = true
+			if e.Kind == unstable.Table && len(name) == 1 && name[0] == "waiver" && misshapen == nil {
+				at := at(first)
+				misshapen = &at
+			}
 			if inWaiver {
 				out = append(out, waiverPos{header: at(first), keys: map[string]textPos{}})
 			}
 		case unstable.KeyValue:
-			if !inWaiver {
+			it := e.Key()
+			if !it.Next() {
 				continue
 			}
-			it := e.Key()
-			if it.Next() {
-				k := it.Node()
+			k := it.Node()
+			switch {
+			case inWaiver:
 				out[len(out)-1].keys[string(k.Data)] = at(k)
+			case !inTable && string(k.Data) == "waiver" && misshapen == nil:
+				at := at(k)
+				misshapen = &at
 			}
 		}
 	}
-	return out, p.Error()
+	return out, misshapen, p.Error()
 }
 
 // Outcome is what the waivers did to a run's results.

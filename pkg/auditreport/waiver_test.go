@@ -41,6 +41,17 @@ expires = 2026-12-31
 	}
 }
 
+// Control IDs are taken without regard to case, as --only and --skip take them.
+func TestParseWaiversControlCase(t *testing.T) {
+	ws, err := ParseWaivers("w.toml", []byte("[[waiver]]\ncontrol = \"vm-011\"\ntarget = \"par-*\"\nreason = \"r\"\nexpires = 2027-06-30\n"), knownIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws[0].Control != "VM-011" {
+		t.Errorf("control %q, want VM-011", ws[0].Control)
+	}
+}
+
 func TestParseWaiversErrors(t *testing.T) {
 	const head = "[[waiver]]\ncontrol = \"VM-011\"\ntarget = \"par-open\"\n"
 	for _, tc := range []struct{ name, data, want string }{
@@ -65,6 +76,20 @@ func TestParseWaiversErrors(t *testing.T) {
 		{"twice", head + "reason = \"r\"\nexpires = 2027-06-30\n" + head + "reason = \"r2\"\nexpires = 2027-06-30\n",
 			`w.toml:8:1: waiver 2: a second waiver for VM-011 par-open (the first is at line 1)`},
 		{"syntax", "[[waiver]\n", "w.toml:1:"},
+		// Shapes that decode into the same Go value but have no [[waiver]] header (these panicked).
+		{"one table", "[waiver]\ncontrol = \"VM-011\"\ntarget = \"x\"\nreason = \"r\"\nexpires = 2027-06-30\n",
+			`w.toml:1:2: write each waiver as a [[waiver]] table (two brackets), one per accepted finding`},
+		{"inline array", "waiver = [{control = \"VM-011\", target = \"x\", reason = \"r\", expires = 2027-06-30}]\n",
+			`w.toml:1:1: write each waiver as a [[waiver]] table (two brackets), one per accepted finding`},
+		// A wrong type names the key and its line, not the decoder's Go types.
+		{"control is a number", "[[waiver]]\ncontrol = 11\ntarget = \"x\"\nreason = \"r\"\nexpires = 2027-06-30\n",
+			`w.toml:2:1: waiver 1: control must be a string, not a number`},
+		{"target is an array", "[[waiver]]\ncontrol = \"VM-011\"\ntarget = [\"a\", \"b\"]\nreason = \"r\"\nexpires = 2027-06-30\n",
+			`w.toml:3:1: waiver 1: target must be a string, not an array`},
+		{"reason is a boolean", head + "reason = true\nexpires = 2027-06-30\n",
+			`w.toml:4:1: waiver 1: reason must be a string, not a boolean`},
+		{"twice, in another case", head + "reason = \"r\"\nexpires = 2027-06-30\n" + "[[waiver]]\ncontrol = \"vm-011\"\ntarget = \"par-open\"\nreason = \"r2\"\nexpires = 2027-06-30\n",
+			`w.toml:8:1: waiver 2: a second waiver for VM-011 par-open (the first is at line 1)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseWaivers("w.toml", []byte(tc.data), knownIDs)
