@@ -11,8 +11,9 @@ type VM struct {
 	VCPUs          int      `json:"vcpus"`
 	MemoryBytes    uint64   `json:"memory_bytes"`
 	MaxMemoryBytes uint64   `json:"max_memory_bytes"`
-	Autostart      bool     `json:"autostart"`
+	Autostart      bool     `json:"autostart"` // libvirt's flag or hvctl's ordered autostart, as show says
 	Persistent     bool     `json:"persistent"`
+	PendingRestart bool     `json:"pending_restart"` // apply made changes the running VM sees after a restart
 	IPv4           []string `json:"ipv4"`
 	CPUTimeSeconds *float64 `json:"cpu_time_seconds"` // null when the domain is not running
 	UptimeSeconds  *int64   `json:"uptime_seconds"`   // null when not running or not known (remote hosts)

@@ -271,6 +271,9 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 			}
 		}
 	}
+	if err := c.fillHvctlState(ctx, vms); err != nil {
+		return nil, err
+	}
 	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
 	return vms, nil
 }

@@ -267,6 +267,9 @@ func TestApplyClearsAutostart(t *testing.T) {
 	if v := showJSON(t, dir, "small"); !v.Autostart || v.AutostartOrder != "group apps, priority 50" {
 		t.Errorf("show with autostart: %v %q", v.Autostart, v.AutostartOrder)
 	}
+	if !listJSON(t, dir, "small").Autostart {
+		t.Error("list does not show hvctl's autostart")
+	}
 	write("")
 	rows, _ := diffRun(t, dir, false, false, "small")
 	if r := byKey(rows)["metadata.autostart"]; len(rows) != 1 || r.Live != "group apps, priority 50" || r.Change != "added" || r.Restart {
@@ -278,12 +281,36 @@ func TestApplyClearsAutostart(t *testing.T) {
 	if v := showJSON(t, dir, "small"); v.Autostart || v.AutostartOrder != "" {
 		t.Errorf("show after apply: %v %q", v.Autostart, v.AutostartOrder)
 	}
+	if listJSON(t, dir, "small").Autostart {
+		t.Error("list still shows autostart after apply")
+	}
 	d, _ := c.Domain(context.Background(), "small")
 	defer d.Free()
 	x, _ := d.Metadata(context.Background(), domainxml.Namespace)
 	if strings.Contains(x, "autostart") {
 		t.Errorf("metadata still has autostart: %s", x)
 	}
+}
+
+// listJSON is name's row of `vmctl list --json`.
+func listJSON(t *testing.T, dir, name string) model.VM {
+	t.Helper()
+	o, out := createFactory(t, dir)
+	o.F.Global.JSON = true
+	if err := runList(context.Background(), &ListOptions{F: o.F}); err != nil {
+		t.Fatal(err)
+	}
+	var vms []model.VM
+	if err := json.Unmarshal(out.Bytes(), &vms); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vms {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("%s not listed", name)
+	return model.VM{}
 }
 
 func showJSON(t *testing.T, dir, name string) model.VMDetail {
@@ -379,8 +406,8 @@ func TestApplyTellsWhatNeedsARestart(t *testing.T) {
 	if err != nil || !r.Restart || !strings.HasPrefix(r.Note, "restart needed: above the running maximum of 512MiB") {
 		t.Fatalf("memory: %+v %v", rows, err)
 	}
-	if !showJSON(t, dir, "small").PendingRestart {
-		t.Error("show does not flag the pending restart")
+	if !showJSON(t, dir, "small").PendingRestart || !listJSON(t, dir, "small").PendingRestart {
+		t.Error("show or list does not flag the pending restart")
 	}
 	if _, err := d.Kill(ctx); err != nil {
 		t.Fatal(err)
@@ -388,7 +415,7 @@ func TestApplyTellsWhatNeedsARestart(t *testing.T) {
 	if _, err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if showJSON(t, dir, "small").PendingRestart {
+	if showJSON(t, dir, "small").PendingRestart || listJSON(t, dir, "small").PendingRestart {
 		t.Error("still pending after a restart")
 	}
 }

@@ -72,6 +72,7 @@ var ListColumns = []output.Column[model.VM]{
 	{Header: "autostart", Value: func(v model.VM) string { return yesNo(v.Autostart) }},
 	{Header: "ipv4", Value: func(v model.VM) string { return dash(strings.Join(v.IPv4, ",")) }},
 	{Header: "persistent", Wide: true, Value: func(v model.VM) string { return yesNo(v.Persistent) }},
+	{Header: "restart", Wide: true, Value: func(v model.VM) string { return yesNo(v.PendingRestart) }},
 	{Header: "max-memory", Wide: true, Value: func(v model.VM) string { return units.Human(v.MaxMemoryBytes) }},
 	{Header: "cpu-time", Wide: true, Value: func(v model.VM) string {
 		if v.CPUTimeSeconds == nil {

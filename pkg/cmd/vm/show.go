@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
-	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
@@ -75,35 +74,20 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	return output.Object(o.F.IO.Out, format, v, detailPairs(v))
 }
 
-// hvctlState adds what hvctl's metadata says: the ordered autostart that 'autostart run' acts
-// on (so show tells the same truth), and whether the running VM awaits a restart to see what
-// apply defined.
+// hvctlState adds what hvctl's metadata says (virt.HvctlState, as list reads it): the ordered
+// autostart that 'autostart run' acts on, and whether a restart is pending.
 func hvctlState(ctx context.Context, d *virt.Domain, v *model.VMDetail) error {
 	if !v.Persistent {
 		return nil
 	}
-	x, err := d.Metadata(ctx, domainxml.Namespace)
-	if err != nil || x == "" {
+	st, err := d.HvctlState(ctx, v.ID != nil)
+	if err != nil {
 		return err
 	}
-	config, err := domainxml.ParseMetadata(x)
-	if err != nil {
-		return nil // not hvctl's to judge
+	if st.AutostartOrder != "" {
+		v.Autostart, v.AutostartOrder = true, st.AutostartOrder
 	}
-	if config.Autostart != nil {
-		v.Autostart, v.AutostartOrder = true, config.Autostart.String()
-	}
-	if v.ID == nil {
-		return nil
-	}
-	for _, m := range v.Metadata {
-		if m.Namespace != domainxml.Namespace {
-			continue
-		}
-		if running, err := domainxml.ParseMetadata(m.XML); err == nil {
-			v.PendingRestart = running.Generation() != config.Generation()
-		}
-	}
+	v.PendingRestart = st.PendingRestart
 	return nil
 }
 
