@@ -1,7 +1,7 @@
 # Convenience targets; the scripts under scripts/ are the source of truth.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -s -w -X github.com/hyper-nixos/hvctl/pkg/cmd/version.Version=$(VERSION) -X github.com/hyper-nixos/hvctl/pkg/cmd/version.Commit=$(COMMIT)
+LDFLAGS := -s -w -X github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd.Version=$(VERSION) -X github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd.Commit=$(COMMIT)
 LINKS   := vmctl isoctl netctl auditctl
 
 .PHONY: build demo test docs bench clean

@@ -17,8 +17,8 @@ buildGoModule {
 
   ldflags = [
     "-s" "-w"
-    "-X github.com/hyper-nixos/hvctl/pkg/cmd/version.Version=${version}"
-    "-X github.com/hyper-nixos/hvctl/pkg/cmd/version.Commit=${commit}"
+    "-X github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd.Version=${version}"
+    "-X github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd.Commit=${commit}"
   ];
 
   # The end-to-end tests need a libvirtd; the sandbox runs the others.

@@ -1,5 +1,8 @@
 // Package app is hvctl's entry point: argv[0] dispatch, the root command, the signal context,
 // and the one place where errors become messages and exit codes.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
 package app
 
 import (

@@ -11,7 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/isocmd"
 	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
-	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -50,7 +50,7 @@ func NewRoot(f *cmdutil.Factory, prog string) *cobra.Command {
 		root.Use = prog
 		root.Aliases = nil
 		root.Long = strings.TrimSpace(root.Long) + fmt.Sprintf("\n\n%s is hvctl's %s tree: '%s X' is the same as 'hvctl %s X'.", prog, tree, prog, tree)
-		root.AddCommand(version.NewCmdVersion(f, nil))
+		root.AddCommand(versioncmd.NewCmdVersion(f, nil))
 	} else {
 		root = &cobra.Command{
 			Use:   "hvctl",
@@ -68,7 +68,7 @@ tree directly.`,
 		for _, name := range []string{"vm", "iso", "net", "audit"} {
 			root.AddCommand(t[name])
 		}
-		root.AddCommand(version.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd())
+		root.AddCommand(versioncmd.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd())
 	}
 	root.Long = strings.TrimSpace(root.Long) + "\n\n" + ExitCodesHelp()
 	root.SilenceErrors = true
@@ -81,7 +81,7 @@ tree directly.`,
 		}
 		return &errs.Error{Kind: errs.Usage, Msg: err.Error(), Err: err}
 	})
-	root.Version = version.String()
+	root.Version = versioncmd.String()
 	root.SetVersionTemplate(prog + " {{.Version}}\n")
 	rejectUnknownSubcommands(root)
 	exampleGroups(root)

@@ -224,16 +224,6 @@ func BulkResultError(verb string, results []model.Result, failures []error) erro
 // ResultColumns is the table view of bulk results.
 var ResultColumns = []output.Column[model.Result]{
 	{Header: "name", Value: func(r model.Result) string { return r.Name }},
-	{Header: "action", Value: func(r model.Result) string {
-		if r.Action == "" {
-			return "-"
-		}
-		return r.Action
-	}},
-	{Header: "result", Value: func(r model.Result) string {
-		if r.OK {
-			return "ok"
-		}
-		return "error: " + r.Error
-	}},
+	{Header: "action", Value: func(r model.Result) string { return output.Dash(r.Action) }},
+	{Header: "result", Value: func(r model.Result) string { return output.ResultCell(r.OK, r.Error) }},
 }

@@ -2,7 +2,7 @@ package cmdutil
 
 import (
 	"context"
-	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,35 +13,35 @@ import (
 func TestResolve(t *testing.T) {
 	existing := []string{"db-01", "web-01", "web-02"}
 	targets, unmatched := BulkFlags{}.Resolve([]string{"web-*", "web-01", "ghost", "x*"}, existing)
-	if !reflect.DeepEqual(targets, []string{"ghost", "web-01", "web-02"}) || !reflect.DeepEqual(unmatched, []string{"x*"}) {
+	if !slices.Equal(targets, []string{"ghost", "web-01", "web-02"}) || !slices.Equal(unmatched, []string{"x*"}) {
 		t.Errorf("got %v %v", targets, unmatched)
 	}
 	all, _ := BulkFlags{All: true}.Resolve(nil, existing)
-	if !reflect.DeepEqual(all, existing) {
+	if !slices.Equal(all, existing) {
 		t.Errorf("--all: %v", all)
 	}
 }
 
 func TestRunBulkBoundsParallelism(t *testing.T) {
-	var running, peak int32
+	var running, peak atomic.Int32
 	targets := []string{"a", "b", "c", "d", "e", "f", "g"}
 	results, failures := RunBulk(context.Background(), targets, 3, func(_ context.Context, name string) (string, error) {
-		n := atomic.AddInt32(&running, 1)
+		n := running.Add(1)
 		for {
-			p := atomic.LoadInt32(&peak)
-			if n <= p || atomic.CompareAndSwapInt32(&peak, p, n) {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
 				break
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
-		atomic.AddInt32(&running, -1)
+		running.Add(-1)
 		if name == "c" {
 			return "", errs.New(errs.NotFound, "domain c not found")
 		}
 		return "started", nil
 	})
-	if peak > 3 {
-		t.Errorf("peak concurrency %d > 3", peak)
+	if peak.Load() > 3 {
+		t.Errorf("peak concurrency %d > 3", peak.Load())
 	}
 	if len(results) != 7 || results[2].OK || results[2].Code != "not_found" || failures[2] == nil || !results[0].OK || results[0].Action != "started" {
 		t.Errorf("results: %+v", results)

@@ -1,5 +1,8 @@
 // Package cmdutil holds what every command shares: the Factory of lazy dependencies, the global
 // flags, output helpers, argument validation and the bulk-operation runner.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
 package cmdutil
 
 import (

@@ -1,14 +1,18 @@
 // Package config loads hvctl's configuration: defaults, then /etc/hvctl/config.toml, then
 // $XDG_CONFIG_HOME/hvctl/config.toml, then HVCTL_* environment, then flags. Files are decoded
 // strictly with go-toml/v2 so that a typo is an error naming file:line:col; viper layers them.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,14 +194,14 @@ func Load(o Options) (*Loaded, error) {
 			continue
 		}
 		if err != nil {
-			return nil, errs.New(errs.Usage, "config %s: %v", f, unwrapPathError(err))
+			return nil, errs.New(errs.Usage, "config %s: %w", f, unwrapPathError(err))
 		}
 		m, err := decodeStrict(f, data)
 		if err != nil {
 			return nil, err
 		}
 		if err := v.MergeConfigMap(m); err != nil {
-			return nil, errs.New(errs.Usage, "config %s: %v", f, err)
+			return nil, errs.New(errs.Usage, "config %s: %w", f, err)
 		}
 		for _, k := range leafKeys("", m) {
 			source[k] = f
@@ -230,7 +234,7 @@ func Load(o Options) (*Loaded, error) {
 		dc.TagName = "toml"
 		dc.ErrorUnused = false
 	}); err != nil {
-		return nil, errs.New(errs.Usage, "config: %v", err)
+		return nil, errs.New(errs.Usage, "config: %w", err)
 	}
 	if err := l.Config.validate(source); err != nil {
 		return nil, err
@@ -249,12 +253,7 @@ func Load(o Options) (*Loaded, error) {
 		v.Set("uri", h.URI)
 	}
 
-	keys := make([]string, 0, len(source))
-	for k := range source {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(source)) {
 		l.Settings = append(l.Settings, Setting{Key: k, Value: v.Get(k), Source: source[k]})
 	}
 	return l, nil
@@ -294,7 +293,7 @@ func positioned(file string, err error) error {
 		row, col := de.Position()
 		return errs.New(errs.Usage, "%s:%d:%d: %s", file, row, col, de.Error())
 	}
-	return errs.New(errs.Usage, "%s: %v", file, err)
+	return errs.New(errs.Usage, "%s: %w", file, err)
 }
 
 func leafKeys(prefix string, m map[string]any) []string {

@@ -1,6 +1,7 @@
 // Package model holds the public JSON contract of hvctl: the types every command prints, as a
 // table for people and as JSON for scripts. Adding fields is fine; renaming or retyping breaks
-// users. Sizes are bytes, durations seconds, times RFC 3339 UTC.
+// users. Sizes are bytes, durations seconds, times RFC 3339 UTC. The promise is the JSON; the
+// Go types, like every package under pkg/, are for hvctl alone.
 package model
 
 // VM is one row of `vmctl list`.

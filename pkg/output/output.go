@@ -1,5 +1,8 @@
 // Package output renders one data model as a table, a wide table, JSON, bare names, or a jq
 // filter over the JSON. Commands hand it their model and column specs; they never format JSON.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
 package output
 
 import (
@@ -65,11 +68,11 @@ func ParseFormat(output string, asJSON bool, jq string, noHeaders bool) (Format,
 	if jq != "" {
 		q, err := gojq.Parse(jq)
 		if err != nil {
-			return f, errs.New(errs.Usage, "--jq: %v", err)
+			return f, errs.New(errs.Usage, "--jq: %w", err)
 		}
 		code, err := gojq.Compile(q)
 		if err != nil {
-			return f, errs.New(errs.Usage, "--jq: %v", err)
+			return f, errs.New(errs.Usage, "--jq: %w", err)
 		}
 		f.JQ = code
 		f.Kind = JSON
@@ -257,7 +260,7 @@ func WriteJSON(w io.Writer, f Format, v any) error {
 			if h, halt := e.(*gojq.HaltError); halt && h.Value() == nil {
 				break
 			}
-			return errs.New(errs.Usage, "--jq: %v", e)
+			return errs.New(errs.Usage, "--jq: %w", e)
 		}
 		if s, isStr := r.(string); isStr {
 			if f.Terminal {

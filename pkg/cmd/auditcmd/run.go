@@ -13,7 +13,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/audit"
 	"github.com/hyper-nixos/hvctl/pkg/auditreport"
-	"github.com/hyper-nixos/hvctl/pkg/cmd/version"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
@@ -229,7 +229,7 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	}
 	outcome := auditreport.ApplyWaivers(results, waivers, auditreport.Scope{Controls: ran, SomeVMs: len(o.VMs) > 0}, f.Now())
 
-	meta := auditreport.Meta{Host: hostOf(uri), URI: uri, Time: f.Now(), HvctlVersion: version.Version,
+	meta := auditreport.Meta{Host: hostOf(uri), URI: uri, Time: f.Now(), HvctlVersion: versioncmd.Version,
 		LibvirtLibrary: virt.LibraryVersion(), FailOn: o.FailOn, Local: inv.Local, All: o.All}
 	if h, err := conn.Host(ctx); err == nil {
 		meta.LibvirtDaemon = h.Daemon

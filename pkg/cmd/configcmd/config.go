@@ -1,4 +1,7 @@
 // Package configcmd implements `hvctl config`.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
 package configcmd
 
 import (

@@ -216,7 +216,7 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 		// clone keeps the source's UEFI variables (boot entries, enrolled keys).
 		srcNV := dos.NVRam.NVRam
 		dstNV := filepath.Join(filepath.Dir(srcNV), o.Name+"_VARS.fd")
-		if data, rerr := os.ReadFile(srcNV); rerr == nil && isLocal(conn.URI) {
+		if data, rerr := os.ReadFile(srcNV); rerr == nil && !virt.IsRemote(conn.URI) {
 			if werr := fsutil.WriteAtomic(dstNV, data, 0o600); werr != nil {
 				return wrap(werr)
 			}
@@ -246,8 +246,4 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 	}
 	pairs = append(pairs, [2]string{"started", yesNo(result.Started)})
 	return output.Object(o.F.IO.Out, format, result, pairs)
-}
-
-func isLocal(uri string) bool {
-	return strings.HasPrefix(uri, "qemu:///") || strings.HasPrefix(uri, "test:///")
 }

@@ -1,5 +1,8 @@
-// Package version implements `hvctl version`.
-package version
+// Package versioncmd implements `hvctl version`.
+//
+// Like every package under pkg/, it exists for hvctl alone and carries no Go API promise: what
+// hvctl promises is its command line, its exit codes and the JSON of pkg/model.
+package versioncmd
 
 import (
 	"context"
@@ -13,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Set at build time with -ldflags "-X github.com/hyper-nixos/hvctl/pkg/cmd/version.Version=…".
+// Set at build time with -ldflags "-X github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd.Version=…".
 var (
 	Version = "dev"
 	Commit  = ""
