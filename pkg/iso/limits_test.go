@@ -167,3 +167,40 @@ func TestFetcherRefusesHTTPSDowngrade(t *testing.T) {
 		t.Errorf("https → https: %q, %v", b, err)
 	}
 }
+
+// A resumable partial stays when the rest does not fit yet, and goes when the image is over
+// its cap.
+func TestPullNoRoomKeepsAResumablePartial(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Range", "bytes 4-1125899906842623/1125899906842624")
+		w.Header().Set("Content-Length", "1125899906842620")
+		w.WriteHeader(http.StatusPartialContent)
+	}))
+	defer srv.Close()
+	partial := filepath.Join(dir, ".big.iso.partial")
+	write := func() {
+		if err := os.WriteFile(partial, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(partial+".json", []byte(`{"url":"`+srv.URL+`/big.iso","validator":"\"v1\""}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	_, _, err := Pull(context.Background(), PullOptions{URL: srv.URL + "/big.iso", Dir: dir, Insecure: true, MaxBytes: 1 << 62})
+	if err == nil || !strings.Contains(err.Error(), "the 4 bytes already here are kept") || !strings.Contains(errs.HintOf(err), "resume") {
+		t.Fatalf("no room: %v (hint %q)", err, errs.HintOf(err))
+	}
+	if _, err := os.Stat(partial); err != nil {
+		t.Errorf("the resumable partial went: %v", err)
+	}
+	_, _, err = Pull(context.Background(), PullOptions{URL: srv.URL + "/big.iso", Dir: dir, Insecure: true})
+	if err == nil || !strings.Contains(err.Error(), "over the 64GiB cap") {
+		t.Fatalf("over the cap: %v", err)
+	}
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("a partial over the cap stayed: %v", err)
+	}
+}

@@ -188,7 +188,16 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	// Refuse what cannot fit before writing a byte, and bound what has no length.
 	room, err := roomFor(o.Dir, o.URL, total, offset, o.MaxBytes)
 	if err != nil {
-		removePartial(partial)
+		if total > o.MaxBytes || offset == 0 {
+			// Over the cap it can never finish; a fresh start leaves nothing worth keeping.
+			removePartial(partial)
+		} else {
+			var e *errs.Error
+			if errors.As(err, &e) {
+				e.Msg = strings.TrimSuffix(e.Msg, "; nothing downloaded") + fmt.Sprintf("; the %d bytes already here are kept", offset)
+				e.Hint = "make room, then run the same pull again to resume"
+			}
+		}
 		return nil, false, err
 	}
 	st = partialState{URL: o.URL, Validator: resp.Header.Get("ETag")}
