@@ -18,6 +18,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/progress"
 	"github.com/hyper-nixos/hvctl/pkg/revert"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"github.com/hyper-nixos/hvctl/pkg/units"
@@ -235,21 +236,34 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 		return err
 	}
 
+	// Honest progress on a terminal (a create that waits for an address takes a while),
+	// nothing in a pipe.
+	steps := progress.NewSteps(o.F.IO, "create "+p.Name)
+	defer steps.Finish()
 	r := revert.New()
 	defer r.Fail()
 	journal := conn.Journal()
-	r.Add(func() { undoJournal(ctx, o.F, conn, journal, "create "+p.Name) })
+	r.Add(func() {
+		steps.Finish()
+		undoJournal(ctx, o.F, conn, journal, "create "+p.Name)
+	})
 	for _, v := range plan {
+		steps.Step("creating volume %s", v.Name)
 		vol, err := conn.CreateVolume(ctx, v.NewVolume)
 		if err != nil {
 			return wrap(err)
 		}
 		result.Volumes = append(result.Volumes, vol.Path)
 		if v.data != nil {
+			steps.Step("writing the cloud-init seed")
 			if err := conn.Upload(ctx, vol.Path, v.data); err != nil {
 				return wrap(err)
 			}
 		}
+	}
+	steps.Step("defining the VM")
+	if o.Start {
+		steps.Step("defining and starting the VM")
 	}
 	d, err := defineAndStart(ctx, conn, def, o.Start)
 	if err != nil {
@@ -260,6 +274,9 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 	// The VM is made (and started): waiting is a question, not part of creating.
 	r.Success()
 	if o.Start {
+		if w := map[string]string{"running": "for it to run", "agent": "for its guest agent", "ip": "for an IP address"}[o.WaitFor]; w != "" {
+			steps.Step("waiting %s", w)
+		}
 		switch o.WaitFor {
 		case "running":
 			err = d.WaitState(ctx, func(s string) bool { return s == virt.StateRunning })
@@ -272,6 +289,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 			return errs.Wrap(err, "create %s: created and started, but wait --for %s", p.Name, o.WaitFor)
 		}
 	}
+	steps.Finish()
 	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"profile", result.Profile}, {"domain type", result.DomainType}}
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})

@@ -115,3 +115,27 @@ func TestCreateDryRunTouchesNothing(t *testing.T) {
 		t.Errorf("dry run defined the domain: %v", err)
 	}
 }
+
+// create --start --wait shows its steps on a terminal and nothing in a pipe.
+func TestCreateShowsStepsOnATerminal(t *testing.T) {
+	virttest.Open(t)
+	dir := profiles(t)
+	for _, tty := range []bool{true, false} {
+		f, _, errOut := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{
+			"HVCTL_PATHS_PROFILES": dir, "HVCTL_VM_DEFAULTS_POOL": "default-pool",
+		}))
+		f.IO.SetTTY(false, false, tty)
+		name := map[bool]string{true: "tty", false: "pipe"}[tty]
+		o := &CreateOptions{F: f, Profile: "small", Name: name, Start: true, WaitFor: "running"}
+		if err := runCreate(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		got := errOut.String()
+		if tty && (!strings.Contains(got, "create tty: creating volume tty.qcow2") || !strings.Contains(got, "create tty: waiting for it to run")) {
+			t.Errorf("no steps on a terminal: %q", got)
+		}
+		if !tty && got != "" {
+			t.Errorf("steps in a pipe: %q", got)
+		}
+	}
+}
