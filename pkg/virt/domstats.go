@@ -80,9 +80,8 @@ func vmStats(r rawStats) model.VMStats {
 	}
 	for i := 0; i < int(num("block.count")); i++ {
 		p := fmt.Sprintf("block.%d.", i)
-		if _, backing := r.uint(p + "backingIndex"); backing {
-			continue // a backing file of a disk listed already (only with the BACKING flag)
-		}
+		// Without the BACKING flag each entry is one disk's top image; its backingIndex (QEMU
+		// with -blockdev reports one for the top image too) is not a reason to skip it.
 		vm.Disks = append(vm.Disks, model.DiskStats{Name: r.str(p + "name"), Path: r.str(p + "path"),
 			ReadBytes: num(p + "rd.bytes"), ReadRequests: num(p + "rd.reqs"), ReadTimeNanoseconds: num(p + "rd.times"),
 			WriteBytes: num(p + "wr.bytes"), WriteRequests: num(p + "wr.reqs"), WriteTimeNanoseconds: num(p + "wr.times"),

@@ -20,7 +20,7 @@ func TestVMStatsDecodesBulkFields(t *testing.T) {
 		"net.0.rx.errs": uint64(1), "net.0.rx.drop": uint64(2), "net.0.tx.bytes": uint64(500), "net.0.tx.pkts": uint64(5),
 		"block.count": uint64(2), "block.0.name": "vda", "block.0.path": "/img/web.qcow2",
 		"block.0.rd.reqs": uint64(3), "block.0.rd.bytes": uint64(4096), "block.0.wr.reqs": uint64(4), "block.0.wr.bytes": uint64(8192),
-		"block.0.fl.reqs": uint64(1), "block.0.capacity": uint64(1 << 30), "block.0.allocation": uint64(1 << 20),
+		"block.0.fl.reqs": uint64(1), "block.0.backingIndex": uint64(2), "block.0.capacity": uint64(1 << 30), "block.0.allocation": uint64(1 << 20),
 		"block.1.name": "sda", "block.1.rd.bytes": uint64(2048),
 	}}
 	got, err := json.Marshal(vmStats(r))
