@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -165,11 +168,93 @@ func TestRunReportFiles(t *testing.T) {
 	if err := sarifSchema(t).Validate(doc); err != nil {
 		t.Errorf("sarif report: %v", err)
 	}
-	// A report that cannot be written fails the run before anything is printed.
-	err = e.execute(NewCmdRun(e.f, nil), "--report", "json="+filepath.Join(e.dir, "no/such/dir/a.json"))
-	wantKind(t, err, errs.Failure)
-	if e.out.Len() != 0 {
-		t.Errorf("printed despite the failed report: %s", e.out)
+}
+
+// A report that cannot be written is a bad flag (exit 2), found before anything runs.
+func TestRunReportFilesRefused(t *testing.T) {
+	e := newTestEnv(t)
+	dangling := filepath.Join(e.dir, "dangling")
+	if err := os.Symlink(filepath.Join(e.dir, "nothing"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	same := filepath.Join(e.dir, "same")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--report", "json=" + filepath.Join(e.dir, "no/such/dir/a.json")}, "no directory " + filepath.Join(e.dir, "no/such/dir")},
+		{[]string{"--report", "json=" + e.dir}, e.dir + " is a directory"},
+		{[]string{"--report", "json=" + dangling}, dangling + " is a symbolic link to nothing"},
+		{[]string{"--report", "json=" + same, "--report", "sarif=" + same}, "json= writes to that file already"},
+	} {
+		err := e.execute(NewCmdRun(e.f, nil), tc.args...)
+		wantKind(t, err, errs.Usage)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+		if e.out.Len() != 0 {
+			t.Errorf("%v: printed despite the bad report: %s", tc.args, e.out)
+		}
+	}
+	if _, err := os.Lstat(same); err == nil {
+		t.Error("a refused --report still wrote its file")
+	}
+}
+
+// A report follows a symbolic link to its file and writes into a pipe or device in place:
+// renaming a new file over the link, or over /dev/stdout, would destroy what the user named.
+func TestRunReportThroughLinksAndPipes(t *testing.T) {
+	e := newTestEnv(t)
+	real := e.write(t, "reports/audit.json", "old")
+	link := filepath.Join(e.dir, "audit.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(e.dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+
+	err = e.execute(NewCmdRun(e.f, nil), "-q", "--report", "json="+link, "--report", "junit="+fifo)
+	wantKind(t, err, errs.Findings)
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", st.Mode(), err)
+	}
+	var r model.AuditReport
+	if data, _ := os.ReadFile(real); json.Unmarshal(data, &r) != nil || r.Totals.Failing == 0 {
+		t.Errorf("the link's target holds %.40q, not the report", data)
+	}
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the pipe was replaced: %v %v", st.Mode(), err)
+	}
+	data, err := io.ReadAll(reader)
+	if err != nil || !bytes.Contains(data, []byte("<testsuites")) {
+		t.Errorf("the pipe carried %.60q (%v), not the JUnit report", data, err)
+	}
+
+	// /dev/stdout is a link to /proc/self/fd/1, whose target ("pipe:[…]") only the kernel follows.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	stdout := filepath.Join(e.dir, "stdout")
+	if err := os.Symlink(fmt.Sprintf("/proc/self/fd/%d", pw.Fd()), stdout); err != nil {
+		t.Fatal(err)
+	}
+	err = e.execute(NewCmdRun(e.f, nil), "-q", "--report", "json="+stdout)
+	pw.Close()
+	wantKind(t, err, errs.Findings)
+	if st, err := os.Lstat(stdout); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the /proc/self/fd link was replaced: %v %v", st.Mode(), err)
+	}
+	if data, _ := io.ReadAll(pr); json.Unmarshal(data, &r) != nil || r.Totals.Failing == 0 {
+		t.Errorf("the pipe behind the link carried %.40q, not the report", data)
 	}
 }
 

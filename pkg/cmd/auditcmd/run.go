@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -44,7 +46,7 @@ type RunOptions struct {
 	Root            string
 	Waivers         string // waivers file; "" takes the config's audit.waivers
 	RequireComplete bool
-	Reports         map[string]string // format → file, from --report
+	Reports         map[string]string // format → file, from --report, symbolic links resolved
 
 	// Set by the flag checks.
 	Controls []audit.Control // the controls selected, catalogue order
@@ -163,9 +165,72 @@ func parseReports(specs []string) (map[string]string, error) {
 		if _, dup := out[format]; dup {
 			return nil, errs.New(errs.Usage, "--report %s= given twice", format)
 		}
-		out[format] = file
+		target, err := reportTarget(file)
+		if err != nil {
+			return nil, errs.New(errs.Usage, "--report %s: %v", s, err)
+		}
+		for other, f := range out {
+			if f == target {
+				return nil, errs.New(errs.Usage, "--report %s: %s= writes to that file already", s, other)
+			}
+		}
+		out[format] = target
 	}
 	return out, nil
+}
+
+// reportTarget says where a report for file goes, before anything runs: a report replaces a
+// regular file atomically, so it follows a symbolic link to its target (rather than replace
+// the link) and writes straight into a device or pipe such as /dev/stdout (rather than
+// rename a file over it); a directory, or a file in a directory that does not exist, is
+// refused.
+func reportTarget(file string) (string, error) {
+	target, err := filepath.EvalSymlinks(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if st, err := os.Stat(file); err == nil {
+			// Only the kernel can follow it: /dev/stdout is /proc/self/fd/1, a link to "pipe:[…]".
+			if st.IsDir() {
+				return "", fmt.Errorf("%s is a directory", file)
+			}
+			return file, nil
+		}
+		if _, lerr := os.Lstat(file); lerr == nil {
+			return "", fmt.Errorf("%s is a symbolic link to nothing", file)
+		}
+		dir := filepath.Dir(file)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("no directory %s", dir)
+		}
+		return file, nil
+	case err != nil:
+		return "", unwrapPath(err)
+	}
+	st, err := os.Stat(target)
+	if err != nil {
+		return "", unwrapPath(err)
+	}
+	if st.IsDir() {
+		return "", fmt.Errorf("%s is a directory", target)
+	}
+	return target, nil
+}
+
+// writeReportFile writes a finished report: atomically over a regular file (or none), in
+// place (as tee does) into a device, a pipe or what a /proc/self/fd link leads to.
+func writeReportFile(file string, data []byte) error {
+	if st, err := os.Lstat(file); err == nil && !st.Mode().IsRegular() {
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return fsutil.WriteAtomic(file, data, 0o640)
 }
 
 func controlIDs(cs []audit.Control) []string {
@@ -242,7 +307,7 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		if err := writeReport(&buf, format, output.Format{Kind: output.JSON}, run); err != nil {
 			return err
 		}
-		if err := fsutil.WriteAtomic(file, buf.Bytes(), 0o640); err != nil {
+		if err := writeReportFile(file, buf.Bytes()); err != nil {
 			return errs.New(errs.Failure, "--report %s=%s: %v", format, file, unwrapPath(err))
 		}
 	}
