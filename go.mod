@@ -1,6 +1,6 @@
 module github.com/hyper-nixos/hvctl
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/ProtonMail/go-crypto v1.5.2
@@ -15,8 +15,8 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	github.com/spf13/viper v1.21.0
-	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
+	golang.org/x/sys v0.46.0
+	golang.org/x/term v0.44.0
 	libvirt.org/go/libvirt v1.11010.0
 	libvirt.org/go/libvirtxml v1.12008.0
 )
