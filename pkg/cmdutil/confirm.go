@@ -17,7 +17,7 @@ func AddYesFlag(cmd *cobra.Command, yes *bool) {
 }
 
 // ConfirmHelp is the sentence destructive commands append to their long help.
-const ConfirmHelp = "the command lists what it will act on and asks for confirmation on a terminal; elsewhere it needs --yes."
+const ConfirmHelp = "On a terminal the command lists what it will act on and asks for confirmation; elsewhere it needs --yes."
 
 // Question describes one destructive action for Confirm.
 type Question struct {

@@ -198,3 +198,19 @@ func TestConfirmAll(t *testing.T) {
 		}
 	}
 }
+
+func TestWarnfAndQuiet(t *testing.T) {
+	ios, _, _, errOut := iostreams.Test()
+	f := &Factory{IO: ios, Prog: "vmctl", Global: &Global{}}
+	f.Warnf("kept %s", "x.qcow2")
+	if errOut.String() != "vmctl: warning: kept x.qcow2\n" {
+		t.Errorf("warning: %q", errOut.String())
+	}
+	errOut.Reset()
+	f.Global.Quiet = true
+	f.Warnf("kept %s", "x.qcow2")
+	f.Infof("done")
+	if errOut.Len() != 0 {
+		t.Errorf("-q printed %q", errOut.String())
+	}
+}

@@ -110,6 +110,12 @@ func (f *Factory) AddOutputFlags(cmd *cobra.Command) { AddOutputFlags(cmd, &f.Gl
 
 func usageError(format string, a ...any) error { return errs.New(errs.Usage, format, a...) }
 
+// Warnf writes "PROG: warning: …" on stderr unless -q: something the user should know that
+// did not stop the command.
+func (f *Factory) Warnf(format string, args ...any) {
+	f.Infof("%s: warning: %s", f.Prog, fmt.Sprintf(format, args...))
+}
+
 // Infof writes a message for people on stderr unless -q.
 func (f *Factory) Infof(format string, args ...any) {
 	if f.IO.Quiet || f.Global.Quiet {

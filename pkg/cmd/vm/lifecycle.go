@@ -66,7 +66,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 	}
 	long := spec.long + fmt.Sprintf(bulkHelp, spec.perVM)
 	if spec.destructive {
-		long += "\n\nWith --all, " + cmdutil.ConfirmHelp
+		long += "\n\nWith --all it acts on every VM, so it asks first. " + cmdutil.ConfirmHelp
 	}
 	cmd := &cobra.Command{
 		Use:               spec.use,
