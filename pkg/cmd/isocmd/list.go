@@ -47,7 +47,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	entries, scanErr, err := listAll(ctx, f)
+	entries, scanErr, err := listAll(ctx, f, true)
 	if err != nil {
 		return err
 	}

@@ -213,13 +213,17 @@ func dash(s string) string { return cmp.Or(s, "-") }
 
 // listAll reads every record of both stores, with the VMs using each image. The in-use scan
 // is best effort here (a listing still lists when libvirt is away); its error is returned
-// beside the entries for callers that must not guess.
-func listAll(ctx context.Context, f *cmdutil.Factory) (entries []model.Image, scanErr error, err error) {
+// beside the entries for callers that must not guess. Without withUsers no VM is looked at
+// (verify needs only the records, and a weekly timer no libvirt).
+func listAll(ctx context.Context, f *cmdutil.Factory, withUsers bool) (entries []model.Image, scanErr error, err error) {
 	all, err := stores(f)
 	if err != nil {
 		return nil, nil, err
 	}
-	users, scanErr := imageUsers(ctx, f)
+	var users map[string][]string
+	if withUsers {
+		users, scanErr = imageUsers(ctx, f)
+	}
 	if remote(f) {
 		entries, err := listRemote(ctx, f, all, users)
 		return entries, scanErr, err

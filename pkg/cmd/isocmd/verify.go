@@ -59,7 +59,7 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 	// Exit 8 is for tampering only: a missing image or a broken store has its own code.
 	kind := errs.NotFound
 	if o.All {
-		entries, _, err := listAll(ctx, f)
+		entries, _, err := listAll(ctx, f, false)
 		if err != nil {
 			return err
 		}
