@@ -30,7 +30,7 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 		return nil, errs.New(errs.NotFound, "import: %w", err)
 	}
 	defer in.Close()
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, err
 	}
 	unlock, err := lock(ctx, filepath.Join(dir, "."+name+".lock"))

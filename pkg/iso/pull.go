@@ -117,7 +117,7 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 	if err := o.defaults(); err != nil {
 		return nil, false, err
 	}
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o711); err != nil {
 		return nil, false, err
 	}
 	unlock, err := lock(ctx, filepath.Join(o.Dir, "."+o.Name+".lock"))

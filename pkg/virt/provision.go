@@ -471,9 +471,11 @@ func (c *Conn) EnsureDirPool(ctx context.Context, name, dir string) error {
 		if !IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
 			return err
 		}
-		// 0750: the store's file names are nobody else's business (auditctl's STOR-001).
+		// 0711: the store's file names are nobody else's business (auditctl's STOR-001), but QEMU,
+		// which runs as another user, must still reach the ISOs and the base images that back
+		// overlays by path: 0750 root:root made every linked disk "Permission denied".
 		x, err := (&libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir,
-			Permissions: &libvirtxml.StoragePoolTargetPermissions{Mode: "0750"}}}).Marshal()
+			Permissions: &libvirtxml.StoragePoolTargetPermissions{Mode: "0711"}}}).Marshal()
 		if err != nil {
 			return err
 		}

@@ -157,7 +157,7 @@ func TestRmFailsClosed(t *testing.T) {
 }
 
 // Two configurations with their own stores get a pool each, in every code path, and stores
-// are created 0750.
+// are created 0711 (QEMU traverses them, nobody lists them).
 func TestStoresOfTwoConfigurationsDoNotCollide(t *testing.T) {
 	ctx := context.Background()
 	conn, err := virt.Open(ctx, "test:///default", false) // keeps the test driver's state between commands
@@ -179,7 +179,7 @@ func TestStoresOfTwoConfigurationsDoNotCollide(t *testing.T) {
 		if stderr := f.IO.ErrOut.(*bytes.Buffer).String(); stderr != "" {
 			t.Errorf("configuration %d: %s", i, stderr)
 		}
-		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o750 {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o711 {
 			t.Errorf("store %s: %v, mode %v", dir, err, fi.Mode().Perm())
 		}
 		dirs = append(dirs, dir)

@@ -267,9 +267,9 @@ func stagingDir(f *cmdutil.Factory) string {
 	return filepath.Join(cache, "hvctl", "stage")
 }
 
-// writable says whether this process may write dir (creating it, 0750, if need be).
+// writable says whether this process may write dir (creating it, 0711, if need be).
 func writable(dir string) bool {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return false
 	}
 	return unix.Access(dir, unix.W_OK) == nil
