@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"libvirt.org/go/libvirt"
 )
 
@@ -254,4 +256,110 @@ func TestWaitWithFrozenDaemon(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+}
+
+// A clone whose source has a malformed seed (go-diskfs panicked on it, and the clone left two
+// volumes) fails cleanly and leaves nothing.
+func TestCloneWithMalformedSeedLeavesNothing(t *testing.T) {
+	e := setup(t)
+	const clone = interruptVM + "-cl"
+	t.Cleanup(e.removeInterruptVM)
+	t.Cleanup(func() {
+		if p, err := e.conn.LookupStoragePoolByName(poolName); err == nil {
+			for _, n := range []string{".qcow2", "-data1.qcow2", "-cidata.iso"} {
+				if v, err := p.LookupStorageVolByName(clone + n); err == nil {
+					_ = v.Delete(0)
+					_ = v.Free()
+				}
+			}
+			_ = p.Free()
+		}
+	})
+	if out, err := e.createCmd().CombinedOutput(); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	iso, err := (&seed.Seed{UserData: []byte("#cloud-config\n{}\n"), MetaData: []byte(`{}`)}).ISO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sec := 16; sec < 32; sec++ { // shorten the Joliet path table to 3 bytes
+		if d := iso[sec*2048:]; d[0] == 2 && string(d[1:6]) == "CD001" {
+			binary.LittleEndian.PutUint32(d[132:], 3)
+			binary.BigEndian.PutUint32(d[136:], 3)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(poolDir, interruptVM+"-cidata.iso"), iso, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := e.run("vmctl", "clone", interruptVM, clone)
+	if code == 0 || code == 2 || !strings.Contains(errOut, "malformed") || strings.Contains(errOut, "goroutine") {
+		t.Errorf("clone of a VM with a malformed seed: exit %d\n%s", code, errOut)
+	}
+	p, err := e.conn.LookupStoragePoolByName(poolName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Free()
+	_ = p.Refresh(0)
+	for _, n := range []string{".qcow2", "-data1.qcow2", "-cidata.iso"} {
+		if v, err := p.LookupStorageVolByName(clone + n); err == nil {
+			_ = v.Free()
+			t.Errorf("the failed clone left %s", clone+n)
+		}
+	}
+	if d, err := e.conn.LookupDomainByName(clone); err == nil {
+		_ = d.Free()
+		t.Errorf("the failed clone left its definition")
+	}
+}
+
+// After a create is SIGKILLed (no rollback can run) a new create of the name fails on the
+// leftover volumes; vmctl gc lists and removes them, and the create then works.
+func TestGCAfterKilledCreate(t *testing.T) {
+	e := setup(t)
+	t.Cleanup(e.removeInterruptVM)
+	start := time.Now()
+	if out, err := e.createCmd().CombinedOutput(); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	e.removeInterruptVM()
+	env := append(os.Environ(), "HVCTL_URI="+uri, "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+e.config, "HVCTL_VM_DEFAULTS_POOL="+poolName)
+	orphaned := 0
+	for _, at := range offsets(took, 12) {
+		cmd := e.createCmd()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(at)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		left := e.leftovers()
+		if len(left) == 0 {
+			continue
+		}
+		if d, err := e.conn.LookupDomainByName(interruptVM); err == nil {
+			_ = d.Free()
+			e.removeInterruptVM() // killed after the define: a whole VM, not gc's business
+			continue
+		}
+		orphaned++
+		if out, err := e.createCmd().CombinedOutput(); err == nil || !strings.Contains(string(out), "vmctl gc") {
+			t.Errorf("create over leftovers %v: %v\n%s", left, err, out)
+		}
+		gc := exec.Command(filepath.Join(e.bin, "vmctl"), "gc", interruptVM, "--yes", "--json")
+		gc.Env = env
+		out, err := gc.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gc: %v\n%s", err, out)
+		}
+		if still := e.leftovers(); len(still) > 0 {
+			t.Errorf("gc left %v (had %v)\n%s", still, left, out)
+		}
+		if out, err := e.createCmd().CombinedOutput(); err != nil {
+			t.Errorf("create after gc: %v\n%s", err, out)
+		}
+		e.removeInterruptVM()
+	}
+	t.Logf("%d of 12 kills left orphaned volumes, all removed by gc", orphaned)
 }
