@@ -10,7 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmd/auditcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/isocmd"
-	netcmd "github.com/hyper-nixos/hvctl/pkg/cmd/net"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/netcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
