@@ -18,6 +18,7 @@ func Describe(def *libvirtxml.Domain, v *model.VMDetail) {
 	v.Disks, v.NICs = []model.Disk{}, []model.NIC{}
 	v.TPMs, v.Hostdevs, v.Filesystems = []model.TPM{}, []model.Hostdev{}, []model.Filesystem{}
 	v.Watchdogs, v.RNGs, v.SecLabels = []model.Watchdog{}, []model.RNG{}, []model.SecLabel{}
+	v.Videos, v.Sounds, v.Shmems, v.Chardevs = []model.Video{}, []string{}, []model.Shmem{}, []model.Chardev{}
 	for _, s := range def.SecLabel {
 		v.SecLabels = append(v.SecLabels, model.SecLabel{Model: s.Model, Type: s.Type, Label: s.Label, Relabel: s.Relabel != "no" && s.Type != "none"})
 	}
@@ -46,6 +47,88 @@ func Describe(def *libvirtxml.Domain, v *model.VMDetail) {
 	for _, r := range dev.RNGs {
 		v.RNGs = append(v.RNGs, describeRNG(r))
 	}
+	for _, x := range dev.Videos {
+		v.Videos = append(v.Videos, model.Video{Model: x.Model.Type, Heads: int(max(x.Model.Heads, 1))})
+	}
+	for _, x := range dev.Sounds {
+		v.Sounds = append(v.Sounds, x.Model)
+	}
+	for _, x := range dev.Shmems {
+		m := model.Shmem{Name: x.Name}
+		if x.Model != nil {
+			m.Model = x.Model.Type
+		}
+		if x.Size != nil {
+			m.SizeBytes = KiB(x.Size.Value, x.Size.Unit) << 10
+		}
+		v.Shmems = append(v.Shmems, m)
+	}
+	if dev.MemBalloon != nil {
+		v.Balloon = dev.MemBalloon.Model
+	}
+	for _, x := range dev.Serials {
+		v.Chardevs = append(v.Chardevs, chardev("serial", x.Source, ""))
+	}
+	for _, x := range dev.Consoles {
+		target := ""
+		if x.Target != nil {
+			target = x.Target.Type
+		}
+		v.Chardevs = append(v.Chardevs, chardev("console", x.Source, target))
+	}
+	for _, x := range dev.Channels {
+		target := ""
+		if t := x.Target; t != nil {
+			switch {
+			case t.VirtIO != nil:
+				target = t.VirtIO.Name
+			case t.Xen != nil:
+				target = t.Xen.Name
+			case t.GuestFWD != nil:
+				target = net.JoinHostPort(t.GuestFWD.Address, t.GuestFWD.Port)
+			}
+		}
+		v.Chardevs = append(v.Chardevs, chardev("channel", x.Source, target))
+	}
+}
+
+// chardev describes a character device's host side.
+func chardev(kind string, s *libvirtxml.DomainChardevSource, target string) model.Chardev {
+	c := model.Chardev{Kind: kind, Target: target}
+	switch {
+	case s == nil:
+	case s.Pty != nil:
+		c.Type, c.Source = "pty", s.Pty.Path
+	case s.UNIX != nil:
+		c.Type, c.Source = "unix", s.UNIX.Path
+	case s.File != nil:
+		c.Type, c.Source = "file", s.File.Path
+	case s.TCP != nil:
+		c.Type, c.Source = "tcp", net.JoinHostPort(s.TCP.Host, s.TCP.Service)
+	case s.UDP != nil:
+		c.Type, c.Source = "udp", net.JoinHostPort(s.UDP.ConnectHost, s.UDP.ConnectService)
+	case s.Dev != nil:
+		c.Type, c.Source = "dev", s.Dev.Path
+	case s.Pipe != nil:
+		c.Type, c.Source = "pipe", s.Pipe.Path
+	case s.SpiceVMC != nil:
+		c.Type = "spicevmc"
+	case s.SpicePort != nil:
+		c.Type, c.Source = "spiceport", s.SpicePort.Channel
+	case s.Null != nil:
+		c.Type = "null"
+	case s.StdIO != nil:
+		c.Type = "stdio"
+	case s.VC != nil:
+		c.Type = "vc"
+	case s.QEMUVDAgent != nil:
+		c.Type = "qemu-vdagent"
+	case s.DBus != nil:
+		c.Type = "dbus"
+	case s.NMDM != nil:
+		c.Type, c.Source = "nmdm", s.NMDM.Master
+	}
+	return c
 }
 
 // DescribeDisk is a disk's target, bus, device, type and source.

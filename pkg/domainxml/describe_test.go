@@ -55,14 +55,24 @@ func TestDescribe(t *testing.T) {
 		Watchdogs   []model.Watchdog
 		RNGs        []model.RNG
 		SecLabels   []model.SecLabel
-	}{v.TPMs, v.Hostdevs, v.Filesystems, v.Watchdogs, v.RNGs, v.SecLabels})
+		Videos      []model.Video
+		Sounds      []string
+		Shmems      []model.Shmem
+		Balloon     string
+		Chardevs    []model.Chardev
+	}{v.TPMs, v.Hostdevs, v.Filesystems, v.Watchdogs, v.RNGs, v.SecLabels, v.Videos, v.Sounds, v.Shmems, v.Balloon, v.Chardevs})
 	want := `{"TPMs":[{"model":"tpm-crb","backend":"emulator","version":"2.0","source":""}],` +
 		`"Hostdevs":[{"type":"usb","source":"046d:c52b","managed":false},{"type":"pci","source":"0000:06:12.5","managed":true}],` +
 		`"Filesystems":[{"type":"mount","driver":"virtiofs","source":"/srv/share","target":"share","read_only":false},` +
 		`{"type":"mount","driver":"","source":"/export/to/guest","target":"/import/from/host","read_only":true}],` +
 		`"Watchdogs":[{"model":"i6300esb","action":"poweroff"}],` +
 		`"RNGs":[{"model":"virtio","backend":"egd","source":"192.0.2.2:1234"}],` +
-		`"SecLabels":[{"model":"selinux","type":"static","label":"system_u:system_r:svirt_t:s0:c192,c392","relabel":true}]}`
+		`"SecLabels":[{"model":"selinux","type":"static","label":"system_u:system_r:svirt_t:s0:c192,c392","relabel":true}],` +
+		`"Videos":[{"model":"virtio","heads":2}],"Sounds":["ich9"],` +
+		`"Shmems":[{"name":"looking-glass","model":"ivshmem-plain","size_bytes":33554432}],"Balloon":"none",` +
+		`"Chardevs":[{"kind":"serial","type":"file","target":"","source":"/var/log/devices-serial.log"},` +
+		`{"kind":"console","type":"pty","target":"serial","source":""},` +
+		`{"kind":"channel","type":"unix","target":"org.qemu.guest_agent.0","source":"/var/lib/libvirt/qemu/channel/target/devices.agent"}]}`
 	if string(got) != want {
 		t.Errorf("devices:\n got %s\nwant %s", got, want)
 	}

@@ -122,3 +122,31 @@ func TestDriftAgainstQEMU(t *testing.T) {
 		t.Error("the watchdog is still defined")
 	}
 }
+
+// clean-traffic, which hvctl now puts on every NIC, still lets a guest take its address by
+// DHCP on an isolated network (the filter learns the address from the lease).
+func TestCleanTrafficKeepsDHCP(t *testing.T) {
+	e := setup(t)
+	const name = "t-drift-nwf"
+	def := guestDomain(name, e.iso, 7)
+	def.Devices.Disks = def.Devices.Disks[:1] // the ISO is enough
+	def.Devices.Interfaces[0].FilterRef = &libvirtxml.DomainInterfaceFilterRef{Filter: "clean-traffic"}
+	x, err := def.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.conn.DomainDefineXML(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(); _ = d.Undefine(); _ = d.Free() })
+	e.ok(nil, "vmctl", "start", name)
+	var got []struct {
+		Name, For string
+		OK        bool
+	}
+	e.ok(&got, "vmctl", "wait", name, "--for", "ip", "--timeout", "3m")
+	if len(got) != 1 || !got[0].OK {
+		t.Errorf("wait for an address behind clean-traffic: %+v", got)
+	}
+}

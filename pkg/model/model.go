@@ -60,8 +60,34 @@ type VMDetail struct {
 	Watchdogs      []Watchdog   `json:"watchdogs"`
 	RNGs           []RNG        `json:"rngs"`
 	SecLabels      []SecLabel   `json:"seclabels"` // the domain's security labels, one per security driver
+	Videos         []Video      `json:"videos"`
+	Sounds         []string     `json:"sounds"`   // sound card models
+	Shmems         []Shmem      `json:"shmems"`   // shared memory (Looking Glass)
+	Balloon        string       `json:"balloon"`  // memory balloon model; "none" or "" without one
+	Chardevs       []Chardev    `json:"chardevs"` // serial ports, consoles and channels (the guest agent's)
 	// LinkedClones are the VMs whose disks overlay this one's (it is their template).
 	LinkedClones []string `json:"linked_clones"`
+}
+
+// Video is a display adapter.
+type Video struct {
+	Model string `json:"model"`
+	Heads int    `json:"heads"`
+}
+
+// Shmem is a shared memory device.
+type Shmem struct {
+	Name      string `json:"name"`
+	Model     string `json:"model"`
+	SizeBytes uint64 `json:"size_bytes"`
+}
+
+// Chardev is a serial port, console or channel.
+type Chardev struct {
+	Kind   string `json:"kind"`   // serial, console, channel
+	Type   string `json:"type"`   // pty, unix, file, tcp, spicevmc, …
+	Target string `json:"target"` // the channel's name (org.qemu.guest_agent.0), the console's type
+	Source string `json:"source"` // the host side: a path or address; "" for pty until started
 }
 
 // TPM is an emulated or passed-through TPM.

@@ -167,6 +167,21 @@ func detailPairs(v *model.VMDetail) [][2]string {
 	for _, r := range v.RNGs {
 		p = append(p, [2]string{"RNG:", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Model, r.Backend, r.Source))})
 	}
+	for _, x := range v.Videos {
+		p = append(p, [2]string{"Video:", fmt.Sprintf("%s, %d head(s)", x.Model, x.Heads)})
+	}
+	for _, x := range v.Sounds {
+		p = append(p, [2]string{"Sound:", x})
+	}
+	for _, x := range v.Shmems {
+		p = append(p, [2]string{"Shared memory:", fmt.Sprintf("%s %s %s", x.Name, dash(x.Model), units.Human(x.SizeBytes))})
+	}
+	if v.Balloon != "" {
+		p = append(p, [2]string{"Balloon:", v.Balloon})
+	}
+	for _, c := range v.Chardevs {
+		p = append(p, [2]string{capitalFirst(c.Kind) + ":", strings.TrimSpace(fmt.Sprintf("%s %s %s", c.Type, c.Source, targetText(c.Target)))})
+	}
 	for _, s := range v.SecLabels {
 		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
 	}
@@ -193,6 +208,21 @@ func detailPairs(v *model.VMDetail) [][2]string {
 	for _, r := range v.RNGs {
 		p = append(p, [2]string{"RNG:", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Model, r.Backend, r.Source))})
 	}
+	for _, x := range v.Videos {
+		p = append(p, [2]string{"Video:", fmt.Sprintf("%s, %d head(s)", x.Model, x.Heads)})
+	}
+	for _, x := range v.Sounds {
+		p = append(p, [2]string{"Sound:", x})
+	}
+	for _, x := range v.Shmems {
+		p = append(p, [2]string{"Shared memory:", fmt.Sprintf("%s %s %s", x.Name, dash(x.Model), units.Human(x.SizeBytes))})
+	}
+	if v.Balloon != "" {
+		p = append(p, [2]string{"Balloon:", v.Balloon})
+	}
+	for _, c := range v.Chardevs {
+		p = append(p, [2]string{capitalFirst(c.Kind) + ":", strings.TrimSpace(fmt.Sprintf("%s %s %s", c.Type, c.Source, targetText(c.Target)))})
+	}
 	for _, s := range v.SecLabels {
 		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
 	}
@@ -200,6 +230,20 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		p = append(p, [2]string{"Metadata:", m.Namespace})
 	}
 	return p
+}
+
+func capitalFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func targetText(t string) string {
+	if t == "" {
+		return ""
+	}
+	return "-> " + t
 }
 
 func autostartText(v *model.VMDetail) string {

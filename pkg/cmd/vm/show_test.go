@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 )
 
@@ -56,5 +58,64 @@ func TestShowStoppedVolumeSizes(t *testing.T) {
 		} else if d.Target == "vda" && *d.CapacityBytes != 1<<30 {
 			t.Errorf("vda: %d bytes", *d.CapacityBytes)
 		}
+	}
+}
+
+func TestNewCmdShow(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr bool
+	}{
+		{args: []string{"web01"}},
+		{args: []string{"My Windows VM (old)"}},
+		{args: []string{"web01", "--json"}},
+		{args: nil, wantErr: true},
+		{args: []string{"a", "b"}, wantErr: true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f, _, _ := cmdutiltest.NewFactory(t, nil)
+			var got *ShowOptions
+			err := parse(t, NewCmdShow(f, func(_ context.Context, o *ShowOptions) error { got = o; return nil }), f, tc.args...)
+			if tc.wantErr {
+				if err == nil || got != nil {
+					t.Fatalf("want an error, got %v", err)
+				}
+				return
+			}
+			if err != nil || got.Name != tc.args[0] {
+				t.Errorf("%v %+v", err, got)
+			}
+		})
+	}
+}
+
+func TestNewCmdConsole(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    ConsoleOptions
+		wantErr bool
+	}{
+		{args: []string{"web01"}, want: ConsoleOptions{Name: "web01"}},
+		{args: []string{"web01", "--force", "--device", "serial1"}, want: ConsoleOptions{Name: "web01", Force: true, Device: "serial1"}},
+		{args: []string{"web01", "--json"}, wantErr: true},
+		{args: nil, wantErr: true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f, _, _ := cmdutiltest.NewFactory(t, nil)
+			var got *ConsoleOptions
+			err := parse(t, NewCmdConsole(f, func(_ context.Context, o *ConsoleOptions) error { got = o; return nil }), f, tc.args...)
+			if tc.wantErr {
+				if err == nil || got != nil {
+					t.Fatalf("want an error, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != tc.want.Name || got.Force != tc.want.Force || got.Device != tc.want.Device {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
