@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -67,17 +68,13 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 			names = append(names, e.Name)
 		}
 		// Files no record vouches for fail too: deleting a record must not hide an image.
-		if !remote(f) {
-			all, err := stores(f)
-			if err != nil {
-				return err
-			}
-			for _, s := range all {
-				for _, p := range iso.Unaccounted(s.dir) {
-					rows = append(rows, model.ImageCheck{Name: p.Name, Error: p.Err.Error()})
-					failed, kind = failed+1, errs.KindOf(p.Err)
-				}
-			}
+		problems, err := unaccounted(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, p := range problems {
+			rows = append(rows, model.ImageCheck{Name: p.Name, Error: p.Err.Error()})
+			failed, kind = failed+1, errs.KindOf(p.Err)
 		}
 	}
 	for _, name := range names {
@@ -115,6 +112,66 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 		return errs.New(kind, "%d of %d image(s) failed verification", failed, len(rows))
 	}
 	return nil
+}
+
+// unaccounted lists the files of both stores that no readable record vouches for, in the
+// directories or, for a remote host, among the pools' volumes.
+func unaccounted(ctx context.Context, f *cmdutil.Factory) ([]iso.Problem, error) {
+	all, err := stores(f)
+	if err != nil {
+		return nil, err
+	}
+	var out []iso.Problem
+	if !remote(f) {
+		for _, s := range all {
+			out = append(out, iso.Unaccounted(s.dir)...)
+		}
+		return out, nil
+	}
+	conn, err := f.Connect(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	for _, s := range all {
+		pool, ok, err := conn.PoolServing(ctx, s.dir)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		files, err := conn.PoolFiles(ctx, pool)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, remoteUnaccounted(files, remoteEntries(ctx, conn, files))...)
+	}
+	return out, nil
+}
+
+// remoteUnaccounted is iso.Unaccounted over a pool's volumes: those that are neither a record
+// nor an image with a readable one.
+func remoteUnaccounted(files []string, records map[string]iso.Record) []iso.Problem {
+	have := map[string]bool{}
+	for _, p := range files {
+		have[p] = true
+	}
+	var out []iso.Problem
+	for _, p := range files {
+		name := filepath.Base(p)
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, iso.RecordSuffix) {
+			continue // work in progress, or a record (one without its image vouches for nothing)
+		}
+		if _, isRecord := remoteRecordOf(have, p); isRecord {
+			continue
+		}
+		if _, ok := records[p]; ok {
+			continue
+		}
+		out = append(out, iso.Problem{Name: name, Err: errs.New(errs.Verify, "%s is in the store without a readable record: it cannot be verified", name)})
+	}
+	return out
 }
 
 // verifyRemote hashes an image on a remote host as libvirt streams it, never holding it whole.

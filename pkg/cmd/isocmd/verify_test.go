@@ -1,6 +1,11 @@
 package isocmd
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/iso"
+)
 
 func TestNewCmdVerify(t *testing.T) {
 	runParseCases(t, NewCmdVerify, func(o *VerifyOptions) { o.F = nil }, []parseCase[VerifyOptions]{
@@ -9,4 +14,16 @@ func TestNewCmdVerify(t *testing.T) {
 		{argv: "", wantErr: "name images or give --all"},
 		{argv: "a.iso --all", wantErr: "name images or give --all"},
 	})
+}
+
+func TestRemoteUnaccounted(t *testing.T) {
+	files := []string{"/s/a.iso", "/s/a.iso.record.json", "/s/b.iso", "/s/c.iso", "/s/c.iso.record.json", "/s/.x.partial", "/s/old.iso", "/s/old.iso.json"}
+	records := map[string]iso.Record{"/s/a.iso": {Name: "a.iso"}, "/s/old.iso": {Name: "old.iso"}} // c.iso's record is unreadable
+	var got []string
+	for _, p := range remoteUnaccounted(files, records) {
+		got = append(got, p.Name)
+	}
+	if strings.Join(got, " ") != "b.iso c.iso" {
+		t.Errorf("unaccounted: %v", got)
+	}
 }
