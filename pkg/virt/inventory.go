@@ -47,40 +47,10 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			return nil, err
 		}
 		for i := range doms {
-			d := &doms[i]
-			inv := InventoryDomain{Secure: secure}
-			inv.UUID, _ = d.GetUUIDString()
-			name, err := d.GetName()
-			if err != nil {
-				inv.Name, inv.Err = inv.UUID, err
-				_ = d.Free()
+			if inv, ok := c.inventoryDomain(&doms[i], secure); ok {
 				out.Domains = append(out.Domains, inv)
-				continue
 			}
-			inv.Name = name
-			flags := libvirt.DOMAIN_XML_INACTIVE
-			if secure {
-				flags |= libvirt.DOMAIN_XML_SECURE
-			}
-			if x, err := d.GetXMLDesc(flags); err != nil {
-				inv.Err = err
-			} else {
-				inv.Def = &libvirtxml.Domain{}
-				if err := inv.Def.Unmarshal(ValidXML(x)); err != nil {
-					inv.Def, inv.Err = nil, err
-				}
-			}
-			if active, _ := d.IsActive(); active {
-				if x, err := d.GetXMLDesc(0); err == nil {
-					inv.Live = &libvirtxml.Domain{}
-					if inv.Live.Unmarshal(ValidXML(x)) != nil {
-						inv.Live = nil
-					}
-				}
-			}
-			inv.Autostart, _ = d.GetAutostart()
-			_ = d.Free()
-			out.Domains = append(out.Domains, inv)
+			_ = doms[i].Free()
 		}
 		sort.Slice(out.Domains, func(i, j int) bool { return out.Domains[i].Name < out.Domains[j].Name })
 		nets, err := c.c.ListAllNetworks(0)
@@ -94,9 +64,11 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			if err == nil {
 				err = n.Unmarshal(x)
 			}
-			if err != nil {
+			switch {
+			case IsGone(err): // undefined since it was listed: the host no longer has it
+			case err != nil:
 				out.NetworksErr = errors.Join(out.NetworksErr, err)
-			} else {
+			default:
 				out.Networks = append(out.Networks, n)
 				out.NetworkActive[n.Name], _ = nets[i].IsActive()
 			}
@@ -112,9 +84,11 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			if err == nil {
 				err = p.Unmarshal(x)
 			}
-			if err != nil {
+			switch {
+			case IsGone(err):
+			case err != nil:
 				out.PoolsErr = errors.Join(out.PoolsErr, err)
-			} else {
+			default:
 				out.Pools = append(out.Pools, p)
 			}
 			_ = pools[i].Free()
@@ -139,9 +113,11 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			if err == nil {
 				err = f.Unmarshal(x)
 			}
-			if err != nil {
+			switch {
+			case IsGone(err):
+			case err != nil:
 				out.FiltersErr = errors.Join(out.FiltersErr, err)
-			} else {
+			default:
 				out.Filters[f.Name] = f
 			}
 			_ = filters[i].Free()
@@ -160,9 +136,11 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 			if err == nil {
 				err = s.Unmarshal(x)
 			}
-			if err != nil {
+			switch {
+			case IsGone(err):
+			case err != nil:
 				out.SecretsErr = errors.Join(out.SecretsErr, err)
-			} else {
+			default:
 				out.Secrets = append(out.Secrets, s)
 			}
 			_ = secrets[i].Free()
@@ -172,6 +150,58 @@ func (c *Conn) Inventory(ctx context.Context, secure bool) (*Inventory, error) {
 		out.Versions = "libvirt " + version(lib) + ", hypervisor " + version(hv)
 		return out, nil
 	})
+}
+
+// inventoryDomain reads one listed domain; ok is false when it no longer exists (undefined, or
+// a transient VM stopped, since it was listed): a VM that is gone is not a VM the audit could
+// not read. Other failures are kept in Err, with libvirt's message.
+func (c *Conn) inventoryDomain(d *libvirt.Domain, secure bool) (inv InventoryDomain, ok bool) {
+	inv.Secure = secure
+	inv.UUID, _ = d.GetUUIDString()
+	name, err := d.GetName()
+	if err != nil {
+		inv.Name, inv.Err = inv.UUID, c.mapError(err)
+		return inv, true
+	}
+	inv.Name = name
+	flags := libvirt.DOMAIN_XML_INACTIVE
+	if secure {
+		flags |= libvirt.DOMAIN_XML_SECURE
+	}
+	x, err := d.GetXMLDesc(flags)
+	switch {
+	case IsGone(err):
+		return inv, false
+	case err != nil:
+		inv.Err = c.mapError(err)
+	default:
+		inv.Def = &libvirtxml.Domain{}
+		if err := inv.Def.Unmarshal(ValidXML(x)); err != nil {
+			inv.Def, inv.Err = nil, err
+		}
+	}
+	if active, _ := d.IsActive(); active {
+		if x, err := d.GetXMLDesc(0); err == nil {
+			inv.Live = &libvirtxml.Domain{}
+			if inv.Live.Unmarshal(ValidXML(x)) != nil {
+				inv.Live = nil
+			}
+		}
+	}
+	inv.Autostart, _ = d.GetAutostart()
+	return inv, true
+}
+
+// IsGone says whether err is libvirt's "no such object": a domain, network, pool, filter or
+// secret removed between being listed and being read.
+func IsGone(err error) bool {
+	for _, code := range []libvirt.ErrorNumber{libvirt.ERR_NO_DOMAIN, libvirt.ERR_NO_NETWORK,
+		libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_NO_NWFILTER, libvirt.ERR_NO_SECRET} {
+		if IsCode(err, code) {
+			return true
+		}
+	}
+	return false
 }
 
 func version(v uint32) string {
