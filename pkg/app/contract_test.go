@@ -151,6 +151,12 @@ func TestLookupTakesAnyLibvirtName(t *testing.T) {
 			}
 		}
 	}
+	// -o name prints the name as it is in a pipe (escaped only on a terminal).
+	raw := "tab\there\u009b2J"
+	virttest.Define(t, c, `<domain type='test'><name>tab&#9;here&#155;2J</name><memory>65536</memory><os><type>hvm</type></os></domain>`)
+	if out, stderr, code := run(t, "vmctl", "show", raw, "-o", "name"); code != 0 || out != raw+"\n" {
+		t.Errorf("show -o name: exit %d, %q %s", code, out, stderr)
+	}
 	if _, stderr, code := run(t, "vmctl", "clone", odd[0], "new clone"); code != 2 || !strings.Contains(stderr, `invalid VM name "new clone"`) {
 		t.Errorf("clone to a name hvctl would not create: exit %d: %s", code, stderr)
 	}

@@ -629,3 +629,6 @@ func (i ImageInspection) ObjectName() string { return i.File }
 
 // ObjectName is the VM whose drive changed, for -o name.
 func (m MediaChange) ObjectName() string { return m.VM }
+
+// ObjectName is the VM's name, for -o name.
+func (v VMDetail) ObjectName() string { return v.Name }

@@ -143,8 +143,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 		if err != nil {
 			return fmt.Errorf("network xml: %w", err)
 		}
-		_, err = fmt.Fprintln(o.F.IO.Out, x)
-		return err
+		return output.WriteText(o.F.IO.Out, o.F.IO.IsStdoutTTY(), x+"\n")
 	}
 	format, err := o.F.Format()
 	if err != nil {

@@ -2,11 +2,11 @@ package netcmd
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/spf13/cobra"
 )
 
@@ -48,6 +48,5 @@ func runXML(ctx context.Context, o *XMLOptions) error {
 	if err != nil {
 		return errs.Wrap(err, "xml %s", o.Name)
 	}
-	_, err = fmt.Fprintln(o.F.IO.Out, strings.TrimRight(x, "\n"))
-	return err
+	return output.WriteText(o.F.IO.Out, o.F.IO.IsStdoutTTY(), strings.TrimRight(x, "\n")+"\n")
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -232,8 +231,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.WriteString(o.F.IO.Out, x+"\n")
-		return err
+		return output.WriteText(o.F.IO.Out, o.F.IO.IsStdoutTTY(), x+"\n")
 	}
 
 	// Honest progress on a terminal (a create that waits for an address takes a while),

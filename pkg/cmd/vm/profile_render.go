@@ -2,11 +2,11 @@ package vm
 
 import (
 	"context"
-	"io"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/spf13/cobra"
 )
 
@@ -66,6 +66,5 @@ func runProfileRender(_ context.Context, o *ProfileRenderOptions) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(o.F.IO.Out, x+"\n")
-	return err
+	return output.WriteText(o.F.IO.Out, o.F.IO.IsStdoutTTY(), x+"\n")
 }

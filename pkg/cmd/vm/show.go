@@ -67,11 +67,7 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	if err != nil {
 		return errs.Wrap(err, "show %s", o.Name)
 	}
-	if format.Kind == output.Name {
-		_, err := fmt.Fprintln(o.F.IO.Out, output.Escape(v.Name))
-		return err
-	}
-	return output.Object(o.F.IO.Out, format, v, detailPairs(v))
+	return output.Object(o.F.IO.Out, format, v, detailPairs(v)) // -o name: v.ObjectName
 }
 
 // hvctlState adds what hvctl's metadata says (virt.HvctlState, as list reads it): the ordered
