@@ -114,3 +114,26 @@ func TestLinkedCloneProtectsItsTemplate(t *testing.T) {
 		t.Errorf("start once the clone is gone: %v", err)
 	}
 }
+
+// Reverting the template of a linked clone is refused without --force.
+func TestSnapshotRevertOfTemplateNeedsForce(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	virttest.Define(t, c, cloneSrc)
+	if err := runClone(ctx, cloneOpts(t, "src", "lc", true)); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	err := runSnapshotRevert(ctx, &SnapshotRevertOptions{F: f, VM: "src", Name: "any", Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "template of linked clones lc") {
+		t.Errorf("revert of a template: %v", err)
+	}
+	// With --force the template check passes and the revert itself is tried (no such snapshot).
+	err = runSnapshotRevert(ctx, &SnapshotRevertOptions{F: f, VM: "src", Name: "any", Yes: true, Force: true})
+	if errs.KindOf(err) != errs.NotFound {
+		t.Errorf("forced revert: %v", err)
+	}
+}

@@ -17,6 +17,7 @@ type SnapshotRevertOptions struct {
 	VM, Name string
 	State    string // "running", "paused" or "" (the snapshot's own)
 	Yes      bool
+	Force    bool // revert the template of linked clones all the same
 }
 
 // NewCmdSnapshotRevert builds `vm snapshot revert`.
@@ -55,6 +56,7 @@ With --json the result is one object: vm, snapshot, action and the state the VM 
 	}
 	cmd.Flags().BoolVar(&running, "running", false, "leave the VM running afterwards, whatever the snapshot's state")
 	cmd.Flags().BoolVar(&paused, "paused", false, "leave the VM paused afterwards")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "revert a VM even though linked clones overlay its disks")
 	cmdutil.AddYesFlag(cmd, &opts.Yes)
 	f.AddOutputFlags(cmd)
 	return cmd
@@ -67,6 +69,9 @@ func runSnapshotRevert(ctx context.Context, o *SnapshotRevertOptions) error {
 	}
 	res := model.SnapshotResult{VM: o.VM, Snapshot: o.Name, Action: "reverted"}
 	err = withDomain(ctx, o.F, o.VM, false, func(d *virt.Domain) error {
+		if err := d.RefuseIfTemplate(ctx, "reverting it", o.Force); err != nil {
+			return err
+		}
 		if err := d.RevertSnapshot(ctx, o.Name, o.State); err != nil {
 			return err
 		}
