@@ -123,7 +123,8 @@ in
       what = "delete the snapshots the retention policy does not keep (`vmctl snapshot prune`; off by default, as it deletes)";
       default = false;
       onCalendar = "daily";
-      command = [ "vm" "snapshot" "prune" ];
+      # A timer has no terminal to confirm on: the unit itself is the confirmation.
+      command = [ "vm" "snapshot" "prune" "--yes" ];
       extraArgs = [ "--all" "--keep-last" "3" "--keep-daily" "7" "--keep-weekly" "4" ];
     };
   };
