@@ -2,7 +2,6 @@ package netcmd
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"strings"
 
@@ -224,7 +223,7 @@ func runStop(ctx context.Context, o *StopOptions) error {
 		}}.run(ctx)
 }
 
-// AutostartOptions of `net autostart`.
+// AutostartOptions of `net autostart on|off`.
 type AutostartOptions struct {
 	F       *cmdutil.Factory
 	On      bool
@@ -232,40 +231,67 @@ type AutostartOptions struct {
 	Bulk    cmdutil.BulkFlags
 }
 
-// NewCmdAutostart builds `net autostart`.
+// NewCmdAutostart builds `net autostart`: the group of `on` and `off`, as vmctl's. The old
+// order, `autostart NAME on|off`, still works for one network, with a warning.
 func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *AutostartOptions) error) *cobra.Command {
-	opts := &AutostartOptions{F: f}
+	on, off := newAutostartSwitch(f, true, runF), newAutostartSwitch(f, false, runF)
 	cmd := &cobra.Command{
-		Use:   "autostart on|off NAME|PATTERN...",
+		Use:   "autostart on|off",
 		Short: "Start networks whenever libvirt starts, or not",
-		Long: `Set whether libvirt starts the networks when its daemon starts. The order is vmctl
-autostart's: on or off first, then the networks. The old order (NAME on|off) still works for
-one network, with a warning.` + bulkHelp,
+		Long: `'autostart on|off NAME|PATTERN...' sets whether libvirt starts the networks when its daemon
+starts, as 'vmctl autostart on|off' does for VMs. The old order, 'autostart NAME on|off', still
+works for one network, with a warning.`,
 		Example: "  netctl autostart on lab\n  netctl autostart off 'lab-*'",
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			if len(args) == 0 {
-				return []string{"on", "off"}, cobra.ShellCompDirectiveNoFileComp
+		// A word that is no subcommand is refused as the root refuses it in every group, unless
+		// it is the old order.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || oldAutostartOrder(args) {
+				return nil
 			}
-			return completeNetworks(f, true)(cmd, args, toComplete)
+			return errs.New(errs.Usage, "unknown command \"%s\" for \"%s\"", output.Escape(args[0]), cmd.CommandPath()).
+				WithHint("write '%s on|off NAME…'", cmd.CommandPath())
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// netctl's old grammar was `autostart NAME on|off`: keep one network working.
-			if len(args) == 2 && !isOnOff(args[0]) && isOnOff(args[1]) {
-				f.Infof("%s: warning: 'autostart %s %s' is deprecated: write 'autostart %s %s'", f.Prog, args[0], args[1], args[1], args[0])
-				args = []string{args[1], args[0]}
+			if len(args) == 0 {
+				return cmd.Help()
 			}
-			if len(args) == 0 || !isOnOff(args[0]) {
-				got := "nothing"
-				if len(args) > 0 {
-					got = fmt.Sprintf("%q", output.Escape(args[0]))
-				}
-				return errs.New(errs.Usage, "autostart takes on or off, then networks, not %s", got).WithHint("netctl autostart on NAME…")
+			f.Infof("%s: warning: 'autostart %s %s' is deprecated: write 'autostart %s %s'", f.Prog,
+				output.Escape(args[0]), args[1], args[1], output.Escape(args[0]))
+			sw := off
+			if args[1] == "on" {
+				sw = on
 			}
-			opts.On = args[0] == "on"
-			if err := opts.Bulk.Check(args[1:]); err != nil {
+			sw.SetContext(cmd.Context())
+			return sw.RunE(sw, args[:1])
+		},
+	}
+	cmd.AddCommand(on, off)
+	return cmd
+}
+
+// oldAutostartOrder says whether args are netctl's old `autostart NAME on|off`.
+func oldAutostartOrder(args []string) bool {
+	return len(args) == 2 && !isOnOff(args[0]) && isOnOff(args[1])
+}
+
+// newAutostartSwitch builds `net autostart on` or `net autostart off`, a bulk verb.
+func newAutostartSwitch(f *cmdutil.Factory, on bool, runF func(context.Context, *AutostartOptions) error) *cobra.Command {
+	word := "off"
+	if on {
+		word = "on"
+	}
+	opts := &AutostartOptions{F: f, On: on}
+	cmd := &cobra.Command{
+		Use:               word + " NAME|PATTERN...",
+		Short:             "Turn libvirt's autostart " + word + " for networks",
+		Long:              "Set whether libvirt starts the networks when its daemon starts." + bulkHelp,
+		Example:           "  netctl autostart " + word + " lab\n  netctl autostart " + word + " --all",
+		ValidArgsFunction: completeNetworks(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Bulk.Check(args); err != nil {
 				return err
 			}
-			opts.Targets = args[1:]
+			opts.Targets = args
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

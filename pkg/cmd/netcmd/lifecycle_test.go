@@ -76,9 +76,10 @@ func TestNewCmdAutostart(t *testing.T) {
 		{args: []string{"off", "--all"}, all: true},
 		{args: []string{"lab", "on"}, on: true, targets: []string{"lab"}, warning: "'autostart lab on' is deprecated: write 'autostart on lab'"},
 		{args: []string{"on"}, wantErr: "no network given"},
-		{args: nil, wantErr: "autostart takes on or off"},
-		{args: []string{"lab", "yes"}, wantErr: `not "lab"`},
-		{args: []string{"lab", "x", "on"}, wantErr: `not "lab"`},
+		{args: []string{"on", "--all", "lab"}, wantErr: "network names or --all"},
+		{args: []string{"lab", "yes"}, wantErr: `unknown command "lab" for "netctl autostart"`},
+		{args: []string{"lab", "x", "on"}, wantErr: `unknown command "lab" for "netctl autostart"`},
+		{args: []string{"onn", "lab"}, wantErr: `unknown command "onn"`},
 	} {
 		f, errOut := testFactory(t)
 		var got *AutostartOptions
