@@ -394,15 +394,25 @@ func tellSkipped(f *cmdutil.Factory, skipped []model.AuditSkip) {
 	}
 }
 
-// loadWaivers reads --waivers, or the config's audit.waivers; none is no waivers.
+// loadWaivers reads --waivers, or the config's audit.waivers; none is no waivers. A relative
+// audit.waivers in a config file is relative to that file's directory (a timer runs in /),
+// and a file that cannot be read names the setting it came from.
 func loadWaivers(o *RunOptions) ([]auditreport.Waiver, error) {
-	file := o.Waivers
+	file, from := o.Waivers, ""
 	if file == "" {
 		l, err := o.F.Config()
 		if err != nil {
 			return nil, err
 		}
 		file = l.Config.Audit.Waivers
+		for _, s := range l.Settings {
+			if s.Key == "audit.waivers" && file != "" {
+				from = fmt.Sprintf(" (audit.waivers in %s)", s.Source)
+				if !filepath.IsAbs(file) && slices.Contains(l.Files, s.Source) {
+					file = filepath.Join(filepath.Dir(s.Source), file)
+				}
+			}
+		}
 	}
 	if file == "" {
 		return nil, nil
@@ -410,9 +420,9 @@ func loadWaivers(o *RunOptions) ([]auditreport.Waiver, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, errs.New(errs.Usage, "waivers %s: no such file", file)
+			return nil, errs.New(errs.Usage, "waivers %s%s: no such file", file, from)
 		}
-		return nil, errs.New(errs.Usage, "waivers %s: %v", file, unwrapPath(err))
+		return nil, errs.New(errs.Usage, "waivers %s%s: %v", file, from, unwrapPath(err))
 	}
 	return auditreport.ParseWaivers(file, data, controlIDs(audit.All()))
 }

@@ -195,6 +195,25 @@ func TestRunWaiversFromConfig(t *testing.T) {
 	}
 }
 
+// A relative audit.waivers is found next to the config file that names it, whatever the
+// working directory (a timer runs in /); a missing one names the setting it came from.
+func TestRunWaiversRelativeToConfig(t *testing.T) {
+	e := newTestEnv(t)
+	e.write(t, "config/hvctl/audit-waivers.toml", strings.ReplaceAll(waiversTOML, "2026-12-02", "2027-12-02"))
+	e.write(t, "config/hvctl/config.toml", "[audit]\nwaivers = \"audit-waivers.toml\"\n")
+	if _, err := e.report(t); err != nil {
+		t.Fatalf("the config's relative waivers file not applied: %v", err)
+	}
+	e = newTestEnv(t) // the factory keeps the config it loaded
+	cfg := e.write(t, "config/hvctl/config.toml", "[audit]\nwaivers = \"gone.toml\"\n")
+	err := e.execute(NewCmdRun(e.f, nil))
+	wantKind(t, err, errs.Usage)
+	want := "waivers " + filepath.Join(filepath.Dir(cfg), "gone.toml") + " (audit.waivers in " + cfg + "): no such file"
+	if err.Error() != want {
+		t.Errorf("error\n got %q\nwant %q", err, want)
+	}
+}
+
 func TestRunBadWaivers(t *testing.T) {
 	e := newTestEnv(t)
 	for _, tc := range []struct{ content, want string }{
