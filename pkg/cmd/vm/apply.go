@@ -19,6 +19,7 @@ type ApplyOptions struct {
 	F        *cmdutil.Factory
 	Profiles []string
 	DryRun   bool // plan only
+	Force    bool // apply to the template of linked clones all the same
 }
 
 // NewCmdApply builds `vm apply`.
@@ -54,6 +55,7 @@ fails, its rows and those of the VMs after it say not_applied. --dry-run prints 
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "apply to a VM even though linked clones overlay its disks")
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -74,6 +76,21 @@ func runApply(ctx context.Context, o *ApplyOptions) error {
 	}
 	if o.DryRun {
 		return printDrift(o.F, format, rowsOf(plans, func(_ *vmPlan, r planRow) string { return "would_" + r.verb }))
+	}
+	// A template of linked clones is refused before anything changes (vmsafe's check).
+	for _, p := range plans {
+		if p.create || !p.redefines() && len(p.grow) == 0 {
+			continue
+		}
+		d, err := pl.conn.Domain(ctx, p.name)
+		if err != nil {
+			return errs.Wrap(err, "apply %s", p.name)
+		}
+		err = d.RefuseIfTemplate(ctx, "applying its profile", o.Force)
+		d.Free()
+		if err != nil {
+			return errs.Wrap(err, "apply %s", p.name)
+		}
 	}
 	done := map[*vmPlan]bool{}
 	var failure error

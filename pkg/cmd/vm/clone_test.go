@@ -2,6 +2,8 @@ package vm
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +137,41 @@ func TestSnapshotRevertOfTemplateNeedsForce(t *testing.T) {
 	err = runSnapshotRevert(ctx, &SnapshotRevertOptions{F: f, VM: "src", Name: "any", Yes: true, Force: true})
 	if errs.KindOf(err) != errs.NotFound {
 		t.Errorf("forced revert: %v", err)
+	}
+}
+
+// apply of a drifted template of linked clones is refused without --force, before anything
+// changes.
+func TestApplyOfTemplateNeedsForce(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := profiles(t)
+	o, _ := createFactory(t, dir)
+	o.Profile = "small"
+	if err := runCreate(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := runClone(ctx, cloneOpts(t, "small", "lc", true)); err != nil {
+		t.Fatal(err)
+	}
+	body := "name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"768MiB\"\n[disk]\nsize = \"1GiB\"\n[[extra_disks]]\nsize = \"2GiB\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "small.toml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(force bool) error {
+		o, _ := createFactory(t, dir)
+		return runApply(ctx, &ApplyOptions{F: o.F, Profiles: []string{"small"}, Force: force})
+	}
+	if err := apply(false); errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "template of linked clones lc") {
+		t.Errorf("apply to a template: %v", err)
+	}
+	d, _ := c.Domain(ctx, "small")
+	def, _ := d.Definition(ctx, true)
+	d.Free()
+	if def.Memory.Value != 512<<10 {
+		t.Errorf("the refused apply changed the memory: %+v", def.Memory)
+	}
+	if err := apply(true); err != nil {
+		t.Errorf("forced apply: %v", err)
 	}
 }
