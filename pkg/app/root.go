@@ -10,6 +10,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmd/auditcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/isocmd"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/metricscmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/netcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/vm"
@@ -68,7 +69,7 @@ tree directly.`,
 		for _, name := range []string{"vm", "iso", "net", "audit"} {
 			root.AddCommand(t[name])
 		}
-		root.AddCommand(versioncmd.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd())
+		root.AddCommand(versioncmd.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd(), metricscmd.NewCmdMetrics(f, nil))
 	}
 	root.Long = strings.TrimSpace(root.Long) + "\n\n" + ExitCodesHelp()
 	root.SilenceErrors = true

@@ -1,0 +1,74 @@
+package metricscmd
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/metrics"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/spf13/cobra"
+)
+
+// PushOptions of `metrics push`.
+type PushOptions struct {
+	F             *cmdutil.Factory
+	URL           string
+	ScrapeTimeout time.Duration
+}
+
+// PushResult is what `metrics push` reports.
+type PushResult struct {
+	URL    string `json:"url"`
+	Series int    `json:"series"`
+}
+
+// NewCmdPush builds `metrics push`.
+func NewCmdPush(f *cmdutil.Factory, runF func(context.Context, *PushOptions) error) *cobra.Command {
+	opts := &PushOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "push --url URL",
+		Short: "Send one scrape to VictoriaMetrics",
+		Long: `Take one scrape and send it to VictoriaMetrics's Prometheus import API
+(URL/api/v1/import/prometheus when URL has no path; a URL with a path is used as it is), for
+hosts that push rather than get scraped. Run it from a timer.`,
+		Example: `  hvctl metrics push --url http://127.0.0.1:8428
+  hvctl metrics push --url https://vm.example.org/api/v1/import/prometheus --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTimeout(opts.ScrapeTimeout); err != nil {
+				return err
+			}
+			target, err := metrics.PushURL(opts.URL)
+			if err != nil {
+				return err
+			}
+			opts.URL = target
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runPush(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.URL, "url", "", "VictoriaMetrics `URL`, e.g. http://127.0.0.1:8428")
+	_ = cmd.MarkFlagRequired("url")
+	addScrapeTimeout(cmd, &opts.ScrapeTimeout)
+	f.AddOutputFlags(cmd)
+	return cmd
+}
+
+func runPush(ctx context.Context, o *PushOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	reg := metrics.Registry(collector(o.F, o.ScrapeTimeout))
+	n, err := metrics.Push(ctx, &http.Client{Timeout: 30 * time.Second}, o.URL, reg)
+	if err != nil {
+		return err
+	}
+	res := PushResult{URL: o.URL, Series: n}
+	return output.Object(o.F.IO.Out, format, res, [][2]string{{"url", res.URL}, {"series", strconv.Itoa(n)}})
+}

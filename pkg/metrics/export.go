@@ -1,0 +1,124 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+)
+
+// TextfileName is the file `metrics --textfile DIR` writes for node_exporter's textfile collector.
+const TextfileName = "hvctl.prom"
+
+// Registry holds the collector alone: no Go runtime or process metrics of a short-lived command.
+func Registry(c *Collector) *prometheus.Registry {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	return reg
+}
+
+// WriteText writes one scrape in Prometheus's text format.
+func WriteText(w io.Writer, g prometheus.Gatherer) (series int, err error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return 0, err
+		}
+		series += len(mf.GetMetric())
+	}
+	return series, nil
+}
+
+// WriteTextfile writes DIR/hvctl.prom atomically (a temporary file in DIR renamed over it), so
+// node_exporter never reads half a file.
+func WriteTextfile(dir string, g prometheus.Gatherer) (string, error) {
+	path := filepath.Join(dir, TextfileName)
+	if err := prometheus.WriteToTextfile(path, g); err != nil {
+		return path, &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("write %s: %v", path, err), Err: err}
+	}
+	return path, nil
+}
+
+// Handler serves /metrics and /healthz.
+func Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// Serve answers on ln until ctx ends, then shuts down, letting a running scrape finish briefly.
+func Serve(ctx context.Context, ln net.Listener, g prometheus.Gatherer) error {
+	srv := &http.Server{Handler: Handler(g), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// ImportPath is VictoriaMetrics's endpoint for Prometheus text.
+const ImportPath = "/api/v1/import/prometheus"
+
+// PushURL is where push sends to: base's own path when it has one, else VictoriaMetrics's
+// Prometheus import API.
+func PushURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", errs.New(errs.Usage, "--url %q: want http(s)://HOST:PORT, e.g. http://127.0.0.1:8428", base)
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		u.Path = ImportPath
+	}
+	return u.String(), nil
+}
+
+// Push sends one scrape to target (see PushURL) and returns the number of series sent.
+func Push(ctx context.Context, client *http.Client, target string, g prometheus.Gatherer) (int, error) {
+	var body bytes.Buffer
+	n, err := WriteText(&body, g)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, &body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("push to %s: %v", target, err), Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, errs.New(errs.Failure, "push to %s: %s: %s", target, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return n, nil
+}

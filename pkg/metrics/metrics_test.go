@@ -1,0 +1,211 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/model"
+)
+
+func u64(v uint64) *uint64 { return &v }
+
+// fixedSample is a host with a running VM (a disk, a NIC, two vCPUs, guest memory stats) and a
+// shut-off one.
+func fixedSample(context.Context) (model.StatsSample, error) {
+	return model.StatsSample{Time: time.Now(), HostCPUs: 4, HostMemoryBytes: 8 << 30, VMs: []model.VMStats{
+		{Name: "web", UUID: "u-web", State: "running", VCPUs: 2, MaxVCPUs: 4, CPUTimeNanoseconds: u64(12_500_000_000),
+			MemoryBytes: 1 << 30, MaxMemoryBytes: 2 << 30, MemoryRSSBytes: u64(300 << 20), MemoryUsableBytes: u64(700 << 20), MemoryAvailableBytes: u64(1000 << 20),
+			VCPU:  []model.VCPUStats{{Index: 0, State: 1, TimeNanoseconds: 4e9, WaitNanoseconds: u64(1e9)}, {Index: 1, State: 1, TimeNanoseconds: 5e9}},
+			Disks: []model.DiskStats{{Name: "vda", Path: "/img/web.qcow2", ReadBytes: 4096, ReadRequests: 2, WriteBytes: 8192, WriteRequests: 3, CapacityBytes: 1 << 30}},
+			NICs:  []model.NICStats{{Name: "vnet0", RxBytes: 1500, RxPackets: 3, TxBytes: 700, TxPackets: 2}}},
+		{Name: "db", UUID: "u-db", State: "shut_off", VCPUs: 1, MaxVCPUs: 1, MaxMemoryBytes: 1 << 30},
+	}}, nil
+}
+
+func scrape(t *testing.T, c *Collector) string {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := WriteText(&b, Registry(c)); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestExposition pins the names, labels and values dashboards rely on.
+func TestExposition(t *testing.T) {
+	out := scrape(t, &Collector{Sample: fixedSample, Version: "1.2.3", Commit: "abc"})
+	for _, line := range []string{
+		`libvirt_up 1`,
+		`libvirt_domains 2`,
+		`hvctl_build_info{goversion="` + runtime.Version() + `",revision="abc",version="1.2.3"} 1`,
+		`libvirt_domain_info_state{domain="web",uuid="u-web"} 1`,
+		`libvirt_domain_info_state{domain="db",uuid="u-db"} 5`,
+		`libvirt_domain_info_cpu_time_seconds_total{domain="web",uuid="u-web"} 12.5`,
+		`libvirt_domain_info_virtual_cpus{domain="web",uuid="u-web"} 2`,
+		`libvirt_domain_info_maximum_memory_bytes{domain="web",uuid="u-web"} 2.147483648e+09`,
+		`libvirt_domain_info_memory_usage_bytes{domain="web",uuid="u-web"} 1.073741824e+09`,
+		`libvirt_domain_vcpu_maximum{domain="web",uuid="u-web"} 4`,
+		`libvirt_domain_vcpu_time_seconds_total{domain="web",uuid="u-web",vcpu="1"} 5`,
+		`libvirt_domain_vcpu_wait_seconds_total{domain="web",uuid="u-web",vcpu="0"} 1`,
+		`libvirt_domain_memory_stats_rss_bytes{domain="web",uuid="u-web"} 3.145728e+08`,
+		`libvirt_domain_memory_stats_usable_bytes{domain="web",uuid="u-web"} 7.340032e+08`,
+		`libvirt_domain_block_stats_info{domain="web",source_file="/img/web.qcow2",target_device="vda",uuid="u-web"} 1`,
+		`libvirt_domain_block_stats_read_bytes_total{domain="web",target_device="vda",uuid="u-web"} 4096`,
+		`libvirt_domain_block_stats_write_requests_total{domain="web",target_device="vda",uuid="u-web"} 3`,
+		`libvirt_domain_block_stats_capacity_bytes{domain="web",target_device="vda",uuid="u-web"} 1.073741824e+09`,
+		`libvirt_domain_interface_stats_receive_bytes_total{domain="web",target_device="vnet0",uuid="u-web"} 1500`,
+		`libvirt_domain_interface_stats_transmit_packets_total{domain="web",target_device="vnet0",uuid="u-web"} 2`,
+	} {
+		if !strings.Contains(out, "\n"+line+"\n") {
+			t.Errorf("missing %s", line)
+		}
+	}
+	// Live counters of a shut-off VM would be lies; a guest value not reported is absent, not 0.
+	for _, absent := range []string{`libvirt_domain_vcpu_current{domain="db"`, `libvirt_domain_memory_stats_unused_bytes`, `vcpu="1"} 0`} {
+		if strings.Contains(out, absent) {
+			t.Errorf("unexpected %s", absent)
+		}
+	}
+	// Value series carry only domain, uuid and a device; descriptive labels are on _info series.
+	labelSet := regexp.MustCompile(`^(\w+)\{(.*)\} `)
+	for _, line := range strings.Split(out, "\n") {
+		m := labelSet.FindStringSubmatch(line)
+		if m == nil || strings.HasSuffix(m[1], "_info") {
+			continue
+		}
+		for _, kv := range strings.Split(m[2], ",") {
+			switch k, _, _ := strings.Cut(kv, "="); k {
+			case "domain", "uuid", "target_device", "vcpu":
+			default:
+				t.Errorf("value series %s has label %s", m[1], k)
+			}
+		}
+	}
+	promtool(t, out)
+}
+
+// promtool validates the exposition with Prometheus's own linter. CI installs it (the
+// prometheus package); when HVCTL_E2E=1 says this is CI, a missing promtool fails the test.
+func promtool(t *testing.T, exposition string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("HVCTL_E2E") == "1" {
+			t.Fatalf("promtool not found (scripts/setup-host.sh installs the prometheus package): %v", err)
+		}
+		t.Skip("promtool not installed; CI (HVCTL_E2E=1) runs this check")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestScrapeDeadline: a libvirt that does not answer costs a scrape its deadline, not more, and
+// is reported as libvirt_up 0.
+func TestScrapeDeadline(t *testing.T) {
+	hung := func(ctx context.Context) (model.StatsSample, error) {
+		<-ctx.Done()
+		return model.StatsSample{}, ctx.Err()
+	}
+	start := time.Now()
+	out := scrape(t, &Collector{Sample: hung, Timeout: 200 * time.Millisecond})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("scrape took %s with a 200ms deadline", d)
+	}
+	if !strings.Contains(out, "\nlibvirt_up 0\n") || strings.Contains(out, "libvirt_domain_") {
+		t.Errorf("hung libvirt:\n%s", out)
+	}
+}
+
+func TestTextfileIsAtomicAndReadable(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteTextfile(dir, Registry(&Collector{Sample: fixedSample}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "hvctl.prom" || path != filepath.Join(dir, "hvctl.prom") {
+		t.Fatalf("textfile dir holds %v, want hvctl.prom alone (no temporary file left)", entries)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Errorf("hvctl.prom mode %v: node_exporter runs as another user and must read it", st.Mode())
+	}
+	if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte("\nlibvirt_up 1\n")) {
+		t.Errorf("hvctl.prom:\n%s", b)
+	}
+	if _, err := WriteTextfile(filepath.Join(dir, "missing"), Registry(&Collector{Sample: fixedSample})); err == nil {
+		t.Errorf("writing into a missing directory succeeded")
+	}
+}
+
+func TestServeAndPush(t *testing.T) {
+	reg := Registry(&Collector{Sample: fixedSample})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, reg) }()
+	get := func(path string) string {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	if h := get("/healthz"); h != "ok\n" {
+		t.Errorf("/healthz: %q", h)
+	}
+	if m := get("/metrics"); !strings.Contains(m, "libvirt_domain_info_state{domain=\"web\",uuid=\"u-web\"} 1") {
+		t.Errorf("/metrics:\n%s", m)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve after cancel: %v", err)
+	}
+
+	var gotPath, gotBody string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath = r.URL.Path
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	target, err := PushURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Push(context.Background(), srv.Client(), target, reg)
+	if err != nil || gotPath != ImportPath || !strings.Contains(gotBody, "libvirt_up 1") || n < 20 {
+		t.Errorf("push: %d series, %v, path %q", n, err, gotPath)
+	}
+	for _, bad := range []string{"", "127.0.0.1:8428", "ftp://x/", "http://"} {
+		if _, err := PushURL(bad); err == nil {
+			t.Errorf("PushURL(%q) accepted", bad)
+		}
+	}
+	if u, _ := PushURL("http://vm:8428/custom/path"); u != "http://vm:8428/custom/path" {
+		t.Errorf("a URL with a path is used as given: %s", u)
+	}
+}
