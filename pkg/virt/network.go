@@ -1,9 +1,10 @@
 package virt
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,7 @@ func (c *Conn) Networks(ctx context.Context) ([]model.Network, error) {
 			}
 			out = append(out, n)
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		slices.SortFunc(out, func(a, b model.Network) int { return strings.Compare(a.Name, b.Name) })
 		return out, nil
 	})
 }
@@ -173,7 +174,7 @@ func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
 		}
 	}
 	for _, v := range out {
-		sort.Strings(v)
+		slices.Sort(v)
 	}
 	return out, nil
 }
@@ -281,14 +282,27 @@ func (c *Conn) Leases(ctx context.Context, names []string) ([]model.Lease, error
 		if len(out) == 0 && firstErr != nil {
 			return nil, firstErr
 		}
-		sort.Slice(out, func(i, j int) bool {
-			if out[i].Network != out[j].Network {
-				return out[i].Network < out[j].Network
-			}
-			return out[i].Address < out[j].Address
+		// By network, then by address as a number: 10.0.0.9 before 10.0.0.10.
+		slices.SortFunc(out, func(a, b model.Lease) int {
+			return cmp.Or(strings.Compare(a.Network, b.Network), compareAddrs(a.Address, b.Address))
 		})
 		return out, nil
 	})
+}
+
+// compareAddrs orders IP addresses numerically (IPv4 before IPv6), text that is none after them.
+func compareAddrs(a, b string) int {
+	x, errA := netip.ParseAddr(a)
+	y, errB := netip.ParseAddr(b)
+	switch {
+	case errA == nil && errB == nil:
+		return x.Compare(y)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
 }
 
 func (c *Conn) vmsByMAC(ctx context.Context) (map[string]string, error) {
@@ -355,7 +369,7 @@ func (c *Conn) NetworkNames(ctx context.Context) ([]string, error) {
 			}
 			_ = nets[i].Free()
 		}
-		sort.Strings(out)
+		slices.Sort(out)
 		return out, nil
 	})
 }
