@@ -114,8 +114,13 @@ tree directly.`,
 			f.IO.Quiet = true
 		}
 		// A command that renders some -o formats itself (cmdutil.AnnFormats) checks those.
-		if cmdutil.HasOutputFlags(cmd) && (g.Output == "" || !slices.Contains(strings.Split(cmd.Annotations[cmdutil.AnnFormats], ","), g.Output)) {
+		if own := cmd.Annotations[cmdutil.AnnFormats]; cmdutil.HasOutputFlags(cmd) && (g.Output == "" || !slices.Contains(strings.Split(own, ","), g.Output)) {
 			if _, err := f.Format(); err != nil {
+				if own != "" && g.Output != "" && !slices.Contains(output.Kinds, g.Output) {
+					// Name the command's own formats too (auditctl run: sarif, junit), as -o's help does.
+					return errs.New(errs.Usage, "invalid output format %q (want one of %s)", g.Output,
+						strings.Join(append(slices.Clone(output.Kinds), strings.Split(own, ",")...), ", "))
+				}
 				return err
 			}
 		}
