@@ -87,6 +87,21 @@ func (c *Conn) Settle(ctx context.Context) error {
 	}
 }
 
+// freeWhenIdle runs free (a handle's release) now if no call runs on c, else once none does:
+// a call its caller gave up on may still be using the handle.
+func (c *Conn) freeWhenIdle(free func()) {
+	select {
+	case <-c.calls.wait():
+		free()
+	default:
+		idle := c.calls.wait()
+		go func() {
+			<-idle
+			free()
+		}()
+	}
+}
+
 type callHookKey struct{}
 
 // WithCallHook makes every libvirt call under ctx run hook(what) first, inside the call's own

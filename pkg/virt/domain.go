@@ -102,15 +102,7 @@ func (d *Domain) Free() {
 	}
 	d.freed = true
 	raw := d.d
-	select {
-	case <-d.c.calls.wait():
-		_ = raw.Free()
-	default:
-		go func() {
-			<-d.c.calls.wait()
-			_ = raw.Free()
-		}()
-	}
+	d.c.freeWhenIdle(func() { _ = raw.Free() })
 }
 
 // DomainNames lists all domain names, sorted. One RPC.

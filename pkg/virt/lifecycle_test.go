@@ -159,3 +159,33 @@ func TestUploadFileInterruptedLeavesNoVolume(t *testing.T) {
 		t.Error("the failed upload left its volume")
 	}
 }
+
+// A revert the caller gives up on (an interrupt) still completes in libvirt: its snapshot
+// handle must not be freed under it.
+func TestInterruptedRevertKeepsItsHandle(t *testing.T) {
+	c := hostWith(t, "snappy", 1)
+	d := domain(t, c, "snappy")
+	bg := context.Background()
+	if _, err := d.CreateSnapshot(bg, "s1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Kill(bg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	ctx = WithCallHook(ctx, func(what string) {
+		if what == "revert snappy" {
+			cancel()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	if err := d.RevertSnapshot(ctx, "s1", ""); errs.KindOf(err) != errs.Interrupted {
+		t.Fatalf("interrupted revert: %v", err)
+	}
+	if err := c.Settle(bg); err != nil {
+		t.Fatal(err)
+	}
+	if s := stateOf(t, d); s != StateRunning {
+		t.Errorf("the revert in flight did not complete (its handle was freed under it): %s", s)
+	}
+}

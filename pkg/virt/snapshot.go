@@ -237,7 +237,7 @@ func (d *Domain) RevertSnapshot(ctx context.Context, name, state string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = s.Free() }()
+	defer d.c.freeWhenIdle(func() { _ = s.Free() }) // the revert may outlive an interrupt
 	if info.External {
 		return errs.New(errs.Conflict, "snapshot %s is external: libvirt 9 cannot revert external snapshots", name)
 	}
@@ -261,7 +261,7 @@ func (d *Domain) DeleteSnapshot(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = s.Free() }()
+	defer d.c.freeWhenIdle(func() { _ = s.Free() }) // the delete may outlive an interrupt
 	if info.External {
 		return errs.New(errs.Conflict, "snapshot %s is external: libvirt 9 would delete only its metadata and leave the overlay files", name)
 	}
