@@ -91,3 +91,36 @@ func TestNetworkFlow(t *testing.T) {
 		t.Errorf("networks left: %q", out)
 	}
 }
+
+// On a terminal, delete lists the matched networks (not the glob) and acts only on "y".
+func TestDeleteAsksOnTerminal(t *testing.T) {
+	c, err := virt.Open(context.Background(), "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, errOut, code := netctl(t, "create", "lab-a", "--subnet", "198.51.100.0/24"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := netctl(t, "create", "lab-b", "--subnet", "203.0.113.0/24"); code != 0 {
+		t.Fatal(errOut)
+	}
+	answer := func(reply string, args ...string) (string, string, int) {
+		f, out, errOut := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+		f.Prog = "netctl"
+		f.IO.SetTTY(true, false, true)
+		f.IO.In = strings.NewReader(reply)
+		code := app.Run(append([]string{"netctl"}, args...), f)
+		return out.String(), errOut.String(), code
+	}
+	_, errOut, code := answer("n\n", "delete", "lab-*")
+	if code != 2 || !strings.Contains(errOut, "lab-a\n") || !strings.Contains(errOut, "lab-b\n") || strings.Contains(errOut, "lab-*\n") {
+		t.Errorf("answered n: exit %d\n%s", code, errOut)
+	}
+	if out, _, _ := netctl(t, "list", "lab-*", "-o", "name"); out != "lab-a\nlab-b\n" {
+		t.Errorf("refused delete removed networks: %q", out)
+	}
+	if out, errOut, code := answer("y\n", "delete", "lab-*"); code != 0 || !strings.Contains(out, "lab-a   deleted   ok") {
+		t.Errorf("answered y: exit %d\n%s%s", code, out, errOut)
+	}
+}
