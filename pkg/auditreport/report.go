@@ -72,10 +72,11 @@ func Build(m Meta, controls []audit.Control, o Outcome) *Run {
 	return &Run{Report: r, Results: o.Results, Controls: controls}
 }
 
-// Failing says whether f fails a run with --fail-on failOn: an unwaived failure at or above it;
-// info findings never fail a run.
+// Failing says whether f fails a run with --fail-on failOn: an unwaived failure at or above it.
+// Info findings fail only a run that asks for them (--fail-on info): the default, low, leaves
+// them out.
 func Failing(f model.Finding, failOn string) bool {
-	return f.Status == "fail" && f.Severity != "info" && audit.Rank(f.Severity) >= audit.Rank(failOn)
+	return f.Status == "fail" && audit.Rank(f.Severity) >= audit.Rank(failOn)
 }
 
 // Incomplete says whether the run must exit 6 (when nothing fails it): a result that could not

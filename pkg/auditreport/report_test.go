@@ -111,7 +111,9 @@ func TestFailing(t *testing.T) {
 		{model.Finding{Status: "fail", Severity: "high"}, "high", true},
 		{model.Finding{Status: "fail", Severity: "medium"}, "high", false},
 		{model.Finding{Status: "waived", Severity: "critical"}, "low", false},
-		{model.Finding{Status: "fail", Severity: "info"}, "info", false},
+		{model.Finding{Status: "fail", Severity: "info"}, "low", false},
+		// --fail-on info is asked for: its help says "this severity or worse".
+		{model.Finding{Status: "fail", Severity: "info"}, "info", true},
 		{model.Finding{Status: "error", Severity: "critical"}, "low", false},
 	} {
 		if got := Failing(tc.f, tc.failOn); got != tc.want {

@@ -476,7 +476,7 @@ type AuditTotals struct {
 	Results          int             `json:"results"`
 	ByStatus         AuditByStatus   `json:"by_status"`
 	FailedBySeverity AuditBySeverity `json:"failed_by_severity"` // unwaived failures
-	Failing          int             `json:"failing"`            // unwaived failures at or above fail_on (info never counts)
+	Failing          int             `json:"failing"`            // unwaived failures at or above fail_on
 }
 
 // AuditByStatus counts results by status.

@@ -77,7 +77,7 @@ vulnerability tools), -o junit (one testcase per control and target). --report
 FORMAT=FILE also writes json, sarif or junit to a file (atomically), for timers.
 
 Exit status: 9 when an unwaived control failed at or above --fail-on (default low: every
-real finding; info findings never fail the run); else 6 when the audit is incomplete: a
+real finding; info findings only with --fail-on info); else 6 when the audit is incomplete: a
 result could not be evaluated, or, with --require-complete, controls were skipped on a
 remote host; else 0. Bad flags and waiver files are 2.
 
