@@ -1,8 +1,8 @@
 package auditreport
 
 import (
-	"errors"
 	"fmt"
+	"github.com/hyper-nixos/hvctl/pkg/config"
 	"path"
 	"slices"
 	"strings"
@@ -63,11 +63,11 @@ func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error)
 	var doc waiverFile
 	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, tomlError(file, err)
+		return nil, config.TOMLError(file, err, "a waiver has control, target, reason and expires")
 	}
 	pos, misshapen, err := waiverPositions(data)
 	if err != nil {
-		return nil, tomlError(file, err)
+		return nil, config.TOMLError(file, err, "a waiver has control, target, reason and expires")
 	}
 	// [waiver] (one table) and waiver = [{…}] decode too, but have no [[waiver]] header to point at.
 	if misshapen != nil || len(pos) != len(doc.Waiver) {
@@ -162,25 +162,6 @@ func tomlKind(v any) string {
 		return "a table"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-func tomlError(file string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		d := strict.Errors[0]
-		row, col := d.Position()
-		return errs.New(errs.Usage, "%s:%d:%d: unknown key %q (a waiver has control, target, reason and expires)", file, row, col, strings.Join(d.Key(), "."))
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, col := de.Position()
-		return errs.New(errs.Usage, "%s:%d:%d: %s", file, row, col, de.Error())
-	}
-	var pe *unstable.ParserError
-	if errors.As(err, &pe) {
-		return errs.New(errs.Usage, "%s: %s", file, pe.Error())
-	}
-	return errs.New(errs.Usage, "%s: %v", file, err)
 }
 
 type textPos struct{ line, col int }

@@ -272,28 +272,13 @@ func decodeStrict(file string, data []byte) (map[string]any, error) {
 	var c Config
 	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return nil, positioned(file, err)
+		return nil, TOMLError(file, err, "")
 	}
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {
-		return nil, positioned(file, err)
+		return nil, TOMLError(file, err, "")
 	}
 	return m, nil
-}
-
-func positioned(file string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		d := strict.Errors[0]
-		row, col := d.Position()
-		return errs.New(errs.Usage, "%s:%d:%d: unknown key %q", file, row, col, strings.Join(d.Key(), "."))
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, col := de.Position()
-		return errs.New(errs.Usage, "%s:%d:%d: %s", file, row, col, de.Error())
-	}
-	return errs.New(errs.Usage, "%s: %w", file, err)
 }
 
 func leafKeys(prefix string, m map[string]any) []string {
