@@ -19,7 +19,7 @@ while read -r dir pkg files; do
 	[[ -n $files ]] || continue
 	for file in $files; do
 		while read -r name; do
-			[[ -n $name && $name =~ $only ]] && targets+=("$pkg $name")
+			[[ -n $name && $name =~ $only ]] && targets+=("$pkg $name $dir")
 		done < <(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(\w+ \*testing\.F\).*/\1/p' "$dir/$file")
 	done
 done < <(go list -f '{{.Dir}} {{.ImportPath}} {{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}' ./...)
@@ -29,16 +29,31 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 	exit 1
 fi
 start=$SECONDS
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+flakes=0
 for t in "${targets[@]}"; do
-	read -r pkg name <<<"$t"
+	read -r pkg name dir <<<"$t"
 	printf '%s %s (%s)\n' "$pkg" "$name" "$fuzztime" >&2
+	corpus=$dir/testdata/fuzz/$name
+	before=$(ls "$corpus" 2>/dev/null | sort || true)
 	# -run selects only the target's own seed run; -fuzz then mutates from its corpus.
-	go test -run "^${name}\$" -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/hvctl-fuzz.$$.log 2>&1 || {
-		cat /tmp/hvctl-fuzz.$$.log >&2
-		rm -f /tmp/hvctl-fuzz.$$.log
-		echo "fuzz.sh: $name in $pkg failed; the crasher (if any) is under that package's testdata/fuzz/$name/" >&2
-		exit 1
-	}
+	if go test -run "^${name}\$" -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+		continue
+	fi
+	# Go's fuzz coordinator (go1.26 and older) can fail with a bare "context deadline exceeded"
+	# when -fuzztime ends while a worker is mid-call (golang/go#75804, fixed in go1.27); on this
+	# shared two-core machine that happens. A real failure always writes its input: only a new
+	# file in the corpus counts as one.
+	if grep -q 'context deadline exceeded' "$log" && [[ $(ls "$corpus" 2>/dev/null | sort || true) == "$before" ]]; then
+		echo "fuzz.sh: $name: the fuzz time ran out mid-call (golang/go#75804), no failing input: not a failure" >&2
+		flakes=$((flakes + 1))
+		continue
+	fi
+	cat "$log" >&2
+	echo "fuzz.sh: $name in $pkg failed; the failing input is under $corpus/" >&2
+	exit 1
 done
-rm -f /tmp/hvctl-fuzz.$$.log
-echo "fuzz.sh: ${#targets[@]} targets, ${fuzztime} each, $((SECONDS - start))s in all" >&2
+note=
+((flakes == 0)) || note=", $flakes cut short by golang/go#75804"
+echo "fuzz.sh: ${#targets[@]} targets, ${fuzztime} each, $((SECONDS - start))s in all$note" >&2
