@@ -5,6 +5,7 @@
 package configcmd
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -24,7 +25,7 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 type ShowOptions struct{ F *cmdutil.Factory }
 
 // NewCmdShow builds `config show`.
-func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Command {
+func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
 	opts := &ShowOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "show",
@@ -35,18 +36,25 @@ later ones winning: /etc/hvctl/config.toml, $XDG_CONFIG_HOME/hvctl/config.toml (
 alone). Unknown keys are errors that name file:line:col.`,
 		Example: "  hvctl config show\n  hvctl config show --jq '.[] | select(.source != \"default\") | .key'",
 		Args:    cmdutil.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runShow(opts)
+			return runShow(cmd.Context(), opts)
 		},
 	}
 	f.AddOutputFlags(cmd)
 	return cmd
 }
 
-func runShow(o *ShowOptions) error {
+// showColumns is the table view of the settings.
+var showColumns = []output.Column[config.Setting]{
+	{Header: "key", Value: func(s config.Setting) string { return s.Key }},
+	{Header: "value", Value: func(s config.Setting) string { return fmt.Sprint(s.Value) }},
+	{Header: "source", Value: func(s config.Setting) string { return s.Source }},
+}
+
+func runShow(_ context.Context, o *ShowOptions) error {
 	format, err := o.F.Format()
 	if err != nil {
 		return err
@@ -55,10 +63,5 @@ func runShow(o *ShowOptions) error {
 	if err != nil {
 		return err
 	}
-	cols := []output.Column[config.Setting]{
-		{Header: "key", Value: func(s config.Setting) string { return s.Key }},
-		{Header: "value", Value: func(s config.Setting) string { return fmt.Sprint(s.Value) }},
-		{Header: "source", Value: func(s config.Setting) string { return s.Source }},
-	}
-	return output.List(o.F.IO.Out, format, l.Settings, cols, func(s config.Setting) string { return s.Key })
+	return output.List(o.F.IO.Out, format, l.Settings, showColumns, func(s config.Setting) string { return s.Key })
 }
