@@ -58,6 +58,13 @@ func TestGroupsRejectUnknownSubcommands(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "hint: did you mean 'vmctl snapshot prune'?") {
 		t.Errorf("snapshot prnue: exit %d, %q", code, stderr)
 	}
+	// help with an unknown topic is the same typo.
+	if _, stderr, code := run(t, "vmctl", "help", "snapshot", "prnue"); code != 2 || !strings.Contains(stderr, "did you mean 'vmctl snapshot prune'?") {
+		t.Errorf("help snapshot prnue: exit %d, %q", code, stderr)
+	}
+	if out, _, code := run(t, "vmctl", "help", "snapshot", "prune"); code != 0 || !strings.Contains(out, "--keep-last") {
+		t.Errorf("help snapshot prune: exit %d, %q", code, out)
+	}
 	// Without an argument a group still prints its help.
 	if out, _, code := run(t, "hvctl", "vm"); code != 0 || !strings.Contains(out, "Available Commands:") {
 		t.Errorf("hvctl vm: exit %d, %q", code, out)

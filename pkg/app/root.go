@@ -85,6 +85,7 @@ tree directly.`,
 	root.Version = versioncmd.String()
 	root.SetVersionTemplate(prog + " {{.Version}}\n")
 	rejectUnknownSubcommands(root)
+	rejectUnknownHelpTopics(root)
 	exampleGroups(root)
 	help := root.HelpFunc()
 	root.SetHelpFunc(func(c *cobra.Command, args []string) {
@@ -166,6 +167,30 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 	}
 	for _, sub := range c.Commands() {
 		rejectUnknownSubcommands(sub)
+	}
+}
+
+// rejectUnknownHelpTopics makes `vmctl help strat` exit 2 like `vmctl strat`, instead of cobra's
+// "Unknown help topic" with exit 0; the help command and its completion stay cobra's.
+func rejectUnknownHelpTopics(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	i := slices.IndexFunc(root.Commands(), func(c *cobra.Command) bool { return c.Name() == "help" })
+	if i < 0 {
+		return
+	}
+	help := root.Commands()[i]
+	show := help.Run
+	help.Run = nil
+	help.RunE = func(c *cobra.Command, args []string) error {
+		cmd, rest, err := c.Root().Find(args)
+		if err == nil && len(rest) > 0 && cmd.HasSubCommands() {
+			err = cmd.Args(cmd, rest) // the group's own "unknown command … did you mean"
+		}
+		if err != nil {
+			return err
+		}
+		show(c, args)
+		return nil
 	}
 }
 
