@@ -3,6 +3,7 @@ package auditreport
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/audit"
@@ -310,8 +311,13 @@ func sarifLocations(host string, f model.Finding) []SARIFLocation {
 	return []SARIFLocation{loc}
 }
 
-// physical is a file's location: an absolute path becomes a file:// URI.
+// physical is a file's location as a file:// URI. A relative path (a waivers file given as
+// --waivers w.toml) is made absolute: SARIF resolves a relative URI against a base the log
+// does not name, and code-scanning services against their repository.
 func physical(file string, line int) *SARIFPhysical {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
 	u := url.URL{Path: file}
 	if strings.HasPrefix(file, "/") {
 		u.Scheme = "file"

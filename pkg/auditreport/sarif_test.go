@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -166,6 +167,22 @@ func TestSARIFContent(t *testing.T) {
 	}
 	if strings.Join(texts, "\n") != strings.Join(want, "\n") {
 		t.Errorf("notifications:\n%s\nwant\n%s", strings.Join(texts, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A waivers file named relatively (--waivers w.toml) is still a file:// URI, absolute.
+	rel := fixtureRun(false)
+	for i := range rel.Report.Findings {
+		if w := rel.Report.Findings[i].Waiver; w != nil {
+			w.File = "w.toml"
+		}
+	}
+	wd, _ := os.Getwd()
+	for _, r := range SARIF(rel).Runs[0].Results {
+		for _, s := range r.Suppressions {
+			if got := s.Location.PhysicalLocation.ArtifactLocation.URI; got != "file://"+filepath.ToSlash(filepath.Join(wd, "w.toml")) {
+				t.Errorf("relative waivers file: %s", got)
+			}
+		}
 	}
 
 	all := SARIF(fixtureRun(true)).Runs[0].Results
