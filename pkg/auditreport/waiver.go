@@ -1,6 +1,7 @@
 package auditreport
 
 import (
+	"bytes"
 	"fmt"
 	"github.com/hyper-nixos/hvctl/pkg/config"
 	"path"
@@ -60,6 +61,9 @@ type waiverFile struct {
 // target, reason or expiry, a control that is not in controls, a bad glob and a second waiver for
 // the same control and target are usage errors naming file:line:col.
 func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error) {
+	// A byte order mark (editors that save "UTF-8 with BOM") is no key: TOML decoders would
+	// report it as one, with a mangled character.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	var doc waiverFile
 	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {

@@ -41,6 +41,18 @@ expires = 2026-12-31
 	}
 }
 
+// A file saved as "UTF-8 with BOM" is read; positions stay those the editor shows.
+func TestParseWaiversByteOrderMark(t *testing.T) {
+	ws, err := ParseWaivers("w.toml", []byte("\uFEFF[[waiver]]\ncontrol = \"VM-011\"\ntarget = \"par-*\"\nreason = \"r\"\nexpires = 2027-06-30\n"), knownIDs)
+	if err != nil || len(ws) != 1 || ws[0].Line != 1 {
+		t.Fatalf("%+v %v", ws, err)
+	}
+	_, err = ParseWaivers("w.toml", []byte("\uFEFF[[waiver]]\ncontrol = 11\n"), knownIDs)
+	if err == nil || !strings.HasPrefix(err.Error(), "w.toml:2:1: waiver 1: control must be a string") {
+		t.Errorf("error %v", err)
+	}
+}
+
 // Control IDs are taken without regard to case, as --only and --skip take them.
 func TestParseWaiversControlCase(t *testing.T) {
 	ws, err := ParseWaivers("w.toml", []byte("[[waiver]]\ncontrol = \"vm-011\"\ntarget = \"par-*\"\nreason = \"r\"\nexpires = 2027-06-30\n"), knownIDs)
