@@ -81,7 +81,7 @@ func (nz Normalizer) compare(path, key string, d, l *node, out *[]Change) {
 		}
 		return k
 	}
-	if d.text != l.text {
+	if d.text != l.text && !(d.text == "" && slices.Contains(nz.filledText, path)) {
 		*out = append(*out, Change{Key: name(key), Live: l.text, Desired: d.text, Kind: Changed})
 	}
 	for _, a := range unionKeys(d.attrs, l.attrs) {

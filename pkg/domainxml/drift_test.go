@@ -98,3 +98,23 @@ func TestCompareReportsHandEdits(t *testing.T) {
 		t.Errorf("unexpected %s: %+v", k, g)
 	}
 }
+
+// Firmware auto-selection fills in the loader (path, type, read-only) and the NVRAM of a
+// Secure Boot VM whose profile only asks for secure='yes': not drift.
+func TestCompareSetsAsideChosenFirmware(t *testing.T) {
+	desired := built(t, profiles+"/workstation.toml", "ws01")
+	live := built(t, profiles+"/workstation.toml", "ws01")
+	live.OS.Loader = &libvirtxml.DomainLoader{Path: "/usr/share/OVMF/OVMF_CODE.secboot.fd", Readonly: "yes", Secure: "yes", Type: "pflash"}
+	live.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: "/var/lib/libvirt/qemu/nvram/ws01_VARS.fd", Template: "/usr/share/OVMF/OVMF_VARS.secboot.fd"}
+	changes, err := Compare(desired, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		t.Errorf("%s %s: live %q, profile %q", c.Key, c.Kind, c.Live, c.Desired)
+	}
+	live.OS.Loader.Secure = "no"
+	if changes, _ := Compare(desired, live); len(changes) != 1 || changes[0].Key != "os.loader.secure" {
+		t.Errorf("secure boot turned off by hand: %+v", changes)
+	}
+}

@@ -29,6 +29,9 @@ type Normalizer struct {
 	filledAttrs map[string][]string
 	// filledKids lists, per element path, the child elements libvirt fills in.
 	filledKids map[string][]string
+	// filledText lists the elements whose text libvirt fills in (firmware auto-selection
+	// writes the loader's and the NVRAM's paths).
+	filledText []string
 }
 
 // libvirtDefaults is the normaliser for what libvirt 9 and later write.
@@ -69,6 +72,7 @@ var libvirtDefaults = Normalizer{
 		"devices/hostdev/source":      {"startupPolicy"},
 		"devices/serial/target/model": {"*"},
 	},
+	filledText: []string{"os/loader", "os/nvram"},
 	filledKids: map[string][]string{
 		"os":                    {"loader", "nvram", "boot"},
 		"cpu":                   {"model", "topology"},
