@@ -65,7 +65,7 @@ func listening(inv *Inventory, c *Conf, kind string) (how []string, latent bool)
 	}
 	if ls, err := listeners(inv); err == nil {
 		for _, l := range ls {
-			if strconv.Itoa(l.port) == port {
+			if strconv.Itoa(l.port) == port && l.libvirts() {
 				how = append(how, "a socket listens on "+l.String()+ownedBy(l))
 			}
 		}
@@ -125,7 +125,7 @@ func worst(target string, control Severity, passDetail string, found []Result) [
 var daemonControls = []Control{
 	{ID: "DAEMON-001", Group: "daemon", Severity: High, Title: "Plain TCP listener enabled",
 		Description: "The libvirt API on plain TCP (port 16509) carries every command and console stream unencrypted; with socket activation the listen_tcp key is ignored and the systemd unit decides.",
-		HowChecked:  "listen_tcp and tcp_port in libvirtd.conf (virtproxyd.conf on modular hosts), the daemon's --listen flag in /proc/PID/cmdline, enabled *-tcp.socket units under /etc/systemd/system, and LISTEN sockets on the port in /proc/net/tcp.",
+		HowChecked:  "listen_tcp and tcp_port in libvirtd.conf (virtproxyd.conf on modular hosts), the daemon's --listen flag in /proc/PID/cmdline, enabled *-tcp.socket units under /etc/systemd/system, and LISTEN sockets on the port in /proc/net/tcp held by libvirtd, virtproxyd or systemd (another program on the port is not libvirt).",
 		Remediation: "Use TLS (16514) or SSH (qemu+ssh://) instead: systemctl disable --now libvirtd-tcp.socket (virtproxyd-tcp.socket) and set listen_tcp = 0.",
 		Check: withConf(remoteConf, func(inv *Inventory, c *Conf) []Result {
 			how, latent := listening(inv, c, "tcp")

@@ -503,7 +503,7 @@ var hostControls = []Control{
 		})},
 	{ID: "HOST-024", Group: "host", Severity: High, Title: "Exposed virtualization listeners",
 		Description: "libvirt's plain TCP port, QEMU's VNC/SPICE displays and websockets, and incoming migration ports on a network address are attack surface reachable from the network.",
-		HowChecked:  "LISTEN sockets in /proc/net/tcp and tcp6 mapped to their processes through /proc/PID/fd; tcp_port of the daemon; QEMU-owned sockets in remote_display_port_min..max (5900–65535), remote_websocket_port_min..max (5700–65535) and migration_port_min..max (49152–49215) of qemu.conf.",
+		HowChecked:  "LISTEN sockets in /proc/net/tcp and tcp6 mapped to their processes through /proc/PID/fd; tcp_port of the daemon when libvirtd, virtproxyd or systemd holds it; QEMU-owned sockets in remote_display_port_min..max (5900–65535), remote_websocket_port_min..max (5700–65535) and migration_port_min..max (49152–49215) of qemu.conf.",
 		Remediation: "Bind displays to 127.0.0.1 (VM-007) and reach them through SSH; stop plain TCP (DAEMON-001); set migration_address to the management network (DAEMON-022).",
 		Check: hostOnly(func(inv *Inventory) []Result {
 			ls, err := listeners(inv)
@@ -545,7 +545,7 @@ var hostControls = []Control{
 				var what string
 				sev := High
 				switch {
-				case l.port == tcpPort:
+				case l.port == tcpPort && l.libvirts():
 					what = "plain libvirt TCP"
 					if authNone {
 						sev = Critical

@@ -87,6 +87,36 @@ func TestListenersOwnedByQEMU(t *testing.T) {
 	}
 }
 
+// Port 16509 is libvirt's TCP only when libvirt (or systemd's socket unit) holds it, or no
+// process says who does; another program on the port is not an open libvirt API.
+func TestLibvirtTCPListenerOwner(t *testing.T) {
+	for _, tc := range []struct {
+		comm string // of the process holding the socket
+		want string
+	}{
+		{"libvirtd", "fail"}, {"virtproxyd", "fail"}, {"systemd", "fail"}, {"python3", "pass"},
+	} {
+		root := t.TempDir()
+		write(t, root, map[string]string{
+			"proc/net/tcp": procTCP(map[string]string{"00000000:407D": "111"}), // 0.0.0.0:16509
+		})
+		write(t, root, map[string]string{"proc/100/comm": tc.comm + "\n"})
+		fd := filepath.Join(root, "proc/100/fd/3")
+		_ = os.MkdirAll(filepath.Dir(fd), 0o755)
+		if err := os.Symlink("socket:[111]", fd); err != nil {
+			t.Fatal(err)
+		}
+		inv := &Inventory{Root: root, Local: true, RemoteConf: conf(t, "libvirtd.conf", "")}
+		got := byID(t, inv, "HOST-024", "DAEMON-001")
+		if s := got["HOST-024"][0].Status; s != tc.want {
+			t.Errorf("%q on 0.0.0.0:16509: HOST-024 %s, want %s", tc.comm, s, tc.want)
+		}
+		if d := got["DAEMON-001"][0]; (tc.want == "fail") != strings.Contains(d.Detail, "a socket listens on 0.0.0.0:16509") {
+			t.Errorf("%q on 0.0.0.0:16509: DAEMON-001 %s %q", tc.comm, d.Status, d.Detail)
+		}
+	}
+}
+
 // ptrace scope and perf_event_paranoid are hardening sysctls too.
 func TestHardeningSysctls(t *testing.T) {
 	root := t.TempDir()

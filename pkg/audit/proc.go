@@ -36,6 +36,17 @@ func (l listener) process() string {
 	return "pid " + l.pid + " (" + l.comm + ")"
 }
 
+// libvirts says whether the socket may be libvirt's: held by a libvirt daemon, by systemd (a
+// socket unit, before and while it activates the daemon), or by no process /proc shows (the
+// audit cannot tell, so it assumes the worst). Another program on libvirt's port is not libvirt.
+func (l listener) libvirts() bool {
+	switch l.comm {
+	case "", "libvirtd", "virtproxyd", "systemd", "init":
+		return true
+	}
+	return false
+}
+
 func (l listener) loc() *model.FindingLocation {
 	return &model.FindingLocation{Process: l.process(), VM: l.vm}
 }
