@@ -621,6 +621,10 @@ func graphics(g libvirtxml.DomainGraphic) model.Graphics {
 		out.Type = "sdl"
 	case g.EGLHeadless != nil:
 		out.Type = "egl-headless"
+	case g.DBus != nil:
+		out.Type, out.Listen = "dbus", g.DBus.Address
+	case g.Desktop != nil:
+		out.Type = "desktop"
 	default:
 		out.Type = "other"
 	}

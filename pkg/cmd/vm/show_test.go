@@ -31,6 +31,9 @@ func TestShowDevices(t *testing.T) {
 	if len(v.NICs) != 8 || v.NICs[0].Type != "ethernet" || v.NICs[7].Type != "vdpa" || v.NICs[7].Source != "/dev/vhost-vdpa-1" {
 		t.Errorf("nics: %+v", v.NICs)
 	}
+	if len(v.Graphics) != 1 || v.Graphics[0].Type != "dbus" || v.Graphics[0].Listen != "unix:path=/run/devices-display" {
+		t.Errorf("graphics: %+v", v.Graphics)
+	}
 	if len(v.Disks) != 5 || len(v.TPMs) != 1 || len(v.Hostdevs) != 2 || len(v.Filesystems) != 2 || len(v.Watchdogs) != 1 || len(v.RNGs) != 1 || len(v.SecLabels) != 1 {
 		t.Errorf("devices: %+v", v)
 	}
