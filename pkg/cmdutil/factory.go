@@ -88,7 +88,36 @@ func (f *Factory) URI() (string, error) {
 		}
 		return "", e.WithHint("known hosts: %s", strings.Join(slices.Sorted(maps.Keys(l.Config.Hosts)), ", "))
 	}
+	if err := checkDriver(uri); err != nil {
+		return "", err
+	}
 	return uri, nil
+}
+
+// libvirtDrivers and libvirtTransports are the scheme parts libvirt documents
+// (https://libvirt.org/uri.html): DRIVER[+TRANSPORT]://…
+var (
+	libvirtDrivers = []string{"bhyve", "ch", "esx", "gsx", "hyperv", "interface", "libxl", "lxc", "network", "nodedev",
+		"nwfilter", "openvz", "qemu", "secret", "storage", "test", "vbox", "vmwarefusion", "vmwareplayer", "vmwarews",
+		"vpx", "vz", "xen"}
+	libvirtTransports = []string{"ext", "libssh", "libssh2", "ssh", "tcp", "tls", "unix"}
+)
+
+// checkDriver refuses a scheme libvirt has no driver or transport for. libvirt itself says so
+// only to root ("no connection driver available", exit 2); another user's client hands the URI
+// to the session daemon it tries to start and fails otherwise (exit 7).
+func checkDriver(uri string) error {
+	scheme, _, _ := strings.Cut(uri, ":")
+	driver, transport, _ := strings.Cut(scheme, "+") // libvirt matches them case-sensitively
+	switch {
+	case !slices.Contains(libvirtDrivers, driver):
+		return errs.New(errs.Usage, "%s: libvirt has no driver %q", output.Escape(uri), output.Escape(driver)).
+			WithHint("drivers: %s (e.g. qemu:///system, qemu+ssh://host/system)", strings.Join(libvirtDrivers, ", "))
+	case transport != "" && !slices.Contains(libvirtTransports, transport):
+		return errs.New(errs.Usage, "%s: libvirt has no transport %q", output.Escape(uri), output.Escape(transport)).
+			WithHint("transports: %s", strings.Join(libvirtTransports, ", "))
+	}
+	return nil
 }
 
 // Connect opens libvirt; readOnly for commands that only look.
