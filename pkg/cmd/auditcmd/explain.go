@@ -3,6 +3,7 @@ package auditcmd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/audit"
@@ -69,6 +70,9 @@ func runExplain(_ context.Context, o *ExplainOptions) error {
 		return err
 	}
 	e := errs.New(errs.NotFound, "no control %q", output.Escape(o.ID))
+	if g := strings.ToLower(o.ID); slices.Contains(audit.Groups, g) {
+		return e.WithHint("%s is a group: explain takes one control ID; 'hvctl audit controls' lists the group's controls", g)
+	}
 	if s := auditreport.Suggest(o.ID, controlIDs(all)); s != "" {
 		return e.WithHint("did you mean %s? 'hvctl audit controls' lists them all", s)
 	}

@@ -76,6 +76,12 @@ func TestExplain(t *testing.T) {
 	if errs.HintOf(err) != "'hvctl audit controls' lists them all" {
 		t.Errorf("hint %q", errs.HintOf(err))
 	}
+	// A group, as a new user types it, is said to be one (the closest ID was HOST-001 … or none).
+	err = e.execute(NewCmdExplain(e.f, nil), "vm")
+	wantKind(t, err, errs.NotFound)
+	if errs.HintOf(err) != "vm is a group: explain takes one control ID; 'hvctl audit controls' lists the group's controls" {
+		t.Errorf("explain vm: hint %q", errs.HintOf(err))
+	}
 }
 
 func TestWrap(t *testing.T) {
