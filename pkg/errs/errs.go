@@ -79,7 +79,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // errors.As see it), as with fmt.Errorf.
 func New(k Kind, format string, args ...any) *Error {
 	wrapped := fmt.Errorf(format, args...)
-	return &Error{Kind: k, Msg: wrapped.Error(), Err: errors.Unwrap(wrapped)}
+	e := &Error{Kind: k, Msg: wrapped.Error(), Err: errors.Unwrap(wrapped)}
+	if _, many := wrapped.(interface{ Unwrap() []error }); many {
+		e.Err = wrapped // several %w: errors.Is and As look through each
+	}
+	return e
 }
 
 // WithHint returns e with a hint line.

@@ -36,6 +36,10 @@ func TestNewKeepsTheCause(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "read x.toml: file does not exist" || KindOf(err) != Usage {
 		t.Errorf("%v: cause or text lost", err)
 	}
+	both := New(Conflict, "%w and %w", fs.ErrExist, context.Canceled)
+	if !errors.Is(both, fs.ErrExist) || !errors.Is(both, context.Canceled) || KindOf(both) != Conflict {
+		t.Errorf("%v: a cause of two is lost", both)
+	}
 	if New(Usage, "plain %v", fs.ErrNotExist).Err != nil {
 		t.Error("a percent-v verb made a cause")
 	}
