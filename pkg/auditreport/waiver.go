@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyper-nixos/hvctl/pkg/audit"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/pelletier/go-toml/v2"
@@ -122,7 +123,9 @@ func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error)
 			return nil, bad("control", "control is missing (a control ID such as VM-011)")
 		case !slices.Contains(controls, w.Control):
 			msg := fmt.Sprintf("control %q is not a control of the audit", w.Control)
-			if s := Suggest(w.Control, controls); s != "" {
+			if g := strings.ToLower(w.Control); slices.Contains(audit.Groups, g) {
+				msg = fmt.Sprintf("control %q is a group: a waiver accepts the findings of one control ID (such as %s)", w.Control, groupExample(g, controls))
+			} else if s := Suggest(w.Control, controls); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			return nil, bad("control", "%s", msg)
@@ -144,6 +147,16 @@ func ParseWaivers(file string, data []byte, controls []string) ([]Waiver, error)
 		out = append(out, w)
 	}
 	return out, nil
+}
+
+// groupExample is the first of controls in group g, for a message.
+func groupExample(g string, controls []string) string {
+	for _, c := range audit.All() {
+		if c.Group == g && slices.Contains(controls, c.ID) {
+			return c.ID
+		}
+	}
+	return "VM-011"
 }
 
 func tomlKind(v any) string {

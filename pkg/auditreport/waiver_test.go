@@ -81,6 +81,8 @@ func TestParseWaiversErrors(t *testing.T) {
 			`w.toml:5:1: waiver 1: expires must be a TOML date such as 2027-06-30 (no quotes, no time), not a date and time`},
 		{"unknown control", "[[waiver]]\ncontrol = \"VM-11\"\ntarget = \"x\"\nreason = \"r\"\nexpires = 2027-06-30\n",
 			`w.toml:2:1: waiver 1: control "VM-11" is not a control of the audit (did you mean VM-011?)`},
+		{"a group", "[[waiver]]\ncontrol = \"vm\"\ntarget = \"x\"\nreason = \"r\"\nexpires = 2027-06-30\n",
+			`w.toml:2:1: waiver 1: control "vm" is a group: a waiver accepts the findings of one control ID (such as VM-007)`},
 		{"no target", "[[waiver]]\ncontrol = \"VM-011\"\nreason = \"r\"\nexpires = 2027-06-30\n",
 			`w.toml:1:3: waiver 1: target is missing (a VM, network, path or host; globs allowed)`},
 		{"bad glob", "[[waiver]]\ncontrol = \"VM-011\"\ntarget = \"par-[\"\nreason = \"r\"\nexpires = 2027-06-30\n",
