@@ -29,11 +29,17 @@ type SARIFLog struct {
 
 // SARIFRun is a run object.
 type SARIFRun struct {
-	Tool        SARIFTool         `json:"tool"`
-	Invocations []SARIFInvocation `json:"invocations"`
-	Results     []SARIFResult     `json:"results"`
-	Properties  map[string]any    `json:"properties,omitempty"`
+	Tool               SARIFTool                `json:"tool"`
+	Invocations        []SARIFInvocation        `json:"invocations"`
+	OriginalURIBaseIDs map[string]SARIFArtifact `json:"originalUriBaseIds,omitempty"`
+	Results            []SARIFResult            `json:"results"`
+	Properties         map[string]any           `json:"properties,omitempty"`
 }
+
+// AuditedBase is the uriBaseId of the artifacts that are no file: a VM, a network or the host
+// as HOST/GROUP/TARGET. Code-scanning services (GitHub's) refuse a whole log when one result
+// has only a logical location, so every result gets a physical one.
+const AuditedBase = "AUDITED_HOST"
 
 // SARIFTool is a tool object.
 type SARIFTool struct {
@@ -126,7 +132,9 @@ type SARIFPhysical struct {
 
 // SARIFArtifact is an artifactLocation.
 type SARIFArtifact struct {
-	URI string `json:"uri"`
+	URI         string     `json:"uri,omitempty"`
+	URIBaseID   string     `json:"uriBaseId,omitempty"`
+	Description *SARIFText `json:"description,omitempty"`
 }
 
 // SARIFRegion is a region of lines.
@@ -204,6 +212,8 @@ func SARIF(run *Run) *SARIFLog {
 		Tool:        SARIFTool{Driver: driver},
 		Invocations: []SARIFInvocation{inv},
 		Results:     results,
+		OriginalURIBaseIDs: map[string]SARIFArtifact{AuditedBase: {Description: &SARIFText{
+			Text: "What hvctl audited that is no file, as HOST/GROUP/TARGET: a VM, network or pool by name, or the host itself."}}},
 		Properties: map[string]any{
 			"host": rep.Host, "uri": rep.URI, "libvirtLibrary": rep.LibvirtLibrary, "libvirtDaemon": rep.LibvirtDaemon, "hypervisor": rep.Hypervisor,
 		},
@@ -291,6 +301,8 @@ func sarifLocations(host string, f model.Finding) []SARIFLocation {
 		name = f.Location.VM
 	}
 	loc.LogicalLocations = []SARIFLogical{{Name: name, FullyQualifiedName: host + "/" + f.Group + "/" + name, Kind: kind}}
+	loc.PhysicalLocation = &SARIFPhysical{ArtifactLocation: SARIFArtifact{URIBaseID: AuditedBase,
+		URI: url.PathEscape(host) + "/" + url.PathEscape(f.Group) + "/" + url.PathEscape(name)}}
 	if l := f.Location; l != nil {
 		switch {
 		case l.File != "":
