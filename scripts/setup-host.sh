@@ -54,7 +54,16 @@ start_daemon() { # name, then command
 	if [[ -d /run/systemd/system ]]; then
 		systemctl start "$name" && return 0
 	fi
-	"$@"
+	# The daemon must not inherit our descriptors: run from a test under
+	# `flock /tmp/hvctl-e2e.lock` (TestDaemonDies restarts libvirtd this way), it would keep the
+	# lock's descriptor open for its whole life and hold every later e2e run off.
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec "$@"
+	)
 }
 start_daemon virtlogd /usr/sbin/virtlogd -d
 start_daemon libvirtd /usr/sbin/libvirtd -d
