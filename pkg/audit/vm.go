@@ -693,8 +693,15 @@ var vmControls = []Control{
 		Check: perVM(func(_ *Inventory, d Domain) Result {
 			var found []issue
 			for _, disk := range devices(d.Def).Disks {
-				if disk.RawIO == "yes" || disk.SGIO == "unfiltered" {
-					found = append(found, issue{device: diskName(disk), detail: fmt.Sprintf("%s with rawio=%q sgio=%q: QEMU gets CAP_SYS_RAWIO or passes unfiltered SCSI commands", diskName(disk), disk.RawIO, disk.SGIO)})
+				var attrs []string // only those set: an absent sgio is not sgio=""
+				if disk.RawIO == "yes" {
+					attrs = append(attrs, `rawio="yes" (QEMU gets CAP_SYS_RAWIO)`)
+				}
+				if disk.SGIO == "unfiltered" {
+					attrs = append(attrs, `sgio="unfiltered" (any SCSI command reaches the device)`)
+				}
+				if len(attrs) > 0 {
+					found = append(found, issue{device: diskName(disk), detail: fmt.Sprintf("%s with %s", diskName(disk), strings.Join(attrs, " and "))})
 				}
 			}
 			for i, h := range devices(d.Def).Hostdevs {

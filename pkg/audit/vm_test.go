@@ -134,6 +134,15 @@ func TestDefinitionEvasions(t *testing.T) {
 	}
 }
 
+// VM-016 names the attributes a disk sets, not an empty one it lacks.
+func TestRawSCSIDiskDetail(t *testing.T) {
+	xml := `<domain type="kvm"><name>lun</name><devices><disk type="block" device="lun" rawio="yes"><source dev="/dev/sdb"/><target dev="sda" bus="scsi"/></disk></devices></domain>`
+	f := vmFindings(t, &Inventory{Local: true, QEMUConf: conf(t, "qemu.conf", "")}, xml, "VM-016")["VM-016"]
+	if f.Status != "fail" || f.Detail != `disk sda with rawio="yes" (QEMU gets CAP_SYS_RAWIO)` {
+		t.Errorf("VM-016: %s %q", f.Status, f.Detail)
+	}
+}
+
 // A VM whose definition could not be read is an error row of every VM control, never
 // skipped or silently absent; a failed filter listing is an error of VM-025.
 func TestUnreadableDefinitionIsError(t *testing.T) {
