@@ -79,7 +79,11 @@ var (
 	descTxPackets = desc("libvirt_domain_interface_stats_transmit_packets_total", "Packets sent by an interface.", dev...)
 	descTxErrors  = desc("libvirt_domain_interface_stats_transmit_errors_total", "Transmit errors of an interface.", dev...)
 	descTxDrops   = desc("libvirt_domain_interface_stats_transmit_drops_total", "Packets to send an interface dropped.", dev...)
-	allDescs      = []*prometheus.Desc{descUp, descDuration, descBuild, descDomains, descState, descMaxMem, descMem, descVCPUs,
+	descPoolState = desc("libvirt_storage_pool_state", "Whether a storage pool is active (1) or not (0).", "pool")
+	descPoolCap   = desc("libvirt_storage_pool_capacity_bytes", "Size of an active storage pool.", "pool")
+	descPoolAlloc = desc("libvirt_storage_pool_allocation_bytes", "Space allocated in an active storage pool.", "pool")
+	descPoolAvail = desc("libvirt_storage_pool_available_bytes", "Space left in an active storage pool.", "pool")
+	allDescs      = []*prometheus.Desc{descPoolState, descPoolCap, descPoolAlloc, descPoolAvail, descUp, descDuration, descBuild, descDomains, descState, descMaxMem, descMem, descVCPUs,
 		descCPUTime, descCPUUser, descCPUSystem, descVCPUCur, descVCPUMax, descVCPUState, descVCPUTime, descVCPUWait, descVCPUDelay,
 		descBalloon, descAvailable, descUsable, descUnused, descRSS, descBlockInfo, descRdBytes, descRdReqs, descRdTime, descWrBytes,
 		descWrReqs, descWrTime, descFlReqs, descFlTime, descCapacity, descAlloc, descPhysical, descRxBytes, descRxPackets, descRxErrors,
@@ -117,6 +121,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDomains, prometheus.GaugeValue, float64(len(s.VMs)))
 	for _, v := range s.VMs {
 		collectVM(ch, v)
+	}
+	for _, p := range s.Pools {
+		active := 0.0
+		if p.Active {
+			active = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPoolState, prometheus.GaugeValue, active, p.Name)
+		if p.Active {
+			ch <- prometheus.MustNewConstMetric(descPoolCap, prometheus.GaugeValue, float64(p.CapacityBytes), p.Name)
+			ch <- prometheus.MustNewConstMetric(descPoolAlloc, prometheus.GaugeValue, float64(p.AllocationBytes), p.Name)
+			ch <- prometheus.MustNewConstMetric(descPoolAvail, prometheus.GaugeValue, float64(p.AvailableBytes), p.Name)
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ func fixedSample(context.Context) (model.StatsSample, error) {
 			Disks: []model.DiskStats{{Name: "vda", Path: "/img/web.qcow2", ReadBytes: 4096, ReadRequests: 2, WriteBytes: 8192, WriteRequests: 3, CapacityBytes: 1 << 30}},
 			NICs:  []model.NICStats{{Name: "vnet0", RxBytes: 1500, RxPackets: 3, TxBytes: 700, TxPackets: 2}}},
 		{Name: "db", UUID: "u-db", State: "shut_off", VCPUs: 1, MaxVCPUs: 1, MaxMemoryBytes: 1 << 30},
-	}}, nil
+	}, Pools: []model.PoolStats{{Name: "images", Active: true, CapacityBytes: 100 << 30, AllocationBytes: 40 << 30, AvailableBytes: 60 << 30}, {Name: "old"}}}, nil
 }
 
 func scrape(t *testing.T, c *Collector) string {
@@ -67,13 +67,17 @@ func TestExposition(t *testing.T) {
 		`libvirt_domain_block_stats_capacity_bytes{domain="web",target_device="vda",uuid="u-web"} 1.073741824e+09`,
 		`libvirt_domain_interface_stats_receive_bytes_total{domain="web",target_device="vnet0",uuid="u-web"} 1500`,
 		`libvirt_domain_interface_stats_transmit_packets_total{domain="web",target_device="vnet0",uuid="u-web"} 2`,
+		`libvirt_storage_pool_state{pool="images"} 1`,
+		`libvirt_storage_pool_state{pool="old"} 0`,
+		`libvirt_storage_pool_capacity_bytes{pool="images"} 1.073741824e+11`,
+		`libvirt_storage_pool_available_bytes{pool="images"} 6.442450944e+10`,
 	} {
 		if !strings.Contains(out, "\n"+line+"\n") {
 			t.Errorf("missing %s", line)
 		}
 	}
 	// Live counters of a shut-off VM would be lies; a guest value not reported is absent, not 0.
-	for _, absent := range []string{`libvirt_domain_vcpu_current{domain="db"`, `libvirt_domain_memory_stats_unused_bytes`, `vcpu="1"} 0`} {
+	for _, absent := range []string{`libvirt_domain_vcpu_current{domain="db"`, `libvirt_domain_memory_stats_unused_bytes`, `vcpu="1"} 0`, `libvirt_storage_pool_capacity_bytes{pool="old"}`} {
 		if strings.Contains(out, absent) {
 			t.Errorf("unexpected %s", absent)
 		}
@@ -87,7 +91,7 @@ func TestExposition(t *testing.T) {
 		}
 		for _, kv := range strings.Split(m[2], ",") {
 			switch k, _, _ := strings.Cut(kv, "="); k {
-			case "domain", "uuid", "target_device", "vcpu":
+			case "domain", "uuid", "target_device", "vcpu", "pool":
 			default:
 				t.Errorf("value series %s has label %s", m[1], k)
 			}

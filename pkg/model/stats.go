@@ -67,10 +67,11 @@ type NICStats struct {
 
 // StatsSample is every VM's counters at one moment, with what the host has to divide by.
 type StatsSample struct {
-	Time            time.Time `json:"time"`
-	HostCPUs        int       `json:"host_cpus"`
-	HostMemoryBytes uint64    `json:"host_memory_bytes"`
-	VMs             []VMStats `json:"vms"`
+	Time            time.Time   `json:"time"`
+	HostCPUs        int         `json:"host_cpus"`
+	HostMemoryBytes uint64      `json:"host_memory_bytes"`
+	VMs             []VMStats   `json:"vms"`
+	Pools           []PoolStats `json:"pools,omitempty"` // only when asked for (metrics)
 }
 
 // VMRates is what changed per second between two samples of one VM. A rate is null when it
@@ -125,4 +126,13 @@ type StatsReport struct {
 	HostCPUs        int             `json:"host_cpus"`
 	HostMemoryBytes uint64          `json:"host_memory_bytes"`
 	VMs             []VMStatsReport `json:"vms"`
+}
+
+// PoolStats is one storage pool's size, for the metrics exporter.
+type PoolStats struct {
+	Name            string `json:"name"`
+	Active          bool   `json:"active"`
+	CapacityBytes   uint64 `json:"capacity_bytes"`
+	AllocationBytes uint64 `json:"allocation_bytes"`
+	AvailableBytes  uint64 `json:"available_bytes"`
 }

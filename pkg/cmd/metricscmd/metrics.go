@@ -92,7 +92,12 @@ func collector(f *cmdutil.Factory, timeout time.Duration) *metrics.Collector {
 				return model.StatsSample{}, err
 			}
 			defer conn.Close()
-			return stats.Sample(ctx, conn)
+			s, err := stats.Sample(ctx, conn)
+			if err != nil {
+				return s, err
+			}
+			s.Pools, err = conn.PoolStats(ctx)
+			return s, err
 		},
 	}
 }

@@ -91,7 +91,7 @@ func TestTextfileOnTestDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\nlibvirt_up 1\n", "\nlibvirt_domain_info_state{domain=\"test\",uuid=\"6695eb01-f6a4-8304-79aa-97f2502e193f\"} 1\n", "libvirt_domain_info_cpu_time_seconds_total{domain=\"test\""} {
+	for _, want := range []string{"\nlibvirt_up 1\n", "\nlibvirt_domain_info_state{domain=\"test\",uuid=\"6695eb01-f6a4-8304-79aa-97f2502e193f\"} 1\n", "libvirt_domain_info_cpu_time_seconds_total{domain=\"test\"", "\nlibvirt_storage_pool_state{pool=\"default-pool\"} 1\n", "libvirt_storage_pool_capacity_bytes{pool=\"default-pool\"}"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("hvctl.prom lacks %q:\n%s", want, b)
 		}
