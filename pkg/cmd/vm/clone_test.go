@@ -94,6 +94,14 @@ func TestLinkedCloneProtectsItsTemplate(t *testing.T) {
 	if v, err := src.Detail(ctx); err != nil || !slices.Equal(v.LinkedClones, []string{"lc"}) {
 		t.Errorf("show src: %v %+v", err, v)
 	}
+	f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	if err := parse(t, NewCmdShow(f, nil), f, "src"); err != nil || !strings.Contains(out.String(), "Template of:") || !strings.Contains(out.String(), "lc (linked clones)") {
+		t.Errorf("show src: %v\n%s", err, out)
+	}
+	f, out, _ = cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	if err := parse(t, NewCmdShow(f, nil), f, "lc"); err != nil || !strings.Contains(out.String(), "backed by ") || !strings.Contains(out.String(), "src.qcow2") {
+		t.Errorf("show lc: %v\n%s", err, out)
+	}
 	start := func(args ...string) error {
 		f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
 		return parse(t, NewCmdStart(f, nil), f, args...)

@@ -128,7 +128,14 @@ func detailPairs(v *model.VMDetail) [][2]string {
 		if d.ReadOnly {
 			ro = ", read-only"
 		}
-		p = append(p, [2]string{"Disk " + d.Target + ":", fmt.Sprintf("%s %s %s%s%s", d.Device, dash(d.Format), dash(d.Source), size, ro)})
+		backing := ""
+		if len(d.Backing) > 0 { // an overlay: what lies under it (vmsafe)
+			backing = ", backed by " + strings.Join(d.Backing, " ← ")
+		}
+		p = append(p, [2]string{"Disk " + d.Target + ":", fmt.Sprintf("%s %s %s%s%s%s", d.Device, dash(d.Format), dash(d.Source), size, ro, backing)})
+	}
+	if len(v.LinkedClones) > 0 { // its disks back these VMs' overlays (vmsafe)
+		p = append(p, [2]string{"Template of:", strings.Join(v.LinkedClones, ", ") + " (linked clones)"})
 	}
 	for _, n := range v.NICs {
 		var addrs []string
