@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -342,4 +343,53 @@ func SetDefined(d *libvirtxml.Domain, at string) error {
 	}
 	d.Metadata = &libvirtxml.DomainMetadata{XML: string(x)}
 	return nil
+}
+
+// KeepForeignMetadata copies into desired the metadata elements of live that belong to other
+// applications (any namespace but hvctl's). They are not hvctl's to compare or to drop, so a
+// redefinition must carry them over unchanged.
+func KeepForeignMetadata(desired, live *libvirtxml.Domain) error {
+	if live.Metadata == nil {
+		return nil
+	}
+	foreign, err := foreignMetadata(live.Metadata.XML)
+	if err != nil || foreign == "" {
+		return err
+	}
+	if desired.Metadata == nil {
+		desired.Metadata = &libvirtxml.DomainMetadata{}
+	}
+	desired.Metadata.XML += foreign
+	return nil
+}
+
+// foreignMetadata returns, verbatim, the top-level elements of the metadata content x that are
+// not in hvctl's namespace. libvirt writes each element with its own namespace declaration, so
+// every one stands on its own.
+func foreignMetadata(x string) (string, error) {
+	dec := xml.NewDecoder(strings.NewReader(x))
+	var b strings.Builder
+	depth, start, ns := 0, int64(0), ""
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return b.String(), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("read the metadata of other applications: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				start, ns = off, t.Name.Space
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+			if depth == 0 && ns != Namespace {
+				b.WriteString(x[start:dec.InputOffset()])
+			}
+		}
+	}
 }

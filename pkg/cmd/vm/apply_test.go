@@ -419,3 +419,56 @@ func TestApplyTellsWhatNeedsARestart(t *testing.T) {
 		t.Error("still pending after a restart")
 	}
 }
+
+// Other applications' metadata is not drift, and a redefinition keeps it: apply changing the
+// title must not take another tool's element with it.
+func TestApplyKeepsOtherApplicationsMetadata(t *testing.T) {
+	c := virttest.Open(t)
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	const foreign = `<backup:policy xmlns:backup="http://example.org/backup/1" keep="7"><backup:target>nas</backup:target></backup:policy>`
+	handEdit(t, c, "small", func(d *libvirtxml.Domain) {
+		d.Title = "by hand"
+		d.Metadata.XML += foreign
+	})
+	rows, err := diffRun(t, dir, false, true, "small")
+	if err != errDrift || len(rows) != 1 || rows[0].Key != "title" {
+		t.Fatalf("diff: %+v %v", rows, err)
+	}
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Domain(context.Background(), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	def, err := d.Definition(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Title != "" || def.Metadata == nil || !strings.Contains(def.Metadata.XML, `keep="7"`) || !strings.Contains(def.Metadata.XML, "<backup:target>nas</backup:target>") {
+		t.Errorf("after apply: title %q, metadata %+v", def.Title, def.Metadata)
+	}
+	if info := hvctlProfileOf(t, def); info != "small" {
+		t.Errorf("hvctl's metadata after apply: profile %q", info)
+	}
+	if rows, err := diffRun(t, dir, false, true, "small"); err != nil || len(rows) != 0 {
+		t.Errorf("after apply: %+v %v", rows, err)
+	}
+}
+
+func hvctlProfileOf(t *testing.T, d *libvirtxml.Domain) string {
+	t.Helper()
+	x, err := domainxml.MetadataElement(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := domainxml.ParseMetadata(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Profile
+}
