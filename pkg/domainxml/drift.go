@@ -88,7 +88,7 @@ func (nz Normalizer) compare(path, key string, d, l *node, out *[]Change) {
 	for _, a := range unionKeys(d.attrs, l.attrs) {
 		dv, dok := d.attrs[a]
 		lv, lok := l.attrs[a]
-		if dv == lv || !dok && nz.filledAttr(path, a) {
+		if dv == lv || !dok && nz.filledAttr(path, a) || !dok && nz.impliedAttr(path, a, lv) || !lok && nz.impliedAttr(path, a, dv) {
 			continue
 		}
 		kind := Changed

@@ -118,3 +118,19 @@ func TestCompareSetsAsideChosenFirmware(t *testing.T) {
 		t.Errorf("secure boot turned off by hand: %+v", changes)
 	}
 }
+
+// A balloon attribute libvirt does not fill in is drift when set by hand; its default value
+// stated on one side only is not.
+func TestCompareBalloonOptions(t *testing.T) {
+	desired := built(t, profiles+"/web.toml", "t-drift-web01")
+	live := built(t, profiles+"/web.toml", "t-drift-web01")
+	live.Devices.MemBalloon.FreePageReporting = "off"
+	if changes, _ := Compare(desired, live); len(changes) != 0 {
+		t.Errorf("the default stated: %+v", changes)
+	}
+	live.Devices.MemBalloon.AutoDeflate = "on"
+	changes, _ := Compare(desired, live)
+	if len(changes) != 1 || changes[0].Key != "devices.memballoon[0].autodeflate" || changes[0].Live != "on" || changes[0].Kind != Added {
+		t.Errorf("autodeflate set by hand: %+v", changes)
+	}
+}

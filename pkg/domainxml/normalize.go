@@ -29,6 +29,10 @@ type Normalizer struct {
 	filledAttrs map[string][]string
 	// filledKids lists, per element path, the child elements libvirt fills in.
 	filledKids map[string][]string
+	// defaultAttrs lists, per element path, attributes whose absence means a known value: the
+	// side that leaves one out agrees with a side that states that value, and with no other
+	// (a balloon's autodeflate="on" set by hand is drift; "off" is what absent means).
+	defaultAttrs map[string]map[string]string
 	// filledText lists the elements whose text libvirt fills in (firmware auto-selection
 	// writes the loader's and the NVRAM's paths).
 	filledText []string
@@ -47,7 +51,6 @@ var libvirtDefaults = Normalizer{
 		"devices/console/target":      {"port"},
 		"devices/channel/target":      {"state"},
 		"devices/serial/target":       {"port", "type"},
-		"devices/memballoon":          {"autodeflate", "freePageReporting"},
 		"devices/hostdev":             {"managed"},
 		"devices/interface/source":    {"portgroup", "mode"},
 		"devices/filesystem/driver":   {"type"},
@@ -71,6 +74,9 @@ var libvirtDefaults = Normalizer{
 		"devices/filesystem":          {"accessmode"},
 		"devices/hostdev/source":      {"startupPolicy"},
 		"devices/serial/target/model": {"*"},
+	},
+	defaultAttrs: map[string]map[string]string{
+		"devices/memballoon": {"autodeflate": "off", "freePageReporting": "off"},
 	},
 	filledText: []string{"os/loader", "os/nvram"},
 	filledKids: map[string][]string{
@@ -197,6 +203,12 @@ func (nz Normalizer) filledAttr(path, attr string) bool {
 		}
 	}
 	return false
+}
+
+// impliedAttr says whether the attribute one side leaves out means the value v the other states.
+func (nz Normalizer) impliedAttr(path, attr, v string) bool {
+	def, ok := nz.defaultAttrs[path][attr]
+	return ok && def == v
 }
 
 func (nz Normalizer) filledKid(path, name string) bool {
