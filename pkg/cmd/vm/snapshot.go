@@ -1,10 +1,13 @@
 package vm
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/units"
@@ -101,4 +104,19 @@ func tree(vm string, snaps []virt.Snapshot) []model.Snapshot {
 	}
 	walk("", 0)
 	return out
+}
+
+// requireSnapshots fails with "not found" (exit 3) for the first of names d has no snapshot of,
+// so that destructive verbs ask about what exists rather than about what was typed.
+func requireSnapshots(ctx context.Context, d *virt.Domain, names ...string) error {
+	have, err := d.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(have, func(s virt.Snapshot) bool { return s.Name == n }) {
+			return errs.New(errs.NotFound, "snapshot %s of %s not found", n, d.Name).WithHint("list them with: vmctl snapshot list %s", d.Name)
+		}
+	}
+	return nil
 }

@@ -34,10 +34,6 @@ With --json each snapshot's result is an object (name, ok, action, error).`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM, opts.Snapshots = args[0], args[1:]
-			if err := cmdutil.Confirm(f.IO, opts.Yes, cmdutil.Question{Verb: "delete", What: "snapshots of " + opts.VM,
-				Done: "deleted", Objects: opts.Snapshots}); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -57,6 +53,15 @@ func runSnapshotDelete(ctx context.Context, o *SnapshotDeleteOptions) error {
 	var results []model.Result
 	var failures []error
 	err = withDomain(ctx, o.F, o.VM, false, func(d *virt.Domain) error {
+		// The question names what exists: a missing VM or snapshot is "not found", not a
+		// confirmation to answer first.
+		if err := requireSnapshots(ctx, d, o.Snapshots...); err != nil {
+			return err
+		}
+		if err := cmdutil.Confirm(o.F.IO, o.Yes, cmdutil.Question{Verb: "delete", What: "snapshots of " + o.VM,
+			Done: "deleted", Objects: o.Snapshots}); err != nil {
+			return err
+		}
 		results, failures = cmdutil.RunBulk(ctx, o.Snapshots, 1, func(ctx context.Context, name string) (string, error) {
 			return "deleted", d.DeleteSnapshot(ctx, name)
 		})

@@ -36,7 +36,7 @@ set and every snapshot any rule picks survives. --keep-last N keeps the N newest
 --keep-hourly/daily/weekly/monthly N keep the newest snapshot of each of the N most recent
 hours, days, ISO weeks or months that have one. Buckets are in UTC unless --local-time.
 At least one rule is required. Made for timers: --dry-run shows the decisions first. Nothing
-is deleted until every VM's decisions are made; then ` + cmdutil.ConfirmHelp,
+is deleted until every VM's decisions are made. ` + cmdutil.ConfirmHelp,
 		Example:           "  vmctl snapshot prune --all --keep-last 3 --keep-daily 7 --keep-weekly 4 --yes",
 		ValidArgsFunction: completeVMs(f, true),
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "30m"},

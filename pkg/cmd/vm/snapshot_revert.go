@@ -44,10 +44,6 @@ With --json the result is one object: vm, snapshot, action and the state the VM 
 			case paused:
 				opts.State = "paused"
 			}
-			if err := cmdutil.Confirm(f.IO, opts.Yes, cmdutil.Question{Verb: "revert", What: "to snapshot " + opts.Name + " (later changes are lost)",
-				Done: "reverted", Objects: []string{opts.VM}}); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -70,6 +66,14 @@ func runSnapshotRevert(ctx context.Context, o *SnapshotRevertOptions) error {
 	res := model.SnapshotResult{VM: o.VM, Snapshot: o.Name, Action: "reverted"}
 	err = withDomain(ctx, o.F, o.VM, false, func(d *virt.Domain) error {
 		if err := d.RefuseIfTemplate(ctx, "reverting it", o.Force); err != nil {
+			return err
+		}
+		// Asked only once the VM and the snapshot are known to exist.
+		if err := requireSnapshots(ctx, d, o.Name); err != nil {
+			return err
+		}
+		if err := cmdutil.Confirm(o.F.IO, o.Yes, cmdutil.Question{Verb: "revert", What: "to snapshot " + o.Name + " (later changes are lost)",
+			Done: "reverted", Objects: []string{o.VM}}); err != nil {
 			return err
 		}
 		if err := d.RevertSnapshot(ctx, o.Name, o.State); err != nil {

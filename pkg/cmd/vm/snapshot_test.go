@@ -109,3 +109,31 @@ func TestSnapshotRefusesUEFI(t *testing.T) {
 		t.Errorf("uefi: %v", err)
 	}
 }
+
+// A missing VM or snapshot is "not found" (exit 3) with or without --yes: the confirmation
+// names what exists, so it comes after the lookup. Nothing is deleted when one name of several
+// is missing.
+func TestSnapshotVerbsFindBeforeAsking(t *testing.T) {
+	c := virttest.Open(t)
+	virttest.Define(t, c, snapVM)
+	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
+	if _, err := runSnap(t, now, "create", "snappy", "one"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"delete", "nope", "one"}, {"revert", "nope", "one"},
+		{"delete", "snappy", "gone"}, {"revert", "snappy", "gone"},
+		{"delete", "snappy", "one", "gone", "--yes"},
+	} {
+		_, err := runSnap(t, now, args...)
+		if errs.KindOf(err) != errs.NotFound || strings.Contains(err.Error(), "confirm") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if out, _ := runSnap(t, now, "list", "snappy"); strings.Count(out, `"name"`) != 1 {
+		t.Errorf("snapshots after refused verbs: %s", out)
+	}
+	if _, err := runSnap(t, now, "delete", "snappy", "one"); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not confirmed") {
+		t.Errorf("an existing snapshot without --yes: %v", err)
+	}
+}
