@@ -393,3 +393,24 @@ func foreignMetadata(x string) (string, error) {
 		}
 	}
 }
+
+// KeepDisplayPasswords copies into desired the VNC and SPICE passwords of live's displays of
+// the same type and position: profiles set none, and redefining without them would open the
+// console to anyone who reaches its port.
+func KeepDisplayPasswords(desired, live *libvirtxml.Domain) {
+	if desired.Devices == nil || live.Devices == nil {
+		return
+	}
+	for i := range desired.Devices.Graphics {
+		if i >= len(live.Devices.Graphics) {
+			return
+		}
+		d, l := &desired.Devices.Graphics[i], live.Devices.Graphics[i]
+		switch {
+		case d.VNC != nil && l.VNC != nil && d.VNC.Passwd == "":
+			d.VNC.Passwd, d.VNC.PasswdValidTo = l.VNC.Passwd, l.VNC.PasswdValidTo
+		case d.Spice != nil && l.Spice != nil && d.Spice.Passwd == "":
+			d.Spice.Passwd, d.Spice.PasswdValidTo = l.Spice.Passwd, l.Spice.PasswdValidTo
+		}
+	}
+}

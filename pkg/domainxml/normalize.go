@@ -18,7 +18,9 @@ import (
 //   - filled-in defaults: attributes and child elements libvirt fills in where the profile left
 //     them out (a serial port's target, a UEFI loader and NVRAM chosen by firmware
 //     auto-selection, video RAM sizes, a graphics port of -1). They are ignored only when the
-//     rendered side leaves them out; when it says something, it must match.
+//     rendered side leaves them out; when it says something, it must match. A display
+//     password counts among them: no profile sets one, apply keeps it (KeepDisplayPasswords),
+//     and a read-only connection cannot see it.
 //
 // Anything else that differs is drift. The tables below are the whole of that knowledge.
 type Normalizer struct {
@@ -46,7 +48,7 @@ var libvirtDefaults = Normalizer{
 		"os/nvram":                    {"*"},
 		"cpu":                         {"migratable", "check"},
 		"vcpu":                        {"placement"},
-		"devices/graphics":            {"port", "autoport", "listen"},
+		"devices/graphics":            {"port", "autoport", "listen", "passwd", "passwdValidTo"},
 		"devices/video/model":         {"primary", "vram", "ram", "vgamem"},
 		"devices/console/target":      {"port"},
 		"devices/channel/target":      {"state"},

@@ -356,6 +356,15 @@ func (d *Domain) XML(ctx context.Context, inactive bool) (string, error) {
 	return call(ctx, d.c, "xml "+d.Name, func() (string, error) { return d.d.GetXMLDesc(flags) })
 }
 
+// SecureXML is the persistent definition with what libvirt leaves out by default (graphics
+// passwords): what a redefinition starts from, or restores, so that it keeps them. It needs a
+// read-write connection.
+func (d *Domain) SecureXML(ctx context.Context) (string, error) {
+	return call(ctx, d.c, "xml "+d.Name, func() (string, error) {
+		return d.d.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE)
+	})
+}
+
 // Definition parses the domain's XML.
 func (d *Domain) Definition(ctx context.Context, inactive bool) (*libvirtxml.Domain, error) {
 	x, err := d.XML(ctx, inactive)

@@ -173,7 +173,8 @@ func growDisks(ctx context.Context, conn *virt.Conn, d *virt.Domain, grow []grow
 }
 
 // redefine makes the profile's domain the persistent definition, keeping what identifies the
-// VM (its UUID, its NVRAM and the loader chosen for it) and other applications' metadata.
+// VM (its UUID, its NVRAM and the loader chosen for it), the display passwords set on it (a
+// profile has none) and other applications' metadata.
 func redefine(ctx context.Context, conn *virt.Conn, p *vmPlan, at time.Time) error {
 	desired, live := p.desired, p.live
 	desired.UUID = live.UUID
@@ -186,6 +187,7 @@ func redefine(ctx context.Context, conn *virt.Conn, p *vmPlan, at time.Time) err
 	if err := domainxml.SetDefined(desired, at.UTC().Format(time.RFC3339Nano)); err != nil {
 		return err
 	}
+	domainxml.KeepDisplayPasswords(desired, live)
 	if err := domainxml.KeepForeignMetadata(desired, live); err != nil {
 		return errs.Wrap(err, "%s", p.name)
 	}

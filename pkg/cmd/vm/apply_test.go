@@ -472,3 +472,36 @@ func hvctlProfileOf(t *testing.T, d *libvirtxml.Domain) string {
 	}
 	return info.Profile
 }
+
+// A VNC password set by hand is not the profile's to drop: diff does not report it (a read-only
+// connection cannot see it), and apply's redefinition keeps it.
+func TestApplyKeepsDisplayPassword(t *testing.T) {
+	c := virttest.Open(t)
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	handEdit(t, c, "small", func(d *libvirtxml.Domain) {
+		d.Title = "by hand"
+		d.Devices.Graphics[0].VNC.Passwd = "s3cret"
+	})
+	rows, err := diffRun(t, dir, false, true, "small")
+	if err != errDrift || len(rows) != 1 || rows[0].Key != "title" {
+		t.Fatalf("diff: %+v %v", rows, err)
+	}
+	if rows, err := diffRun(t, dir, true, false, "small"); err != nil || len(rows) != 1 || rows[0].Key != "title" {
+		t.Fatalf("apply: %+v %v", rows, err)
+	}
+	d, err := c.Domain(context.Background(), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	x, err := d.SecureXML(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(x, "passwd='s3cret'") || strings.Contains(x, "<title>") {
+		t.Errorf("after apply:\n%s", x)
+	}
+}

@@ -75,6 +75,9 @@ type planner struct {
 	conn    *virt.Conn
 	lo      profile.Options
 	bridges map[string]string
+	// secure: the connection may write, so plans read the definitions with their passwords
+	// (see virt.Domain.SecureXML), which a redefinition and its undo must keep.
+	secure bool
 }
 
 func newPlanner(ctx context.Context, f *cmdutil.Factory, readOnly bool) (*planner, error) {
@@ -86,7 +89,7 @@ func newPlanner(ctx context.Context, f *cmdutil.Factory, readOnly bool) (*planne
 	if err != nil {
 		return nil, err
 	}
-	return &planner{f: f, conn: conn, lo: lo, bridges: bridges}, nil
+	return &planner{f: f, conn: conn, lo: lo, bridges: bridges, secure: !readOnly}, nil
 }
 
 // planAll plans every profile before anything is changed: a profile that does not load, a
@@ -135,7 +138,12 @@ func (pl *planner) plan(ctx context.Context, arg string) (*vmPlan, error) {
 		return nil, err
 	}
 	defer d.Free()
-	if plan.liveXML, err = d.XML(ctx, true); err != nil {
+	if pl.secure {
+		plan.liveXML, err = d.SecureXML(ctx)
+	} else {
+		plan.liveXML, err = d.XML(ctx, true)
+	}
+	if err != nil {
 		return nil, err
 	}
 	plan.live = &libvirtxml.Domain{}
