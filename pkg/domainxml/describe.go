@@ -221,6 +221,9 @@ func DescribeNIC(nic libvirtxml.DomainInterface) model.NIC {
 	switch {
 	case s.Network != nil:
 		n.Type, n.Source = "network", s.Network.Network
+		if s.Network.PortGroup != "" {
+			n.Source += " (portgroup " + s.Network.PortGroup + ")"
+		}
 	case s.Bridge != nil:
 		n.Type, n.Source = "bridge", s.Bridge.Bridge
 	case s.Direct != nil:

@@ -646,6 +646,12 @@ func graphics(g libvirtxml.DomainGraphic) model.Graphics {
 			out.Listen = l.Address.Address
 		case l.Socket != nil:
 			out.Listen = l.Socket.Socket
+		case l.Network != nil:
+			// The address libvirt resolved when the VM started, else the network it takes one from.
+			out.Listen = l.Network.Address
+			if out.Listen == "" {
+				out.Listen = "network " + l.Network.Network
+			}
 		}
 	}
 	if out.Port == 0 {

@@ -122,3 +122,26 @@ func TestNewCmdConsole(t *testing.T) {
 		})
 	}
 }
+
+// A NIC's portgroup and a display listening on a network (libvirt's graphics-listen-network
+// form) keep their sources in show.
+func TestShowNetworkListenAndPortgroup(t *testing.T) {
+	c := virttest.Open(t)
+	const def = `<domain type='test'><name>lsn</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+<interface type='network'><mac address='52:54:00:8b:c5:15'/><source network='default' portgroup='engineering'/><model type='virtio'/></interface>
+<graphics type='spice' autoport='yes'><listen type='network' network='default'/></graphics>
+</devices></domain>`
+	d, err := c.DefineDomain(context.Background(), "lsn", def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Free()
+	v := showJSON(t, t.TempDir(), "lsn")
+	if len(v.NICs) != 1 || v.NICs[0].Source != "default (portgroup engineering)" {
+		t.Errorf("nics: %+v", v.NICs)
+	}
+	if len(v.Graphics) != 1 || v.Graphics[0].Listen != "network default" {
+		t.Errorf("graphics: %+v", v.Graphics)
+	}
+}
