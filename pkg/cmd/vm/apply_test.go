@@ -505,3 +505,31 @@ func TestApplyKeepsDisplayPassword(t *testing.T) {
 		t.Errorf("after apply:\n%s", x)
 	}
 }
+
+// A profile named twice is one VM's plan; two profiles for one VM are refused before anything
+// is changed (apply would define it twice, the second undoing the first).
+func TestApplyOneProfilePerVM(t *testing.T) {
+	c := virttest.Open(t)
+	dir := profiles(t)
+	rows, err := diffRun(t, dir, true, false, "small", "small", filepath.Join(dir, "small.toml"))
+	if err != nil || len(rows) != 1 || rows[0].Action != "created" {
+		t.Fatalf("apply small twice: %+v %v", rows, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.toml"), []byte("name = \"small\"\ndomain_type = \"qemu\"\nmemory = \"768MiB\"\n[disk]\nsize = \"1GiB\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, apply := range []bool{false, true} {
+		_, err := diffRun(t, dir, apply, false, "small", "other")
+		if errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "both define VM small") {
+			t.Errorf("apply=%v, two profiles for one VM: %v", apply, err)
+		}
+	}
+	d, err := c.Domain(context.Background(), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if def, err := d.Definition(context.Background(), true); err != nil || def.Memory.Value != 512<<10 {
+		t.Errorf("after the refused apply: %+v %v", def.Memory, err)
+	}
+}

@@ -93,14 +93,25 @@ func newPlanner(ctx context.Context, f *cmdutil.Factory, readOnly bool) (*planne
 }
 
 // planAll plans every profile before anything is changed: a profile that does not load, a
-// volume that cannot be read stop the whole run here.
+// volume that cannot be read stop the whole run here. A profile named twice is planned once;
+// two profiles for one VM are refused, as apply would define it twice, the second silently
+// undoing the first.
 func (pl *planner) planAll(ctx context.Context, args []string) ([]*vmPlan, error) {
 	var plans []*vmPlan
+	byVM := map[string]*vmPlan{}
 	for _, arg := range args {
 		p, err := pl.plan(ctx, arg)
 		if err != nil {
 			return nil, err
 		}
+		if prev, ok := byVM[p.name]; ok {
+			if prev.path == p.path {
+				continue
+			}
+			return nil, errs.New(errs.Usage, "profiles %s and %s both define VM %s", prev.path, p.path, p.name).
+				WithHint("name one profile per VM")
+		}
+		byVM[p.name] = p
 		plans = append(plans, p)
 	}
 	return plans, nil
