@@ -22,8 +22,9 @@ type CatalogOptions struct {
 func NewCmdCatalog(f *cmdutil.Factory, runF func(context.Context, *CatalogOptions) error) *cobra.Command {
 	opts := &CatalogOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "catalog",
-		Short: "List the images isoctl pull knows by name, with how each is verified",
+		Use:     "catalog",
+		Short:   "List the images isoctl pull knows by name, with how each is verified",
+		Example: "  isoctl catalog\n  isoctl catalog -o wide   # with the pinned key fingerprints\n  isoctl catalog --jq '.[].name'",
 		Long: `List the built-in catalogue and the configuration's [[images]] entries (which add to it or
 replace entries of the same name). VERIFIED-BY says how a pull checks the image: signed
 checksums (by a pinned key; --wide lists the fingerprints), a signature over the image itself,

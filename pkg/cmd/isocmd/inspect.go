@@ -24,9 +24,10 @@ type InspectOptions struct {
 func NewCmdInspect(f *cmdutil.Factory, runF func(context.Context, *InspectOptions) error) *cobra.Command {
 	opts := &InspectOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "inspect FILE|NAME",
-		Short: "Tell what an image is: format, volume id, bootable or not, size, likely OS",
-		Args:  cmdutil.ExactArgs(1, "a file or a stored image"),
+		Use:     "inspect FILE|NAME",
+		Short:   "Tell what an image is: format, volume id, bootable or not, size, likely OS",
+		Example: "  isoctl inspect ~/Downloads/alpine-virt-3.20.iso\n  isoctl inspect debian-12-netinst.iso --json",
+		Args:    cmdutil.ExactArgs(1, "a file or a stored image"),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			names, _ := completeImages(f)(cmd, args, toComplete)
 			return names, cobra.ShellCompDirectiveDefault // files too

@@ -26,6 +26,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List stored images with size, verification, age and the VMs using them",
+		Example: "  isoctl list\n  isoctl list -o wide\n  isoctl list -o name",
 		Long: `List the images of both stores. USED-BY names every VM whose disks use the image, directly
 or as a backing file under an overlay; when some VM cannot be read a warning says the column
 may be incomplete (isoctl rm refuses in that case).`,

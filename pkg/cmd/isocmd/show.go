@@ -20,6 +20,7 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 	cmd := &cobra.Command{
 		Use:               "show NAME",
 		Short:             "Show an image's provenance record, where it is and which VMs use it",
+		Example:           "  isoctl show debian-12-netinst.iso\n  isoctl show debian-12-netinst.iso --jq .used_by",
 		Args:              cmdutil.ExactArgs(1, "one image name"),
 		ValidArgsFunction: completeImages(f),
 		RunE: func(cmd *cobra.Command, args []string) error {

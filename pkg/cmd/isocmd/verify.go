@@ -26,8 +26,9 @@ type VerifyOptions struct {
 func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions) error) *cobra.Command {
 	opts := &VerifyOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "verify [NAME...|--all]",
-		Short: "Re-hash stored images against their records (exit 8 on any mismatch)",
+		Use:     "verify [NAME...|--all]",
+		Short:   "Re-hash stored images against their records (exit 8 on any mismatch)",
+		Example: "  isoctl verify debian-12-netinst.iso\n  isoctl verify --all -q   # for a timer: exit 8 when any image changed",
 		Long: `Re-hash each image at rest and compare with its record: for a weekly timer. Exit 8 when
 any image changed; exit 3 when a named image is not in the store (and none changed).`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "6h"},
