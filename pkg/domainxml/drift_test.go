@@ -134,3 +134,19 @@ func TestCompareBalloonOptions(t *testing.T) {
 		t.Errorf("autodeflate set by hand: %+v", changes)
 	}
 }
+
+// Queues set by hand on a NIC whose profile renders a driver (vhost) are drift; libvirt does
+// not fill them in, and a single queue is what none means.
+func TestCompareNICQueues(t *testing.T) {
+	desired := built(t, profiles+"/workstation.toml", "ws01")
+	live := built(t, profiles+"/workstation.toml", "ws01")
+	live.Devices.Interfaces[0].Driver.Queues = 1
+	if changes, _ := Compare(desired, live); len(changes) != 0 {
+		t.Errorf("one queue stated: %+v", changes)
+	}
+	live.Devices.Interfaces[0].Driver.Queues = 4
+	changes, _ := Compare(desired, live)
+	if len(changes) != 1 || changes[0].Key != "devices.interface[0].driver.queues" || changes[0].Live != "4" || changes[0].Kind != Added {
+		t.Errorf("queues set by hand: %+v", changes)
+	}
+}

@@ -64,7 +64,6 @@ var libvirtDefaults = Normalizer{
 		"devices/panic":               {"model"},
 		"devices/watchdog":            {"action"},
 		"devices/disk/driver":         {"name"},
-		"devices/interface/driver":    {"queues"},
 		"devices/sound/codec":         {"*"},
 		"features/hyperv":             {"mode"},
 		"memoryBacking/hugepages":     {"*"},
@@ -78,7 +77,8 @@ var libvirtDefaults = Normalizer{
 		"devices/serial/target/model": {"*"},
 	},
 	defaultAttrs: map[string]map[string]string{
-		"devices/memballoon": {"autodeflate": "off", "freePageReporting": "off"},
+		"devices/memballoon":       {"autodeflate": "off", "freePageReporting": "off"},
+		"devices/interface/driver": {"queues": "1"},
 	},
 	filledText: []string{"os/loader", "os/nvram"},
 	filledKids: map[string][]string{
