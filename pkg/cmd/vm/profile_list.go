@@ -25,6 +25,7 @@ func NewCmdProfileList(f *cmdutil.Factory, runF func(context.Context, *ProfileLi
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the profiles in the profiles directory",
+		Example: "  vmctl profile list\n  vmctl profile list -o name | xargs vmctl diff --exit-code",
 		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {

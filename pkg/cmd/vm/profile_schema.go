@@ -16,8 +16,9 @@ type ProfileSchemaOptions struct{ F *cmdutil.Factory }
 func NewCmdProfileSchema(f *cmdutil.Factory, runF func(context.Context, *ProfileSchemaOptions) error) *cobra.Command {
 	opts := &ProfileSchemaOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "schema",
-		Short: "Print the profile format as a JSON Schema, for editors and linters",
+		Use:     "schema",
+		Short:   "Print the profile format as a JSON Schema, for editors and linters",
+		Example: "  vmctl profile schema > ~/.config/hvctl/profile.schema.json",
 		Long: `Print a JSON Schema (draft 2020-12) of the profile format. TOML language servers such as
 taplo and Even Better TOML validate as you type with it:  #:schema ./profile.schema.json`,
 		Args: cmdutil.NoArgs,

@@ -21,9 +21,10 @@ type ProfileShowOptions struct {
 func NewCmdProfileShow(f *cmdutil.Factory, runF func(context.Context, *ProfileShowOptions) error) *cobra.Command {
 	opts := &ProfileShowOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "show PROFILE",
-		Short: "Print a profile as it applies: after extends and the configured defaults",
-		Args:  cmdutil.ExactArgs(1, "one profile"),
+		Use:     "show PROFILE",
+		Short:   "Print a profile as it applies: after extends and the configured defaults",
+		Example: "  vmctl profile show web01\n  vmctl profile show web01 --jq .memory",
+		Args:    cmdutil.ExactArgs(1, "one profile"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Profile = args[0]
 			if runF != nil {

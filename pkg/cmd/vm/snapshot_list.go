@@ -24,6 +24,7 @@ func NewCmdSnapshotList(f *cmdutil.Factory, runF func(context.Context, *Snapshot
 		Use:     "list VM",
 		Aliases: []string{"ls"},
 		Short:   "List a VM's snapshots as a tree",
+		Example: "  vmctl snapshot list web01\n  vmctl snapshot list web01 --jq '.[] | select(.current) | .name'",
 		Long: `List a VM's snapshots depth-first from each root. On a terminal the names are indented
 as a tree; in a pipe the NAME column holds only names and the PARENT column the tree.`,
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
