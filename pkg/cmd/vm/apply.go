@@ -74,6 +74,9 @@ func runApply(ctx context.Context, o *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseForeignVMs(plans); err != nil {
+		return err
+	}
 	if o.DryRun {
 		return printDrift(o.F, format, rowsOf(plans, func(_ *vmPlan, r planRow) string { return "would_" + r.verb }))
 	}
@@ -246,4 +249,19 @@ func applyLive(ctx context.Context, d *virt.Domain, p *vmPlan) error {
 		return err
 	}
 	return d.SetLiveMetadata(ctx, domainxml.Namespace, "hvctl", x)
+}
+
+// refuseForeignVMs stops apply, before anything changes, at a VM of a profile's name that hvctl
+// did not make (it has no hvctl metadata): redefining it from the profile would replace its
+// whole definition, its disks' sources included. diff still shows how far it is from the profile.
+func refuseForeignVMs(plans []*vmPlan) error {
+	for _, p := range plans {
+		for _, c := range p.changes {
+			if c.Key == "metadata.profile" && c.Kind == domainxml.Removed {
+				return errs.New(errs.Conflict, "%s: a VM of that name exists and hvctl did not make it: apply does not take it over", p.name).
+					WithHint("see how it differs with: vmctl diff %s; or rename the profile's VM", p.path)
+			}
+		}
+	}
+	return nil
 }

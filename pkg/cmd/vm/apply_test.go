@@ -533,3 +533,33 @@ func TestApplyOneProfilePerVM(t *testing.T) {
 		t.Errorf("after the refused apply: %+v %v", def.Memory, err)
 	}
 }
+
+// A VM of the profile's name that hvctl did not make is not apply's to redefine: refused
+// (exit 4) before anything changes, dry run included; diff still compares it.
+func TestApplyRefusesAVMItDidNotMake(t *testing.T) {
+	c := virttest.Open(t)
+	dir := profiles(t)
+	if _, err := diffRun(t, dir, true, false, "small"); err != nil {
+		t.Fatal(err)
+	}
+	handEdit(t, c, "small", func(d *libvirtxml.Domain) { d.Metadata = nil })
+	if rows, err := diffRun(t, dir, false, true, "small"); err != errDrift || byKey(rows)["metadata.profile"].Change != domainxml.Removed {
+		t.Errorf("diff: %+v %v", rows, err)
+	}
+	handEdit(t, c, "small", func(d *libvirtxml.Domain) { d.Devices.Disks[0].Driver.Cache = "none" })
+	o, _ := createFactory(t, dir)
+	for _, dry := range []bool{true, false} {
+		err := runApply(context.Background(), &ApplyOptions{F: o.F, Profiles: []string{"small"}, DryRun: dry})
+		if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "hvctl did not make it") {
+			t.Errorf("dry-run %v: %v", dry, err)
+		}
+	}
+	d, err := c.Domain(context.Background(), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if def, err := d.Definition(context.Background(), true); err != nil || def.Devices.Disks[0].Driver.Cache != "none" {
+		t.Errorf("the VM was changed: %v", err)
+	}
+}
