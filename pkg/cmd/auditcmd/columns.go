@@ -16,9 +16,9 @@ var FindingColumns = []output.Column[model.Finding]{
 	{Header: "id", Value: func(x model.Finding) string { return x.ID }},
 	{Header: "status", Value: func(x model.Finding) string { return x.Status }},
 	{Header: "target", Value: func(x model.Finding) string { return x.Target }},
-	{Header: "detail", Value: func(x model.Finding) string { return dash(x.Detail) }},
-	{Header: "where", Value: func(x model.Finding) string { return dash(auditreport.Where(x)) }},
-	{Header: "fix", Wide: true, Value: func(x model.Finding) string { return dash(x.Remediation) }},
+	{Header: "detail", Value: func(x model.Finding) string { return output.Dash(x.Detail) }},
+	{Header: "where", Value: func(x model.Finding) string { return output.Dash(auditreport.Where(x)) }},
+	{Header: "fix", Wide: true, Value: func(x model.Finding) string { return output.Dash(x.Remediation) }},
 	{Header: "waiver", Wide: true, Value: func(x model.Finding) string {
 		if x.Waiver == nil {
 			return "-"
@@ -27,7 +27,7 @@ var FindingColumns = []output.Column[model.Finding]{
 	}},
 	{Header: "group", Wide: true, Value: func(x model.Finding) string { return x.Group }},
 	{Header: "title", Wide: true, Value: func(x model.Finding) string { return x.Title }},
-	{Header: "srg", Wide: true, Value: func(x model.Finding) string { return dash(strings.Join(x.References, ",")) }},
+	{Header: "srg", Wide: true, Value: func(x model.Finding) string { return output.Dash(strings.Join(x.References, ",")) }},
 }
 
 // ControlColumns is the table view of model.AuditControl.
@@ -36,13 +36,6 @@ var ControlColumns = []output.Column[model.AuditControl]{
 	{Header: "group", Value: func(c model.AuditControl) string { return c.Group }},
 	{Header: "severity", Value: func(c model.AuditControl) string { return c.Severity }},
 	{Header: "title", Value: func(c model.AuditControl) string { return c.Title }},
-	{Header: "srg", Wide: true, Value: func(c model.AuditControl) string { return dash(strings.Join(c.References, ",")) }},
-	{Header: "remediation", Wide: true, Value: func(c model.AuditControl) string { return dash(c.Remediation) }},
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	{Header: "srg", Wide: true, Value: func(c model.AuditControl) string { return output.Dash(strings.Join(c.References, ",")) }},
+	{Header: "remediation", Wide: true, Value: func(c model.AuditControl) string { return output.Dash(c.Remediation) }},
 }

@@ -84,17 +84,17 @@ func runCatalog(_ context.Context, o *CatalogOptions) error {
 	}
 	cols := []output.Column[model.CatalogEntry]{
 		{Header: "name", Value: func(e model.CatalogEntry) string { return e.Name }},
-		{Header: "version", Value: func(e model.CatalogEntry) string { return dash(e.Version) }},
-		{Header: "arch", Value: func(e model.CatalogEntry) string { return dash(e.Arch) }},
+		{Header: "version", Value: func(e model.CatalogEntry) string { return output.Dash(e.Version) }},
+		{Header: "arch", Value: func(e model.CatalogEntry) string { return output.Dash(e.Arch) }},
 		{Header: "verified-by", Value: func(e model.CatalogEntry) string { return verifiedByText[e.VerifiedBy] }},
 		{Header: "source", Value: func(e model.CatalogEntry) string { return e.Source }},
 		{Header: "description", Wide: true, Value: func(e model.CatalogEntry) string { return e.Description }},
 		{Header: "checks", Wide: true, Value: func(e model.CatalogEntry) string {
 			return strings.Join([]string{cmp.Or(e.ChecksumFormat, "gnu|bsd"), cmp.Or(e.SignatureKind, "unsigned")}, ",")
 		}},
-		{Header: "file", Wide: true, Value: func(e model.CatalogEntry) string { return dash(e.File) }},
+		{Header: "file", Wide: true, Value: func(e model.CatalogEntry) string { return output.Dash(e.File) }},
 		{Header: "url", Wide: true, Value: func(e model.CatalogEntry) string { return e.URL }},
-		{Header: "keys", Wide: true, Value: func(e model.CatalogEntry) string { return dash(strings.Join(e.Keys, ",")) }},
+		{Header: "keys", Wide: true, Value: func(e model.CatalogEntry) string { return output.Dash(strings.Join(e.Keys, ",")) }},
 	}
 	return output.List(o.F.IO.Out, format, rows, cols, func(e model.CatalogEntry) string { return e.Name })
 }

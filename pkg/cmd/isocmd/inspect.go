@@ -63,6 +63,6 @@ func runInspect(ctx context.Context, o *InspectOptions) error {
 	}
 	return output.Object(o.F.IO.Out, format, in, [][2]string{
 		{"file", in.File}, {"format", in.Format}, {"size", units.Human(uint64(in.SizeBytes))},
-		{"volume id", dash(in.VolumeID)}, {"bootable", fmt.Sprint(in.Bootable)}, {"hybrid", fmt.Sprint(in.Hybrid)}, {"os", dash(in.OS)},
+		{"volume id", output.Dash(in.VolumeID)}, {"bootable", fmt.Sprint(in.Bootable)}, {"hybrid", fmt.Sprint(in.Hybrid)}, {"os", output.Dash(in.OS)},
 	})
 }

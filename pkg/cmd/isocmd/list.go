@@ -84,9 +84,9 @@ func runList(ctx context.Context, o *ListOptions) error {
 			}
 			return fmt.Sprintf("%dd", int(now.Sub(t).Hours()/24))
 		}},
-		{Header: "used-by", Value: func(e model.Image) string { return dash(strings.Join(e.UsedBy, ",")) }},
-		{Header: "signer", Wide: true, Value: func(e model.Image) string { return dash(e.Signer) }},
-		{Header: "entry", Wide: true, Value: func(e model.Image) string { return dash(e.Catalog) }},
+		{Header: "used-by", Value: func(e model.Image) string { return output.Dash(strings.Join(e.UsedBy, ",")) }},
+		{Header: "signer", Wide: true, Value: func(e model.Image) string { return output.Dash(e.Signer) }},
+		{Header: "entry", Wide: true, Value: func(e model.Image) string { return output.Dash(e.Catalog) }},
 		{Header: "sha256", Wide: true, Value: func(e model.Image) string { return e.SHA256 }},
 		{Header: "source", Wide: true, Value: func(e model.Image) string { return e.SourceURL }},
 	}

@@ -98,10 +98,10 @@ func runPartials(_ context.Context, o *PartialsOptions) error {
 		{Header: "name", Value: func(p model.PartialDownload) string { return p.Name }},
 		{Header: "store", Value: func(p model.PartialDownload) string { return p.Store }},
 		{Header: "size", Value: func(p model.PartialDownload) string { return units.Human(uint64(p.SizeBytes)) }},
-		{Header: "resumable", Value: func(p model.PartialDownload) string { return yesNo(p.Resumable) }},
-		{Header: "active", Value: func(p model.PartialDownload) string { return yesNo(p.Active) }},
+		{Header: "resumable", Value: func(p model.PartialDownload) string { return output.YesNo(p.Resumable) }},
+		{Header: "active", Value: func(p model.PartialDownload) string { return output.YesNo(p.Active) }},
 		{Header: "modified", Wide: true, Value: func(p model.PartialDownload) string { return p.ModifiedAt }},
-		{Header: "url", Wide: true, Value: func(p model.PartialDownload) string { return dash(p.URL) }},
+		{Header: "url", Wide: true, Value: func(p model.PartialDownload) string { return output.Dash(p.URL) }},
 		{Header: "path", Wide: true, Value: func(p model.PartialDownload) string { return p.Path }},
 	}
 	return output.List(o.F.IO.Out, format, rows, cols, func(p model.PartialDownload) string { return p.Name })
@@ -142,11 +142,4 @@ func clearPartials(o *PartialsOptions, rows []model.PartialDownload) error {
 		return errs.New(errs.Conflict, "%d unfinished download(s) kept: %s", len(failed), strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

@@ -125,8 +125,8 @@ func runPull(ctx context.Context, o *PullOptions) error {
 	plan.Store = s.name
 	if o.DryRun {
 		return output.Object(f.IO.Out, format, plan, [][2]string{
-			{"name", plan.Name}, {"store", plan.Store}, {"url", plan.URL}, {"digest", dash(plan.Digest)},
-			{"checksum file", dash(plan.ChecksumURL)}, {"signature", dash(plan.Signature)}, {"signer", dash(plan.Signer)},
+			{"name", plan.Name}, {"store", plan.Store}, {"url", plan.URL}, {"digest", output.Dash(plan.Digest)},
+			{"checksum file", output.Dash(plan.ChecksumURL)}, {"signature", output.Dash(plan.Signature)}, {"signer", output.Dash(plan.Signer)},
 			{"size cap", units.Human(uint64(plan.MaxBytes))},
 		})
 	}

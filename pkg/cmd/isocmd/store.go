@@ -1,7 +1,6 @@
 package isocmd
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +15,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/units"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
@@ -202,14 +202,12 @@ func imagePairs(im model.Image) [][2]string {
 		verified = "NO: stored with --insecure"
 	}
 	return [][2]string{
-		{"name", im.Name}, {"catalog entry", dash(im.Catalog)}, {"store", im.Store}, {"path", im.Path},
+		{"name", im.Name}, {"catalog entry", output.Dash(im.Catalog)}, {"store", im.Store}, {"path", im.Path},
 		{"size", units.Human(uint64(im.SizeBytes))}, {"sha256", im.SHA256}, {"verified", verified},
-		{"source", im.SourceURL}, {"final url", im.FinalURL}, {"signer", dash(im.Signer)}, {"fetched", im.FetchedAt + " by " + im.FetchedBy},
-		{"used by", dash(strings.Join(im.UsedBy, ", "))},
+		{"source", im.SourceURL}, {"final url", im.FinalURL}, {"signer", output.Dash(im.Signer)}, {"fetched", im.FetchedAt + " by " + im.FetchedBy},
+		{"used by", output.Dash(strings.Join(im.UsedBy, ", "))},
 	}
 }
-
-func dash(s string) string { return cmp.Or(s, "-") }
 
 // listAll reads every record of both stores, with the VMs using each image. The in-use scan
 // is best effort here (a listing still lists when libvirt is away); its error is returned

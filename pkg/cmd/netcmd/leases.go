@@ -14,11 +14,11 @@ import (
 // leaseColumns is the table view of model.Lease.
 var leaseColumns = []output.Column[model.Lease]{
 	{Header: "network", Value: func(l model.Lease) string { return l.Network }},
-	{Header: "vm", Value: func(l model.Lease) string { return dash(l.VM) }},
+	{Header: "vm", Value: func(l model.Lease) string { return output.Dash(l.VM) }},
 	{Header: "mac", Value: func(l model.Lease) string { return l.MAC }},
 	{Header: "address", Value: func(l model.Lease) string { return fmt.Sprintf("%s/%d", l.Address, l.Prefix) }},
-	{Header: "hostname", Value: func(l model.Lease) string { return dash(l.Hostname) }},
-	{Header: "expires", Value: func(l model.Lease) string { return dash(l.ExpiresAt) }},
+	{Header: "hostname", Value: func(l model.Lease) string { return output.Dash(l.Hostname) }},
+	{Header: "expires", Value: func(l model.Lease) string { return output.Dash(l.ExpiresAt) }},
 }
 
 // LeasesOptions of `net leases`.

@@ -17,14 +17,14 @@ import (
 var listColumns = []output.Column[model.Network]{
 	{Header: "name", Value: func(n model.Network) string { return n.Name }},
 	{Header: "state", Value: state},
-	{Header: "autostart", Value: func(n model.Network) string { return yesNo(n.Autostart) }},
+	{Header: "autostart", Value: func(n model.Network) string { return output.YesNo(n.Autostart) }},
 	{Header: "forward", Value: func(n model.Network) string { return n.Forward }},
-	{Header: "bridge", Value: func(n model.Network) string { return dash(n.Bridge) }},
+	{Header: "bridge", Value: func(n model.Network) string { return output.Dash(n.Bridge) }},
 	{Header: "address", Value: cidrs},
 	{Header: "leases", Value: leaseCount},
 	{Header: "dhcp", Wide: true, Value: dhcp},
-	{Header: "used-by", Wide: true, Value: func(n model.Network) string { return dash(strings.Join(n.UsedBy, ",")) }},
-	{Header: "persistent", Wide: true, Value: func(n model.Network) string { return yesNo(n.Persistent) }},
+	{Header: "used-by", Wide: true, Value: func(n model.Network) string { return output.Dash(strings.Join(n.UsedBy, ",")) }},
+	{Header: "persistent", Wide: true, Value: func(n model.Network) string { return output.YesNo(n.Persistent) }},
 	{Header: "uuid", Wide: true, Value: func(n model.Network) string { return n.UUID }},
 }
 

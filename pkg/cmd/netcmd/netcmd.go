@@ -4,7 +4,6 @@
 package netcmd
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -75,15 +75,6 @@ func withNetwork(f *cmdutil.Factory, values func(ctx context.Context, conn *virt
 	}
 }
 
-func dash(s string) string { return cmp.Or(s, "-") }
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
 func state(n model.Network) string {
 	if n.Active {
 		return "active"
@@ -96,7 +87,7 @@ func cidrs(n model.Network) string {
 	for _, a := range n.Addresses {
 		out = append(out, fmt.Sprintf("%s/%d", a.Address, a.Prefix))
 	}
-	return dash(strings.Join(out, ","))
+	return output.Dash(strings.Join(out, ","))
 }
 
 func dhcp(n model.Network) string {
@@ -106,7 +97,7 @@ func dhcp(n model.Network) string {
 			out = append(out, a.DHCPStart+"-"+a.DHCPEnd)
 		}
 	}
-	return dash(strings.Join(out, ","))
+	return output.Dash(strings.Join(out, ","))
 }
 
 func leaseCount(n model.Network) string {
@@ -123,16 +114,16 @@ func reservations(n model.Network) string {
 			out = append(out, strings.TrimSpace(r.IP+" "+r.MAC+" "+r.Name))
 		}
 	}
-	return dash(strings.Join(out, ", "))
+	return output.Dash(strings.Join(out, ", "))
 }
 
 // networkPairs is the table view of one network (show, and create's answer); every value comes
 // from a field of model.Network, so --json carries all of it.
 func networkPairs(n model.Network) [][2]string {
 	return [][2]string{
-		{"name", n.Name}, {"uuid", n.UUID}, {"state", state(n)}, {"autostart", yesNo(n.Autostart)},
-		{"persistent", yesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", dash(n.Bridge)},
+		{"name", n.Name}, {"uuid", n.UUID}, {"state", state(n)}, {"autostart", output.YesNo(n.Autostart)},
+		{"persistent", output.YesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", output.Dash(n.Bridge)},
 		{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"reserved", reservations(n)}, {"leases", leaseCount(n)},
-		{"used by", dash(strings.Join(n.UsedBy, ", "))},
+		{"used by", output.Dash(strings.Join(n.UsedBy, ", "))},
 	}
 }

@@ -170,12 +170,7 @@ func runAutostartRun(ctx context.Context, o *AutostartRunOptions) error {
 		{Header: "group", Value: func(r row) string { return r.Group }},
 		{Header: "priority", Value: func(r row) string { return strconv.Itoa(r.Priority) }},
 		{Header: "action", Value: func(r row) string { return r.Action }},
-		{Header: "result", Value: func(r row) string {
-			if r.OK {
-				return "ok"
-			}
-			return "error: " + r.Error
-		}},
+		{Header: "result", Value: func(r row) string { return output.ResultCell(r.OK, r.Error) }},
 	}
 	if err := output.List(o.F.IO.Out, format, rows, cols, func(r row) string { return r.Name }); err != nil {
 		return err

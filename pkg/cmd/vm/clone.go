@@ -240,10 +240,10 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 			o.F.Infof("%s: clone %s: could not mark %s as the template of %s: %v", o.F.Prog, o.Source, o.Source, o.Name, err)
 		}
 	}
-	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"source", result.Source}, {"linked", yesNo(result.Linked)}}
+	pairs := [][2]string{{"name", result.Name}, {"uuid", result.UUID}, {"source", result.Source}, {"linked", output.YesNo(result.Linked)}}
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})
 	}
-	pairs = append(pairs, [2]string{"started", yesNo(result.Started)})
+	pairs = append(pairs, [2]string{"started", output.YesNo(result.Started)})
 	return output.Object(o.F.IO.Out, format, result, pairs)
 }

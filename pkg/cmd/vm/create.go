@@ -292,7 +292,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 	for _, v := range result.Volumes {
 		pairs = append(pairs, [2]string{"volume", v})
 	}
-	pairs = append(pairs, [2]string{"started", yesNo(result.Started)})
+	pairs = append(pairs, [2]string{"started", output.YesNo(result.Started)})
 	for _, a := range result.Addresses {
 		pairs = append(pairs, [2]string{"address", fmt.Sprintf("%s/%d (%s)", a.Address, a.Prefix, a.Source)})
 	}

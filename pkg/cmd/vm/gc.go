@@ -59,12 +59,7 @@ var orphanColumns = []output.Column[model.Orphan]{
 	{Header: "volume", Value: func(o model.Orphan) string { return o.Pool + "/" + o.Volume }},
 	{Header: "path", Value: func(o model.Orphan) string { return o.Path }, Wide: true},
 	{Header: "action", Value: func(o model.Orphan) string { return o.Action }},
-	{Header: "result", Value: func(o model.Orphan) string {
-		if o.Error != "" {
-			return "error: " + o.Error
-		}
-		return "ok"
-	}},
+	{Header: "result", Value: func(o model.Orphan) string { return output.ResultCell(o.Error == "", o.Error) }},
 }
 
 func runGC(ctx context.Context, o *GCOptions) error {

@@ -50,7 +50,7 @@ knows any address answers. An empty list means no source knows one yet (see vmct
 
 // AddressColumns is the table view of model.Address.
 var AddressColumns = []output.Column[model.Address]{
-	{Header: "interface", Value: func(a model.Address) string { return dash(a.Interface) }},
+	{Header: "interface", Value: func(a model.Address) string { return output.Dash(a.Interface) }},
 	{Header: "mac", Value: func(a model.Address) string { return a.MAC }},
 	{Header: "family", Value: func(a model.Address) string { return a.Family }},
 	{Header: "address", Value: func(a model.Address) string { return a.Address + "/" + strconv.Itoa(a.Prefix) }},

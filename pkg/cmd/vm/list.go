@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,25 +55,16 @@ many VMs there are.`,
 	return cmd
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // ListColumns is the table view of model.VM.
 var ListColumns = []output.Column[model.VM]{
 	{Header: "name", Value: func(v model.VM) string { return v.Name }},
 	{Header: "state", Value: func(v model.VM) string { return v.State }},
 	{Header: "vcpus", Value: func(v model.VM) string { return strconv.Itoa(v.VCPUs) }},
 	{Header: "memory", Value: func(v model.VM) string { return units.Human(v.MemoryBytes) }},
-	{Header: "autostart", Value: func(v model.VM) string { return yesNo(v.Autostart) }},
-	{Header: "ipv4", Value: func(v model.VM) string { return dash(strings.Join(v.IPv4, ",")) }},
-	{Header: "persistent", Wide: true, Value: func(v model.VM) string { return yesNo(v.Persistent) }},
-	{Header: "restart", Wide: true, Value: func(v model.VM) string { return yesNo(v.PendingRestart) }},
+	{Header: "autostart", Value: func(v model.VM) string { return output.YesNo(v.Autostart) }},
+	{Header: "ipv4", Value: func(v model.VM) string { return output.Dash(strings.Join(v.IPv4, ",")) }},
+	{Header: "persistent", Wide: true, Value: func(v model.VM) string { return output.YesNo(v.Persistent) }},
+	{Header: "restart", Wide: true, Value: func(v model.VM) string { return output.YesNo(v.PendingRestart) }},
 	{Header: "max-memory", Wide: true, Value: func(v model.VM) string { return units.Human(v.MaxMemoryBytes) }},
 	{Header: "cpu-time", Wide: true, Value: func(v model.VM) string {
 		if v.CPUTimeSeconds == nil {
@@ -84,19 +76,10 @@ var ListColumns = []output.Column[model.VM]{
 	{Header: "uuid", Wide: true, Value: func(v model.VM) string { return v.UUID }},
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
+// yesNo and dash are output's cells under the names the plan, show and snapshot files still use.
+func yesNo(b bool) string { return output.YesNo(b) }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
+func dash(s string) string { return output.Dash(s) }
 
 func runList(ctx context.Context, o *ListOptions) error {
 	format, err := o.F.Format()
@@ -116,7 +99,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 	names := make([]string, 0, len(all))
 	for _, v := range all {
 		names = append(names, v.Name)
-		if len(o.States) > 0 && !contains(o.States, v.State) {
+		if len(o.States) > 0 && !slices.Contains(o.States, v.State) {
 			continue
 		}
 		if !cmdutil.MatchAny(o.Patterns, v.Name) {

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +49,7 @@ addresses are polled.`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "5m"},
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(WaitConditions, opts.For) {
+			if !slices.Contains(WaitConditions, opts.For) {
 				return errs.New(errs.Usage, "--for must be one of %s", strings.Join(WaitConditions, ", "))
 			}
 			if err := (cmdutil.BulkFlags{Parallel: 1}).Check(args); err != nil {
@@ -70,20 +71,15 @@ addresses are polled.`,
 // WaitColumns is the table view of model.WaitResult.
 var WaitColumns = []output.Column[model.WaitResult]{
 	{Header: "name", Value: func(r model.WaitResult) string { return r.Name }},
-	{Header: "state", Value: func(r model.WaitResult) string { return dash(r.State) }},
+	{Header: "state", Value: func(r model.WaitResult) string { return output.Dash(r.State) }},
 	{Header: "addresses", Value: func(r model.WaitResult) string {
 		var a []string
 		for _, x := range r.Addresses {
 			a = append(a, x.Address+" ("+x.Source+")")
 		}
-		return dash(strings.Join(a, ", "))
+		return output.Dash(strings.Join(a, ", "))
 	}},
-	{Header: "result", Value: func(r model.WaitResult) string {
-		if r.OK {
-			return "ok"
-		}
-		return "error: " + r.Error
-	}},
+	{Header: "result", Value: func(r model.WaitResult) string { return output.ResultCell(r.OK, r.Error) }},
 }
 
 func runWait(ctx context.Context, o *WaitOptions) error {
