@@ -2,7 +2,6 @@ package netcmd
 
 import (
 	"context"
-	"path"
 	"slices"
 	"strings"
 
@@ -49,10 +48,8 @@ network is an error (exit 3), a glob that matches none is an empty list.`,
 		Example:           "  netctl list\n  netctl list -o wide\n  netctl list --jq '.[] | select(.forward == \"isolated\") | .name'",
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, p := range args {
-				if _, err := path.Match(p, ""); err != nil {
-					return errs.New(errs.Usage, "invalid pattern %q", output.Escape(p))
-				}
+			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
 			}
 			opts.Patterns = args
 			if runF != nil {
@@ -81,7 +78,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 	}
 	rows := []model.Network{}
 	for _, n := range all {
-		if matches(n.Name, o.Patterns) {
+		if cmdutil.MatchAny(o.Patterns, n.Name) {
 			rows = append(rows, n)
 		}
 	}
@@ -95,12 +92,4 @@ func runList(ctx context.Context, o *ListOptions) error {
 		}
 	}
 	return nil
-}
-
-// matches says whether name matches any of the patterns (all names when there are none).
-func matches(name string, patterns []string) bool {
-	return len(patterns) == 0 || slices.ContainsFunc(patterns, func(p string) bool {
-		ok, _ := path.Match(p, name)
-		return ok
-	})
 }
