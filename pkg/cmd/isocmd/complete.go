@@ -3,15 +3,11 @@ package isocmd
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/spf13/cobra"
 )
-
-// completionTimeout bounds what a <TAB> may wait for (libvirt, a remote store).
-const completionTimeout = 3 * time.Second
 
 // addStoreFlag registers --store: validated at parse time and completed from one list.
 func addStoreFlag(cmd *cobra.Command, store *string) {
@@ -58,7 +54,7 @@ func completeImages(f *cmdutil.Factory) cobra.CompletionFunc {
 		if len(args) > 0 && cmd.Name() != "verify" {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
 		return without(imageNames(ctx, f), args), cobra.ShellCompDirectiveNoFileComp
 	}
@@ -85,20 +81,11 @@ func completeCatalog(f *cmdutil.Factory) cobra.CompletionFunc {
 // completeVMThenImage completes a VM name first and, for attach, a stored image second.
 func completeVMThenImage(f *cmdutil.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
 		switch {
 		case len(args) == 0:
-			conn, err := f.Connect(ctx, true)
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
-			}
-			defer conn.Close()
-			names, err := conn.DomainNames(ctx)
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
-			}
-			return names, cobra.ShellCompDirectiveNoFileComp
+			return cmdutil.VMNameCompletions(ctx, f)
 		case len(args) == 1 && cmd.Name() == "attach":
 			return imageNames(ctx, f), cobra.ShellCompDirectiveNoFileComp
 		}

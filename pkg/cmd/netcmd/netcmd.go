@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -37,16 +36,13 @@ as vmctl's lifecycle verbs do.`,
 	return cmd
 }
 
-// completionTimeout bounds the libvirt calls a shell's TAB waits for.
-const completionTimeout = 3 * time.Second
-
 // completeNetworks offers network names: for one argument, or (many) for every argument.
 func completeNetworks(f *cmdutil.Factory, many bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if !many && len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
 		conn, err := f.Connect(ctx, true)
 		if err != nil {
@@ -64,7 +60,7 @@ func withNetwork(f *cmdutil.Factory, values func(ctx context.Context, conn *virt
 		if len(args) == 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
 		conn, err := f.Connect(ctx, true)
 		if err != nil {

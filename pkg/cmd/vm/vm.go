@@ -4,7 +4,6 @@ package vm
 
 import (
 	"context"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
@@ -41,16 +40,11 @@ func completeVMs(f *cmdutil.Factory, many bool) cobra.CompletionFunc {
 		if !many && len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
-		conn, err := f.Connect(ctx, true)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
-		}
-		defer conn.Close()
-		names, err := conn.DomainNames(ctx)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+		names, directive := cmdutil.VMNameCompletions(ctx, f)
+		if directive&cobra.ShellCompDirectiveError != 0 {
+			return nil, directive
 		}
 		taken := map[string]bool{}
 		for _, a := range args {
