@@ -188,47 +188,6 @@ func detailPairs(v *model.VMDetail) [][2]string {
 	for _, s := range v.SecLabels {
 		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
 	}
-	for _, t := range v.TPMs {
-		p = append(p, [2]string{"TPM:", strings.TrimSpace(fmt.Sprintf("%s %s %s %s", t.Model, t.Backend, t.Version, t.Source))})
-	}
-	for _, h := range v.Hostdevs {
-		managed := ""
-		if h.Managed {
-			managed = ", managed"
-		}
-		p = append(p, [2]string{"Hostdev:", fmt.Sprintf("%s %s%s", h.Type, dash(h.Source), managed)})
-	}
-	for _, fs := range v.Filesystems {
-		ro := ""
-		if fs.ReadOnly {
-			ro = ", read-only"
-		}
-		p = append(p, [2]string{"Filesystem:", fmt.Sprintf("%s %s -> %s, driver %s%s", fs.Type, dash(fs.Source), dash(fs.Target), dash(fs.Driver), ro)})
-	}
-	for _, w := range v.Watchdogs {
-		p = append(p, [2]string{"Watchdog:", fmt.Sprintf("%s, action %s", w.Model, w.Action)})
-	}
-	for _, r := range v.RNGs {
-		p = append(p, [2]string{"RNG:", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Model, r.Backend, r.Source))})
-	}
-	for _, x := range v.Videos {
-		p = append(p, [2]string{"Video:", fmt.Sprintf("%s, %d head(s)", x.Model, x.Heads)})
-	}
-	for _, x := range v.Sounds {
-		p = append(p, [2]string{"Sound:", x})
-	}
-	for _, x := range v.Shmems {
-		p = append(p, [2]string{"Shared memory:", fmt.Sprintf("%s %s %s", x.Name, dash(x.Model), units.Human(x.SizeBytes))})
-	}
-	if v.Balloon != "" {
-		p = append(p, [2]string{"Balloon:", v.Balloon})
-	}
-	for _, c := range v.Chardevs {
-		p = append(p, [2]string{capitalFirst(c.Kind) + ":", strings.TrimSpace(fmt.Sprintf("%s %s %s", c.Type, c.Source, targetText(c.Target)))})
-	}
-	for _, s := range v.SecLabels {
-		p = append(p, [2]string{"Security label:", strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Model, s.Type, s.Label))})
-	}
 	for _, m := range v.Metadata {
 		p = append(p, [2]string{"Metadata:", m.Namespace})
 	}

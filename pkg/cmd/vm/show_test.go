@@ -37,6 +37,17 @@ func TestShowDevices(t *testing.T) {
 	if len(v.Disks) != 5 || len(v.TPMs) != 1 || len(v.Hostdevs) != 2 || len(v.Filesystems) != 2 || len(v.Watchdogs) != 1 || len(v.RNGs) != 1 || len(v.SecLabels) != 1 {
 		t.Errorf("devices: %+v", v)
 	}
+	// The table lists each device once (a repeated block once printed TPMs, hostdevs,
+	// filesystems, watchdogs, RNGs and labels twice).
+	o, out := createFactory(t, t.TempDir())
+	if err := runShow(context.Background(), &ShowOptions{F: o.F, Name: "devices"}); err != nil {
+		t.Fatal(err)
+	}
+	for label, want := range map[string]int{"TPM:": 1, "Hostdev:": 2, "Filesystem:": 2, "Watchdog:": 1, "RNG:": 1, "Security label:": 1} {
+		if got := strings.Count(out.String(), "\n"+label); got != want {
+			t.Errorf("%d %q rows in the table, want %d:\n%s", got, label, want, out)
+		}
+	}
 	// QEMU's bulk stats (what list reads) give a stopped VM without a balloon its maximum:
 	// it starts with all of it (checked with virsh domstats --balloon on libvirt 9.0).
 	if v.MemoryBytes != 1<<30 || v.MaxMemoryBytes != 1<<30 {
