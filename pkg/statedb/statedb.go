@@ -1,0 +1,124 @@
+// Package statedb opens hvctl's SQLite databases under paths.state (the operations journal,
+// the metrics history) the one way they are all opened: WAL journal mode so readers never block
+// the writer, a busy timeout so concurrent hvctl processes wait for each other instead of
+// failing, owner-only files, and schema versions applied in one transaction.
+//
+// The driver is github.com/mattn/go-sqlite3: cgo is already required for libvirt, it is the most
+// used SQLite driver for Go, and it bundles the SQLite amalgamation, so no system library or
+// version skew comes with it.
+package statedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// DefaultBusyTimeout is how long a writer waits for another process's write to finish.
+const DefaultBusyTimeout = 5 * time.Second
+
+// Options tune Open; the zero value is what hvctl uses.
+type Options struct {
+	BusyTimeout time.Duration // 0: DefaultBusyTimeout
+	ReadOnly    bool          // open an existing database for reading; never creates or migrates
+}
+
+// Open opens (creating when needed) the database at path and brings its schema up to date:
+// migrations[i] takes the schema from version i to i+1 (PRAGMA user_version records it). A
+// database newer than the migrations this binary knows is refused rather than written to.
+func Open(ctx context.Context, path string, migrations []string, opt Options) (*sql.DB, error) {
+	if opt.BusyTimeout <= 0 {
+		opt.BusyTimeout = DefaultBusyTimeout
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(opt.BusyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate") // a writing transaction takes the lock up front: no upgrade deadlocks
+	if opt.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err
+		}
+		q.Set("mode", "ro")
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "NORMAL") // with WAL: durable at checkpoints, never corrupt
+		// Create the file owner-only before SQLite does (it would honour the umask).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+	}
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !opt.ReadOnly {
+		if err := migrate(ctx, db, migrations); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if err := checkVersion(ctx, db, len(migrations)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return db, nil
+}
+
+// ErrTooNew says the database was written by a newer hvctl.
+var ErrTooNew = errors.New("database schema is newer than this hvctl knows; upgrade hvctl")
+
+func checkVersion(ctx context.Context, db *sql.DB, known int) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > known {
+		return fmt.Errorf("%w (schema %d, known %d)", ErrTooNew, v, known)
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
+	// BEGIN IMMEDIATE (the _txlock above): two processes migrating at once serialise, and the
+	// second sees the version the first wrote.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w (schema %d, known %d)", ErrTooNew, v, len(migrations))
+	}
+	if v == len(migrations) {
+		return nil
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("schema version %d: %w", i+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

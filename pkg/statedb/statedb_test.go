@@ -1,0 +1,104 @@
+package statedb
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var schema = []string{
+	`CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT NOT NULL)`,
+	`ALTER TABLE t ADD COLUMN n INTEGER NOT NULL DEFAULT 0`,
+}
+
+func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "x.db")
+	db, err := Open(context.Background(), path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(schema) {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, len(schema))
+	}
+	if _, err := db.Exec("INSERT INTO t (who, n) VALUES ('a', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %v", p, fi.Mode().Perm(), err, want)
+		}
+	}
+}
+
+func TestOpenMigratesOnceAcrossConcurrentOpeners(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	const writers, rows = 8, 50
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each opener is its own *sql.DB, as separate processes would be.
+			db, err := Open(context.Background(), path, schema, Options{})
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer db.Close()
+			for i := range rows {
+				if _, err := db.Exec("INSERT INTO t (who, n) VALUES (?, ?)", w, i); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	db, err := Open(context.Background(), path, schema, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != writers*rows {
+		t.Fatalf("rows = %d, %v; want %d", n, err, writers*rows)
+	}
+}
+
+func TestOpenRefusesNewerSchemaAndMissingReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := Open(context.Background(), path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path, schema[:1], Options{}); !errors.Is(err, ErrTooNew) {
+		t.Errorf("older binary opening newer schema: %v; want ErrTooNew", err)
+	}
+	if _, err := Open(context.Background(), path, schema[:1], Options{ReadOnly: true}); !errors.Is(err, ErrTooNew) {
+		t.Errorf("read-only, newer schema: %v; want ErrTooNew", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.db")
+	if _, err := Open(context.Background(), missing, schema, Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read-only open of a missing database: %v; want not-exist", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read-only open created %s", missing)
+	}
+}
