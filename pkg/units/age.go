@@ -1,0 +1,79 @@
+package units
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseAge reads a span of time the way retention settings and --since are written: Go's
+// durations ("90m", "1h30m") plus days and weeks ("30d", "2w", "1d12h"), which
+// time.ParseDuration lacks. A day is 24 hours. Negative spans are refused.
+func ParseAge(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, fmt.Errorf("invalid duration %q: want e.g. 90m, 12h, 30d or 2w", s)
+	}
+	var total time.Duration
+	rest := t
+	// Leading day and week parts, then whatever time.ParseDuration reads.
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) || (rest[i] != 'd' && rest[i] != 'w') {
+			break
+		}
+		n, err := strconv.ParseInt(rest[:i], 10, 64)
+		unit := 24 * time.Hour
+		if rest[i] == 'w' {
+			unit *= 7
+		}
+		if err != nil || n > int64((1<<63-1)/unit) || total > (1<<63-1)-time.Duration(n)*unit {
+			return 0, fmt.Errorf("invalid duration %q: too long", s)
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: want e.g. 90m, 12h, 30d or 2w", s)
+		}
+		if d < 0 || total > (1<<63-1)-d {
+			return 0, fmt.Errorf("invalid duration %q: want a positive span such as 90m, 12h, 30d or 2w", s)
+		}
+		total += d
+	}
+	return total, nil
+}
+
+// sinceLayouts are the absolute times --since accepts besides RFC 3339; they are read in the
+// local time zone, as people type them.
+var sinceLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"}
+
+// ParseSince reads "how far back" as a duration before now ("1h", "7d") or a time (RFC 3339,
+// or "2006-01-02[ 15:04[:05]]" in local time). A time after now is refused: nothing was
+// recorded there.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	t := strings.TrimSpace(s)
+	if d, err := ParseAge(t); err == nil {
+		return now.Add(-d), nil
+	}
+	at, err := time.Parse(time.RFC3339, t)
+	for _, layout := range sinceLayouts {
+		if err == nil {
+			break
+		}
+		at, err = time.ParseInLocation(layout, t, now.Location())
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid time %q: want a duration such as 1h or 7d, or a time such as 2006-01-02, \"2006-01-02 15:04\" or RFC 3339", s)
+	}
+	if at.After(now) {
+		return time.Time{}, fmt.Errorf("%q is in the future", s)
+	}
+	return at, nil
+}

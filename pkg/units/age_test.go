@@ -1,0 +1,44 @@
+package units
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"90m": 90 * time.Minute, "1h30m": 90 * time.Minute, "30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour,
+		"1d12h": 36 * time.Hour, "1w1d": 8 * 24 * time.Hour, " 7d ": 7 * 24 * time.Hour, "0": 0, "1500ms": 1500 * time.Millisecond,
+	} {
+		if got, err := ParseAge(in); err != nil || got != want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "30", "-1h", "1d-5h", "1.5d", "30 days", "999999999999d", "106751d23h47m16s854775808ns", "h1"} {
+		if got, err := ParseAge(in); err == nil {
+			t.Errorf("ParseAge(%q) = %v; want an error", in, got)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"1h":                        now.Add(-time.Hour),
+		"2d":                        now.Add(-48 * time.Hour),
+		"2026-12-03T10:00:00Z":      time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC),
+		"2026-12-03T11:00:00+01:00": time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC),
+		"2026-12-02":                time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC),
+		"2026-12-03 09:30":          time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC),
+		"2026-12-03 09:30:15":       time.Date(2026, 12, 3, 9, 30, 15, 0, time.UTC),
+	} {
+		if got, err := ParseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yesterday", "2026-12-04", "2026-13-01", "-1h"} {
+		if got, err := ParseSince(in, now); err == nil {
+			t.Errorf("ParseSince(%q) = %v; want an error", in, got)
+		}
+	}
+}
