@@ -37,6 +37,14 @@ type Config struct {
 	Autostart Autostart       `toml:"autostart" json:"autostart"`
 	Images    []Image         `toml:"images" json:"images"`
 	Audit     Audit           `toml:"audit" json:"audit"`
+	Metrics   Metrics         `toml:"metrics" json:"metrics"`
+}
+
+// Metrics configures the metrics history that `hvctl metrics record` keeps: samples older than
+// Retention, and the oldest beyond MaxRows (0: no row cap), are pruned at each record.
+type Metrics struct {
+	Retention string `toml:"retention" json:"retention"`
+	MaxRows   int64  `toml:"max_rows" json:"max_rows"`
 }
 
 // Audit configures `audit run`.
@@ -115,6 +123,8 @@ var defaults = map[string]any{
 	"paths.isos":              "/var/lib/hvctl/isos",
 	"paths.profiles":          "/etc/hvctl/profiles",
 	"audit.waivers":           "",
+	"metrics.retention":       "30d",
+	"metrics.max_rows":        2000000,
 }
 
 // Setting is one effective value and where it came from.
@@ -324,6 +334,12 @@ func (c *Config) validate(source map[string]string) error {
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
 			return bad(k, "%q is not a duration such as 2s or 500ms", v)
 		}
+	}
+	if d, err := units.ParseAge(c.Metrics.Retention); err != nil || d <= 0 {
+		return bad("metrics.retention", "%q is not a positive duration such as 30d, 2w or 12h", c.Metrics.Retention)
+	}
+	if c.Metrics.MaxRows < 0 {
+		return bad("metrics.max_rows", "must be 0 (no cap) or more")
 	}
 	for name, z := range c.Zones {
 		if !names.Valid(name) {

@@ -86,6 +86,9 @@ func TestStrictErrors(t *testing.T) {
 		"[vm.defaults]\nmemory = \"lots\"\n":     "invalid size",
 		"[hosts.\"bad name\"]\nuri = \"x\"\n":    "not a valid name",
 		"[vm.defaults]\nvcpus = \"two\"\n":       "bad.toml:2:",
+		"[metrics]\nretention = \"forever\"\n":   "config metrics.retention (from ",
+		"[metrics]\nretention = \"0d\"\n":        "metrics.retention",
+		"[metrics]\nmax_rows = -1\n":             "metrics.max_rows",
 	}
 	for body, want := range cases {
 		p := write(t, dir, "bad.toml", body)
@@ -97,5 +100,17 @@ func TestStrictErrors(t *testing.T) {
 	_, err := Load(Options{File: filepath.Join(dir, "missing.toml"), Getenv: env(nil)})
 	if err == nil || errs.KindOf(err) != errs.Usage {
 		t.Errorf("missing explicit file: %v", err)
+	}
+}
+
+func TestMetricsDefaultsAndOverride(t *testing.T) {
+	l, err := Load(Options{Getenv: env(map[string]string{"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": "/nonexistent"})})
+	if err != nil || l.Config.Metrics.Retention != "30d" || l.Config.Metrics.MaxRows != 2000000 {
+		t.Fatalf("defaults: %+v, %v", l.Config.Metrics, err)
+	}
+	p := write(t, t.TempDir(), "c.toml", "[metrics]\nretention = \"2w\"\nmax_rows = 0\n")
+	l, err = Load(Options{File: p, Getenv: env(map[string]string{"HVCTL_METRICS_RETENTION": "12h"})})
+	if err != nil || l.Config.Metrics.Retention != "12h" || l.Config.Metrics.MaxRows != 0 {
+		t.Fatalf("file then env: %+v, %v", l.Config.Metrics, err)
 	}
 }
