@@ -9,6 +9,7 @@ import "time"
 type VMStats struct {
 	Name                 string      `json:"name"`
 	UUID                 string      `json:"uuid"`
+	ID                   *int        `json:"id"` // libvirt's run ID, new at each start (a restart resets the counters); null when not running
 	State                string      `json:"state"`
 	VCPUs                int         `json:"vcpus"`
 	MaxVCPUs             int         `json:"max_vcpus"`

@@ -51,7 +51,7 @@ func (c *Conn) SampleStats(ctx context.Context) (model.StatsSample, error) {
 // vmStats decodes one bulk record; absent fields stay zero or null.
 func vmStats(r rawStats) model.VMStats {
 	st, _ := r.uint("state.state")
-	vm := model.VMStats{Name: r.Name, UUID: r.UUID, State: StateName(libvirt.DomainState(st)),
+	vm := model.VMStats{Name: r.Name, UUID: r.UUID, ID: r.ID, State: StateName(libvirt.DomainState(st)),
 		VCPU: []model.VCPUStats{}, Disks: []model.DiskStats{}, NICs: []model.NICStats{}}
 	ptr := func(key string, scale uint64) *uint64 {
 		if v, ok := r.uint(key); ok {

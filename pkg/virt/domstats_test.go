@@ -9,7 +9,8 @@ import (
 // TestVMStatsDecodesBulkFields feeds the decoder a record with libvirt's own field names (as
 // `virsh domstats` prints them for a QEMU guest): a renamed or mis-scaled field fails here.
 func TestVMStatsDecodesBulkFields(t *testing.T) {
-	r := rawStats{Name: "web", UUID: "u-1", Params: map[string]any{
+	id := 7
+	r := rawStats{Name: "web", UUID: "u-1", ID: &id, Params: map[string]any{
 		"state.state": int64(1), "cpu.time": uint64(5_000_000_000), "cpu.user": uint64(3_000_000_000), "cpu.system": uint64(1_000_000_000),
 		"balloon.current": uint64(1048576), "balloon.maximum": uint64(2097152), "balloon.rss": uint64(524288),
 		"balloon.usable": uint64(800000), "balloon.available": uint64(1000000),
@@ -27,7 +28,7 @@ func TestVMStatsDecodesBulkFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"name":"web","uuid":"u-1","state":"running","vcpus":2,"max_vcpus":4,` +
+	want := `{"name":"web","uuid":"u-1","id":7,"state":"running","vcpus":2,"max_vcpus":4,` +
 		`"cpu_time_nanoseconds":5000000000,"cpu_user_nanoseconds":3000000000,"cpu_system_nanoseconds":1000000000,` +
 		`"memory_bytes":1073741824,"max_memory_bytes":2147483648,"memory_usable_bytes":819200000,"memory_available_bytes":1024000000,` +
 		`"memory_unused_bytes":null,"memory_rss_bytes":536870912,` +
@@ -61,6 +62,10 @@ func TestSampleStatsTestDriver(t *testing.T) {
 		}
 		if v.State == StateShutOff && v.CPUTimeNanoseconds != nil {
 			t.Errorf("%s: shut off with a CPU time", v.Name)
+		}
+		// The run ID tells the history a restarted VM (whose counters began again) apart.
+		if (v.State != StateShutOff) != (v.ID != nil) {
+			t.Errorf("%s: %s with run ID %v; want an ID exactly when active", v.Name, v.State, v.ID)
 		}
 	}
 	if states["web-01"] != StateRunning || states["db-01"] == "" {

@@ -21,6 +21,7 @@ import (
 type rawStats struct {
 	Name   string
 	UUID   string
+	ID     *int // libvirt's run ID, new at each start; nil when not running
 	Params map[string]any
 }
 
@@ -59,6 +60,11 @@ func allDomainStats(conn *libvirt.Connect, types libvirt.DomainStatsTypes, flags
 	for _, rec := range recs {
 		r := rawStats{Params: make(map[string]any, int(rec.nparams))}
 		r.Name = C.GoString(C.virDomainGetName(rec.dom))
+		// The ID is kept in the domain handle (no RPC); (unsigned)-1 means not running.
+		if id := C.virDomainGetID(rec.dom); id != ^C.uint(0) {
+			n := int(id)
+			r.ID = &n
+		}
 		var uuid [C.VIR_UUID_STRING_BUFLEN]C.char
 		if C.virDomainGetUUIDString(rec.dom, &uuid[0]) == 0 {
 			r.UUID = C.GoString(&uuid[0])
