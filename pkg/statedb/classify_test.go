@@ -1,0 +1,71 @@
+package statedb
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+)
+
+// TestClassifyRealFailures provokes each failure for real and checks its kind and line.
+func TestClassifyRealFailures(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := func(path string, o Options) error {
+		db, err := Open(ctx, path, schema, o)
+		if err == nil {
+			db.Close()
+		}
+		return Classify(path, err)
+	}
+	check := func(what string, err error, kind errs.Kind, text string) {
+		t.Helper()
+		if errs.KindOf(err) != kind || !strings.Contains(err.Error(), text) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v (kind %v); want one %v line containing %q", what, err, errs.KindOf(err), kind, text)
+		}
+	}
+	check("state dir through a file", open(filepath.Join(file, "x.db"), Options{}), errs.Unreachable, "cannot create the database there")
+	check("state dir in /proc", open("/proc/hvctl-no-such-dir/x.db", Options{}), errs.Unreachable, "/proc/hvctl-no-such-dir/x.db: cannot create")
+
+	path := filepath.Join(dir, "x.db")
+	if err := open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	check("newer schema", Classify(path, func() error { _, err := Open(ctx, path, schema[:1], Options{}); return err }()), errs.Conflict, "upgrade hvctl")
+
+	// One process holds the write lock; another gives up after its busy timeout.
+	holder, err := Open(ctx, path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	if _, err := tx.Exec("INSERT INTO t (who) VALUES ('holder')"); err != nil {
+		t.Fatal(err)
+	}
+	// Open itself writes (it checks the schema under the write lock), so it is what waits.
+	check("busy", open(path, Options{BusyTimeout: 50 * time.Millisecond}), errs.Timeout, "another process held the database")
+
+	if os.Getuid() != 0 { // root is not stopped by modes
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		check("unwritable dir", open(filepath.Join(ro, "x.db"), Options{}), errs.Unreachable, "permission denied")
+	}
+	if Classify(path, nil) != nil {
+		t.Error("Classify(nil) is not nil")
+	}
+}
