@@ -3,12 +3,22 @@
 package fsutil
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // WriteAtomic replaces path with data; readers see the old file or the new one, never a part.
 func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	return WriteAtomicFrom(path, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomicFrom replaces path with what write writes (a stream too large to hold); when
+// write fails, path is untouched and the temporary file removed.
+func WriteAtomicFrom(path string, mode os.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".hvctl-*")
 	if err != nil {
 		return err
@@ -18,7 +28,7 @@ func WriteAtomic(path string, data []byte, mode os.FileMode) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -141,13 +141,22 @@ func (c *Conn) GrowVolume(ctx context.Context, pool, name string, bytes uint64) 
 
 // VolumeExists says whether pool has a volume called name.
 func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
-	// Not lookupVolume: a missing volume is an answer here, a missing pool an error.
+	// Not lookupVolume: a missing volume is an answer here, a missing pool an error that says
+	// how to make it, an inactive one how to start it.
 	return call(ctx, c, "lookup volume", func() (bool, error) {
 		p, err := c.c.LookupStoragePoolByName(pool)
 		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
+				return false, ErrNoPool(pool)
+			}
 			return false, err
 		}
 		defer func() { _ = p.Free() }()
+		if active, err := p.IsActive(); err != nil {
+			return false, err
+		} else if !active {
+			return false, errPoolInactive(pool)
+		}
 		v, err := p.LookupStorageVolByName(name)
 		if err != nil {
 			if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) {

@@ -18,7 +18,7 @@ const URI = "test:///default"
 
 // Open connects to test:///default. The driver keeps its state while any connection lives, so
 // the test holds this one to see what a command did; at cleanup it removes every domain but
-// "test" and every volume of default-pool, so each test starts from the driver's own contents.
+// "test", every pool but default-pool and every volume of default-pool, so each test starts from the driver's own contents.
 func Open(t testing.TB) *virt.Conn {
 	t.Helper()
 	c, err := virt.Open(context.Background(), URI, false)
@@ -35,6 +35,16 @@ func Open(t testing.TB) *virt.Conn {
 					_ = d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 				}
 				_ = d.Free()
+			}
+		}
+		// Pools a test made (vmctl pool create) would be there for the next test.
+		if pools, err := raw.ListAllStoragePools(0); err == nil {
+			for _, p := range pools {
+				if n, _ := p.GetName(); n != "default-pool" {
+					_ = p.Destroy()
+					_ = p.Undefine()
+				}
+				_ = p.Free()
 			}
 		}
 		if p, err := raw.LookupStoragePoolByName("default-pool"); err == nil {

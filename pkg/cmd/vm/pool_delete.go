@@ -1,0 +1,168 @@
+package vm
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// PoolDeleteOptions of `vm pool delete`.
+type PoolDeleteOptions struct {
+	F          *cmdutil.Factory
+	Name       string
+	DeleteData bool
+	Force      bool
+	Yes        bool
+}
+
+// NewCmdPoolDelete builds `vm pool delete`.
+func NewCmdPoolDelete(f *cmdutil.Factory, runF func(context.Context, *PoolDeleteOptions) error) *cobra.Command {
+	opts := &PoolDeleteOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "delete POOL",
+		Short: "Remove a storage pool's definition (its data only with --delete-data)",
+		Long: `Stop the pool and remove its definition. The directory, volume group or export and every
+volume in it stay where they are, and the output says so: 'vmctl pool create' with the same
+arguments serves them again.
+
+--delete-data removes the data too: each volume, then the pool's storage itself (an empty
+directory, the volume group). It is refused (exit 4) while any VM, running or not, has a disk
+in the pool, with or without --force. Without --delete-data a pool that VMs' disks are in is
+refused unless --force: their definitions would name a pool that no longer exists.
+
+` + cmdutil.ConfirmHelp,
+		Example: `  vmctl pool delete scratch --yes
+  vmctl pool delete old-vms --delete-data   # lists the volumes and asks`,
+		Args:              cmdutil.ExactArgs(1, "one pool name"),
+		ValidArgsFunction: completePools(f, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if err := cmdutil.ValidateLookupName("pool", opts.Name); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runPoolDelete(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DeleteData, "delete-data", false, "delete every volume and the pool's storage too")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "remove the definition even though VMs' disks are in the pool (never with --delete-data)")
+	cmdutil.AddYesFlag(cmd, &opts.Yes)
+	f.AddOutputFlags(cmd)
+	return cmd
+}
+
+func runPoolDelete(ctx context.Context, o *PoolDeleteOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	var ch model.PoolChange
+	err = withConn(ctx, o.F, false, func(c *virt.Conn) error {
+		ch, err = deletePool(ctx, o, c)
+		return err
+	})
+	if err != nil {
+		return errs.Wrap(err, "pool delete %s", o.Name)
+	}
+	if ch.Kept != "" {
+		o.F.Infof("%s: kept %s", o.F.Prog, ch.Kept)
+	}
+	return output.Object(o.F.IO.Out, format, ch, [][2]string{
+		{"name", ch.Name}, {"action", ch.Action}, {"steps", strings.Join(ch.Steps, ", ")}, {"kept", output.Dash(ch.Kept)},
+	})
+}
+
+// deletePool checks everything first (the pool, who uses it, what --delete-data would remove),
+// asks, then takes the steps.
+func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.PoolChange, error) {
+	ch := model.PoolChange{Name: o.Name, Action: "deleted", Steps: []string{}}
+	p, err := c.Pool(ctx, o.Name)
+	if err != nil {
+		return ch, err
+	}
+	users, err := c.PoolUsers(ctx, o.Name)
+	if err != nil {
+		return ch, errs.Wrap(err, "cannot tell which VMs use pool %s", o.Name)
+	}
+	if len(users) > 0 {
+		vms := slices.Sorted(func(yield func(string) bool) {
+			for vm := range users {
+				if !yield(vm) {
+					return
+				}
+			}
+		})
+		switch {
+		case o.DeleteData:
+			return ch, errs.New(errs.Conflict, "VMs have disks in pool %s: %s; not deleting its data", o.Name, strings.Join(vms, ", ")).
+				WithHint("delete those VMs or move their disks first")
+		case !o.Force:
+			return ch, errs.New(errs.Conflict, "VMs have disks in pool %s: %s", o.Name, strings.Join(vms, ", ")).
+				WithHint("--force removes the definition anyway (their data stays; their definitions then name a missing pool)")
+		}
+		o.F.Warnf("removing pool %s under VMs with disks in it: %s", o.Name, strings.Join(vms, ", "))
+	}
+	q := cmdutil.Question{Verb: "delete", What: "storage pool (its data stays)", Done: "deleted", Objects: []string{o.Name}}
+	var vols []model.Volume
+	if o.DeleteData {
+		if !p.Active {
+			// Volumes are listed only while a pool is active; what would be deleted must be seen.
+			if _, err := c.StartPool(ctx, o.Name); err != nil {
+				return ch, errs.Wrap(err, "start the pool to list what --delete-data would remove")
+			}
+			ch.Steps = append(ch.Steps, "started")
+		}
+		if vols, err = c.Volumes(ctx, o.Name); err != nil {
+			return ch, err
+		}
+		q.What = "storage pool and its data"
+		q.Objects = []string{o.Name + " (" + output.Dash(p.Path) + ")"}
+		for _, v := range vols {
+			q.Objects = append(q.Objects, "volume "+v.Name)
+		}
+	}
+	if err := cmdutil.Confirm(o.F.IO, o.Yes, q); err != nil {
+		return ch, err
+	}
+	for _, v := range vols {
+		if err := c.DeleteVolumeIn(ctx, o.Name, v.Name); err != nil {
+			return ch, errs.Wrap(err, "delete volume %s (pool and remaining volumes kept)", v.Name)
+		}
+	}
+	if len(vols) > 0 {
+		ch.Steps = append(ch.Steps, "volumes-deleted")
+	}
+	if stopped, err := c.StopPool(ctx, o.Name); err != nil {
+		return ch, err
+	} else if stopped {
+		ch.Steps = append(ch.Steps, "stopped")
+	}
+	if o.DeleteData {
+		if err := c.DeletePoolStorage(ctx, o.Name); err != nil {
+			return ch, errs.Wrap(err, "delete the pool's storage (the definition is kept)")
+		}
+		ch.Steps = append(ch.Steps, "storage-deleted")
+	} else {
+		ch.Kept = "the pool's storage"
+		if p.Path != "" {
+			ch.Kept += " at " + p.Path
+		}
+		ch.Kept += " (--delete-data removes it)"
+	}
+	if p.Persistent {
+		if err := c.UndefinePool(ctx, o.Name); err != nil {
+			return ch, err
+		}
+		ch.Steps = append(ch.Steps, "undefined")
+	}
+	return ch, nil
+}
