@@ -61,7 +61,6 @@ func withConn(ctx context.Context, f *cmdutil.Factory, readOnly bool, fn func(*v
 	return fn(conn)
 }
 
-
 const poolBulkHelp = `
 
 Targets are pool names, shell-style globs ('lab-*'), or --all. Each pool gets one result line
