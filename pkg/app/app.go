@@ -72,6 +72,10 @@ func Run(args []string, f *cmdutil.Factory) int {
 // report prints err once, in the one format, and returns its exit code. cmd is the command that
 // failed (for its help hint and its output flags), args the raw arguments.
 func report(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
+	var status *errs.Status
+	if errors.As(err, &status) { // the command said all it had to (vmctl exec: the guest's status)
+		return status.Code
+	}
 	kind := errs.KindOf(err)
 	msg := err.Error()
 	var e *errs.Error

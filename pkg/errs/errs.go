@@ -25,6 +25,7 @@ const (
 	Verify                  // checksum or signature mismatch
 	Findings                // audit findings at or above --fail-on
 	Drift                   // diff --exit-code: a VM differs from its profile
+	NoAgent                 // the guest agent is not configured, not connected or not answering
 	Interrupted             // SIGINT/SIGTERM
 )
 
@@ -43,6 +44,7 @@ var kinds = [...]struct {
 	Verify:      {8, "verification_failed", "verification failed: checksum or signature mismatch"},
 	Findings:    {9, "audit_findings", "audit findings at or above --fail-on"},
 	Drift:       {10, "drift", "drift: a VM differs from its profile (diff --exit-code)"},
+	NoAgent:     {11, "agent_unavailable", "guest agent not configured or not connected (exec, cp, guest)"},
 	Interrupted: {130, "interrupted", "interrupted"},
 }
 
@@ -104,6 +106,12 @@ func Wrap(err error, format string, args ...any) error {
 	}
 	return &Error{Kind: KindOf(err), Msg: prefix + ": " + err.Error(), Err: err}
 }
+
+// Status ends a command with an exit status of its own and no message of hvctl's: vmctl exec
+// passes the guest process's status through this way. Code 0 is not an error: return nil.
+type Status struct{ Code int }
+
+func (s *Status) Error() string { return fmt.Sprintf("exit status %d", s.Code) }
 
 // KindOf classifies any error.
 func KindOf(err error) Kind {

@@ -632,3 +632,98 @@ func (m MediaChange) ObjectName() string { return m.VM }
 
 // ObjectName is the VM's name, for -o name.
 func (v VMDetail) ObjectName() string { return v.Name }
+
+// ExecResult is `vmctl exec --json`: how the guest process ended and what it wrote. It is
+// printed only when the process ran; hvctl's own failures are the error body on stderr.
+type ExecResult struct {
+	Name            string   `json:"name"` // the VM
+	Command         []string `json:"command"`
+	PID             int      `json:"pid"`         // in the guest
+	ExitCode        *int     `json:"exit_code"`   // null when a signal ended it, or when it was killed on --timeout
+	Signal          *int     `json:"signal"`      // the signal that ended it, else null
+	ExitStatus      int      `json:"exit_status"` // vmctl's own exit status for this result: exit code, 128+signal, or 5 on timeout
+	TimedOut        bool     `json:"timed_out"`   // --timeout passed and the process was killed
+	Stdout          string   `json:"stdout"`      // as text when it is valid UTF-8, else "" and stdout_base64
+	StdoutBase64    string   `json:"stdout_base64,omitempty"`
+	Stderr          string   `json:"stderr"`
+	StderrBase64    string   `json:"stderr_base64,omitempty"`
+	StdoutTruncated bool     `json:"stdout_truncated"` // the agent kept only the first 16 MiB
+	StderrTruncated bool     `json:"stderr_truncated"`
+	DurationSeconds float64  `json:"duration_seconds"`
+}
+
+// CopyResult is `vmctl cp --json`: one file copied between the host and a guest.
+type CopyResult struct {
+	Name        string `json:"name"`      // the VM
+	Direction   string `json:"direction"` // to_guest or from_guest
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	SizeBytes   int64  `json:"size_bytes"`
+	Mode        string `json:"mode"` // octal permission bits given to the copy, e.g. "0644"
+}
+
+// GuestInfo is `vmctl guest info`: what the guest agent reports (libvirt's GetGuestInfo).
+// Parts the agent does not support are empty.
+type GuestInfo struct {
+	Name                  string           `json:"name"` // the VM
+	Hostname              string           `json:"hostname"`
+	OS                    GuestOS          `json:"os"`
+	Timezone              string           `json:"timezone"`
+	TimezoneOffsetSeconds *int             `json:"timezone_offset_seconds"`
+	Users                 []GuestUser      `json:"users"`
+	FileSystems           []GuestFS        `json:"file_systems"`
+	Interfaces            []GuestInterface `json:"interfaces"`
+}
+
+// ObjectName is the VM's name, for -o name.
+func (g GuestInfo) ObjectName() string { return g.Name }
+
+// GuestOS is the guest's os-release and uname.
+type GuestOS struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	PrettyName    string `json:"pretty_name"`
+	Version       string `json:"version"`
+	VersionID     string `json:"version_id"`
+	KernelRelease string `json:"kernel_release"`
+	KernelVersion string `json:"kernel_version"`
+	Machine       string `json:"machine"`
+}
+
+// GuestUser is a user logged in to the guest.
+type GuestUser struct {
+	Name      string `json:"name"`
+	Domain    string `json:"domain"`     // Windows logon domain
+	LoginTime string `json:"login_time"` // RFC 3339 UTC, "" when not known
+}
+
+// GuestFS is a mounted file system in the guest.
+type GuestFS struct {
+	Mountpoint string   `json:"mountpoint"`
+	Device     string   `json:"device"`
+	Type       string   `json:"type"`
+	TotalBytes *uint64  `json:"total_bytes"` // null when the agent does not say
+	UsedBytes  *uint64  `json:"used_bytes"`
+	Disks      []string `json:"disks"` // the VM's disk targets (aliases) it lives on
+}
+
+// GuestInterface is a network interface inside the guest.
+type GuestInterface struct {
+	Name      string         `json:"name"`
+	MAC       string         `json:"mac"`
+	Addresses []GuestAddress `json:"addresses"`
+}
+
+// GuestAddress is one address of a guest interface.
+type GuestAddress struct {
+	Family  string `json:"family"` // ipv4 or ipv6
+	Address string `json:"address"`
+	Prefix  int    `json:"prefix"`
+}
+
+// GuestAction is the result of `vmctl guest fstrim` and `vmctl guest password`.
+type GuestAction struct {
+	Name   string `json:"name"`   // the VM
+	Action string `json:"action"` // trimmed, password_set
+	User   string `json:"user,omitempty"`
+}

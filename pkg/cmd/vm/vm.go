@@ -31,6 +31,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil), NewCmdStats(f, nil),
 		NewCmdPool(f), NewCmdVolume(f),
 	)
+	cmd.AddCommand(NewCmdExec(f, nil))
 	return cmd
 }
 
