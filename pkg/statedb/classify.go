@@ -2,6 +2,7 @@ package statedb
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -37,22 +38,27 @@ func Classify(path string, err error) error {
 		}
 		return false
 	}
+	// Open prefixes some errors with the path already; say it once.
+	cause := strings.TrimPrefix(err.Error(), path+": ")
+	classified := func(k errs.Kind, what string) *errs.Error {
+		return &errs.Error{Kind: k, Msg: path + ": " + what, Err: err}
+	}
 	switch {
 	case errors.Is(err, ErrTooNew):
-		return errs.New(errs.Conflict, "%s: %w", path, err)
+		return classified(errs.Conflict, cause)
 	case isSQLite && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
-		return errs.New(errs.Timeout, "%s: another process held the database longer than the busy timeout: %w", path, err)
+		return classified(errs.Timeout, "another process held the database longer than the busy timeout: "+cause)
 	case errno(syscall.ENOSPC, syscall.EDQUOT) || (isSQLite && se.Code == sqlite3.ErrFull):
-		return errs.New(errs.Failure, "%s: no space left to write the database: %w", path, err)
+		return classified(errs.Failure, "no space left to write the database: "+cause)
 	case errno(syscall.EROFS):
-		return errs.New(errs.Unreachable, "%s: cannot write: the state directory is on a read-only file system", path).
+		return classified(errs.Unreachable, "cannot write: the state directory is on a read-only file system").
 			WithHint("set paths.state to a writable directory")
 	case errno(syscall.EACCES, syscall.EPERM) || (isSQLite && (se.Code == sqlite3.ErrPerm || se.Code == sqlite3.ErrAuth)):
-		return errs.New(errs.Unreachable, "%s: permission denied", path).
+		return classified(errs.Unreachable, "permission denied").
 			WithHint("run as the user that owns paths.state (root for the system's), or set paths.state")
 	case errno(syscall.ENOENT, syscall.ENOTDIR) || (isSQLite && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)):
-		return errs.New(errs.Unreachable, "%s: cannot create the database there: %w", path, err).
+		return classified(errs.Unreachable, "cannot create the database there: "+cause).
 			WithHint("paths.state must be a directory hvctl can create and write")
 	}
-	return errs.New(errs.Failure, "%s: %w", path, err)
+	return classified(errs.Failure, cause)
 }

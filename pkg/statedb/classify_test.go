@@ -28,8 +28,8 @@ func TestClassifyRealFailures(t *testing.T) {
 	}
 	check := func(what string, err error, kind errs.Kind, text string) {
 		t.Helper()
-		if errs.KindOf(err) != kind || !strings.Contains(err.Error(), text) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s: %v (kind %v); want one %v line containing %q", what, err, errs.KindOf(err), kind, text)
+		if errs.KindOf(err) != kind || !strings.Contains(err.Error(), text) || strings.Contains(err.Error(), "\n") || strings.Count(err.Error(), "x.db") != 1 {
+			t.Errorf("%s: %v (kind %v); want one %v line containing %q, naming the file once", what, err, errs.KindOf(err), kind, text)
 		}
 	}
 	check("state dir through a file", open(filepath.Join(file, "x.db"), Options{}), errs.Unreachable, "cannot create the database there")
