@@ -1,0 +1,219 @@
+package stats
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+)
+
+// The metrics history stores counters, not rates: `hvctl metrics record` is one bulk call with
+// no sleep in it, and the rates are computed when the history is read, from consecutive
+// records. A rate then covers the whole time between two records, so what happened between
+// timer runs is in it (two samples a second apart every few minutes would see a second of
+// each), and the stored counters can be summarised again any other way later.
+
+// HistoryRow is one VM in one recorded sample: its counters as libvirt counted them, with the
+// disk and network counters summed over the VM's devices.
+type HistoryRow struct {
+	Time                 time.Time
+	UUID, Name, State    string
+	RunID                *int // libvirt's run ID: a different one means the VM was restarted
+	VCPUs, HostCPUs      int
+	CPUTimeNanoseconds   *uint64
+	MemoryBytes          uint64
+	MemoryRSSBytes       *uint64
+	MemoryAvailableBytes *uint64
+	MemoryUsableBytes    *uint64
+	// DiskDevices and NICDevices name the devices the totals are summed over: when the set
+	// changes, the totals of two records are not comparable.
+	DiskDevices, NICDevices                                            string
+	DiskReadBytes, DiskWriteBytes, DiskReadRequests, DiskWriteRequests uint64
+	NetRxBytes, NetTxBytes, NetRxPackets, NetTxPackets                 uint64
+}
+
+// HistoryRows turns a sample into the rows the history keeps: its active VMs (a shut-off VM
+// has no counters to keep).
+func HistoryRows(s model.StatsSample) []HistoryRow {
+	rows := make([]HistoryRow, 0, len(s.VMs))
+	for _, v := range s.VMs {
+		if v.State == virt.StateShutOff {
+			continue
+		}
+		r := HistoryRow{Time: s.Time, UUID: v.UUID, Name: v.Name, State: v.State, RunID: v.ID, VCPUs: v.VCPUs, HostCPUs: s.HostCPUs,
+			CPUTimeNanoseconds: v.CPUTimeNanoseconds, MemoryBytes: v.MemoryBytes, MemoryRSSBytes: v.MemoryRSSBytes,
+			MemoryAvailableBytes: v.MemoryAvailableBytes, MemoryUsableBytes: v.MemoryUsableBytes}
+		var disks, nics []string
+		for _, d := range v.Disks {
+			disks = append(disks, d.Name)
+			r.DiskReadBytes += d.ReadBytes
+			r.DiskWriteBytes += d.WriteBytes
+			r.DiskReadRequests += d.ReadRequests
+			r.DiskWriteRequests += d.WriteRequests
+		}
+		for _, n := range v.NICs {
+			nics = append(nics, n.Name)
+			r.NetRxBytes += n.RxBytes
+			r.NetTxBytes += n.TxBytes
+			r.NetRxPackets += n.RxPackets
+			r.NetTxPackets += n.TxPackets
+		}
+		r.DiskDevices, r.NICDevices = strings.Join(disks, ","), strings.Join(nics, ",")
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// MinHistoryInterval is the shortest gap between two records a rate is computed over: records
+// closer than that (two timers firing together) are kept as levels but not paired, because
+// the time of a sample is taken when the bulk call returns and a few milliseconds of that
+// jitter over a gap of a few milliseconds would be a wildly wrong rate.
+const MinHistoryInterval = time.Second
+
+// observations collects one quantity's values; Avg is weighted (rates by the interval they
+// cover, levels by 1).
+type observations struct {
+	vals            []float64
+	weighted, total float64
+}
+
+func (o *observations) add(v, weight float64) {
+	o.vals = append(o.vals, v)
+	o.weighted += v * weight
+	o.total += weight
+}
+
+func (o *observations) summary() *model.Summary {
+	if len(o.vals) == 0 || o.total <= 0 {
+		return nil
+	}
+	sorted := slices.Clone(o.vals)
+	slices.Sort(sorted)
+	n := len(sorted)
+	rank := (95*n + 99) / 100 // ceil(0.95 n) in integers: no float rounding at 20, 100 …
+	return &model.Summary{Min: sorted[0], Avg: o.weighted / o.total, Max: sorted[n-1], P95: sorted[rank-1], Observations: n}
+}
+
+type vmSeries struct {
+	cpuVCPUs, cpuHost, mem, rss, guestUsed                     observations
+	diskRB, diskWB, diskRR, diskWR, netRB, netTB, netRP, netTP observations
+}
+
+// SummariseHistory summarises rows (any order, any VMs) per VM, sorted by name. Rates come
+// from consecutive records of the same VM at least MinHistoryInterval apart; an interval over
+// which the VM restarted (its run ID changed), a counter went down, or the devices changed is
+// left out of the rates it would feed and counted in CounterResets — never a negative or a
+// huge rate.
+func SummariseHistory(rows []HistoryRow) []model.VMHistory {
+	byVM := map[string][]HistoryRow{}
+	for _, r := range rows {
+		byVM[r.UUID] = append(byVM[r.UUID], r)
+	}
+	out := make([]model.VMHistory, 0, len(byVM))
+	for _, rs := range byVM {
+		slices.SortStableFunc(rs, func(a, b HistoryRow) int { return a.Time.Compare(b.Time) })
+		out = append(out, summariseVM(rs))
+	}
+	slices.SortFunc(out, func(a, b model.VMHistory) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.UUID, b.UUID))
+	})
+	return out
+}
+
+func summariseVM(rs []HistoryRow) model.VMHistory {
+	last := rs[len(rs)-1]
+	h := model.VMHistory{Name: last.Name, UUID: last.UUID, FirstSample: rs[0].Time.UTC(), LastSample: last.Time.UTC(), Samples: len(rs)}
+	var s vmSeries
+	for _, r := range rs {
+		s.mem.add(float64(r.MemoryBytes), 1)
+		if r.MemoryRSSBytes != nil {
+			s.rss.add(float64(*r.MemoryRSSBytes), 1)
+		}
+		if r.MemoryAvailableBytes != nil && r.MemoryUsableBytes != nil && *r.MemoryAvailableBytes >= *r.MemoryUsableBytes {
+			s.guestUsed.add(float64(*r.MemoryAvailableBytes-*r.MemoryUsableBytes), 1)
+		}
+	}
+	base := rs[0]
+	for _, r := range rs[1:] {
+		if r.Time.Sub(base.Time) < MinHistoryInterval {
+			continue
+		}
+		used, reset := s.addInterval(base, r)
+		if used {
+			h.CoveredSeconds += r.Time.Sub(base.Time).Seconds()
+		}
+		if reset {
+			h.CounterResets++
+		}
+		base = r
+	}
+	h.CPUPercentOfVCPUs, h.CPUPercentOfHost = s.cpuVCPUs.summary(), s.cpuHost.summary()
+	h.MemoryBytes, h.MemoryRSSBytes, h.MemoryGuestUsedBytes = s.mem.summary(), s.rss.summary(), s.guestUsed.summary()
+	h.DiskReadBytesPerSecond, h.DiskWriteBytesPerSecond = s.diskRB.summary(), s.diskWB.summary()
+	h.DiskReadRequestsPerSecond, h.DiskWriteRequestsPerSecond = s.diskRR.summary(), s.diskWR.summary()
+	h.NetRxBytesPerSecond, h.NetTxBytesPerSecond = s.netRB.summary(), s.netTB.summary()
+	h.NetRxPacketsPerSecond, h.NetTxPacketsPerSecond = s.netRP.summary(), s.netTP.summary()
+	return h
+}
+
+// addInterval adds the rates between two records of one VM; used says whether any rate came
+// from it, reset whether any was left out because the counters began again.
+func (s *vmSeries) addInterval(a, b HistoryRow) (used, reset bool) {
+	dt := b.Time.Sub(a.Time).Seconds()
+	if a.RunID != nil && b.RunID != nil && *a.RunID != *b.RunID {
+		return false, true // restarted: every counter began again, whatever it reads now
+	}
+	grew := func(pairs ...[2]uint64) bool {
+		for _, p := range pairs {
+			if p[1] < p[0] {
+				return false
+			}
+		}
+		return true
+	}
+	rate := func(p [2]uint64) float64 { return float64(p[1]-p[0]) / dt }
+
+	if a.CPUTimeNanoseconds != nil && b.CPUTimeNanoseconds != nil {
+		if p := [2]uint64{*a.CPUTimeNanoseconds, *b.CPUTimeNanoseconds}; grew(p) {
+			busy := rate(p) / 1e9 // CPU seconds per second
+			if b.VCPUs > 0 {
+				s.cpuVCPUs.add(100*busy/float64(b.VCPUs), dt)
+				used = true
+			}
+			if b.HostCPUs > 0 {
+				s.cpuHost.add(100*busy/float64(b.HostCPUs), dt)
+				used = true
+			}
+		} else {
+			reset = true
+		}
+	}
+	disk := [][2]uint64{{a.DiskReadBytes, b.DiskReadBytes}, {a.DiskWriteBytes, b.DiskWriteBytes}, {a.DiskReadRequests, b.DiskReadRequests}, {a.DiskWriteRequests, b.DiskWriteRequests}}
+	if a.DiskDevices == b.DiskDevices && grew(disk...) {
+		if b.DiskDevices != "" {
+			s.diskRB.add(rate(disk[0]), dt)
+			s.diskWB.add(rate(disk[1]), dt)
+			s.diskRR.add(rate(disk[2]), dt)
+			s.diskWR.add(rate(disk[3]), dt)
+			used = true
+		}
+	} else {
+		reset = true
+	}
+	net := [][2]uint64{{a.NetRxBytes, b.NetRxBytes}, {a.NetTxBytes, b.NetTxBytes}, {a.NetRxPackets, b.NetRxPackets}, {a.NetTxPackets, b.NetTxPackets}}
+	if a.NICDevices == b.NICDevices && grew(net...) {
+		if b.NICDevices != "" {
+			s.netRB.add(rate(net[0]), dt)
+			s.netTB.add(rate(net[1]), dt)
+			s.netRP.add(rate(net[2]), dt)
+			s.netTP.add(rate(net[3]), dt)
+			used = true
+		}
+	} else {
+		reset = true
+	}
+	return used, reset
+}
