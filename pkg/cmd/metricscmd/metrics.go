@@ -64,7 +64,7 @@ health, every VM at once) and is run by services and timers rather than about on
 	cmd.Flags().StringVar(&opts.Textfile, "textfile", "", "write `DIR`/hvctl.prom atomically instead of printing")
 	addScrapeTimeout(cmd, &opts.ScrapeTimeout)
 	_ = cmd.MarkFlagDirname("textfile")
-	cmd.AddCommand(NewCmdServe(f, nil), NewCmdPush(f, nil))
+	cmd.AddCommand(NewCmdServe(f, nil), NewCmdPush(f, nil), NewCmdRecord(f, nil))
 	return cmd
 }
 
