@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -21,6 +23,11 @@ type StatsOptions struct {
 	Patterns []string
 	Interval time.Duration
 	Count    int
+	// SampleTimeout bounds connecting and each sample (--timeout), not the whole run: an
+	// endless --count 0 must not end at the first deadline.
+	SampleTimeout time.Duration
+	// Order sorts each report's VMs (vmctl top --batch --sort); nil keeps them by name.
+	Order func(a, b model.VMStatsReport) int
 }
 
 // NewCmdStats builds `vm stats`.
@@ -46,10 +53,14 @@ pipe, --json prints one JSON document per line (NDJSON).`,
   vmctl stats 'web-*' -o wide
   vmctl stats --json --count 0 --interval 10s >> stats.ndjson
   vmctl stats --jq '.vms[] | [.name, .rates.cpu_percent_of_vcpus] | @tsv'`,
+		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " per sample"},
 		ValidArgsFunction: completeVMs(f, true),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			opts.Patterns = args
 			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
+			}
+			if opts.SampleTimeout, err = sampleTimeout(f); err != nil {
 				return err
 			}
 			if opts.Interval <= 0 {
@@ -75,12 +86,20 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 	if err != nil {
 		return err
 	}
-	conn, err := o.F.Connect(ctx, true)
+	bounded := func() (context.Context, context.CancelFunc) {
+		if o.SampleTimeout <= 0 {
+			return context.WithCancel(ctx)
+		}
+		return virt.WithTimeout(ctx, o.SampleTimeout)
+	}
+	connectCtx, cancel := bounded()
+	defer cancel()
+	conn, err := o.F.Connect(connectCtx, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	prev, err := stats.Sample(ctx, conn)
+	prev, err := stats.Sample(connectCtx, conn)
 	if err != nil {
 		return errs.Wrap(err, "stats")
 	}
@@ -100,7 +119,9 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 			return errs.Wrap(ctx.Err(), "stats")
 		case <-time.After(o.Interval):
 		}
-		cur, err := stats.Sample(ctx, conn)
+		sampleCtx, cancel := bounded()
+		cur, err := stats.Sample(sampleCtx, conn)
+		cancel()
 		if err != nil {
 			return errs.Wrap(err, "stats")
 		}
@@ -113,6 +134,9 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 			}
 		}
 		rep.VMs = kept
+		if o.Order != nil {
+			slices.SortStableFunc(rep.VMs, o.Order)
+		}
 		if n > 0 && !format.IsJSON() && format.Kind != output.Name {
 			fmt.Fprintln(o.F.IO.Out)
 		}
@@ -121,6 +145,19 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 		}
 	}
 	return nil
+}
+
+// sampleTimeout is --timeout when given, else the default: the bound of one sample of a
+// command that samples until interrupted.
+func sampleTimeout(f *cmdutil.Factory) (time.Duration, error) {
+	d := cmdutil.DefaultTimeout
+	if fl := f.Global.Flags; fl != nil && fl.Changed("timeout") {
+		d = f.Global.Timeout
+	}
+	if d <= 0 {
+		return 0, errs.New(errs.Usage, "--timeout must be positive")
+	}
+	return d, nil
 }
 
 func writeStats(w interface{ Write([]byte) (int, error) }, f output.Format, rep model.StatsReport) error {

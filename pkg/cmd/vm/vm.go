@@ -32,6 +32,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdPool(f), NewCmdVolume(f),
 	)
 	cmd.AddCommand(NewCmdExec(f, nil))
+	cmd.AddCommand(NewCmdTop(f, nil))
 	return cmd
 }
 
