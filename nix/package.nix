@@ -9,7 +9,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-vQGY2PxvTI4Aw4Y4bGi+ZJu4wElYXJPzm07WKBRFNb8=";
+  vendorHash = "sha256-13GvJ6aXvUFtfZQu2OCFlJEe+KJuPC0ftTVIDC/ii+M=";
 
   # No subPackages: it limits `go test` to the packages it builds, and cmd/hvctl has no tests.
   # Every package is built and tested instead; the docs generator (cmd/gen-docs), the other
