@@ -18,6 +18,9 @@ type VM struct {
 	IPv4           []string `json:"ipv4"`
 	CPUTimeSeconds *float64 `json:"cpu_time_seconds"` // null when the domain is not running
 	UptimeSeconds  *int64   `json:"uptime_seconds"`   // null when not running or not known (remote hosts)
+	// Saved: shut off with its memory in a managed save image (`vmctl save`); the next start
+	// restores it. The table's STATE says "saved"; state stays shut_off, as libvirt's is.
+	Saved bool `json:"saved"`
 }
 
 // VMDetail is `vmctl show`: what dominfo, domblklist, domiflist, domifaddr, domdisplay and
@@ -48,23 +51,25 @@ type VMDetail struct {
 	Persistent     bool   `json:"persistent"`
 	// PendingRestart: the persistent definition was applied with changes the running VM sees
 	// only after a restart.
-	PendingRestart bool         `json:"pending_restart"`
-	Disks          []Disk       `json:"disks"`
-	NICs           []NIC        `json:"nics"`
-	Graphics       []Graphics   `json:"graphics"`
-	Snapshots      int          `json:"snapshots"`
-	Metadata       []Metadata   `json:"metadata"`
-	TPMs           []TPM        `json:"tpms"`
-	Hostdevs       []Hostdev    `json:"hostdevs"`
-	Filesystems    []Filesystem `json:"filesystems"`
-	Watchdogs      []Watchdog   `json:"watchdogs"`
-	RNGs           []RNG        `json:"rngs"`
-	SecLabels      []SecLabel   `json:"seclabels"` // the domain's security labels, one per security driver
-	Videos         []Video      `json:"videos"`
-	Sounds         []string     `json:"sounds"`   // sound card models
-	Shmems         []Shmem      `json:"shmems"`   // shared memory (Looking Glass)
-	Balloon        string       `json:"balloon"`  // memory balloon model; "none" or "" without one
-	Chardevs       []Chardev    `json:"chardevs"` // serial ports, consoles and channels (the guest agent's)
+	PendingRestart bool `json:"pending_restart"`
+	// Saved: shut off with its memory in a managed save image; the next start restores it.
+	Saved       bool         `json:"saved"`
+	Disks       []Disk       `json:"disks"`
+	NICs        []NIC        `json:"nics"`
+	Graphics    []Graphics   `json:"graphics"`
+	Snapshots   int          `json:"snapshots"`
+	Metadata    []Metadata   `json:"metadata"`
+	TPMs        []TPM        `json:"tpms"`
+	Hostdevs    []Hostdev    `json:"hostdevs"`
+	Filesystems []Filesystem `json:"filesystems"`
+	Watchdogs   []Watchdog   `json:"watchdogs"`
+	RNGs        []RNG        `json:"rngs"`
+	SecLabels   []SecLabel   `json:"seclabels"` // the domain's security labels, one per security driver
+	Videos      []Video      `json:"videos"`
+	Sounds      []string     `json:"sounds"`   // sound card models
+	Shmems      []Shmem      `json:"shmems"`   // shared memory (Looking Glass)
+	Balloon     string       `json:"balloon"`  // memory balloon model; "none" or "" without one
+	Chardevs    []Chardev    `json:"chardevs"` // serial ports, consoles and channels (the guest agent's)
 	// LinkedClones are the VMs whose disks overlay this one's (it is their template).
 	LinkedClones []string `json:"linked_clones"`
 }

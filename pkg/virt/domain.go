@@ -135,8 +135,8 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 	// The list reads are independent of the stats; libvirt multiplexes calls on one connection,
 	// so they go out together.
 	var (
-		cpu                  []rawStats
-		autostart, transient map[string]bool
+		cpu                         []rawStats
+		autostart, transient, saved map[string]bool
 		wg                   sync.WaitGroup
 		errsMu               sync.Mutex
 		firstErr             error
@@ -165,9 +165,11 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 		}
 		return set
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); autostart = nameSet(libvirt.CONNECT_LIST_DOMAINS_AUTOSTART) }()
 	go func() { defer wg.Done(); transient = nameSet(libvirt.CONNECT_LIST_DOMAINS_TRANSIENT) }()
+	// Saved state (managed save) is one more filtered list, not one call per domain.
+	go func() { defer wg.Done(); saved = nameSet(libvirt.CONNECT_LIST_DOMAINS_MANAGEDSAVE) }()
 	stats, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
 		return allDomainStats(c.c, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON|libvirt.DOMAIN_STATS_VCPU, 0)
 	})
@@ -203,6 +205,7 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 			Persistent: !transient[s.Name],
 			IPv4:       []string{},
 		}
+		vm.Saved = saved[s.Name] && vm.State == StateShutOff
 		if n, ok := s.uint("vcpu.current"); ok {
 			vm.VCPUs = int(n)
 		}
@@ -538,6 +541,11 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 		v.CPUTimeSeconds = &secs
 	}
 	v.Autostart, v.Persistent, v.Snapshots = f.autostart, f.persistent, f.snapshots
+	if !active {
+		if v.Saved, err = d.HasSavedState(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if os := def.OS; os != nil {
 		if os.Type != nil {
 			v.OSType, v.Arch, v.Machine = os.Type.Type, os.Type.Arch, os.Type.Machine

@@ -51,7 +51,14 @@ func (d *Domain) Start(ctx context.Context) (string, error) {
 	case !isDown(state):
 		return ActNone, nil
 	}
-	return ActStarted, call0(ctx, d.c, "start "+d.Name, d.d.Create)
+	// A saved domain's start restores it (libvirt does); the result says so.
+	act := ActStarted
+	if saved, err := d.HasSavedState(ctx); err != nil {
+		return "", err
+	} else if saved {
+		act = ActRestored
+	}
+	return act, call0(ctx, d.c, "start "+d.Name, d.d.Create)
 }
 
 // StopOptions tune a graceful stop.

@@ -50,7 +50,8 @@ many VMs there are.`,
 			return runList(cmd.Context(), opts)
 		},
 	}
-	cmdutil.StringSliceEnumFlag(cmd, &opts.States, "state", "", nil, virt.States, "only VMs in these states")
+	// "saved" selects the shut-off VMs with a managed save image (shut_off selects them too).
+	cmdutil.StringSliceEnumFlag(cmd, &opts.States, "state", "", nil, append(slices.Clone(virt.States), stateSaved), "only VMs in these states")
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -58,7 +59,12 @@ many VMs there are.`,
 // ListColumns is the table view of model.VM.
 var ListColumns = []output.Column[model.VM]{
 	{Header: "name", Value: func(v model.VM) string { return v.Name }},
-	{Header: "state", Value: func(v model.VM) string { return v.State }},
+	{Header: "state", Value: func(v model.VM) string {
+		if v.Saved {
+			return stateSaved
+		}
+		return v.State
+	}},
 	{Header: "vcpus", Value: func(v model.VM) string { return strconv.Itoa(v.VCPUs) }},
 	{Header: "memory", Value: func(v model.VM) string { return units.Human(v.MemoryBytes) }},
 	{Header: "autostart", Value: func(v model.VM) string { return output.YesNo(v.Autostart) }},
@@ -75,6 +81,9 @@ var ListColumns = []output.Column[model.VM]{
 	{Header: "uptime", Wide: true, Value: func(v model.VM) string { return uptime(v.UptimeSeconds) }},
 	{Header: "uuid", Wide: true, Value: func(v model.VM) string { return v.UUID }},
 }
+
+// stateSaved is how list shows a shut-off VM with a managed save image, and selects it.
+const stateSaved = "saved"
 
 // yesNo and dash are output's cells under the names the plan, show and snapshot files still use.
 func yesNo(b bool) string { return output.YesNo(b) }
@@ -99,7 +108,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 	names := make([]string, 0, len(all))
 	for _, v := range all {
 		names = append(names, v.Name)
-		if len(o.States) > 0 && !slices.Contains(o.States, v.State) {
+		if len(o.States) > 0 && !slices.Contains(o.States, v.State) && !(v.Saved && slices.Contains(o.States, stateSaved)) {
 			continue
 		}
 		if !cmdutil.MatchAny(o.Patterns, v.Name) {

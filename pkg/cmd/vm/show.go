@@ -105,8 +105,12 @@ func detailPairs(v *model.VMDetail) [][2]string {
 	if v.CPUTimeSeconds != nil {
 		cpu = fmt.Sprintf("%.1fs", *v.CPUTimeSeconds)
 	}
+	state := v.State + " (" + v.StateReason + ")"
+	if v.Saved {
+		state += ", saved: start restores it"
+	}
 	p = append(p,
-		[2]string{"State:", v.State + " (" + v.StateReason + ")"},
+		[2]string{"State:", state},
 		[2]string{"ID:", id},
 		[2]string{"Type:", v.DomainType},
 		[2]string{"vCPUs:", fmt.Sprintf("%d (max %d)", v.VCPUs, v.MaxVCPUs)},

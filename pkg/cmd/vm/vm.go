@@ -29,7 +29,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdWait(f, nil), NewCmdIP(f, nil), NewCmdXML(f, nil), NewCmdConsole(f, nil),
 		NewCmdProfile(f), NewCmdCreate(f, nil), NewCmdSnapshot(f), NewCmdClone(f, nil),
 		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil), NewCmdStats(f, nil),
-		NewCmdPool(f), NewCmdVolume(f),
+		NewCmdPool(f), NewCmdVolume(f), NewCmdSave(f, nil), NewCmdRestore(f, nil),
 	)
 	cmd.AddCommand(NewCmdExec(f, nil))
 	cmd.AddCommand(NewCmdTop(f, nil))
