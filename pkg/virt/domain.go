@@ -137,9 +137,9 @@ func (c *Conn) ListVMs(ctx context.Context) ([]model.VM, error) {
 	var (
 		cpu                         []rawStats
 		autostart, transient, saved map[string]bool
-		wg                   sync.WaitGroup
-		errsMu               sync.Mutex
-		firstErr             error
+		wg                          sync.WaitGroup
+		errsMu                      sync.Mutex
+		firstErr                    error
 	)
 	keep := func(err error) {
 		if err != nil {
