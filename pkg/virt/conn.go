@@ -29,6 +29,9 @@ type Conn struct {
 	// closed is set when libvirt tears the connection down (keepalive, daemon gone): nothing
 	// may be called on it then, a deregistration included (that crashed in libvirt).
 	closed atomic.Bool
+	// lost is closed with closed set, for those who wait on it (an event stream).
+	lost     chan struct{}
+	lostOnce sync.Once
 	// journal, when set, records what create-like calls make (see Journal).
 	journal *Journal
 }
@@ -168,8 +171,11 @@ func Open(ctx context.Context, uri string, readOnly bool) (*Conn, error) {
 		// Keepalive makes a daemon that dies or hangs fail our calls instead of blocking them.
 		// Local and test drivers do not support it; that is fine.
 		_ = r.c.SetKeepAlive(5, 3)
-		conn := &Conn{URI: uri, ReadOnly: readOnly, c: r.c}
-		_ = r.c.RegisterCloseCallback(func(*libvirt.Connect, libvirt.ConnectCloseReason) { conn.closed.Store(true) })
+		conn := &Conn{URI: uri, ReadOnly: readOnly, c: r.c, lost: make(chan struct{})}
+		_ = r.c.RegisterCloseCallback(func(*libvirt.Connect, libvirt.ConnectCloseReason) {
+			conn.closed.Store(true)
+			conn.lostOnce.Do(func() { close(conn.lost) })
+		})
 		return conn, nil
 	case <-ctx.Done():
 		// The connection may still complete; close it then so the daemon sees us go.

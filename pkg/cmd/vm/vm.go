@@ -33,6 +33,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 	)
 	cmd.AddCommand(NewCmdExec(f, nil))
 	cmd.AddCommand(NewCmdTop(f, nil))
+	cmd.AddCommand(NewCmdEvents(f, nil))
 	return cmd
 }
 

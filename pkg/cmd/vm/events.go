@@ -1,0 +1,143 @@
+package vm
+
+import (
+	"context"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/events"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// EventsOptions of `vm events`.
+type EventsOptions struct {
+	F        *cmdutil.Factory
+	Patterns []string
+	Types    []string // expanded: "lifecycle" replaced by its members
+	Kinds    []string
+	Count    int
+	Until    []string
+	Timeout  time.Duration // --timeout; 0: until interrupted
+}
+
+// Reconnection after a daemon loss: the first wait, its cap, and the bound on one attempt.
+const (
+	eventsBackoff        = 500 * time.Millisecond
+	eventsMaxBackoff     = 30 * time.Second
+	eventsAttemptTimeout = 10 * time.Second
+)
+
+// NewCmdEvents builds `vm events`.
+func NewCmdEvents(f *cmdutil.Factory, runF func(context.Context, *EventsOptions) error) *cobra.Command {
+	opts := &EventsOptions{F: f}
+	var types, until []string
+	cmd := &cobra.Command{
+		Use:   "events [PATTERN...]",
+		Short: "Stream libvirt's events: VMs started, stopped, crashed, devices, jobs, agents …",
+		Long: `Print libvirt's events as they happen, one per line: NDJSON (one compact JSON object per line,
+flushed at once) in a pipe or with --json, a readable line on a terminal. Each record has time
+(RFC 3339 UTC, nanoseconds, when hvctl received it), seq, host, kind (vm, network, pool, host),
+name, uuid, type, detail and data (the event's own fields).
+
+VM event types: the lifecycle events defined, undefined, started, suspended, resumed, stopped,
+shutdown, pmsuspended, crashed (the group name "lifecycle" stands for all of them), with their
+detail (booted, destroyed, finished, panicked …); and reboot, rtc_change, watchdog, io_error,
+graphics, control_error, block_job, disk_change, tray_change, pm_wakeup, pm_suspend,
+pm_suspend_disk, balloon_change, device_added, device_removed, device_removal_failed, tunable,
+agent_lifecycle, migration_iteration, job_completed, metadata_change, block_threshold,
+memory_failure, memory_device_size_change, nic_mac_change. With --kind network or pool:
+defined, undefined, started, stopped (pools also created, deleted, refresh; networks
+metadata_change).
+
+When the connection to libvirt is lost (the daemon restarted, died, or stopped answering:
+keepalive notices within about 15 s), a "disconnected" record (kind host) follows at once;
+vmctl reconnects with a growing wait (0.5 s doubling to 30 s) and, once back, prints a "resync"
+record (events of the gap are lost) and then one "state" record per selected VM, network or
+pool with its current state. The stream never ends on its own unless --count or --until says
+so; --timeout bounds it (exit 0 then, or 5 when --count or --until was not reached).
+
+PATTERNs are shell globs on names; --type, --kind and the patterns select records; records of
+kind host always pass.`,
+		Example: `  vmctl events
+  vmctl events 'web-*' --type lifecycle --json
+  vmctl events db01 --until stopped --timeout 5m     # wait for db01 to stop (exit 5 if not)
+  vmctl events --kind vm,network,pool --count 10
+  vmctl events --type crashed,stopped --jq 'select(.detail == "crashed") | .name'`,
+		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none (stream until interrupted)"},
+		ValidArgsFunction: completeVMs(f, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.ValidatePatterns(args); err != nil {
+				return err
+			}
+			opts.Patterns = args
+			var err error
+			if opts.Types, err = events.ExpandTypes("--type", types); err != nil {
+				return err
+			}
+			if opts.Until, err = events.ExpandTypes("--until", until); err != nil {
+				return err
+			}
+			if opts.Count < 0 {
+				return errs.New(errs.Usage, "--count %d: want 0 (no limit) or more", opts.Count)
+			}
+			if fl := f.Global.Flags; fl != nil && fl.Changed("timeout") {
+				if f.Global.Timeout <= 0 {
+					return errs.New(errs.Usage, "--timeout must be positive")
+				}
+				opts.Timeout = f.Global.Timeout
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runEvents(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&types, "type", nil, "print only events of these `TYPES` (comma-separated or repeated; lifecycle = all lifecycle events)")
+	fl.StringSliceVar(&until, "until", nil, "end after the first selected event of one of these `TYPES` (e.g. stopped)")
+	fl.IntVar(&opts.Count, "count", 0, "end after `N` selected events (0: no limit)")
+	cmdutil.StringSliceEnumFlag(cmd, &opts.Kinds, "kind", "", []string{virt.KindVM}, virt.EventKinds, "objects whose events to print")
+	typeNames := append([]string{events.TypeLifecycle}, events.Types()...)
+	for _, name := range []string{"type", "until"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(typeNames, cobra.ShellCompDirectiveNoFileComp))
+	}
+	f.AddOutputFlags(cmd)
+	return cmd
+}
+
+func runEvents(ctx context.Context, o *EventsOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	if g := o.F.Global.OutputFlags; g.Output == "" && !g.JSON && g.JQ == "" && !o.F.IO.IsStdoutTTY() {
+		format.Kind = output.JSON // a pipe gets NDJSON, a person a readable line
+	}
+	uri, err := o.F.URI()
+	if err != nil {
+		return err
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = virt.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	sinks := []events.Sink{events.NewWriter(o.F.IO.Out, format)}
+	return events.Run(ctx, events.Options{
+		Open: func(ctx context.Context) (events.Conn, error) {
+			c, err := virt.Open(ctx, uri, true) // events and states need no write access
+			if err != nil {
+				return nil, err
+			}
+			return events.Adapt(c), nil
+		},
+		URI: uri, Kinds: o.Kinds,
+		Filter: events.Filter{Patterns: o.Patterns, Types: o.Types},
+		Sinks:  sinks, Count: o.Count, Until: o.Until, Timeout: o.Timeout,
+		Now: o.F.Now, Warnf: o.F.Warnf,
+		Backoff: eventsBackoff, MaxBackoff: eventsMaxBackoff, AttemptTimeout: eventsAttemptTimeout,
+	})
+}
