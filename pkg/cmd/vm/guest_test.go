@@ -41,7 +41,9 @@ func TestNewCmdGuestPassword(t *testing.T) {
 	runFlagCases(t, "guest password", func(f *cmdutil.Factory, r func(context.Context, *GuestPasswordOptions) error) *cobra.Command {
 		return NewCmdGuestPassword(f, r)
 	},
-		func(o *GuestPasswordOptions) string { return fmt.Sprintf("%s %s crypted=%v", o.Name, o.User, o.Crypted) }, []flagCase{
+		func(o *GuestPasswordOptions) string {
+			return fmt.Sprintf("%s %s crypted=%v", o.Name, o.User, o.Crypted)
+		}, []flagCase{
 			{argv: []string{"web01", "root"}, want: "web01 root crypted=false"},
 			{argv: []string{"web01", "ops", "--crypted"}, want: "web01 ops crypted=true"},
 			{argv: []string{"web01"}, err: errs.Usage},
