@@ -29,7 +29,9 @@ import (
 type Config struct {
 	URI   string          `toml:"uri" json:"uri"`
 	Hosts map[string]Host `toml:"hosts" json:"hosts"`
-	VM    struct {
+	// Groups name sets of hosts for --host (web = ["h1", "h2"]).
+	Groups map[string][]string `toml:"groups" json:"groups"`
+	VM     struct {
 		Defaults VMDefaults `toml:"defaults" json:"defaults"`
 	} `toml:"vm" json:"vm"`
 	Paths     Paths           `toml:"paths" json:"paths"`
@@ -356,6 +358,25 @@ func (c *Config) validate(source map[string]string) error {
 		}
 		if h.URI == "" {
 			return bad(key, "host %q has no uri", name)
+		}
+	}
+	for name, members := range c.Groups {
+		key := "groups." + name
+		switch {
+		case !names.Valid(name):
+			return bad(key, "group name %q is not a valid name", name)
+		case name == "all":
+			return bad(key, "\"all\" already means every host; name the group otherwise")
+		case len(members) == 0:
+			return bad(key, "group %q has no hosts", name)
+		}
+		if _, ok := c.Hosts[name]; ok {
+			return bad(key, "%q is both a host and a group", name)
+		}
+		for _, m := range members {
+			if _, ok := c.Hosts[m]; !ok {
+				return bad(key, "group %q names %q, which is not in [hosts]", name, m)
+			}
 		}
 	}
 	return nil

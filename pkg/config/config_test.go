@@ -89,6 +89,10 @@ func TestStrictErrors(t *testing.T) {
 		"[metrics]\nretention = \"forever\"\n":   "config metrics.retention (from ",
 		"[metrics]\nretention = \"0d\"\n":        "metrics.retention",
 		"[metrics]\nmax_rows = -1\n":             "metrics.max_rows",
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = [\"h1\", \"h9\"]\n": `group "web" names "h9", which is not in [hosts]`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nall = [\"h1\"]\n":         `"all" already means every host`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nh1 = [\"h1\"]\n":          "both a host and a group",
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = []\n":               `group "web" has no hosts`,
 	}
 	for body, want := range cases {
 		p := write(t, dir, "bad.toml", body)

@@ -6,6 +6,7 @@ package model
 
 // VM is one row of `vmctl list`.
 type VM struct {
+	Host           string   `json:"host,omitempty"` // the configured host, when listed with --host
 	Name           string   `json:"name"`
 	UUID           string   `json:"uuid"`
 	State          string   `json:"state"`
@@ -441,6 +442,7 @@ type ErrorDetail struct {
 	Code     string `json:"code"`
 	ExitCode int    `json:"exit_code"`
 	Hint     string `json:"hint"`
+	Host     string `json:"host,omitempty"` // the host that failed, when a command ran on several (--host)
 	Message  string `json:"message"`
 }
 

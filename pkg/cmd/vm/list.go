@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,6 +22,8 @@ type ListOptions struct {
 	F        *cmdutil.Factory
 	States   []string
 	Patterns []string
+	Hosts    cmdutil.HostFlags
+	Cmd      *cobra.Command // for how a failing host is reported (--json)
 }
 
 // NewCmdList builds `vm list`.
@@ -37,10 +40,13 @@ many VMs there are.`,
 		Example: `  vmctl list
   vmctl list --state running 'web-*'
   vmctl list -o name --state shut_off | xargs vmctl start
-  vmctl list --jq '.[] | select(.autostart) | .name'`,
+  vmctl list --jq '.[] | select(.autostart) | .name'
+  vmctl list --host all --state running
+  vmctl list --host web 'h2:db-*'`,
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Patterns = args
+			opts.Cmd = cmd
 			if err := cmdutil.ValidatePatterns(args); err != nil {
 				return err
 			}
@@ -52,6 +58,7 @@ many VMs there are.`,
 	}
 	// "saved" selects the shut-off VMs with a managed save image (shut_off selects them too).
 	cmdutil.StringSliceEnumFlag(cmd, &opts.States, "state", "", nil, append(slices.Clone(virt.States), stateSaved), "only VMs in these states")
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -90,34 +97,105 @@ func yesNo(b bool) string { return output.YesNo(b) }
 
 func dash(s string) string { return output.Dash(s) }
 
+// hostColumn leads the table when VMs of several hosts are listed.
+var hostColumn = output.Column[model.VM]{Header: "host", Value: func(v model.VM) string { return v.Host }}
+
 func runList(ctx context.Context, o *ListOptions) error {
 	format, err := o.F.Format()
 	if err != nil {
 		return err
+	}
+	if o.Hosts.Enabled() {
+		return runListHosts(ctx, o, format)
 	}
 	conn, err := o.F.Connect(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	vms, names, err := listMatching(ctx, conn, o.States, o.Patterns)
+	if err != nil {
+		return err
+	}
+	if err := output.List(o.F.IO.Out, format, vms, ListColumns, func(v model.VM) string { return v.Name }); err != nil {
+		return err
+	}
+	return cmdutil.MissingNames("VM", o.Patterns, names)
+}
+
+// listMatching lists the VMs of one libvirt in the given states matching the patterns, and the
+// names of all its VMs (to tell a missing literal name).
+func listMatching(ctx context.Context, conn *virt.Conn, states, patterns []string) ([]model.VM, []string, error) {
 	all, err := conn.ListVMs(ctx)
 	if err != nil {
-		return errs.Wrap(err, "list")
+		return nil, nil, errs.Wrap(err, "list")
 	}
 	vms := make([]model.VM, 0, len(all))
 	names := make([]string, 0, len(all))
 	for _, v := range all {
 		names = append(names, v.Name)
-		if len(o.States) > 0 && !slices.Contains(o.States, v.State) && !(v.Saved && slices.Contains(o.States, stateSaved)) {
+		if len(states) > 0 && !slices.Contains(states, v.State) && !(v.Saved && slices.Contains(states, stateSaved)) {
 			continue
 		}
-		if !cmdutil.MatchAny(o.Patterns, v.Name) {
+		if !cmdutil.MatchAny(patterns, v.Name) {
 			continue
 		}
 		vms = append(vms, v)
 	}
-	if err := output.List(o.F.IO.Out, format, vms, ListColumns, func(v model.VM) string { return v.Name }); err != nil {
+	return vms, names, nil
+}
+
+// runListHosts lists the VMs of several hosts at once, ordered by host then name. A pattern
+// host:glob applies on that host only; a literal name is missing only if no host answering has it.
+func runListHosts(ctx context.Context, o *ListOptions, format output.Format) error {
+	hosts, err := o.F.ResolveHosts(&o.Hosts)
+	if err != nil {
 		return err
+	}
+	isHost := func(name string) bool {
+		return slices.ContainsFunc(hosts, func(h cmdutil.Host) bool { return h.Name == name })
+	}
+	type found struct {
+		vms   []model.VM
+		names []string
+	}
+	per, fanErr := cmdutil.FanOut(ctx, o.F, o.Cmd, &o.Hosts, hosts, true,
+		func(ctx context.Context, h cmdutil.Host, conn *virt.Conn) ([]found, error) {
+			patterns, applies := cmdutil.PatternsForHost(o.Patterns, h.Name, isHost)
+			vms, names, err := listMatching(ctx, conn, o.States, patterns)
+			if !applies {
+				vms = nil
+			}
+			for i := range vms {
+				vms[i].Host = h.Name
+			}
+			for i, n := range names {
+				names[i] = h.Name + ":" + n
+			}
+			return []found{{vms, names}}, err
+		})
+	if per == nil && fanErr != nil {
+		return fanErr
+	}
+	var vms []model.VM
+	var names []string
+	for _, p := range per {
+		vms = append(vms, p.vms...)
+		names = append(names, p.names...)
+		for _, n := range p.names {
+			_, bare, _ := strings.Cut(n, ":")
+			names = append(names, bare)
+		}
+	}
+	slices.SortStableFunc(vms, func(a, b model.VM) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
+	})
+	cols := append([]output.Column[model.VM]{hostColumn}, ListColumns...)
+	if err := output.List(o.F.IO.Out, format, vms, cols, func(v model.VM) string { return v.Host + ":" + v.Name }); err != nil {
+		return err
+	}
+	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
+		return fanErr
 	}
 	return cmdutil.MissingNames("VM", o.Patterns, names)
 }

@@ -1,0 +1,221 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// AllHosts is the --host value that stands for every host of the configuration.
+const AllHosts = "all"
+
+// HostFlags select the hosts a command fans out to (--host, --host-parallel, --host-timeout,
+// --strict). Without --host a command talks to the one libvirt of -c as always.
+type HostFlags struct {
+	Hosts    []string
+	Parallel int
+	Timeout  time.Duration
+	Strict   bool
+}
+
+// Enabled says whether --host was given.
+func (hf *HostFlags) Enabled() bool { return len(hf.Hosts) > 0 }
+
+// AddHostFlags registers the fan-out flags on a command that can run on several hosts.
+func AddHostFlags(f *Factory, cmd *cobra.Command, hf *HostFlags) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&hf.Hosts, "host", nil, "run on these `HOST`s of the configuration's [hosts] table, a [groups] name, or all (comma-separated; contacted concurrently)")
+	fl.IntVar(&hf.Parallel, "host-parallel", 8, "contact at most `N` hosts at once")
+	fl.DurationVar(&hf.Timeout, "host-timeout", 30*time.Second, "give each host at most `DURATION` to answer; a host that does not is reported and the rest still answer")
+	fl.BoolVar(&hf.Strict, "strict", false, "fail when any host does not answer, instead of answering from the rest (exit 6)")
+	_ = cmd.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		out := []string{AllHosts}
+		if l, err := f.Config(); err == nil {
+			out = append(out, slices.Sorted(maps.Keys(l.Config.Hosts))...)
+			out = append(out, slices.Sorted(maps.Keys(l.Config.Groups))...)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// Host is one host a command runs on: its name in the configuration and its libvirt URI.
+type Host struct {
+	Name string
+	URI  string
+}
+
+// ResolveHosts turns --host values into hosts, in the order given (groups expanded in theirs,
+// all in name order), each once. An unknown name is a usage error naming the known ones.
+func (f *Factory) ResolveHosts(hf *HostFlags) ([]Host, error) {
+	if f.Global.Flags != nil && f.Global.Flags.Changed("connect") {
+		return nil, usageError("--host and -c/--connect cannot be used together: -c names one libvirt, --host names configured hosts")
+	}
+	if hf.Parallel < 1 {
+		return nil, usageError("--host-parallel must be at least 1")
+	}
+	if hf.Timeout <= 0 {
+		return nil, usageError("--host-timeout must be positive")
+	}
+	l, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	hosts, groups := l.Config.Hosts, l.Config.Groups
+	var names []string
+	for _, spec := range hf.Hosts {
+		spec = strings.TrimSpace(spec)
+		switch {
+		case spec == AllHosts:
+			names = append(names, slices.Sorted(maps.Keys(hosts))...)
+		case groups[spec] != nil:
+			names = append(names, groups[spec]...)
+		case spec == "":
+			return nil, usageError("--host: empty host name")
+		default:
+			if _, ok := hosts[spec]; !ok {
+				e := errs.New(errs.Usage, "--host: %q is neither a host in the configuration's [hosts] table nor a [groups] name", output.Escape(spec))
+				if len(hosts) == 0 {
+					return nil, e.WithHint("no hosts are configured; add [hosts.NAME] uri = \"…\" to the configuration")
+				}
+				known := slices.Sorted(maps.Keys(hosts))
+				if len(groups) > 0 {
+					return nil, e.WithHint("hosts: %s; groups: %s", strings.Join(known, ", "), strings.Join(slices.Sorted(maps.Keys(groups)), ", "))
+				}
+				return nil, e.WithHint("hosts: %s", strings.Join(known, ", "))
+			}
+			names = append(names, spec)
+		}
+	}
+	if len(names) == 0 {
+		return nil, usageError("--host all: the configuration has no [hosts]")
+	}
+	out := make([]Host, 0, len(names))
+	for _, n := range names {
+		if !slices.ContainsFunc(out, func(h Host) bool { return h.Name == n }) {
+			out = append(out, Host{Name: n, URI: hosts[n].URI})
+		}
+	}
+	return out, nil
+}
+
+// HostFailure is a host that did not answer.
+type HostFailure struct {
+	Host Host
+	Err  error
+}
+
+// FanOut runs fn on every host concurrently (at most hf.Parallel at once), each over its own
+// libvirt connection and under its own deadline (hf.Timeout), so the whole costs about the
+// slowest host rather than the sum. Results come back in host order. Hosts that failed are
+// reported on stderr (one line each, or an error object with the host under --json) and make
+// the returned error: partial (exit 6) when some hosts answered, the failure itself when none
+// did or with --strict (then no results are returned, so nothing is printed).
+func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *HostFlags, hosts []Host, readOnly bool,
+	fn func(ctx context.Context, h Host, conn *virt.Conn) ([]T, error)) ([]T, error) {
+	results := make([][]T, len(hosts))
+	failures := make([]error, len(hosts))
+	sem := make(chan struct{}, hf.Parallel)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				failures[i] = ctx.Err()
+				return
+			}
+			hctx, cancel := virt.WithTimeout(ctx, hf.Timeout)
+			defer cancel()
+			conn, err := virt.Open(hctx, h.URI, readOnly)
+			if err == nil {
+				results[i], err = fn(hctx, h, conn)
+				conn.Close()
+			}
+			if err != nil && hctx.Err() != nil && ctx.Err() == nil {
+				// The host's own deadline passed (not the command's): say which knob it was.
+				msg := err.Error()
+				if errs.KindOf(err) != errs.Timeout {
+					msg = fmt.Sprintf("no answer within --host-timeout %s", ShortDuration(hf.Timeout))
+				}
+				err = &errs.Error{Kind: errs.Timeout, Msg: msg, Err: err,
+					Hint: "is its daemon stuck or overloaded? raise --host-timeout or check that host's libvirtd log"}
+			}
+			failures[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var failed []HostFailure
+	var out []T
+	for i, h := range hosts {
+		if failures[i] != nil {
+			failed = append(failed, HostFailure{Host: h, Err: failures[i]})
+			continue
+		}
+		out = append(out, results[i]...)
+	}
+	if len(failed) == 0 {
+		return out, nil
+	}
+	if hf.Strict || len(failed) == len(hosts) {
+		for _, fl := range failed[1:] {
+			f.reportHostFailure(cmd, fl)
+		}
+		first := failed[0]
+		return nil, &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
+	}
+	for _, fl := range failed {
+		f.reportHostFailure(cmd, fl)
+	}
+	names := make([]string, len(failed))
+	for i, fl := range failed {
+		names[i] = fl.Host.Name
+	}
+	return out, errs.New(errs.Partial, "%d of %d hosts did not answer: %s", len(failed), len(hosts), strings.Join(names, ", "))
+}
+
+// reportHostFailure writes one host's failure: a line for people, or the error object with the
+// host named under --json, so a pipeline can tell which host is missing from the data.
+func (f *Factory) reportHostFailure(cmd *cobra.Command, fl HostFailure) {
+	kind := errs.KindOf(fl.Err)
+	if WantsJSON(cmd, nil) {
+		body := model.ErrorBody{Error: model.ErrorDetail{Code: kind.String(), ExitCode: kind.ExitCode(),
+			Hint: errs.HintOf(fl.Err), Message: fl.Err.Error(), Host: fl.Host.Name}}
+		_ = output.WriteJSON(f.IO.ErrOut, output.Format{Kind: output.JSON}, body)
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "%s: host %s: %s\n", f.Prog, fl.Host.Name, output.Escape(fl.Err.Error()))
+}
+
+// PatternsForHost returns the patterns that apply on host: unqualified ones, and host:pattern
+// ones for this host with the qualifier removed. VM names hvctl accepts have no ':', so a
+// qualifier is recognised only when it names a configured host. applies is false when patterns
+// were given and none applies here: nothing on this host is asked for (no patterns would
+// mean everything).
+func PatternsForHost(patterns []string, host string, isHost func(string) bool) (out []string, applies bool) {
+	for _, p := range patterns {
+		if h, rest, ok := strings.Cut(p, ":"); ok && isHost(h) {
+			if h == host {
+				out = append(out, rest)
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, len(patterns) == 0 || len(out) > 0
+}
