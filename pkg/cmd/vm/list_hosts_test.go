@@ -155,4 +155,3 @@ func TestListHostsRefusesBadSelections(t *testing.T) {
 		t.Errorf("-c with --host: %v", err)
 	}
 }
-
