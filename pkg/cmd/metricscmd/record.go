@@ -2,6 +2,7 @@ package metricscmd
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -23,7 +24,7 @@ type RecordOptions struct {
 
 // NewCmdRecord builds `metrics record`.
 func NewCmdRecord(f *cmdutil.Factory, runF func(context.Context, *RecordOptions) error) *cobra.Command {
-	opts := &RecordOptions{F: f, MaxRows: -1}
+	opts := &RecordOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "record",
 		Short: "Append one sample of every running VM to the metrics history",
@@ -50,7 +51,9 @@ code 7 before libvirt is asked anything.`,
 					return errs.New(errs.Usage, "--retention %q: want a positive duration such as 30d, 2w or 12h", opts.Retention)
 				}
 			}
-			if cmd.Flags().Changed("max-rows") && opts.MaxRows < 0 {
+			if !cmd.Flags().Changed("max-rows") {
+				opts.MaxRows = -1 // the configuration's
+			} else if opts.MaxRows < 0 {
 				return errs.New(errs.Usage, "--max-rows %d: want 0 (no cap) or more", opts.MaxRows)
 			}
 			if runF != nil {
@@ -60,7 +63,9 @@ code 7 before libvirt is asked anything.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Retention, "retention", "", "prune samples older than `DURATION` (e.g. 30d; default: config metrics.retention)")
-	cmd.Flags().Int64Var(&opts.MaxRows, "max-rows", -1, "keep at most `N` samples, the newest (0: no cap; default: config metrics.max_rows)")
+	cmd.Flags().Int64Var(&opts.MaxRows, "max-rows", 0, "keep at most `N` samples, the newest (0: no cap; default: config metrics.max_rows)")
+	_ = cmd.RegisterFlagCompletionFunc("retention", cobra.FixedCompletions([]string{"7d", "30d", "90d", "12h"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("max-rows", cobra.FixedCompletions([]string{"0\tno cap", "500000", "2000000"}, cobra.ShellCompDirectiveNoFileComp))
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -117,6 +122,14 @@ func runRecord(ctx context.Context, o *RecordOptions) error {
 	if format.IsJSON() {
 		return output.WriteJSON(o.F.IO.Out, format, res)
 	}
-	o.F.Infof("recorded %d VMs in %s (%d samples kept, %d pruned)", res.VMs, path, res.Rows, res.PrunedRows)
+	o.F.Infof("recorded %s in %s (%s kept, %d pruned)", count(int64(res.VMs), "VM"), path, count(res.Rows, "sample"), res.PrunedRows)
 	return nil
+}
+
+// count is "1 VM", "3 VMs".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }

@@ -211,3 +211,19 @@ func TestRecordReadOnlyStateDir(t *testing.T) {
 		t.Errorf("the read-only directory got %v", entries)
 	}
 }
+
+// TestRecordCompletion offers retention spans and row caps, never file names.
+func TestRecordCompletion(t *testing.T) {
+	for flag, want := range map[string]string{"--retention": "7d\n30d\n90d\n12h\n:4\n", "--max-rows": "0\tno cap\n500000\n2000000\n:4\n"} {
+		f, out, _ := cmdutiltest.NewFactory(t, nil)
+		root := &cobra.Command{Use: "hvctl"}
+		root.PersistentFlags().AddFlagSet(f.Global.Flags)
+		root.AddCommand(NewCmdRecord(f, nil))
+		root.SetOut(out)
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs([]string{"__complete", "record", flag, ""})
+		if err := root.Execute(); err != nil || out.String() != want {
+			t.Errorf("%s: %q, %v; want %q", flag, out, err, want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ type StatsOptions struct {
 	SampleTimeout time.Duration
 	// Order sorts each report's VMs (vmctl top --batch --sort); nil keeps them by name.
 	Order func(a, b model.VMStatsReport) int
+	Since string // summarise the recorded history from then on (stats_since.go) instead of sampling
 }
 
 // NewCmdStats builds `vm stats`.
@@ -48,11 +49,15 @@ their units in the keys; null means not reported or not known yet (a VM that jus
 counter that went down because the VM restarted).
 
 With --count N, N reports follow each other, --interval apart (0: until interrupted); in a
-pipe, --json prints one JSON document per line (NDJSON).`,
+pipe, --json prints one JSON document per line (NDJSON).
+
+` + sinceHelp,
 		Example: `  vmctl stats
   vmctl stats 'web-*' -o wide
   vmctl stats --json --count 0 --interval 10s >> stats.ndjson
-  vmctl stats --jq '.vms[] | [.name, .rates.cpu_percent_of_vcpus] | @tsv'`,
+  vmctl stats --jq '.vms[] | [.name, .rates.cpu_percent_of_vcpus] | @tsv'
+  vmctl stats --since 1h web01
+  vmctl stats --since 2026-12-01 --jq '.vms[] | [.name, .cpu_percent_of_vcpus.p95] | @tsv'`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " per sample"},
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
@@ -69,14 +74,24 @@ pipe, --json prints one JSON document per line (NDJSON).`,
 			if opts.Count < 0 {
 				return errs.New(errs.Usage, "--count %d: want 0 (until interrupted) or more", opts.Count)
 			}
+			if opts.Since != "" {
+				if err := checkSince(cmd, opts); err != nil {
+					return err
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Since != "" {
+				return runStatsSince(cmd.Context(), opts)
 			}
 			return runStats(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().DurationVar(&opts.Interval, "interval", time.Second, "`DURATION` between the two samples a rate is computed from")
 	cmd.Flags().IntVar(&opts.Count, "count", 1, "print `N` reports, --interval apart (0: until interrupted)")
+	cmd.Flags().StringVar(&opts.Since, "since", "", "summarise the history hvctl metrics record kept since `DURATION|TIME` (1h, 7d, 2006-01-02)")
+	_ = cmd.RegisterFlagCompletionFunc("since", cobra.FixedCompletions([]string{"1h\tthe last hour", "24h\tthe last day", "7d\tthe last week", "30d\tthe last 30 days"}, cobra.ShellCompDirectiveNoFileComp))
 	f.AddOutputFlags(cmd)
 	return cmd
 }

@@ -21,11 +21,17 @@ func TestNewCmdStats(t *testing.T) {
 		return NewCmdStats(f, r)
 	},
 		func(o *StatsOptions) string {
-			return fmt.Sprintf("%v interval=%s count=%d json=%v out=%s", o.Patterns, o.Interval, o.Count, o.F.Global.JSON, o.F.Global.Output)
+			return fmt.Sprintf("%v interval=%s count=%d json=%v out=%s since=%s", o.Patterns, o.Interval, o.Count, o.F.Global.JSON, o.F.Global.Output, o.Since)
 		}, []flagCase{
-			{argv: []string{}, want: "[] interval=1s count=1 json=false out="},
-			{argv: []string{"web-*", "db", "--interval", "250ms", "--count", "0", "--json"}, want: "[web-* db] interval=250ms count=0 json=true out="},
-			{argv: []string{"-o", "wide", "--count", "3"}, want: "[] interval=1s count=3 json=false out=wide"},
+			{argv: []string{}, want: "[] interval=1s count=1 json=false out= since="},
+			{argv: []string{"--since", "1h", "web01"}, want: "[web01] interval=1s count=1 json=false out= since=1h"},
+			{argv: []string{"--since", "2026-01-02 08:00", "-o", "wide"}, want: "[] interval=1s count=1 json=false out=wide since=2026-01-02 08:00"},
+			{argv: []string{"--since", "1h", "--interval", "2s"}, err: errs.Usage},
+			{argv: []string{"--since", "1h", "--count", "2"}, err: errs.Usage},
+			{argv: []string{"--since", "yesterday"}, err: errs.Usage},
+			{argv: []string{"--since", "2999-01-01"}, err: errs.Usage},
+			{argv: []string{"web-*", "db", "--interval", "250ms", "--count", "0", "--json"}, want: "[web-* db] interval=250ms count=0 json=true out= since="},
+			{argv: []string{"-o", "wide", "--count", "3"}, want: "[] interval=1s count=3 json=false out=wide since="},
 			{argv: []string{"--interval", "0s"}, err: errs.Usage},
 			{argv: []string{"--interval", "-1s"}, err: errs.Usage},
 			{argv: []string{"--count", "-1"}, err: errs.Usage},
