@@ -11,6 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/top"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // TopOptions of `vm top`.
@@ -96,7 +97,8 @@ func runTop(ctx context.Context, o *TopOptions) error {
 	ios := o.F.IO
 	in, inOK := ios.In.(*os.File)
 	out, outOK := ios.Out.(*os.File)
-	if o.Batch || !inOK || !outOK || !ios.IsStdinTTY() || !ios.IsStdoutTTY() {
+	// Both must really be terminals (HVCTL_FORCE_TTY only makes tests look like one).
+	if o.Batch || !inOK || !outOK || !ios.IsStdinTTY() || !ios.IsStdoutTTY() || !term.IsTerminal(int(in.Fd())) || !term.IsTerminal(int(out.Fd())) {
 		return runStats(ctx, &StatsOptions{F: o.F, Patterns: o.Patterns, Interval: o.Interval, Count: o.Count,
 			SampleTimeout: o.Timeout, Order: top.Compare(o.Sort, false)})
 	}
