@@ -734,3 +734,54 @@ type GuestAction struct {
 	Action string `json:"action"` // trimmed, password_set
 	User   string `json:"user,omitempty"`
 }
+
+// VMDisk is one disk of `vmctl disk list`: the disk as show describes it, and which
+// definitions have it.
+type VMDisk struct {
+	VM string `json:"vm"`
+	Disk
+	// Definition says where the disk is: "both" (the running VM and its persistent
+	// definition), "live" (attached to the running VM only: gone at its shutdown) or "config"
+	// (the persistent definition only: a stopped VM's disks, or one the running VM gets at its
+	// next start).
+	Definition string `json:"definition"`
+}
+
+// VMNIC is one network interface of `vmctl nic list`.
+type VMNIC struct {
+	VM string `json:"vm"`
+	NIC
+	Link       string `json:"link"`       // up or down
+	Definition string `json:"definition"` // both, live or config, as VMDisk's
+}
+
+// DeviceChange is what `vmctl disk attach|detach|resize` and `vmctl nic attach|detach|link`
+// did to one device.
+type DeviceChange struct {
+	VM     string `json:"vm"`
+	Kind   string `json:"kind"`   // disk or nic
+	Target string `json:"target"` // a disk's target (vdb); a running NIC's host device (vnet3)
+	MAC    string `json:"mac"`    // a NIC's MAC address
+	Source string `json:"source"` // pool/volume, file, network or bridge
+	// Action is attached, detached, resized, link_up, link_down, or none when nothing had to
+	// change.
+	Action string `json:"action"`
+	Live   bool   `json:"live"`   // the running VM has the change
+	Config bool   `json:"config"` // the persistent definition has it
+	// CapacityBytes is a disk's size after the change (attach, resize).
+	CapacityBytes *uint64 `json:"capacity_bytes"`
+	// VolumeCreated is the path of the volume attach made; VolumeRemoved the one detach
+	// --remove-storage deleted.
+	VolumeCreated string `json:"volume_created"`
+	VolumeRemoved string `json:"volume_removed"`
+	// Profile is the profile file --update-profile changed to match, "" when none was.
+	Profile string `json:"profile"`
+}
+
+// ObjectName is the device changed, for -o name: a disk's target, a NIC's MAC.
+func (c DeviceChange) ObjectName() string {
+	if c.Kind == "nic" {
+		return c.MAC
+	}
+	return c.Target
+}

@@ -560,12 +560,7 @@ func (d *Domain) Detail(ctx context.Context) (*model.VMDetail, error) {
 	domainxml.Describe(def, v)
 	for i := range v.Disks {
 		d.diskSize(ctx, def.Devices.Disks[i], &v.Disks[i])
-		v.Disks[i].Backing = []string{}
-		if p, err := d.c.diskPathStrict(ctx, def.Devices.Disks[i].Source); err == nil && p != "" {
-			if chain, err := d.c.backingChain(ctx, p); err == nil {
-				v.Disks[i].Backing = append(v.Disks[i].Backing, chain...)
-			}
-		}
+		d.fillBacking(ctx, def.Devices.Disks[i], &v.Disks[i])
 	}
 	// Best effort: show must not fail because another VM cannot be read.
 	v.LinkedClones, _ = d.LinkedClones(ctx)

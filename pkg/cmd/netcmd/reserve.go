@@ -3,7 +3,6 @@ package netcmd
 import (
 	"context"
 	"fmt"
-	stdnet "net"
 	"net/netip"
 	"slices"
 
@@ -77,18 +76,8 @@ completes the MACs of the VMs' NICs on the network.`,
 	return cmd
 }
 
-// parseMAC accepts a unicast Ethernet MAC in any form net.ParseMAC reads and returns it as
-// libvirt writes it: lower case, colon-separated.
-func parseMAC(s string) (string, error) {
-	hw, err := stdnet.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
-		return "", errs.New(errs.Usage, "--mac %q: want six hex pairs such as 52:54:00:12:34:56", output.Escape(s))
-	}
-	if hw[0]&1 == 1 {
-		return "", errs.New(errs.Usage, "--mac %s is a multicast address", hw)
-	}
-	return hw.String(), nil
-}
+// parseMAC is cmdutil.ParseMAC for --mac: one rule for every command that takes a MAC.
+func parseMAC(s string) (string, error) { return cmdutil.ParseMAC("--mac", s) }
 
 func runReserve(ctx context.Context, o *ReserveOptions) error {
 	format, err := o.F.Format()

@@ -30,6 +30,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdProfile(f), NewCmdCreate(f, nil), NewCmdSnapshot(f), NewCmdClone(f, nil),
 		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil), NewCmdStats(f, nil),
 		NewCmdPool(f), NewCmdVolume(f), NewCmdSave(f, nil), NewCmdRestore(f, nil),
+		NewCmdDisk(f), NewCmdNIC(f),
 	)
 	cmd.AddCommand(NewCmdExec(f, nil))
 	cmd.AddCommand(NewCmdGuest(f))
