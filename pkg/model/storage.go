@@ -62,3 +62,16 @@ type Transfer struct {
 
 // ObjectName is pool/volume, for -o name.
 func (t Transfer) ObjectName() string { return t.Pool + "/" + t.Volume }
+
+// Renamed is the outcome of `vmctl rename`.
+type Renamed struct {
+	Name           string `json:"name"`
+	OldName        string `json:"old_name"`
+	Snapshots      int    `json:"snapshots"`       // snapshots kept, now naming the new VM
+	NVRAM          string `json:"nvram"`           // the NVRAM file's new path; "" when it did not move
+	ProfileRenamed bool   `json:"profile_renamed"` // hvctl's metadata names the new profile
+	ProfileFile    string `json:"profile_file"`    // the profile file that still has the old name; "" when none
+}
+
+// ObjectName is the new name, for -o name.
+func (r Renamed) ObjectName() string { return r.Name }
