@@ -84,7 +84,7 @@ terminal is restored on every way out.`,
 			return runTop(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().DurationVar(&opts.Interval, "interval", time.Second, "`DURATION` between refreshes")
+	cmd.Flags().DurationVar(&opts.Interval, "interval", time.Second, "wait `DURATION` between refreshes")
 	cmd.Flags().IntVar(&opts.Count, "count", 0, "stop after `N` refreshes or reports (0: until quit or interrupted)")
 	cmd.Flags().StringVar(&sortBy, "sort", "cpu", "order VMs by `KEY`: "+strings.Join(top.SortNames(), ", "))
 	cmd.Flags().BoolVarP(&opts.Batch, "batch", "b", false, "print reports like 'vmctl stats --count' instead of a live view")
