@@ -107,6 +107,47 @@ in
       };
     };
 
+    eventsPublisher = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Whether to run `vmctl events` as a service that publishes every libvirt event to NATS,
+          on subjects hvctl.<host>.vm.<uuid>.<type> (network and pool events too, see kinds). It
+          reconnects to libvirtd and to the broker by itself; events wait in a bounded queue
+          while the broker is down.
+        '';
+      };
+      natsUrl = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "nats://broker.example.net:4222";
+        description = ''
+          The broker (nats:// or tls://). Null: settings.events.nats_url (`vmctl events --publish`).
+        '';
+      };
+      credentialsFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        example = "/run/keys/hvctl-nats.creds";
+        description = ''
+          A NATS .creds file, handed to the service with systemd's LoadCredential (so it may stay
+          readable by root only; hvctl refuses a credentials file that others can read).
+        '';
+      };
+      kinds = lib.mkOption {
+        type = lib.types.listOf (lib.types.enum [ "vm" "network" "pool" ]);
+        default = [ "vm" "network" "pool" ];
+        description = "Objects whose events are published (`vmctl events --kind`).";
+      };
+      extraArgs = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ ];
+        example = [ "--type" "lifecycle,agent_lifecycle" "--nats-buffer" "50000" ];
+        description = "Arguments added to `vmctl events`.";
+      };
+    };
+
     verify = jobOptions {
       what = "re-hash the stored install images against their records (`isoctl verify --all`; exit 8 fails the unit when one changed)";
       default = libvirtd;
@@ -160,6 +201,32 @@ in
         };
       };
     }
+    (let ev = cfg.eventsPublisher; in lib.mkIf ev.enable {
+      assertions = [{
+        assertion = ev.natsUrl != null || (cfg.settings.events.nats_url or null) != null;
+        message = "programs.hvctl.eventsPublisher needs natsUrl or settings.events.nats_url";
+      }];
+      systemd.services.hvctl-events = {
+        description = "Publish libvirt events to NATS (vmctl events)";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "libvirtd.service" "network-online.target" ];
+        wants = [ "libvirtd.service" "network-online.target" ];
+        serviceConfig = {
+          ExecStart = lib.escapeShellArgs ([ hvctl "vm" "events" "--kind" (lib.concatStringsSep "," ev.kinds) ]
+            ++ (if ev.natsUrl != null then [ "--nats" ev.natsUrl ] else [ "--publish" ])
+            ++ lib.optionals (ev.credentialsFile != null) [ "--nats-creds" "%d/nats.creds" ]
+            ++ ev.extraArgs);
+          LoadCredential = lib.optional (ev.credentialsFile != null) "nats.creds:${ev.credentialsFile}";
+          # vmctl events ends only when it cannot connect at its start (libvirtd not up yet).
+          Restart = "always";
+          RestartSec = "5s";
+          NoNewPrivileges = true;
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+        };
+      };
+    })
     { systemd = timerJob "verify" cfg.verify "Verify hvctl's stored install images"; }
     { systemd = timerJob "audit" cfg.audit "Audit the libvirt host and its VMs"; }
     { systemd = timerJob "snapshot-prune" cfg.snapshotPrune "Prune VM snapshots by retention policy"; }

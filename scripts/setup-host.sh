@@ -6,7 +6,7 @@ set -euo pipefail
 want=(pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86
 	qemu-utils dnsmasq-base xorriso isolinux syslinux syslinux-common mtools dosfstools fdisk cpio
 	gzip expect ca-certificates nix-bin xxd time libglib2.0-0 libnuma1 libudev1 liburing2 libxml2-utils
-	lintian binutils prometheus victoria-metrics prometheus-node-exporter)
+	lintian binutils prometheus victoria-metrics prometheus-node-exporter nats-server)
 missing=()
 for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

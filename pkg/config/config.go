@@ -40,6 +40,14 @@ type Config struct {
 	Images    []Image         `toml:"images" json:"images"`
 	Audit     Audit           `toml:"audit" json:"audit"`
 	Metrics   Metrics         `toml:"metrics" json:"metrics"`
+	Events    Events          `toml:"events" json:"events"`
+}
+
+// Events configures `vmctl events --publish`: the NATS broker and how to reach it.
+type Events struct {
+	NATSURL   string `toml:"nats_url" json:"nats_url"`     // nats://HOST:PORT or tls://HOST:PORT
+	NATSCreds string `toml:"nats_creds" json:"nats_creds"` // .creds file, mode 0600
+	NATSCA    string `toml:"nats_ca" json:"nats_ca"`       // CA bundle for tls://
 }
 
 // Metrics configures the metrics history that `hvctl metrics record` keeps: samples older than
@@ -125,6 +133,9 @@ var defaults = map[string]any{
 	"paths.isos":              "/var/lib/hvctl/isos",
 	"paths.profiles":          "/etc/hvctl/profiles",
 	"audit.waivers":           "",
+	"events.nats_url":         "",
+	"events.nats_creds":       "",
+	"events.nats_ca":          "",
 	"metrics.retention":       "30d",
 	"metrics.max_rows":        2000000,
 }

@@ -1,7 +1,9 @@
 package vm
 
 import (
+	"cmp"
 	"context"
+	"os"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -21,7 +23,18 @@ type EventsOptions struct {
 	Count    int
 	Until    []string
 	Timeout  time.Duration // --timeout; 0: until interrupted
+
+	// Publishing: --nats URL, or --publish for the configuration's events.nats_url.
+	Publish    bool
+	NATS       string
+	NATSCreds  string
+	NATSCA     string
+	NATSBuffer int
+	Tee        bool // stdout as well as NATS
 }
+
+// natsCloseWait bounds how long an ending stream waits to hand queued records to the broker.
+const natsCloseWait = 2 * time.Second
 
 // Reconnection after a daemon loss: the first wait, its cap, and the bound on one attempt.
 const (
@@ -60,12 +73,23 @@ pool with its current state. The stream never ends on its own unless --count or 
 so; --timeout bounds it (exit 0 then, or 5 when --count or --until was not reached).
 
 PATTERNs are shell globs on names; --type, --kind and the patterns select records; records of
-kind host always pass.`,
+kind host always pass.
+
+--nats URL (nats:// or tls://; or --publish with the configuration's events.nats_url) publishes
+each record to NATS instead of stdout (--tee: to both), as the same JSON, on the subject
+hvctl.<host>.<kind>.<uuid>.<type> (hvctl.<host>.host.<type> for disconnected and resync; the
+host name with anything but letters, digits, '-' and '_' turned into '_'). --nats-creds (or
+events.nats_creds) is a .creds file that only its owner may read (mode 0600), --nats-ca (or
+events.nats_ca) the CA for tls://. A broker that is down or restarting never holds the stream
+back: up to --nats-buffer records wait for it (the oldest dropped beyond, counted), a warning
+says so once, and publishing resumes when it is back.`,
 		Example: `  vmctl events
   vmctl events 'web-*' --type lifecycle --json
   vmctl events db01 --until stopped --timeout 5m     # wait for db01 to stop (exit 5 if not)
   vmctl events --kind vm,network,pool --count 10
-  vmctl events --type crashed,stopped --jq 'select(.detail == "crashed") | .name'`,
+  vmctl events --type crashed,stopped --jq 'select(.detail == "crashed") | .name'
+  vmctl events --nats nats://127.0.0.1:4222 --nats-creds /etc/hvctl/nats.creds
+  vmctl events --publish --tee      # events.nats_url from the configuration, and stdout`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none (stream until interrupted)"},
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +107,18 @@ kind host always pass.`,
 			if opts.Count < 0 {
 				return errs.New(errs.Usage, "--count %d: want 0 (no limit) or more", opts.Count)
 			}
+			if opts.NATS != "" {
+				if err := events.CheckNATSURL(opts.NATS); err != nil {
+					return err
+				}
+				opts.Publish = true
+			}
+			if opts.Tee && !opts.Publish {
+				return errs.New(errs.Usage, "--tee needs --nats URL or --publish")
+			}
+			if opts.NATSBuffer < 1 {
+				return errs.New(errs.Usage, "--nats-buffer %d: want 1 or more", opts.NATSBuffer)
+			}
 			if fl := f.Global.Flags; fl != nil && fl.Changed("timeout") {
 				if f.Global.Timeout <= 0 {
 					return errs.New(errs.Usage, "--timeout must be positive")
@@ -99,6 +135,14 @@ kind host always pass.`,
 	fl.StringSliceVar(&types, "type", nil, "print only events of these `TYPES` (comma-separated or repeated; lifecycle = all lifecycle events)")
 	fl.StringSliceVar(&until, "until", nil, "end after the first selected event of one of these `TYPES` (e.g. stopped)")
 	fl.IntVar(&opts.Count, "count", 0, "end after `N` selected events (0: no limit)")
+	fl.StringVar(&opts.NATS, "nats", "", "publish to the NATS server at `URL` (nats:// or tls://) instead of stdout")
+	fl.BoolVar(&opts.Publish, "publish", false, "publish to the configuration's events.nats_url")
+	fl.StringVar(&opts.NATSCreds, "nats-creds", "", "NATS credentials `FILE` (mode 0600; default: events.nats_creds)")
+	fl.StringVar(&opts.NATSCA, "nats-ca", "", "CA bundle `FILE` for a tls:// server (default: events.nats_ca)")
+	fl.IntVar(&opts.NATSBuffer, "nats-buffer", 10000, "records kept while the broker is unreachable (`N`; the oldest dropped beyond)")
+	fl.BoolVar(&opts.Tee, "tee", false, "print to stdout as well as publishing")
+	_ = cmd.MarkFlagFilename("nats-creds", "creds")
+	_ = cmd.MarkFlagFilename("nats-ca", "pem", "crt")
 	cmdutil.StringSliceEnumFlag(cmd, &opts.Kinds, "kind", "", []string{virt.KindVM}, virt.EventKinds, "objects whose events to print")
 	typeNames := append([]string{events.TypeLifecycle}, events.Types()...)
 	for _, name := range []string{"type", "until"} {
@@ -125,7 +169,18 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		ctx, cancel = virt.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	sinks := []events.Sink{events.NewWriter(o.F.IO.Out, format)}
+	var sinks []events.Sink
+	if !o.Publish || o.Tee {
+		sinks = append(sinks, events.NewWriter(o.F.IO.Out, format))
+	}
+	if o.Publish {
+		pub, err := startPublisher(o)
+		if err != nil {
+			return err
+		}
+		defer pub.Close(natsCloseWait)
+		sinks = append(sinks, pub)
+	}
 	return events.Run(ctx, events.Options{
 		Open: func(ctx context.Context) (events.Conn, error) {
 			c, err := virt.Open(ctx, uri, true) // events and states need no write access
@@ -139,5 +194,24 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		Sinks:  sinks, Count: o.Count, Until: o.Until, Timeout: o.Timeout,
 		Now: o.F.Now, Warnf: o.F.Warnf,
 		Backoff: eventsBackoff, MaxBackoff: eventsMaxBackoff, AttemptTimeout: eventsAttemptTimeout,
+	})
+}
+
+// startPublisher connects the NATS sink: the flags, else the configuration's events keys.
+func startPublisher(o *EventsOptions) (*events.NATS, error) {
+	l, err := o.F.Config()
+	if err != nil {
+		return nil, err
+	}
+	c := l.Config.Events
+	url := cmp.Or(o.NATS, c.NATSURL)
+	if url == "" {
+		return nil, errs.New(errs.Usage, "--publish: the configuration has no events.nats_url").
+			WithHint("set events.nats_url = \"nats://HOST:4222\" in the configuration, or give --nats URL")
+	}
+	host, _ := os.Hostname()
+	return events.NewNATS(events.NATSOptions{
+		URL: url, CredsFile: cmp.Or(o.NATSCreds, c.NATSCreds), CAFile: cmp.Or(o.NATSCA, c.NATSCA),
+		Buffer: o.NATSBuffer, Name: "hvctl events on " + host, Warnf: o.F.Warnf,
 	})
 }

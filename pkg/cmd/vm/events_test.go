@@ -21,12 +21,22 @@ func TestNewCmdEvents(t *testing.T) {
 		return NewCmdEvents(f, r)
 	},
 		func(o *EventsOptions) string {
-			return fmt.Sprintf("%v types=%v kinds=%v count=%d until=%v timeout=%s", o.Patterns, o.Types, o.Kinds, o.Count, o.Until, o.Timeout)
+			s := fmt.Sprintf("%v types=%v kinds=%v count=%d until=%v timeout=%s", o.Patterns, o.Types, o.Kinds, o.Count, o.Until, o.Timeout)
+			if o.Publish {
+				s += fmt.Sprintf(" publish nats=%s creds=%s ca=%s buffer=%d tee=%v", o.NATS, o.NATSCreds, o.NATSCA, o.NATSBuffer, o.Tee)
+			}
+			return s
 		}, []flagCase{
 			{argv: nil, want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s"},
 			{argv: []string{"web-*", "db01", "--type", "reboot,crashed", "--type", "stopped"}, want: "[web-* db01] types=[crashed reboot stopped] kinds=[vm] count=0 until=[] timeout=0s"},
 			{argv: []string{"--type", "lifecycle"}, want: "[] types=[crashed defined pmsuspended resumed shutdown started stopped suspended undefined] kinds=[vm] count=0 until=[] timeout=0s"},
 			{argv: []string{"--kind", "vm,network,pool", "--count", "10", "--until", "stopped", "--timeout", "5m"}, want: "[] types=[] kinds=[vm network pool] count=10 until=[stopped] timeout=5m0s"},
+			{argv: []string{"--nats", "nats://127.0.0.1:4222", "--tee", "--nats-creds", "/etc/n.creds", "--nats-buffer", "5"},
+				want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s publish nats=nats://127.0.0.1:4222 creds=/etc/n.creds ca= buffer=5 tee=true"},
+			{argv: []string{"--publish", "--nats-ca", "ca.pem"}, want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s publish nats= creds= ca=ca.pem buffer=10000 tee=false"},
+			{argv: []string{"--tee"}, err: errs.Usage},
+			{argv: []string{"--nats", "http://broker:4222"}, err: errs.Usage},
+			{argv: []string{"--publish", "--nats-buffer", "0"}, err: errs.Usage},
 			{argv: []string{"--type", "stoped"}, err: errs.Usage},
 			{argv: []string{"--until", "lunch"}, err: errs.Usage},
 			{argv: []string{"--kind", "secret"}, err: errs.Usage},
