@@ -39,7 +39,7 @@ func treeOf(prog string) string {
 
 // Main runs hvctl with the process's arguments and returns the exit code.
 func Main() int {
-	return Run(os.Args, cmdutil.New(progName(os.Args[0])))
+	return run(os.Args, cmdutil.New(progName(os.Args[0])), true)
 }
 
 func progName(argv0 string) string {
@@ -51,8 +51,12 @@ func progName(argv0 string) string {
 }
 
 // Run executes one invocation with the given factory (tests pass their own streams).
-func Run(args []string, f *cmdutil.Factory) int {
-	root := NewRoot(f, f.Prog)
+func Run(args []string, f *cmdutil.Factory) int { return run(args, f, false) }
+
+// run is Run for a process that exits right after when exiting is set.
+func run(args []string, f *cmdutil.Factory, exiting bool) int {
+	rec := &recorder{f: f, argv: args, exiting: exiting}
+	root := newRoot(f, f.Prog, rec)
 	root.SetArgs(args[1:])
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -60,13 +64,15 @@ func Run(args []string, f *cmdutil.Factory) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return 0
+	code := 0
+	if err != nil {
+		if ctx.Err() != nil { // a signal ended the run, whatever the command made of it
+			err = &errs.Error{Kind: errs.Interrupted, Msg: "interrupted", Err: err}
+		}
+		code = report(f, cmd, args[1:], err)
 	}
-	if ctx.Err() != nil { // a signal ended the run, whatever the command made of it
-		err = &errs.Error{Kind: errs.Interrupted, Msg: "interrupted", Err: err}
-	}
-	return report(f, cmd, args[1:], err)
+	rec.finish(code, err)
+	return code
 }
 
 // report prints err once, in the one format, and returns its exit code. cmd is the command that

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/cmd/auditcmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/configcmd"
+	"github.com/hyper-nixos/hvctl/pkg/cmd/historycmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/isocmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/metricscmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmd/netcmd"
@@ -43,7 +44,10 @@ func trees(f *cmdutil.Factory) map[string]*cobra.Command {
 
 // NewRoot builds the command tree for prog: the whole of hvctl, or one subtree when invoked
 // through a link named vmctl, isoctl, netctl or auditctl.
-func NewRoot(f *cmdutil.Factory, prog string) *cobra.Command {
+func NewRoot(f *cmdutil.Factory, prog string) *cobra.Command { return newRoot(f, prog, nil) }
+
+// newRoot is NewRoot with the journal's recorder (nil: nothing is journaled, as for gen-docs).
+func newRoot(f *cmdutil.Factory, prog string, rec *recorder) *cobra.Command {
 	t := trees(f)
 	var root *cobra.Command
 	if tree := treeOf(prog); tree != "" {
@@ -70,6 +74,7 @@ tree directly.`,
 			root.AddCommand(t[name])
 		}
 		root.AddCommand(versioncmd.NewCmdVersion(f, nil), configcmd.NewCmdConfig(f), newLinksCmd(), metricscmd.NewCmdMetrics(f, nil))
+		root.AddCommand(historycmd.NewCmdHistory(f, nil))
 	}
 	root.Long = strings.TrimSpace(root.Long) + "\n\n" + ExitCodesHelp()
 	root.SilenceErrors = true
@@ -110,7 +115,7 @@ tree directly.`,
 		return out, cobra.ShellCompDirectiveNoFileComp
 	})
 
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if g.Quiet {
 			f.IO.Quiet = true
 		}
@@ -138,6 +143,7 @@ tree directly.`,
 			cobra.OnFinalize(cancel)
 			cmd.SetContext(ctx)
 		}
+		cmd.SetContext(rec.begin(cmd, args)) // the operations journal, for commands that change something
 		return nil
 	}
 	return root

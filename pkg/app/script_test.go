@@ -50,6 +50,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HVCTL_SYSTEM_CONFIG", filepath.Join(env.WorkDir, "no-system-config.toml"))
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			env.Setenv("NO_COLOR", "1")
+			env.Setenv("HVCTL_PATHS_STATE", filepath.Join(env.WorkDir, ".state"))
+			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(env.WorkDir, ".run"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -187,7 +187,20 @@ func RunBulk(ctx context.Context, targets []string, parallel int, fn func(ctx co
 		}(&results[i], &failures[i])
 	}
 	wg.Wait()
+	ReportResults(ctx, results...) // the journal's per-target record
 	return results, failures
+}
+
+// AddUnmatched appends one not-found result per pattern that matched no noun (a VM, a
+// network), after RunBulk's results, and reports them to the journal as RunBulk does.
+func AddUnmatched(ctx context.Context, noun string, unmatched []string, results []model.Result, failures []error) ([]model.Result, []error) {
+	var extra []model.Result
+	for _, p := range unmatched {
+		extra = append(extra, model.Result{Name: p, Error: "no " + noun + " matches " + p, Code: errs.NotFound.String()})
+		failures = append(failures, errs.New(errs.NotFound, "no %s matches %s", noun, p))
+	}
+	ReportResults(ctx, extra...)
+	return append(results, extra...), failures
 }
 
 // BulkResultError turns results into the command's error: nil when all succeeded; the single

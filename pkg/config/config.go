@@ -41,6 +41,7 @@ type Config struct {
 	Audit     Audit           `toml:"audit" json:"audit"`
 	Metrics   Metrics         `toml:"metrics" json:"metrics"`
 	Events    Events          `toml:"events" json:"events"`
+	Journal   Journal         `toml:"journal" json:"journal"`
 }
 
 // Events configures `vmctl events --publish`: the NATS broker and how to reach it.
@@ -55,6 +56,15 @@ type Events struct {
 type Metrics struct {
 	Retention string `toml:"retention" json:"retention"`
 	MaxRows   int64  `toml:"max_rows" json:"max_rows"`
+}
+
+// Journal configures the operations journal (`hvctl history`).
+type Journal struct {
+	// Enabled: record every command that changes something (default true).
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// Retention: records older than this are removed as new ones are written ("90d", "2w";
+	// "0" keeps everything).
+	Retention string `toml:"retention" json:"retention"`
 }
 
 // Audit configures `audit run`.
@@ -138,6 +148,8 @@ var defaults = map[string]any{
 	"events.nats_ca":          "",
 	"metrics.retention":       "30d",
 	"metrics.max_rows":        2000000,
+	"journal.enabled":         true,
+	"journal.retention":       "365d",
 }
 
 // Setting is one effective value and where it came from.
@@ -353,6 +365,9 @@ func (c *Config) validate(source map[string]string) error {
 	}
 	if c.Metrics.MaxRows < 0 {
 		return bad("metrics.max_rows", "must be 0 (no cap) or more")
+	}
+	if _, err := units.ParseAge(c.Journal.Retention); err != nil {
+		return bad("journal.retention", "%v", err)
 	}
 	for name, z := range c.Zones {
 		if !names.Valid(name) {

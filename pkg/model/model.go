@@ -785,3 +785,41 @@ func (c DeviceChange) ObjectName() string {
 	}
 	return c.Target
 }
+
+// JournalRecord is one entry of the operations journal (`hvctl history`): a command of hvctl
+// that changed something, or a lifecycle event that came from elsewhere (source "external").
+type JournalRecord struct {
+	ID     int64  `json:"id"`
+	Time   string `json:"time"`   // when the command started (or the event arrived), RFC 3339 UTC
+	Source string `json:"source"` // hvctl, or external: an event no hvctl command explains
+	// DurationSeconds is how long the command ran (millisecond precision); null while it is
+	// still running, or when it was killed before it could say.
+	DurationSeconds *float64        `json:"duration_seconds"`
+	UID             *int            `json:"uid"` // null when unknown (external events)
+	User            string          `json:"user"`
+	SudoUser        string          `json:"sudo_user"` // the user behind sudo, "" without sudo
+	Host            string          `json:"host"`      // the machine hvctl ran on
+	URI             string          `json:"uri"`       // libvirt URI, password redacted
+	Command         string          `json:"command"`   // the command: "vmctl start"; for external events "event TYPE"
+	Argv            []string        `json:"argv"`      // the whole command line, secrets redacted
+	Kind            string          `json:"kind"`      // what the targets are: vm, network, image, waiver …
+	Targets         []JournalTarget `json:"targets"`
+	// ExitCode is the command's exit status; null while it is still running (or was killed).
+	ExitCode *int   `json:"exit_code"`
+	Error    string `json:"error"`
+}
+
+// JournalTarget is one object a journaled command acted on and how that went.
+type JournalTarget struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Action string `json:"action"` // what was done (started, stopped …), "" when unknown or failed
+	Error  string `json:"error"`
+}
+
+// JournalPrune is what `hvctl history --prune` did.
+type JournalPrune struct {
+	Pruned int64  `json:"pruned"` // records removed
+	Before string `json:"before"` // the cutoff: records that started before it were removed, RFC 3339 UTC
+	File   string `json:"file"`   // the journal's file
+}

@@ -36,7 +36,7 @@ compared with its .sha256 sidecar; the old .verified markers are ignored (they w
 files bound to nothing). Files that fail are listed and not imported (exit 8).`,
 		Example:     "  isoctl import ~/Downloads/alpine-virt-3.20.iso --sha256 …\n  isoctl import --legacy /var/lib/hypervisor/isos",
 		Args:        cmdutil.ExactArgs(1, "a file or, with --legacy, a directory"),
-		Annotations: map[string]string{cmdutil.AnnTimeout: "6h"},
+		Annotations: cmdutil.Journaled("image", map[string]string{cmdutil.AnnTimeout: "6h"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Path = args[0]
 			if opts.Legacy && (opts.Name != "" || opts.SHA != "" || opts.Store != "") {

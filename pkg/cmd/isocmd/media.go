@@ -23,9 +23,10 @@ type AttachOptions struct {
 func NewCmdAttach(f *cmdutil.Factory, runF func(context.Context, *AttachOptions) error) *cobra.Command {
 	opts := &AttachOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "attach VM NAME",
-		Short:   "Put a stored ISO into a VM's CD-ROM drive (live when it runs)",
-		Example: "  isoctl attach web01 debian-12-netinst.iso\n  isoctl attach web01 debian-12-netinst.iso --json",
+		Use:         "attach VM NAME",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Put a stored ISO into a VM's CD-ROM drive (live when it runs)",
+		Example:     "  isoctl attach web01 debian-12-netinst.iso\n  isoctl attach web01 debian-12-netinst.iso --json",
 		Long: `Insert the stored, verified ISO NAME into the VM's CD-ROM drive. A running VM sees the new
 medium at once and keeps it after a restart; a stopped one gets it in its definition.
 Unverified (--insecure) images are attached too, with a warning. With --json the change is
@@ -79,6 +80,7 @@ func NewCmdEject(f *cmdutil.Factory, runF func(context.Context, *EjectOptions) e
 	opts := &EjectOptions{F: f}
 	cmd := &cobra.Command{
 		Use:               "eject VM",
+		Annotations:       cmdutil.Journaled("vm", nil),
 		Short:             "Empty a VM's CD-ROM drive",
 		Example:           "  isoctl eject web01",
 		Args:              cmdutil.ExactArgs(1, "a VM"),

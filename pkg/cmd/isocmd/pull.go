@@ -67,7 +67,7 @@ verified in a local staging directory and then uploaded into the store's pool th
 libvirt stream, with its record.`,
 		Example:           "  isoctl pull https://cdimage.debian.org/…/debian-12.8.0-amd64-netinst.iso --checksum-url https://cdimage.debian.org/…/SHA512SUMS\n  isoctl pull debian-netinst",
 		Args:              cmdutil.ExactArgs(1, "one URL or catalogue name"),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "6h"},
+		Annotations:       cmdutil.Journaled("image", map[string]string{cmdutil.AnnTimeout: "6h"}),
 		ValidArgsFunction: completeCatalog(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]

@@ -24,9 +24,10 @@ type RmOptions struct {
 func NewCmdRm(f *cmdutil.Factory, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	opts := &RmOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "rm NAME",
-		Short:   "Remove an image and its record (refused while a VM uses it)",
-		Example: "  isoctl rm debian-12-netinst.iso\n  isoctl rm debian-12-netinst.iso --yes",
+		Use:         "rm NAME",
+		Annotations: cmdutil.Journaled("image", nil),
+		Short:       "Remove an image and its record (refused while a VM uses it)",
+		Example:     "  isoctl rm debian-12-netinst.iso\n  isoctl rm debian-12-netinst.iso --yes",
 		Long: `Remove a stored image and its provenance record. Refused (exit 4) while any VM uses it,
 directly or as the backing file of an overlay, naming every such VM; refused too when some
 VM's disks cannot be read, since the image may be one of them. --force removes it anyway.

@@ -30,8 +30,9 @@ type CreateOptions struct {
 func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions) error) *cobra.Command {
 	opts := &CreateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "create NAME --subnet CIDR",
-		Short: "Create a network: isolated by default, with DHCP, started at once",
+		Use:         "create NAME --subnet CIDR",
+		Annotations: cmdutil.Journaled("network", nil),
+		Short:       "Create a network: isolated by default, with DHCP, started at once",
 		Long: `Define a libvirt network on an IPv4 subnet and start it. The host takes the subnet's first
 address on the bridge; DHCP hands out the rest (or --dhcp-range START-END, or none).
 

@@ -82,10 +82,7 @@ func (r bulkRun) run(ctx context.Context) error {
 	results, failures := cmdutil.RunBulk(ctx, targets, r.bulk.Parallel, func(ctx context.Context, name string) (string, error) {
 		return r.act(ctx, conn, name)
 	})
-	for _, p := range unmatched {
-		results = append(results, model.Result{Name: p, Error: "no network matches " + p, Code: errs.NotFound.String()})
-		failures = append(failures, errs.New(errs.NotFound, "no network matches %s", p))
-	}
+	results, failures = cmdutil.AddUnmatched(ctx, "network", unmatched, results, failures)
 	if err := output.List(r.f.IO.Out, format, results, cmdutil.ResultColumns, resultName); err != nil {
 		return err
 	}
@@ -135,6 +132,7 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) e
 	opts := &StartOptions{F: f}
 	cmd := &cobra.Command{
 		Use:               "start NAME|PATTERN...",
+		Annotations:       cmdutil.Journaled("network", nil),
 		Short:             "Start networks",
 		Long:              "Start the networks; one already running is left as it is (action none)." + bulkHelp,
 		Example:           "  netctl start lab\n  netctl start 'lab-*'\n  netctl start --all",
@@ -174,8 +172,9 @@ type StopOptions struct {
 func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *StopOptions) error) *cobra.Command {
 	opts := &StopOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "stop NAME|PATTERN...",
-		Short: "Stop networks (refused while running VMs use them, unless --force)",
+		Use:         "stop NAME|PATTERN...",
+		Annotations: cmdutil.Journaled("network", nil),
+		Short:       "Stop networks (refused while running VMs use them, unless --force)",
 		Long: `Stop the named networks. A network running VMs are attached to is not stopped unless
 --force: their NICs would lose the bridge and stay cut off until the VMs are restarted. A
 transient network (never defined) is gone once stopped.
@@ -236,8 +235,9 @@ type AutostartOptions struct {
 func NewCmdAutostart(f *cmdutil.Factory, runF func(context.Context, *AutostartOptions) error) *cobra.Command {
 	on, off := newAutostartSwitch(f, true, runF), newAutostartSwitch(f, false, runF)
 	cmd := &cobra.Command{
-		Use:   "autostart on|off",
-		Short: "Start networks whenever libvirt starts, or not",
+		Use:         "autostart on|off",
+		Annotations: cmdutil.Journaled("network:1", nil),
+		Short:       "Start networks whenever libvirt starts, or not",
 		Long: `'autostart on|off NAME|PATTERN...' sets whether libvirt starts the networks when its daemon
 starts, as 'vmctl autostart on|off' does for VMs. The old order, 'autostart NAME on|off', still
 works for one network, with a warning.`,
@@ -283,6 +283,7 @@ func newAutostartSwitch(f *cmdutil.Factory, on bool, runF func(context.Context, 
 	opts := &AutostartOptions{F: f, On: on}
 	cmd := &cobra.Command{
 		Use:               word + " NAME|PATTERN...",
+		Annotations:       cmdutil.Journaled("network", nil),
 		Short:             "Turn libvirt's autostart " + word + " for networks",
 		Long:              "Set whether libvirt starts the networks when its daemon starts." + bulkHelp,
 		Example:           "  netctl autostart " + word + " lab\n  netctl autostart " + word + " --all",
@@ -330,9 +331,10 @@ type DeleteOptions struct {
 func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
 	opts := &DeleteOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "delete NAME|PATTERN...",
-		Aliases: []string{"rm"},
-		Short:   "Stop and remove networks (refused while running VMs use them, unless --force)",
+		Use:         "delete NAME|PATTERN...",
+		Annotations: cmdutil.Journaled("network", nil),
+		Aliases:     []string{"rm"},
+		Short:       "Stop and remove networks (refused while running VMs use them, unless --force)",
 		Long: `Stop the named networks and remove their definitions. Refused while running VMs use a
 network, unless --force. VMs whose definitions name a deleted network keep that NIC and will
 not start until it exists again (netctl show lists them under "used by").

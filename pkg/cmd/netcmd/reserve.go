@@ -28,8 +28,9 @@ func NewCmdReserve(f *cmdutil.Factory, runF func(context.Context, *ReserveOption
 	opts := &ReserveOptions{F: f}
 	var mac, ip string
 	cmd := &cobra.Command{
-		Use:   "reserve NETWORK --mac MAC --ip IP [--name HOST]",
-		Short: "Give a MAC a fixed DHCP address (and host name) on a network",
+		Use:         "reserve NETWORK --mac MAC --ip IP [--name HOST]",
+		Annotations: cmdutil.Journaled("network", nil),
+		Short:       "Give a MAC a fixed DHCP address (and host name) on a network",
 		Long: `Add a DHCP host entry: the NIC with this MAC always gets this address, and the network's
 DNS answers HOST for it. The entry goes into the running network and its persistent
 definition alike, so it holds across restarts. The address must be in the network's subnet

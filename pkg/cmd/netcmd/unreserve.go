@@ -27,6 +27,7 @@ func NewCmdUnreserve(f *cmdutil.Factory, runF func(context.Context, *UnreserveOp
 	var mac, ip string
 	cmd := &cobra.Command{
 		Use:               "unreserve NETWORK (--mac MAC | --ip IP)",
+		Annotations:       cmdutil.Journaled("network", nil),
 		Short:             "Remove a fixed DHCP address",
 		Long:              "Remove the DHCP host entry of a MAC or an address, from the running network and its\npersistent definition alike. --mac and --ip complete the network's reservations.",
 		Example:           "  netctl unreserve lab --mac 52:54:00:12:34:56\n  netctl unreserve lab --ip 10.50.0.10",

@@ -44,7 +44,7 @@ pending until then). Disks are not rebuilt, nor is the cloud-init seed: a seed t
 takes effect on a new instance. The table printed at the end says what was done; when a VM
 fails, its rows and those of the VMs after it say not_applied. --dry-run prints only the plan.`,
 		Example:     "  vmctl apply web01 --dry-run\n  vmctl apply /etc/hvctl/profiles/*.toml",
-		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
+		Annotations: cmdutil.Journaled("vm:0", map[string]string{cmdutil.AnnTimeout: "10m"}),
 		Args:        cmdutil.MinimumArgs(1, "one or more profiles"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Profiles = args
@@ -73,6 +73,9 @@ func runApply(ctx context.Context, o *ApplyOptions) error {
 	plans, err := pl.planAll(ctx, o.Profiles)
 	if err != nil {
 		return err
+	}
+	for _, p := range plans {
+		cmdutil.ReportTargets(ctx, p.name) // the operations journal's targets
 	}
 	if err := refuseForeignVMs(plans); err != nil {
 		return err

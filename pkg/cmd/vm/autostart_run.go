@@ -25,8 +25,9 @@ type AutostartRunOptions struct {
 func NewCmdAutostartRun(f *cmdutil.Factory, runF func(context.Context, *AutostartRunOptions) error) *cobra.Command {
 	opts := &AutostartRunOptions{F: f, Sleep: time.Sleep}
 	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Start the VMs whose profile says autostart = true, in order",
+		Use:         "run",
+		Annotations: cmdutil.Journaled("vm:0", nil),
+		Short:       "Start the VMs whose profile says autostart = true, in order",
 		Long: `Start the VMs whose profile says autostart = true, in order: by group as the
 configuration's [autostart] groups list them (groups not listed come after, by name), then
 by autostart_priority (higher first), then by name, pausing autostart.delay between VMs and
@@ -171,6 +172,9 @@ func runAutostartRun(ctx context.Context, o *AutostartRunOptions) error {
 		{Header: "priority", Value: func(r row) string { return strconv.Itoa(r.Priority) }},
 		{Header: "action", Value: func(r row) string { return r.Action }},
 		{Header: "result", Value: func(r row) string { return output.ResultCell(r.OK, r.Error) }},
+	}
+	for _, r := range rows {
+		cmdutil.ReportResults(ctx, r.Result) // the operations journal's per-VM record
 	}
 	if err := output.List(o.F.IO.Out, format, rows, cols, func(r row) string { return r.Name }); err != nil {
 		return err

@@ -48,7 +48,7 @@ the clone made.`,
 		Example:           "  vmctl clone web01 web02 --start\n  vmctl clone template-debian test-7 --linked",
 		Args:              cmdutil.ExactArgs(2, "a source VM and a new name"),
 		ValidArgsFunction: completeVMs(f, false),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "60m"},
+		Annotations:       cmdutil.Journaled("vm", map[string]string{cmdutil.AnnTimeout: "60m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Source, opts.Name = args[0], args[1]
 			if err := cmdutil.ValidateLookupName("VM", opts.Source); err != nil {

@@ -56,7 +56,7 @@ command made. --dry-run prints the domain XML and the plan and touches nothing.`
 		Example: `  vmctl create web01
   vmctl create profiles/base.toml --name test01 --set memory=4GiB --start --wait ip`,
 		Args:        cmdutil.ExactArgs(1, "one profile"),
-		Annotations: map[string]string{cmdutil.AnnTimeout: "10m"},
+		Annotations: cmdutil.Journaled("vm:0", map[string]string{cmdutil.AnnTimeout: "10m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Profile = args[0]
 			if opts.Name != "" {
@@ -143,6 +143,7 @@ func runCreate(ctx context.Context, o *CreateOptions) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.ReportTargets(ctx, p.Name) // the operations journal's target
 	l, err := o.F.Config()
 	if err != nil {
 		return err

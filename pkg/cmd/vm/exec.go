@@ -69,8 +69,8 @@ libvirt marks a VM that had raw agent commands as tainted (custom-ga-command) in
   vmctl exec db01 -- sh -c 'pg_dump app | gzip' > app.sql.gz
   echo 'hello' | vmctl exec web01 -- tee /tmp/greeting
   vmctl exec web01 --json -- systemctl is-active nginx | jq .exit_code`,
-		Annotations: map[string]string{cmdutil.AnnTimeout: "5m", cmdutil.AnnSlack: (execKillWait + 5*time.Second).String(),
-			cmdutil.AnnTimeoutHelp: "5m, after which the guest process is killed (exit 5)"},
+		Annotations: cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnTimeout: "5m", cmdutil.AnnSlack: (execKillWait + 5*time.Second).String(),
+			cmdutil.AnnTimeoutHelp: "5m, after which the guest process is killed (exit 5)"}),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()

@@ -24,8 +24,9 @@ type GCOptions struct {
 func NewCmdGC(f *cmdutil.Factory, runF func(context.Context, *GCOptions) error) *cobra.Command {
 	opts := &GCOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "gc [VM|PATTERN...]",
-		Short: "List and remove the volumes a killed create or clone left behind",
+		Use:         "gc [VM|PATTERN...]",
+		Annotations: cmdutil.Journaled("vm", nil),
+		Short:       "List and remove the volumes a killed create or clone left behind",
 		Long: `A create or clone that is killed (SIGKILL, a crash, a daemon gone for good) cannot roll
 back, and its volumes then make every new create of that name fail ("volume … exists").
 gc finds them in the VM pool (--pool, default vm.defaults.pool): volumes named as hvctl

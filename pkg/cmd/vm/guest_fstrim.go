@@ -29,7 +29,7 @@ need discard enabled to pass it on to the image.`,
 		Example:           "  vmctl guest fstrim web01\n  vmctl guest fstrim web01 --timeout 10m",
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "5m"},
+		Annotations:       cmdutil.Journaled("vm", map[string]string{cmdutil.AnnTimeout: "5m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

@@ -33,8 +33,9 @@ const maxPassword = 4096
 func NewCmdGuestPassword(f *cmdutil.Factory, runF func(context.Context, *GuestPasswordOptions) error) *cobra.Command {
 	opts := &GuestPasswordOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "password NAME USER",
-		Short: "Set a user's password in the guest through the agent (read from stdin, never argv)",
+		Use:         "password NAME USER",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Set a user's password in the guest through the agent (read from stdin, never argv)",
 		Long: `Set USER's password inside the running guest through qemu-guest-agent (it runs chpasswd
 in the guest). The password is read from stdin: asked twice without echo on a terminal,
 else the first line of what is piped (one trailing newline removed). It is never taken from

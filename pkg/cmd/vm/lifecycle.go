@@ -75,7 +75,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 		Example:           spec.example,
 		ValidArgsFunction: completeVMs(f, true),
 		// The deadline is computed per run from the number of targets; see runLifecycle.
-		Annotations: map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(spec.perVM) + " per VM"},
+		Annotations: cmdutil.Journaled("vm", map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(spec.perVM) + " per VM"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if spec.args != nil {
@@ -172,10 +172,7 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 			results[i].Removed, results[i].Kept = r.(model.Result).Removed, r.(model.Result).Kept
 		}
 	}
-	for _, p := range unmatched {
-		results = append(results, model.Result{Name: p, Error: "no VM matches " + p, Code: errs.NotFound.String()})
-		failures = append(failures, errs.New(errs.NotFound, "no VM matches %s", p))
-	}
+	results, failures = cmdutil.AddUnmatched(ctx, "VM", unmatched, results, failures)
 	if err := output.List(o.F.IO.Out, format, results, cmdutil.ResultColumns, func(r model.Result) string { return r.Name }); err != nil {
 		return err
 	}

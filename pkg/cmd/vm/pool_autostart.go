@@ -21,10 +21,11 @@ type PoolAutostartOptions struct {
 func NewCmdPoolAutostart(f *cmdutil.Factory, runF func(context.Context, *PoolAutostartOptions) error) *cobra.Command {
 	opts := &PoolAutostartOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "autostart on|off POOL|PATTERN...",
-		Short:   "Set whether storage pools start with the daemon",
-		Long:    "Set or clear the pools' autostart flag: libvirtd starts such pools when it starts." + poolBulkHelp,
-		Example: "  vmctl pool autostart on vms\n  vmctl pool autostart off 'scratch-*'",
+		Use:         "autostart on|off POOL|PATTERN...",
+		Annotations: cmdutil.Journaled("pool", nil),
+		Short:       "Set whether storage pools start with the daemon",
+		Long:        "Set or clear the pools' autostart flag: libvirtd starts such pools when it starts." + poolBulkHelp,
+		Example:     "  vmctl pool autostart on vms\n  vmctl pool autostart off 'scratch-*'",
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				return []string{"on", "off"}, cobra.ShellCompDirectiveNoFileComp

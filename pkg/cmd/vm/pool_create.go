@@ -45,8 +45,9 @@ type PoolCreateOptions struct {
 func NewCmdPoolCreate(f *cmdutil.Factory, runF func(context.Context, *PoolCreateOptions) error) *cobra.Command {
 	opts := &PoolCreateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "create NAME [--type dir] --path DIR",
-		Short: "Create a storage pool: defined, built, started and set to autostart",
+		Use:         "create NAME [--type dir] --path DIR",
+		Annotations: cmdutil.Journaled("pool", nil),
+		Short:       "Create a storage pool: defined, built, started and set to autostart",
 		Long: `Define a storage pool, build it (make the directory, the volume group or the mount point;
 never over data that is there), start it and set it to start with the daemon. --no-build,
 --no-start and --no-autostart leave those steps out.

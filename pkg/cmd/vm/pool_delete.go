@@ -26,8 +26,9 @@ type PoolDeleteOptions struct {
 func NewCmdPoolDelete(f *cmdutil.Factory, runF func(context.Context, *PoolDeleteOptions) error) *cobra.Command {
 	opts := &PoolDeleteOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "delete POOL",
-		Short: "Remove a storage pool's definition (its data only with --delete-data)",
+		Use:         "delete POOL",
+		Annotations: cmdutil.Journaled("pool", nil),
+		Short:       "Remove a storage pool's definition (its data only with --delete-data)",
 		Long: `Stop the pool and remove its definition. The directory, volume group or export and every
 volume in it stay where they are, and the output says so: 'vmctl pool create' with the same
 arguments serves them again.

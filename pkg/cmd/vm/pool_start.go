@@ -20,6 +20,7 @@ func NewCmdPoolStart(f *cmdutil.Factory, runF func(context.Context, *PoolStartOp
 	opts := &PoolStartOptions{F: f}
 	cmd := &cobra.Command{
 		Use:               "start POOL|PATTERN...",
+		Annotations:       cmdutil.Journaled("pool", nil),
 		Short:             "Start storage pools",
 		Long:              "Activate the pools (mount an export, find a volume group); an active one is left as it is (action none)." + poolBulkHelp,
 		Example:           "  vmctl pool start vms\n  vmctl pool start --all",

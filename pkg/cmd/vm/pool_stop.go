@@ -22,8 +22,9 @@ type PoolStopOptions struct {
 func NewCmdPoolStop(f *cmdutil.Factory, runF func(context.Context, *PoolStopOptions) error) *cobra.Command {
 	opts := &PoolStopOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "stop POOL|PATTERN...",
-		Short: "Stop storage pools (refused while running VMs use them, unless --force)",
+		Use:         "stop POOL|PATTERN...",
+		Annotations: cmdutil.Journaled("pool", nil),
+		Short:       "Stop storage pools (refused while running VMs use them, unless --force)",
 		Long: `Deactivate the pools (unmount an export, deactivate a volume group). The data stays. A pool
 with disks of running VMs in it is not stopped unless --force (which then asks on a terminal
 and needs --yes elsewhere): their disks would vanish under them. --all asks too.` + poolBulkHelp,

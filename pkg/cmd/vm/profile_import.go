@@ -23,8 +23,9 @@ type ProfileImportOptions struct {
 func NewCmdProfileImport(f *cmdutil.Factory, runF func(context.Context, *ProfileImportOptions) error) *cobra.Command {
 	opts := &ProfileImportOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "import OLD.json",
-		Short: "Convert a Hyper-NixOS JSON profile to a TOML profile",
+		Use:         "import OLD.json",
+		Annotations: cmdutil.Journaled("profile:0", nil),
+		Short:       "Convert a Hyper-NixOS JSON profile to a TOML profile",
 		Long: `Convert a JSON VM profile of the old Hyper-NixOS scripts (the schema'd form, the
 "intelligent"/"usecase" templates with AUTO_DETECT values, or the rust-lib resources form) to
 TOML. Values are read as the old jq-based scripts read them ("true", "4" and "4096" as well as

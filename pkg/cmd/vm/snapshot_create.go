@@ -28,7 +28,7 @@ func NewCmdSnapshotCreate(f *cmdutil.Factory, runF func(context.Context, *Snapsh
 		Example:           "  vmctl snapshot create web01 before-upgrade --description 'nginx 1.24'",
 		Args:              cmdutil.RangeArgs(1, 2, "a VM and an optional snapshot name"),
 		ValidArgsFunction: completeVMs(f, false),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
+		Annotations:       cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnTimeout: "10m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM = args[0]
 			opts.Name = f.Now().UTC().Format("20060102-150405")

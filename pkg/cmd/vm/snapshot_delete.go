@@ -31,7 +31,7 @@ With --json each snapshot's result is an object (name, ok, action, error).`,
 		Example:           "  vmctl snapshot delete web01 before-upgrade --yes",
 		Args:              cmdutil.MinimumArgs(2, "a VM and snapshot names"),
 		ValidArgsFunction: completeVMs(f, false),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
+		Annotations:       cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnTimeout: "10m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM, opts.Snapshots = args[0], args[1:]
 			if runF != nil {

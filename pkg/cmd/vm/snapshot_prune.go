@@ -39,7 +39,7 @@ At least one rule is required. Made for timers: --dry-run shows the decisions fi
 is deleted until every VM's decisions are made. ` + cmdutil.ConfirmHelp,
 		Example:           "  vmctl snapshot prune --all --keep-last 3 --keep-daily 7 --keep-weekly 4 --yes",
 		ValidArgsFunction: completeVMs(f, true),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "30m"},
+		Annotations:       cmdutil.Journaled("vm", map[string]string{cmdutil.AnnTimeout: "30m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Bulk.Check(args); err != nil {
 				return err

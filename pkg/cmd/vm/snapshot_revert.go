@@ -32,7 +32,7 @@ With --json the result is one object: vm, snapshot, action and the state the VM 
 		Example:           "  vmctl snapshot revert web01 before-upgrade --yes",
 		Args:              cmdutil.ExactArgs(2, "a VM and a snapshot name"),
 		ValidArgsFunction: completeVMs(f, false),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "10m"},
+		Annotations:       cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnTimeout: "10m"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if running && paused {
 				return errs.New(errs.Usage, "--running and --paused contradict each other")

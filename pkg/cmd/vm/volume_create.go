@@ -25,8 +25,9 @@ func NewCmdVolumeCreate(f *cmdutil.Factory, runF func(context.Context, *VolumeCr
 	opts := &VolumeCreateOptions{F: f}
 	var size string
 	cmd := &cobra.Command{
-		Use:   "create POOL/NAME --size SIZE",
-		Short: "Create an empty volume (qcow2 by default)",
+		Use:         "create POOL/NAME --size SIZE",
+		Annotations: cmdutil.Journaled("volume", nil),
+		Short:       "Create an empty volume (qcow2 by default)",
 		Long: `Create an empty volume in an active pool: qcow2 (thin, compat 1.1, so it can grow while it
 holds snapshots) or raw. A name that exists is exit 4. Prints the volume as show does.`,
 		Example:           "  vmctl volume create default/data01.qcow2 --size 50GiB\n  vmctl volume create vg0/scratch --size 10GiB --format raw",

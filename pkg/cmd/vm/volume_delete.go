@@ -23,8 +23,9 @@ type VolumeDeleteOptions struct {
 func NewCmdVolumeDelete(f *cmdutil.Factory, runF func(context.Context, *VolumeDeleteOptions) error) *cobra.Command {
 	opts := &VolumeDeleteOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "delete POOL/NAME...",
-		Short: "Delete volumes no VM uses",
+		Use:         "delete POOL/NAME...",
+		Annotations: cmdutil.Journaled("volume", nil),
+		Short:       "Delete volumes no VM uses",
 		Long: `Delete the volumes. A volume any VM uses (running or not, directly or as the backing file of
 an overlay) or that backs another volume is refused (exit 4, naming them), and then none is
 deleted; so is the lot when some VM cannot be read, rather than guess.

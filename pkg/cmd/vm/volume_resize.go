@@ -25,8 +25,9 @@ type VolumeResizeOptions struct {
 func NewCmdVolumeResize(f *cmdutil.Factory, runF func(context.Context, *VolumeResizeOptions) error) *cobra.Command {
 	opts := &VolumeResizeOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "resize POOL/NAME SIZE",
-		Short: "Grow a volume no running VM uses",
+		Use:         "resize POOL/NAME SIZE",
+		Annotations: cmdutil.Journaled("volume:1", nil),
+		Short:       "Grow a volume no running VM uses",
 		Long: `Grow the volume to SIZE. Shrinking is refused (exit 4): it is how file systems are lost. A
 volume a running VM uses is refused too: QEMU holds it open and would not see the change;
 'vmctl disk resize VM TARGET SIZE' grows it live through QEMU instead. The guest's partitions

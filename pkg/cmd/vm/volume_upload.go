@@ -33,7 +33,7 @@ that name is refused (exit 4; delete it first); a failed or interrupted upload r
 volume it made. A progress bar shows on a terminal. Prints what was moved.`,
 		Example:           "  vmctl volume upload default/debian-12.qcow2 ./debian-12-genericcloud-amd64.qcow2\n  vmctl -c qemu+ssh://root@lab/system volume upload default/seed.iso seed.iso",
 		Args:              cmdutil.ExactArgs(2, "the new volume as POOL/NAME and a local file"),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "none"},
+		Annotations:       cmdutil.Journaled("volume:1", map[string]string{cmdutil.AnnTimeout: "none"}),
 		ValidArgsFunction: uploadCompletion(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseVolumeRef(args[0])

@@ -13,13 +13,16 @@ import (
 )
 
 // NewFactory returns a Factory whose stdout and stderr are the returned buffers and whose
-// environment is env on top of HVCTL_SYSTEM_CONFIG=/nonexistent and HOME=t.TempDir() (so no
-// file of the machine running the tests is read). Global.Flags holds the root's persistent
+// environment is env on top of HVCTL_SYSTEM_CONFIG=/nonexistent and HOME, HVCTL_PATHS_STATE and
+// XDG_RUNTIME_DIR in t.TempDir() (so no file of the machine running the tests is read or written). Global.Flags holds the root's persistent
 // flags, for tests that put the command under a root of their own (see Root).
 func NewFactory(t testing.TB, env map[string]string) (f *cmdutil.Factory, stdout, stderr *bytes.Buffer) {
 	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
-	vars := map[string]string{"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir()}
+	// paths.state and the runtime directory are the test's own: the operations journal of
+	// commands run in tests never lands in the machine's /var/lib/hvctl.
+	vars := map[string]string{"HVCTL_SYSTEM_CONFIG": "/nonexistent", "HOME": t.TempDir(),
+		"HVCTL_PATHS_STATE": t.TempDir(), "XDG_RUNTIME_DIR": t.TempDir()}
 	for k, v := range env {
 		vars[k] = v
 	}
