@@ -40,8 +40,9 @@ type DiskAttachOptions struct {
 func NewCmdDiskAttach(f *cmdutil.Factory, runF func(context.Context, *DiskAttachOptions) error) *cobra.Command {
 	opts := &DiskAttachOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "attach VM (--size SIZE [--pool P] | --volume POOL/VOL | --image FILE)",
-		Short: "Attach a new or existing disk to a VM, live when it runs",
+		Use:         "attach VM (--size SIZE [--pool P] | --volume POOL/VOL | --image FILE)",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Attach a new or existing disk to a VM, live when it runs",
 		Long: `Attach a disk: a new qcow2 volume of --size (named VM-dataN.qcow2, in --pool, else in the pool
 of the VM's other volumes, else the configured pool), an existing volume (--volume POOL/VOL)
 or an existing file (--image FILE, its format read from the file). The disk gets the next free

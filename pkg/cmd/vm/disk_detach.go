@@ -53,8 +53,8 @@ no volume is based on; anything else is refused before any change (exit 4). ` + 
   vmctl disk detach web01 vdb --config`,
 		Args:              cmdutil.ExactArgs(2, "a VM and a disk target"),
 		ValidArgsFunction: completeDiskTargets(f),
-		Annotations: map[string]string{cmdutil.AnnSlack: detachSlack.String(),
-			cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " for the guest to release the disk"},
+		Annotations: cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnSlack: detachSlack.String(),
+			cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " for the guest to release the disk"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM, opts.Target = args[0], args[1]
 			if err := cmdutil.ValidateLookupName("VM", opts.VM); err != nil {

@@ -23,8 +23,9 @@ type DiskResizeOptions struct {
 func NewCmdDiskResize(f *cmdutil.Factory, runF func(context.Context, *DiskResizeOptions) error) *cobra.Command {
 	opts := &DiskResizeOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "resize VM TARGET SIZE",
-		Short: "Grow a VM's disk, live when it runs",
+		Use:         "resize VM TARGET SIZE",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Grow a VM's disk, live when it runs",
 		Long: `Grow the disk at TARGET to SIZE (e.g. 40GiB). A running VM's disk grows live (QEMU resizes the
 image and the guest sees the new size at once; growing its partitions and file systems is the
 guest's business); a stopped VM's disk must be a volume of a storage pool, which libvirt

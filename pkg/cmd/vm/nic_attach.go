@@ -31,8 +31,9 @@ func NewCmdNICAttach(f *cmdutil.Factory, runF func(context.Context, *NICAttachOp
 	opts := &NICAttachOptions{F: f}
 	var mac string
 	cmd := &cobra.Command{
-		Use:   "attach VM (--network N | --bridge B)",
-		Short: "Attach a network interface to a VM, live when it runs",
+		Use:         "attach VM (--network N | --bridge B)",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Attach a network interface to a VM, live when it runs",
 		Long: `Attach a NIC on the libvirt network --network or the host bridge --bridge. --mac gives its
 address (a unicast one no other VM has; default: libvirt picks one), --model its model. Like
 the NICs of profiles it carries libvirt's clean-traffic filter (no MAC, IP or ARP spoofing;

@@ -38,8 +38,8 @@ it. Without --live or --config it goes from every definition that has it.`,
   vmctl nic detach web01 vnet3 --timeout 1m`,
 		Args:              cmdutil.ExactArgs(2, "a VM and a NIC's MAC or device"),
 		ValidArgsFunction: completeNICs(f),
-		Annotations: map[string]string{cmdutil.AnnSlack: detachSlack.String(),
-			cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " for the guest to release the NIC"},
+		Annotations: cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnSlack: detachSlack.String(),
+			cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " for the guest to release the NIC"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.VM, opts.NIC = args[0], args[1]
 			if err := cmdutil.ValidateLookupName("VM", opts.VM); err != nil {

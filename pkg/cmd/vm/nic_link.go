@@ -27,8 +27,9 @@ func NewCmdNICLink(f *cmdutil.Factory, runF func(context.Context, *NICLinkOption
 	opts := &NICLinkOptions{F: f}
 	nics := completeNICs(f)
 	cmd := &cobra.Command{
-		Use:   "link VM MAC|TARGET up|down",
-		Short: "Set a network interface's link up or down (the cable plugged in or pulled)",
+		Use:         "link VM MAC|TARGET up|down",
+		Annotations: cmdutil.Journaled("vm:1", nil),
+		Short:       "Set a network interface's link up or down (the cable plugged in or pulled)",
 		Long: `Set the link state of the NIC with the MAC address (or, while the VM runs, host-side device): down
 is a pulled cable (the guest sees no carrier), up plugs it back in. A running VM changes at
 once and keeps the state in its definition unless --live or --config narrows it. A NIC that

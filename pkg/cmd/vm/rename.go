@@ -24,8 +24,9 @@ type RenameOptions struct {
 func NewCmdRename(f *cmdutil.Factory, runF func(context.Context, *RenameOptions) error) *cobra.Command {
 	opts := &RenameOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "rename OLD NEW",
-		Short: "Rename a stopped VM, its snapshots, NVRAM and hvctl metadata with it",
+		Use:         "rename OLD NEW",
+		Annotations: cmdutil.Journaled("vm", nil),
+		Short:       "Rename a stopped VM, its snapshots, NVRAM and hvctl metadata with it",
 		Long: `Give a stopped VM a new name. Its snapshots stay, rewritten to name the new VM (so that a
 revert does not bring the old name back); its NVRAM file, when it has libvirt's default name
 (OLD_VARS.fd), moves to NEW_VARS.fd, so that a new VM of the old name cannot pick it up; and
