@@ -61,7 +61,14 @@ func run(args []string, f *cmdutil.Factory, exiting bool) int {
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A hang-up (the terminal or the ssh session closed) ends a command as SIGTERM does, with
+	// its rollback and the terminal restored, instead of killing it midway; unless the command
+	// was started to ignore it (nohup): notifying would undo that.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	cmd, err := root.ExecuteContextC(ctx)
 	code := 0

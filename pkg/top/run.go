@@ -39,7 +39,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer t.Restore() // runs while a panic of this goroutine unwinds, too
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGWINCH, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	watched := []os.Signal{syscall.SIGWINCH, syscall.SIGTERM, os.Interrupt}
+	if !signal.Ignored(syscall.SIGHUP) { // under nohup a hang-up shows as the input's end instead
+		watched = append(watched, syscall.SIGHUP)
+	}
+	signal.Notify(sigs, watched...)
 	defer signal.Stop(sigs)
 
 	// A panic in another goroutine would end the process without this one's deferred Restore:
