@@ -75,3 +75,15 @@ type Renamed struct {
 
 // ObjectName is the new name, for -o name.
 func (r Renamed) ObjectName() string { return r.Name }
+
+// Screenshot is what `vmctl screenshot` wrote.
+type Screenshot struct {
+	VM     string `json:"vm"`
+	File   string `json:"file"`
+	Bytes  int64  `json:"bytes"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// ObjectName is the file, for -o name.
+func (s Screenshot) ObjectName() string { return s.File }

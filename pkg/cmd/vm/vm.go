@@ -32,7 +32,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdPool(f), NewCmdVolume(f), NewCmdSave(f, nil), NewCmdRestore(f, nil),
 		NewCmdDisk(f), NewCmdNIC(f),
 	)
-	cmd.AddCommand(NewCmdRename(f, nil))
+	cmd.AddCommand(NewCmdRename(f, nil), NewCmdScreenshot(f, nil), NewCmdSSH(f, nil))
 	cmd.AddCommand(NewCmdExec(f, nil))
 	cmd.AddCommand(NewCmdGuest(f))
 	cmd.AddCommand(NewCmdTop(f, nil))
