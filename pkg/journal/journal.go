@@ -25,6 +25,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/config"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/statedb"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 )
 
 // FileName is the journal's file under the state directory.
@@ -143,6 +144,16 @@ func Dir(l *config.Loaded, uid int, getenv func(string) string) string {
 		return filepath.Join(h, ".local", "state", "hvctl")
 	}
 	return l.Config.Paths.State
+}
+
+// OpenFor opens, creating it when needed, the journal the commands of user uid write under
+// configuration l (Dir), with its retention: what `vmctl events --journal` appends to.
+func OpenFor(ctx context.Context, l *config.Loaded, uid int, getenv func(string) string, now func() time.Time) (*Journal, error) {
+	retention, err := units.ParseAge(l.Config.Journal.Retention)
+	if err != nil {
+		return nil, fmt.Errorf("journal.retention: %w", err)
+	}
+	return Open(ctx, filepath.Join(Dir(l, uid, getenv), FileName), Options{Now: now, Retention: retention})
 }
 
 // Entry is what is known of a command when it starts.
