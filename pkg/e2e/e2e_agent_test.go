@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +111,71 @@ func TestGuestAgent(t *testing.T) {
 		out, _, _ = e.run("vmctl", "exec", agentVM, "--", "ps")
 		if strings.Contains(out, "sleep 30") {
 			t.Errorf("the killed command's processes still run:\n%s", out)
+		}
+	})
+
+	t.Run("cp round-trips a binary file", func(t *testing.T) {
+		// 1.5 MiB of random bytes with NULs: several 128 KiB writes and two 1 MiB reads.
+		data := make([]byte, 3<<19)
+		if _, err := rand.Read(data); err != nil {
+			t.Fatal(err)
+		}
+		copy(data[1000:], make([]byte, 64))
+		dir := t.TempDir()
+		src := filepath.Join(dir, "blob.bin")
+		if err := os.WriteFile(src, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(data))
+		if out, errOut, code := e.run("vmctl", "cp", src, agentVM+":/tmp/"); code != 0 {
+			t.Fatalf("cp to the guest: exit %d %s%s", code, out, errOut)
+		}
+		out, _, _ := e.run("vmctl", "exec", agentVM, "--", "sh", "-c", "sha256sum /tmp/blob.bin; stat -c %a /tmp/blob.bin; ls -a /tmp")
+		if !strings.HasPrefix(out, sum+"  /tmp/blob.bin\n640\n") || strings.Contains(out, ".part") {
+			t.Errorf("in the guest:\n%s\nwant sha256 %s and mode 640", out, sum)
+		}
+		if _, errOut, code := e.run("vmctl", "cp", src, agentVM+":/tmp/blob.bin"); code != 4 || !strings.Contains(errOut, "--force") {
+			t.Errorf("over an existing file: exit %d %s", code, errOut)
+		}
+		var r struct {
+			Direction, Destination string
+			Size                   int64 `json:"size_bytes"`
+		}
+		e.ok(&r, "vmctl", "cp", "--force", src, agentVM+":/tmp/blob.bin")
+		if r.Direction != "to_guest" || r.Destination != "/tmp/blob.bin" || r.Size != int64(len(data)) {
+			t.Errorf("--json: %+v", r)
+		}
+		back := filepath.Join(dir, "back")
+		if out, errOut, code := e.run("vmctl", "cp", agentVM+":/tmp/blob.bin", back); code != 0 {
+			t.Fatalf("cp from the guest: exit %d %s%s", code, out, errOut)
+		}
+		got, err := os.ReadFile(back)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("the copy back differs (%d bytes, %v)", len(got), err)
+		}
+		if fi, _ := os.Stat(back); fi.Mode().Perm() != 0o640 {
+			t.Errorf("mode of the copy back: %v", fi.Mode())
+		}
+		if _, errOut, code := e.run("vmctl", "cp", agentVM+":/tmp", dir); code != 2 || !strings.Contains(errOut, "is a directory") {
+			t.Errorf("a guest directory: exit %d %s", code, errOut)
+		}
+		if _, errOut, code := e.run("vmctl", "cp", agentVM+":/tmp/none", dir); code != 3 {
+			t.Errorf("a missing guest file: exit %d %s", code, errOut)
+		}
+	})
+
+	t.Run("cp cut short leaves no partial file", func(t *testing.T) {
+		big := filepath.Join(t.TempDir(), "big.bin")
+		if err := os.WriteFile(big, bytes.Repeat([]byte("0123456789abcdef"), 4<<16), 0o600); err != nil { // 4 MiB
+			t.Fatal(err)
+		}
+		_, errOut, code := e.run("vmctl", "cp", "--timeout", "3s", big, agentVM+":/tmp/big.bin")
+		if code != 5 || !strings.Contains(errOut, "the copy did not finish within 3s; nothing was left behind") {
+			t.Errorf("cp past --timeout: exit %d %s", code, errOut)
+		}
+		out, _, _ := e.run("vmctl", "exec", agentVM, "--", "ls", "-a", "/tmp")
+		if strings.Contains(out, "big.bin") {
+			t.Errorf("left in the guest:\n%s", out)
 		}
 	})
 

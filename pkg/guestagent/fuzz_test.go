@@ -36,7 +36,7 @@ func FuzzDecodeFileRead(f *testing.F) {
 	f.Add(`{"return":{"count":0,"buf-b64":"","eof":true}}`, 1)
 	f.Add(`{"return":{"count":4,"buf-b64":"AAEC","eof":false}}`, 4)
 	f.Fuzz(func(t *testing.T, reply string, asked int) {
-		if asked < 0 || asked > Chunk {
+		if asked < 0 || asked > ReadChunk {
 			return
 		}
 		r, err := DecodeFileRead(reply, asked)

@@ -1,6 +1,7 @@
 package virt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -57,7 +58,8 @@ func agentError(vm string, err error) error {
 		if strings.Contains(msg, "not connected") {
 			return guestagent.NotConnected(vm)
 		}
-		return errs.New(errs.NoAgent, "the guest agent of %s is not responding: %s", vm, msg).
+		_, why, _ := strings.Cut(msg, "not responding: ")
+		return errs.New(errs.NoAgent, "the guest agent of %s is not responding: %s", vm, cmp.Or(why, msg)).
 			WithHint("is the guest frozen or busy? 'vmctl wait %s --for agent' waits for it", vm)
 	case strings.Contains(msg, "guest agent is not configured"):
 		return guestagent.NotConfigured(vm)

@@ -20,6 +20,8 @@ func TestAgentError(t *testing.T) {
 	}{
 		{libvirt.Error{Code: libvirt.ERR_AGENT_UNRESPONSIVE, Message: "Guest agent is not responding: QEMU guest agent is not connected"},
 			errs.NoAgent, "the guest agent of web01 is not connected"},
+		{libvirt.Error{Code: libvirt.ERR_AGENT_UNRESPONSIVE, Message: "Guest agent is not responding: Guest agent not available for now"},
+			errs.NoAgent, "the guest agent of web01 is not responding: Guest agent not available for now"},
 		{libvirt.Error{Code: libvirt.ERR_ARGUMENT_UNSUPPORTED, Message: "argument unsupported: QEMU guest agent is not configured"},
 			errs.NoAgent, "web01 has no guest agent channel (org.qemu.guest_agent.0)"},
 		{libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: unable to execute QEMU agent command 'guest-exec': Command guest-exec has been disabled"},

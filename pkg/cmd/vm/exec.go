@@ -46,7 +46,7 @@ func NewCmdExec(f *cmdutil.Factory, runF func(context.Context, *ExecOptions) err
 		Short: "Run a command in a VM through the guest agent and exit with its status",
 		Long: `Run COMMAND in the running VM through qemu-guest-agent (guest-exec): no network, no
 ssh, no shell (run 'sh -c …' for one). stdin is sent to it when it is not a terminal
-(-n: never; at most about 3 MiB, in one piece); its stdout and stderr are written to ours
+(-n: never; at most 128 KiB, in one piece); its stdout and stderr are written to ours
 when it has ended, as the agent buffers them (the agent keeps 16 MiB of each and says
 when it dropped the rest; libvirt carries about 3 MiB of both together).
 

@@ -34,7 +34,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 	)
 	cmd.AddCommand(NewCmdRename(f, nil), NewCmdScreenshot(f, nil), NewCmdSSH(f, nil))
 	cmd.AddCommand(NewCmdExec(f, nil))
-	cmd.AddCommand(NewCmdGuest(f))
+	cmd.AddCommand(NewCmdGuest(f), NewCmdCp(f, nil))
 	cmd.AddCommand(NewCmdTop(f, nil))
 	cmd.AddCommand(NewCmdEvents(f, nil))
 	return cmd
