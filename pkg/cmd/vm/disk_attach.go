@@ -33,6 +33,7 @@ type DiskAttachOptions struct {
 	Bus       string
 	Target    string // "" picks the next free one
 	Scope     scopeFlags
+	Update    bool // --update-profile
 	sizeGiven string
 }
 
@@ -53,12 +54,16 @@ half-done.
 
 A running VM gets the disk live and in its definition unless --live or --config narrows it; a
 stopped one in its definition. Not every bus can be hot-plugged: virtio and scsi can, sata
-cannot. With --json the change is printed as an object (vm, kind, target, source, action,
+cannot. A VM made from a profile then differs from it (a warning says so): --update-profile
+adds the disk to the profile as one more [[extra_disks]] entry at the end of its file, the
+rest of the file (comments included) unchanged, and attaches the disk that profile renders,
+so vmctl diff finds the VM in sync; the profile changes only once the disk is attached. With --json the change is printed as an object (vm, kind, target, source, action,
 live, config, capacity_bytes, volume_created …).`,
 		Example: `  vmctl disk attach web01 --size 20GiB
   vmctl disk attach web01 --volume default/shared-data.qcow2 --target vdc
   vmctl disk attach web01 --image /srv/images/scratch.raw --live
-  vmctl disk attach db01 --size 100G --pool fast --config`,
+  vmctl disk attach db01 --size 100G --pool fast --config
+  vmctl disk attach web01 --size 50GiB --update-profile`,
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +88,7 @@ live, config, capacity_bytes, volume_created …).`,
 	cmdutil.StringEnumFlag(cmd, &opts.Bus, "bus", "", "virtio", diskBuses, "disk bus")
 	fl.StringVar(&opts.Target, "target", "", "target `NAME` in the VM, e.g. vdc (default: the next free one)")
 	addScopeFlags(cmd, &opts.Scope, "attach to")
+	fl.BoolVar(&opts.Update, "update-profile", false, "also add the disk to the VM's profile as an [[extra_disks]] entry (with --size), keeping the file's comments")
 	_ = cmd.RegisterFlagCompletionFunc("image", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveDefault
 	})
@@ -107,6 +113,10 @@ func (o *DiskAttachOptions) check() error {
 	}
 	if given != 1 {
 		return errs.New(errs.Usage, "give one of --size (a new volume), --volume POOL/VOL or --image FILE; got %d", given)
+	}
+	if o.Update && (o.Size == 0 || o.Pool != "" || o.Target != "") {
+		return errs.New(errs.Usage, "--update-profile goes with --size alone: the profile says the new volume's pool and the disk's target").
+			WithHint("attach an existing volume or file without --update-profile, and describe it in the profile by hand")
 	}
 	if o.Pool != "" && o.Size == 0 {
 		return errs.New(errs.Usage, "--pool goes with --size: it names where the new volume is made")
@@ -175,16 +185,34 @@ func attachDisk(ctx context.Context, o *DiskAttachOptions, d *virt.Domain) (mode
 		Device: "disk",
 		Target: &libvirtxml.DomainDiskTarget{Dev: target, Bus: o.Bus},
 	}
+	var edit *profileEdit
+	if o.Update {
+		if edit, disk, err = profileDisk(ctx, o, d, prof); err != nil {
+			return change, err
+		}
+		r.Add(edit.discard)
+		if target = disk.Target.Dev; taken[target] {
+			return change, errs.New(errs.Conflict, "--update-profile: the profile puts the new disk at %s, which %s has taken already", target, d.Name).
+				WithHint("see vmctl diff %s: the VM differs from its profile", prof)
+		}
+	}
 	switch {
 	case o.Size > 0:
-		vol, err := newDataVolume(ctx, o, conn, defs)
+		var vol *virt.Volume
+		if edit != nil {
+			vol, err = profileVolume(ctx, conn, disk, o.Size)
+		} else {
+			vol, err = newDataVolume(ctx, o, conn, defs)
+		}
 		if err != nil {
 			return change, err
 		}
 		r.Add(func() { removeMadeVolume(ctx, o.F, conn, vol.Path) })
 		change.VolumeCreated = vol.Path
-		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Discard: "unmap"}
-		disk.Source = &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: vol.Pool, Volume: vol.Name}}
+		if edit == nil {
+			disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Discard: "unmap"}
+			disk.Source = &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: vol.Pool, Volume: vol.Name}}
+		}
 		change.Source, change.CapacityBytes = vol.Pool+"/"+vol.Name, sizePtr(vol.Capacity)
 	case o.Volume != "":
 		pool, name, _ := strings.Cut(o.Volume, "/")
@@ -223,6 +251,10 @@ func attachDisk(ctx context.Context, o *DiskAttachOptions, d *virt.Domain) (mode
 	r.Success()
 	change.Target, change.Live, change.Config = target, scope.Live, scope.Config
 	noteAttach(o.F, d.Name, target, scope, defs.Running)
+	if edit != nil {
+		change.Profile = edit.path
+		return change, edit.commit()
+	}
 	warnProfile(o.F, d.Name, prof, scope)
 	return change, nil
 }
@@ -335,4 +367,45 @@ func imageFormat(ctx context.Context, o *DiskAttachOptions, conn *virt.Conn) (st
 		return "", nil, errs.New(errs.Failure, "image %s: %v", o.Image, fmt.Errorf("read header: %w", err))
 	}
 	return "qcow2", nil, nil
+}
+
+// profileDisk prepares the profile with the new [[extra_disks]] entry and returns the disk it
+// renders for it: the volume name, pool, target and driver create would give it.
+func profileDisk(ctx context.Context, o *DiskAttachOptions, d *virt.Domain, prof string) (*profileEdit, libvirtxml.DomainDisk, error) {
+	keys := [][2]string{{"size", tomlString(o.sizeGiven)}}
+	if o.Bus != "virtio" {
+		keys = append(keys, [2]string{"bus", tomlString(o.Bus)})
+	}
+	edit, err := prepareProfileEdit(o.F, d.Name, prof, "extra_disks", keys)
+	if err != nil {
+		return nil, libvirtxml.DomainDisk{}, err
+	}
+	def, err := edit.render(ctx, o.F, d.Conn())
+	if err != nil {
+		edit.discard()
+		return nil, libvirtxml.DomainDisk{}, err
+	}
+	name := domainxml.ExtraVolume(d.Name, len(edit.before.ExtraDisks))
+	for _, disk := range def.Devices.Disks {
+		if disk.Source != nil && disk.Source.Volume != nil && disk.Source.Volume.Volume == name && disk.Target != nil {
+			return edit, disk, nil
+		}
+	}
+	edit.discard()
+	return nil, libvirtxml.DomainDisk{}, errs.New(errs.Failure, "--update-profile: the profile renders no disk %s", name)
+}
+
+// profileVolume makes the volume the profile's disk names; one of that name already there
+// (from an earlier attach, or left over) is not taken over.
+func profileVolume(ctx context.Context, conn *virt.Conn, disk libvirtxml.DomainDisk, size uint64) (*virt.Volume, error) {
+	pool, name := disk.Source.Volume.Pool, disk.Source.Volume.Volume
+	exists, err := conn.VolumeExists(ctx, pool, name)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, errs.New(errs.Conflict, "--update-profile: the profile's next disk is volume %s/%s, which exists already", pool, name).
+			WithHint("see vmctl gc and vmctl diff: the VM and its profile differ")
+	}
+	return conn.CreateVolume(ctx, virt.NewVolume{Pool: pool, Name: name, Format: "qcow2", Capacity: size})
 }

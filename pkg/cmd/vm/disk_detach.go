@@ -174,7 +174,7 @@ func detachDisk(ctx context.Context, o *DiskDetachOptions, d *virt.Domain) (mode
 	if scope.Live {
 		err := watch.Wait(wctx, func(ctx context.Context) (bool, error) { return d.DiskGone(ctx, o.Target) })
 		if err != nil {
-			return change, stillAttached(err, d.Name, o.Target, o.Wait, scope, volume)
+			return change, stillAttached(err, d.Name, o.Target, o.Wait, scope, cfgDisk != nil, volume)
 		}
 	}
 	if volume != "" {
@@ -191,10 +191,15 @@ func detachDisk(ctx context.Context, o *DiskDetachOptions, d *virt.Domain) (mode
 
 // stillAttached is the error of a live detach the guest did not complete: what is attached
 // still and what the persistent definition says now.
-func stillAttached(err error, vm, what string, wait time.Duration, scope virt.Scope, volume string) error {
-	config := "its definition still has it"
-	if scope.Config {
+func stillAttached(err error, vm, what string, wait time.Duration, scope virt.Scope, inConfig bool, volume string) error {
+	var config string
+	switch {
+	case scope.Config:
 		config = "it is gone from the definition already, so the VM loses it at its next shutdown"
+	case inConfig:
+		config = "its definition still has it"
+	default:
+		config = "its definition never had it, so the VM loses it at its next shutdown"
 	}
 	if volume != "" {
 		config += "; its volume is kept"

@@ -402,3 +402,28 @@ func TestDeviceNotes(t *testing.T) {
 		}
 	}
 }
+
+// A detach the guest does not complete says what is attached still and what the definition
+// holds: gone already, still there, or never there (a live-only device).
+func TestStillAttached(t *testing.T) {
+	timeout := errs.New(errs.Timeout, "timed out")
+	for _, tc := range []struct {
+		scope    virt.Scope
+		inConfig bool
+		volume   string
+		err      error
+		kind     errs.Kind
+		want     string
+	}{
+		{virt.Scope{Live: true, Config: true}, true, "", timeout, errs.Timeout, "vdb is still attached to web: the guest did not release it within 30s; it is gone from the definition already"},
+		{virt.Scope{Live: true}, true, "", timeout, errs.Timeout, "its definition still has it"},
+		{virt.Scope{Live: true}, false, "", timeout, errs.Timeout, "its definition never had it"},
+		{virt.Scope{Live: true, Config: true}, true, "/p/web-data1.qcow2", timeout, errs.Timeout, "; its volume is kept"},
+		{virt.Scope{Live: true, Config: true}, true, "", virt.ErrRemovalRefused, errs.Conflict, "the guest refused to release it"},
+	} {
+		err := stillAttached(tc.err, "web", "vdb", 30*time.Second, tc.scope, tc.inConfig, tc.volume)
+		if errs.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v in config %v: %v, want a %v error with %q", tc.scope, tc.inConfig, err, tc.kind, tc.want)
+		}
+	}
+}

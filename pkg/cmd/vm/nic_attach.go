@@ -9,6 +9,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
+	"github.com/hyper-nixos/hvctl/pkg/revert"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 	"libvirt.org/go/libvirtxml"
@@ -24,6 +25,9 @@ type NICAttachOptions struct {
 	MAC     string // canonical; "" lets libvirt choose
 	Filter  string // nwfilter, or "none"
 	Scope   scopeFlags
+	Update  bool // --update-profile
+	// filterSet: --filter was given (with --update-profile the profile's network_filter rules).
+	filterSet bool
 }
 
 // NewCmdNICAttach builds `vm nic attach`.
@@ -38,11 +42,15 @@ func NewCmdNICAttach(f *cmdutil.Factory, runF func(context.Context, *NICAttachOp
 address (a unicast one no other VM has; default: libvirt picks one), --model its model. Like
 the NICs of profiles it carries libvirt's clean-traffic filter (no MAC, IP or ARP spoofing;
 DHCP still works) unless --filter names another or none. A running VM gets it live and in its
-definition unless --live or --config narrows it. With --json the change is printed as an
+definition unless --live or --config narrows it. A VM made from a profile then differs from it
+(a warning says so): --update-profile adds the NIC to the profile as one more [[network]]
+entry at the end of its file (comments and all else unchanged) and attaches the NIC that
+profile renders (its network_filter included), so vmctl diff finds the VM in sync. With --json the change is printed as an
 object (vm, kind, mac, target, source, action, live, config).`,
 		Example: `  vmctl nic attach web01 --network lab
   vmctl nic attach web01 --bridge br0 --mac 52:54:00:12:34:56 --model e1000e
-  vmctl nic attach web01 --network lab --live`,
+  vmctl nic attach web01 --network lab --live
+  vmctl nic attach web01 --network lab --update-profile`,
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,6 +78,7 @@ object (vm, kind, mac, target, source, action, live, config).`,
 			if opts.Filter != "none" && !validFilter(opts.Filter) {
 				return errs.New(errs.Usage, "invalid --filter %q: a libvirt nwfilter name, or none", output.Escape(opts.Filter))
 			}
+			opts.filterSet = cmd.Flags().Changed("filter")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -83,6 +92,7 @@ object (vm, kind, mac, target, source, action, live, config).`,
 	fl.StringVar(&mac, "mac", "", "`MAC` address (default: chosen by libvirt)")
 	fl.StringVar(&opts.Filter, "filter", profile.DefaultNetworkFilter, "libvirt nwfilter on the NIC, or none")
 	addScopeFlags(cmd, &opts.Scope, "attach to")
+	fl.BoolVar(&opts.Update, "update-profile", false, "also add the NIC to the VM's profile as a [[network]] entry, keeping the file's comments")
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)
 		defer cancel()
@@ -159,26 +169,38 @@ func attachNIC(ctx context.Context, o *NICAttachOptions, d *virt.Domain) (model.
 				WithHint("two NICs with one MAC on a network break each other; leave --mac out to get a free one")
 		}
 	}
-	nic := libvirtxml.DomainInterface{Model: &libvirtxml.DomainInterfaceModel{Type: o.Model}}
-	if o.Network != "" {
-		nic.Source = &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: o.Network}}
+	prof := profileOf(ctx, d)
+	r := revert.New()
+	defer r.Fail()
+	var edit *profileEdit
+	var nic libvirtxml.DomainInterface
+	if o.Update {
+		if edit, nic, err = profileNIC(ctx, o, d, prof); err != nil {
+			return change, err
+		}
+		r.Add(edit.discard)
 	} else {
-		nic.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: o.Bridge}}
-	}
-	if o.MAC != "" {
-		nic.MAC = &libvirtxml.DomainInterfaceMAC{Address: o.MAC}
-	}
-	if o.Filter != "none" {
-		nic.FilterRef = &libvirtxml.DomainInterfaceFilterRef{Filter: o.Filter}
+		nic = libvirtxml.DomainInterface{Model: &libvirtxml.DomainInterfaceModel{Type: o.Model}}
+		if o.Network != "" {
+			nic.Source = &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: o.Network}}
+		} else {
+			nic.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: o.Bridge}}
+		}
+		if o.MAC != "" {
+			nic.MAC = &libvirtxml.DomainInterfaceMAC{Address: o.MAC}
+		}
+		if o.Filter != "none" {
+			nic.FilterRef = &libvirtxml.DomainInterfaceFilterRef{Filter: o.Filter}
+		}
 	}
 	x, err := nic.Marshal()
 	if err != nil {
 		return change, err
 	}
-	prof := profileOf(ctx, d)
 	if err := d.AttachDevice(ctx, x, scope); err != nil {
 		return change, attachError(err, d.Name, scope)
 	}
+	r.Success()
 	change.Live, change.Config, change.MAC = scope.Live, scope.Config, o.MAC
 	// Read back what libvirt chose: the MAC when none was given, the host-side device.
 	if after, err := d.Definitions(ctx); err == nil {
@@ -205,6 +227,53 @@ func attachNIC(ctx context.Context, o *NICAttachOptions, d *virt.Domain) (model.
 		what = "NIC " + change.MAC
 	}
 	noteAttach(o.F, d.Name, what, scope, defs.Running)
+	if edit != nil {
+		change.Profile = edit.path
+		return change, edit.commit()
+	}
 	warnProfile(o.F, d.Name, prof, scope)
 	return change, nil
+}
+
+// profileNIC prepares the profile with the new [[network]] entry and returns the interface it
+// renders for it, the profile's network_filter on it.
+func profileNIC(ctx context.Context, o *NICAttachOptions, d *virt.Domain, prof string) (*profileEdit, libvirtxml.DomainInterface, error) {
+	var keys [][2]string
+	if o.Network != "" {
+		keys = append(keys, [2]string{"network", tomlString(o.Network)})
+	} else {
+		keys = append(keys, [2]string{"bridge", tomlString(o.Bridge)})
+	}
+	if o.MAC != "" {
+		keys = append(keys, [2]string{"mac", tomlString(o.MAC)})
+	}
+	if o.Model != "virtio" {
+		keys = append(keys, [2]string{"model", tomlString(o.Model)})
+	}
+	edit, err := prepareProfileEdit(o.F, d.Name, prof, "network", keys)
+	if err != nil {
+		return nil, libvirtxml.DomainInterface{}, err
+	}
+	fail := func(err error) (*profileEdit, libvirtxml.DomainInterface, error) {
+		edit.discard()
+		return nil, libvirtxml.DomainInterface{}, err
+	}
+	def, err := edit.render(ctx, o.F, d.Conn())
+	if err != nil {
+		return fail(err)
+	}
+	n := len(edit.after.Networks)
+	if len(def.Devices.Interfaces) != n {
+		return fail(errs.New(errs.Failure, "--update-profile: the profile renders %d NICs for its %d [[network]] entries", len(def.Devices.Interfaces), n))
+	}
+	nic := def.Devices.Interfaces[n-1]
+	filter := "none"
+	if nic.FilterRef != nil {
+		filter = nic.FilterRef.Filter
+	}
+	if o.filterSet && o.Filter != filter {
+		return fail(errs.New(errs.Usage, "--update-profile: the profile puts filter %s on its NICs, not %s", filter, o.Filter).
+			WithHint("leave --filter out, or change network_filter in the profile"))
+	}
+	return edit, nic, nil
 }

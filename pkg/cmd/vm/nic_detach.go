@@ -154,7 +154,7 @@ func detachNIC(ctx context.Context, o *NICDetachOptions, d *virt.Domain) (model.
 	change.Live, change.Config = scope.Live, scope.Config
 	if scope.Live {
 		if err := watch.Wait(wctx, func(ctx context.Context) (bool, error) { return d.NICGone(ctx, m.MAC) }); err != nil {
-			return change, stillAttached(err, d.Name, "NIC "+m.MAC, o.Wait, scope, "")
+			return change, stillAttached(err, d.Name, "NIC "+m.MAC, o.Wait, scope, cfgNIC != nil, "")
 		}
 	}
 	noteDetach(o.F, d.Name, "NIC "+m.MAC, liveNIC != nil && !scope.Live, cfgNIC != nil && !scope.Config)

@@ -19,12 +19,13 @@ func TestNewCmdNICAttach(t *testing.T) {
 	runFlagCases(t, "nic attach", func(f *cmdutil.Factory, r func(context.Context, *NICAttachOptions) error) *cobra.Command {
 		return NewCmdNICAttach(f, r)
 	}, func(o *NICAttachOptions) string {
-		return fmt.Sprintf("%s net=%s br=%s model=%s mac=%s filter=%s live=%v config=%v", o.VM, o.Network, o.Bridge, o.Model, o.MAC, o.Filter, o.Scope.Live, o.Scope.Config)
+		return fmt.Sprintf("%s net=%s br=%s model=%s mac=%s filter=%s(%v) live=%v config=%v update=%v", o.VM, o.Network, o.Bridge, o.Model, o.MAC, o.Filter, o.filterSet, o.Scope.Live, o.Scope.Config, o.Update)
 	}, []flagCase{
-		{argv: []string{"web", "--network", "lab"}, want: "web net=lab br= model=virtio mac= filter=clean-traffic live=false config=false"},
+		{argv: []string{"web", "--network", "lab"}, want: "web net=lab br= model=virtio mac= filter=clean-traffic(false) live=false config=false update=false"},
 		{argv: []string{"web", "--bridge", "br0", "--model", "e1000e", "--mac", "52-54-00-AB-CD-EF", "--filter", "none", "--live"},
-			want: "web net= br=br0 model=e1000e mac=52:54:00:ab:cd:ef filter=none live=true config=false"},
-		{argv: []string{"web", "--network", "lab", "--config"}, want: "web net=lab br= model=virtio mac= filter=clean-traffic live=false config=true"},
+			want: "web net= br=br0 model=e1000e mac=52:54:00:ab:cd:ef filter=none(true) live=true config=false update=false"},
+		{argv: []string{"web", "--network", "lab", "--config"}, want: "web net=lab br= model=virtio mac= filter=clean-traffic(false) live=false config=true update=false"},
+		{argv: []string{"web", "--network", "lab", "--update-profile"}, want: "web net=lab br= model=virtio mac= filter=clean-traffic(false) live=false config=false update=true"},
 		{argv: []string{"web"}, err: errs.Usage},                                                   // neither
 		{argv: []string{"web", "--network", "a", "--bridge", "b"}, err: errs.Usage},                // both
 		{argv: []string{"web", "--network", "lab", "--mac", "01:00:5e:00:00:01"}, err: errs.Usage}, // multicast
