@@ -107,6 +107,12 @@ type Zone struct {
 // Host is a named libvirt URI, usable wherever a URI is.
 type Host struct {
 	URI string `toml:"uri" json:"uri"`
+	// PeerURI is how other hosts' daemons reach this one for a peer-to-peer migration, when
+	// that differs from uri (which is how hvctl reaches it).
+	PeerURI string `toml:"peer_uri" json:"peer_uri,omitempty"`
+	// MigrationURI is where QEMU streams a migration to this host (tcp://ADDRESS[:PORT]),
+	// e.g. a dedicated migration network; "" lets libvirt use the host name.
+	MigrationURI string `toml:"migration_uri" json:"migration_uri,omitempty"`
 }
 
 // VMDefaults apply to VMs whose profile does not say otherwise.

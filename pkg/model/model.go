@@ -823,3 +823,21 @@ type JournalPrune struct {
 	Before string `json:"before"` // the cutoff: records that started before it were removed, RFC 3339 UTC
 	File   string `json:"file"`   // the journal's file
 }
+
+// Migration is the outcome of `vmctl migrate`: where the VM went and what the move cost.
+type Migration struct {
+	Name            string   `json:"name"`
+	UUID            string   `json:"uuid"`
+	From            string   `json:"from"` // host name, or the URI when it is not a configured host
+	To              string   `json:"to"`
+	Mode            string   `json:"mode"` // live or offline
+	Persistent      bool     `json:"persistent"`
+	SourceKept      bool     `json:"source_kept"` // the definition stays on the source too
+	CopyStorage     string   `json:"copy_storage,omitempty"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	DataBytes       uint64   `json:"data_bytes"`
+	Iterations      uint64   `json:"iterations"`
+	DowntimeMillis  uint64   `json:"downtime_ms"`
+	Autostart       bool     `json:"autostart"` // set on the target because it was set on the source
+	Notes           []string `json:"notes,omitempty"`
+}

@@ -31,6 +31,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 		NewCmdDiff(f, nil), NewCmdApply(f, nil), NewCmdGC(f, nil), NewCmdStats(f, nil),
 		NewCmdPool(f), NewCmdVolume(f), NewCmdSave(f, nil), NewCmdRestore(f, nil),
 		NewCmdDisk(f), NewCmdNIC(f),
+		NewCmdMigrate(f, nil),
 	)
 	cmd.AddCommand(NewCmdRename(f, nil), NewCmdScreenshot(f, nil), NewCmdSSH(f, nil))
 	cmd.AddCommand(NewCmdExec(f, nil))

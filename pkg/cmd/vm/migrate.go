@@ -1,0 +1,310 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/progress"
+	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
+)
+
+// MigrateOptions of `vm migrate`.
+type MigrateOptions struct {
+	F            *cmdutil.Factory
+	Name         string
+	To           string
+	Live         bool
+	Offline      bool
+	CopyStorage  string
+	KeepSource   bool
+	Transient    bool
+	Tunnelled    bool
+	Postcopy     bool
+	AutoConverge bool
+	Compressed   bool
+	Unsafe       bool
+	BandwidthMiB uint64
+}
+
+// CopyStorageModes are --copy-storage's values.
+var CopyStorageModes = []string{"all", "inc"}
+
+// NewCmdMigrate builds `vm migrate`.
+func NewCmdMigrate(f *cmdutil.Factory, runF func(context.Context, *MigrateOptions) error) *cobra.Command {
+	opts := &MigrateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "migrate NAME --to HOST",
+		Short: "Move a VM to another host, live when it runs",
+		Long: `Move a VM to another libvirt host (a name of the configuration's [hosts] table, or a URI).
+A running VM moves live; a shut-off one moves its definition (--offline). The source's libvirtd
+drives the move peer to peer: it reaches the target at the host's peer_uri (else its uri) and
+QEMU streams to the host's migration_uri when one is configured.
+
+Before anything moves, the target is checked: the name and UUID are free there, its hypervisor
+can provide the VM's CPU, the networks and storage pools the VM names exist there, the disks
+are there (shared storage) unless --copy-storage copies them, and no writable disk uses a
+cache mode that makes a live move unsafe. Each problem is one line; nothing moves until none
+is left.
+
+On a terminal a progress bar shows the data moved; at the end the summary says how long it
+took, how much moved and the guest's downtime. Ctrl-C or --timeout aborts the job: the VM
+keeps running on the source and the target is left without it. By default the VM is defined
+on the target and undefined on the source (--keep-source, --transient change that); libvirt's
+autostart flag follows it, and hvctl's metadata (profile, autostart group) travels in the
+definition.`,
+		Example: `  vmctl migrate web01 --to h2
+  vmctl migrate db01 --to h2 --copy-storage all --bandwidth 200 --timeout 30m
+  vmctl migrate web01 --to h2 --json | jq .downtime_ms`,
+		Args:              cmdutil.ExactArgs(1, "one VM name"),
+		ValidArgsFunction: completeVMs(f, false),
+		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none: bound the whole move; when it passes the job is aborted and the VM stays on the source"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if opts.To == "" {
+				return errs.New(errs.Usage, "--to HOST is required: the host to move %s to", output.Escape(opts.Name))
+			}
+			if opts.Live && opts.Offline {
+				return errs.New(errs.Usage, "--live and --offline exclude each other")
+			}
+			if opts.Offline && opts.CopyStorage != "" {
+				return errs.New(errs.Usage, "--offline moves the definition only; --copy-storage needs a running VM")
+			}
+			if opts.Transient && opts.Offline {
+				return errs.New(errs.Usage, "--offline moves the definition: it cannot be --transient")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runMigrate(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.To, "to", "", "the `HOST` to move to: a name of the configuration's [hosts], or a libvirt URI")
+	fl.BoolVar(&opts.Live, "live", false, "move the running VM without stopping it (the default for a running VM)")
+	fl.BoolVar(&opts.Offline, "offline", false, "move the definition only (the default for a shut-off VM)")
+	cmdutil.StringEnumFlag(cmd, &opts.CopyStorage, "copy-storage", "", "", CopyStorageModes, "copy the disks too, for hosts that do not share storage: all, or inc (only what the target's backing images lack)")
+	fl.BoolVar(&opts.KeepSource, "keep-source", false, "keep the definition on the source as well (not undefined there)")
+	fl.BoolVar(&opts.Transient, "transient", false, "do not define the VM on the target: it disappears there when it stops")
+	fl.BoolVar(&opts.Tunnelled, "tunnelled", false, "carry the migration stream over the libvirt connection instead of a direct QEMU connection")
+	fl.BoolVar(&opts.Postcopy, "postcopy", false, "allow switching to post-copy (libvirt's MIGRATE_POSTCOPY)")
+	fl.BoolVar(&opts.AutoConverge, "auto-converge", false, "slow the guest down when it dirties memory faster than it moves")
+	fl.BoolVar(&opts.Compressed, "compressed", false, "compress the migration stream")
+	fl.BoolVar(&opts.Unsafe, "unsafe", false, "move disks whose cache mode or storage libvirt deems unsafe (you know the storage is shared and coherent)")
+	fl.Uint64Var(&opts.BandwidthMiB, "bandwidth", 0, "cap the stream at `MiB/s` (0: no cap)")
+	_ = cmd.RegisterFlagCompletionFunc("to", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		if l, err := f.Config(); err == nil {
+			return slices.Sorted(maps.Keys(l.Config.Hosts)), cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	})
+	f.AddOutputFlags(cmd)
+	return cmd
+}
+
+// migrationTarget is where a migration goes, as the user, the source daemon and QEMU each see it.
+type migrationTarget struct {
+	name, uri, peerURI, dataURI string
+}
+
+func (f *MigrateOptions) target() (migrationTarget, error) {
+	l, err := f.F.Config()
+	if err != nil {
+		return migrationTarget{}, err
+	}
+	if h, ok := l.Config.Hosts[f.To]; ok {
+		t := migrationTarget{name: f.To, uri: h.URI, peerURI: h.PeerURI, dataURI: h.MigrationURI}
+		if t.peerURI == "" {
+			t.peerURI = h.URI
+		}
+		return t, nil
+	}
+	if u, err := url.Parse(f.To); err == nil && u.Scheme != "" {
+		return migrationTarget{name: f.To, uri: f.To, peerURI: f.To}, nil
+	}
+	e := errs.New(errs.Usage, "--to %q is neither a host in the configuration's [hosts] table nor a libvirt URI", output.Escape(f.To))
+	if len(l.Config.Hosts) > 0 {
+		return migrationTarget{}, e.WithHint("hosts: %s", joinSorted(slices.Collect(maps.Keys(l.Config.Hosts))))
+	}
+	return migrationTarget{}, e
+}
+
+func joinSorted(s []string) string {
+	slices.Sort(s)
+	return strings.Join(s, ", ")
+}
+
+// sourceName is how the summary names the source: the -c host name, else its URI.
+func sourceName(f *cmdutil.Factory, uri string) string {
+	if c := f.Global.Connect; c != "" {
+		if l, err := f.Config(); err == nil {
+			if _, ok := l.Config.Hosts[c]; ok {
+				return c
+			}
+		}
+	}
+	return uri
+}
+
+func runMigrate(ctx context.Context, o *MigrateOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	if err := cmdutil.ValidateLookupName("VM", o.Name); err != nil {
+		return err
+	}
+	tgt, err := o.target()
+	if err != nil {
+		return err
+	}
+	src, err := o.F.Connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if src.URI == tgt.uri {
+		return errs.New(errs.Usage, "--to %s is the host the VM is on (%s)", output.Escape(tgt.name), src.URI)
+	}
+	d, err := src.Domain(ctx, o.Name)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s", o.Name)
+	}
+	defer d.Free()
+	state, _, err := d.State(ctx)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s", o.Name)
+	}
+	running := state == virt.StateRunning || state == virt.StatePaused
+	switch {
+	case o.Live && !running:
+		return errs.New(errs.Conflict, "migrate %s: it is %s; a live move needs it running (or use --offline)", o.Name, state)
+	case o.Offline && running:
+		return errs.New(errs.Conflict, "migrate %s: it is %s; --offline moves a shut-off VM's definition (stop it first, or move it live)", o.Name, state)
+	case !running && state != virt.StateShutOff:
+		return errs.New(errs.Conflict, "migrate %s: it is %s; only a running, paused or shut-off VM can move", o.Name, state)
+	}
+	live := running
+	def, err := d.Definition(ctx, !live)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s", o.Name)
+	}
+	// hvctl's own metadata (profile, autostart group) is in the definition and travels with it;
+	// libvirt's autostart flag does not, so it is carried by hand.
+	autostart, _ := d.Autostart(ctx)
+	persistentSrc, err := d.Persistent(ctx)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s", o.Name)
+	}
+	if !live && o.Transient {
+		return errs.New(errs.Usage, "a shut-off VM moves as a definition: it cannot be --transient")
+	}
+
+	dst, err := virt.Open(ctx, tgt.uri, false)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s: target %s", o.Name, tgt.name)
+	}
+	defer dst.Close()
+
+	vo := virt.MigrateOptions{
+		PeerURI: tgt.peerURI, DataURI: tgt.dataURI, Offline: !live, CopyStorage: o.CopyStorage,
+		Persistent: !o.Transient, UndefineSource: !o.KeepSource && persistentSrc,
+		Tunnelled: o.Tunnelled, Postcopy: o.Postcopy, AutoConverge: o.AutoConverge,
+		Compressed: o.Compressed, Unsafe: o.Unsafe, BandwidthMiB: o.BandwidthMiB,
+	}
+	problems, notes, err := virt.MigrationPreflight(ctx, dst, def, live, vo)
+	if err != nil {
+		return errs.Wrap(err, "migrate %s: checking %s", o.Name, tgt.name)
+	}
+	if len(problems) > 0 {
+		return errs.New(problems[0].Kind, "cannot migrate %s to %s: %s", o.Name, tgt.name, virt.JoinProblems(problems))
+	}
+	for _, n := range notes {
+		o.F.Warnf("%s: %s", o.Name, n)
+	}
+
+	mode := "live"
+	if !live {
+		mode = "offline"
+	}
+	o.F.Infof("migrating %s (%s) to %s", o.Name, mode, tgt.name)
+	bar := progress.NewBytes(o.F.IO, fmt.Sprintf("migrate %s → %s", o.Name, tgt.name))
+	start := time.Now()
+	last, err := d.Migrate(ctx, vo, func(p virt.MigrationProgress) {
+		if p.DataTotal > 0 {
+			bar.Set(int64(p.DataProcessed), int64(p.DataTotal))
+		}
+	})
+	bar.Finish()
+	if err != nil {
+		cleanupTarget(o.F, dst, def.UUID, o.Name, tgt.name)
+		if errors.Is(err, virt.ErrMigrationAborted) {
+			return err
+		}
+		return errs.Wrap(err, "migrate %s to %s", o.Name, tgt.name)
+	}
+	res := model.Migration{
+		Name: o.Name, UUID: def.UUID, From: sourceName(o.F, src.URI), To: tgt.name, Mode: mode,
+		Persistent: vo.Persistent, SourceKept: !vo.UndefineSource, CopyStorage: o.CopyStorage,
+		DurationSeconds: time.Since(start).Seconds(), DataBytes: last.DataProcessed,
+		Iterations: last.Iteration, DowntimeMillis: uint64(last.Downtime.Milliseconds()), Notes: notes,
+	}
+	if autostart && vo.Persistent {
+		if err := setAutostartOn(ctx, dst, o.Name); err != nil {
+			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", o.Name, tgt.name, err)
+		} else {
+			res.Autostart = true
+		}
+	}
+	return output.Object(o.F.IO.Out, format, res, [][2]string{
+		{"name", res.Name}, {"from", res.From}, {"to", res.To}, {"mode", res.Mode},
+		{"duration", (time.Duration(res.DurationSeconds*1000) * time.Millisecond).String()},
+		{"data", units.Human(res.DataBytes)}, {"iterations", strconv.FormatUint(res.Iterations, 10)},
+		{"downtime", strconv.FormatUint(res.DowntimeMillis, 10) + "ms"},
+		{"persistent", output.YesNo(res.Persistent)}, {"source-kept", output.YesNo(res.SourceKept)},
+		{"autostart", output.YesNo(res.Autostart)},
+	})
+}
+
+// cleanupTarget removes what a failed or aborted move left on the target: libvirt normally
+// does, but a definition written before the failure would otherwise stay. The preflight made
+// sure nothing with this UUID was there before, and a copy that runs there is never touched.
+func cleanupTarget(f *cmdutil.Factory, dst *virt.Conn, uuid, name, host string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	left, err := dst.DomainByUUID(ctx, uuid)
+	if err != nil {
+		return
+	}
+	defer left.Free()
+	state, _, err := left.State(ctx)
+	if err != nil || state == virt.StateRunning {
+		f.Warnf("%s: the failed move left a copy on %s (%s); check it before removing it", name, host, state)
+		return
+	}
+	if err := left.RemoveMigrationLeftover(ctx); err != nil {
+		f.Warnf("%s: the failed move left a definition on %s that could not be removed: %v", name, host, err)
+	}
+}
+
+func setAutostartOn(ctx context.Context, c *virt.Conn, name string) error {
+	d, err := c.Domain(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer d.Free()
+	_, err = d.SetAutostart(ctx, true)
+	return err
+}

@@ -1,0 +1,427 @@
+package virt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// MigrateOptions say how a domain moves to another host. The source daemon drives the move
+// (peer to peer): it reaches the target at PeerURI, and QEMU streams to DataURI when given.
+type MigrateOptions struct {
+	PeerURI        string // the target daemon as the source daemon reaches it
+	DataURI        string // tcp://ADDRESS[:PORT] for the migration stream; "" lets libvirt choose
+	Offline        bool   // move the definition only (the domain is shut off)
+	CopyStorage    string // "", "all" (full copies) or "inc" (only what the target's backing lacks)
+	Persistent     bool   // define the domain on the target
+	UndefineSource bool   // undefine it on the source once it runs on the target
+	Tunnelled      bool   // carry the stream over the libvirt connection
+	Postcopy       bool   // allow switching to post-copy
+	AutoConverge   bool   // slow the guest's vCPUs when it dirties memory faster than it moves
+	Compressed     bool   // compress the stream
+	Unsafe         bool   // let libvirt migrate disks it thinks unsafe (cache modes, local storage)
+	BandwidthMiB   uint64 // cap in MiB/s; 0: no cap
+}
+
+// MigrationProgress is one look at a running migration job.
+type MigrationProgress struct {
+	Elapsed             time.Duration
+	DataTotal           uint64
+	DataProcessed       uint64
+	DataRemaining       uint64
+	MemoryBps           uint64
+	DirtyPagesPerSecond uint64
+	PageSize            uint64
+	Iteration           uint64
+	Downtime            time.Duration // expected while running, actual when done
+}
+
+func progressOf(ji *libvirt.DomainJobInfo) MigrationProgress {
+	return MigrationProgress{
+		Elapsed:   time.Duration(ji.TimeElapsed) * time.Millisecond,
+		DataTotal: ji.DataTotal, DataProcessed: ji.DataProcessed, DataRemaining: ji.DataRemaining,
+		MemoryBps: ji.MemBps, DirtyPagesPerSecond: ji.MemDirtyRate, PageSize: ji.MemPageSize,
+		Iteration: ji.MemIteration, Downtime: time.Duration(ji.Downtime) * time.Millisecond,
+	}
+}
+
+// ErrMigrationAborted says the job was aborted (interrupt or deadline) and the domain stayed
+// on the source.
+var ErrMigrationAborted = errors.New("migration aborted")
+
+// Migrate moves the domain to another host and returns the job's last statistics. While it
+// runs, progress is called about twice a second. When ctx ends first (Ctrl-C, --timeout) the job
+// is aborted, so the domain keeps running on the source, and the error says so with ctx's kind.
+func (d *Domain) Migrate(ctx context.Context, o MigrateOptions, progress func(MigrationProgress)) (MigrationProgress, error) {
+	flags := libvirt.MIGRATE_PEER2PEER
+	switch {
+	case o.Offline:
+		flags |= libvirt.MIGRATE_OFFLINE
+	default:
+		flags |= libvirt.MIGRATE_LIVE
+	}
+	if o.Persistent {
+		flags |= libvirt.MIGRATE_PERSIST_DEST
+	}
+	if o.UndefineSource {
+		flags |= libvirt.MIGRATE_UNDEFINE_SOURCE
+	}
+	switch o.CopyStorage {
+	case "all":
+		flags |= libvirt.MIGRATE_NON_SHARED_DISK
+	case "inc":
+		flags |= libvirt.MIGRATE_NON_SHARED_INC
+	}
+	if o.Tunnelled {
+		flags |= libvirt.MIGRATE_TUNNELLED
+	}
+	if o.Postcopy {
+		flags |= libvirt.MIGRATE_POSTCOPY
+	}
+	if o.AutoConverge {
+		flags |= libvirt.MIGRATE_AUTO_CONVERGE
+	}
+	if o.Compressed {
+		flags |= libvirt.MIGRATE_COMPRESSED
+	}
+	if o.Unsafe {
+		flags |= libvirt.MIGRATE_UNSAFE
+	}
+	params := &libvirt.DomainMigrateParameters{}
+	if o.DataURI != "" && !o.Tunnelled && !o.Offline {
+		params.URISet, params.URI = true, o.DataURI
+	}
+	if o.BandwidthMiB > 0 {
+		params.BandwidthSet, params.Bandwidth = true, o.BandwidthMiB
+	}
+
+	// The migration call returns only when the job ends; it runs outside ctx so that an
+	// interrupt aborts the job (below) instead of abandoning a call that is still moving the guest.
+	done := make(chan error, 1)
+	go func() {
+		done <- call0(context.WithoutCancel(ctx), d.c, "migrate "+d.Name, func() error {
+			return d.d.MigrateToURI3(o.PeerURI, params, flags)
+		})
+	}()
+	var last MigrationProgress
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return last, err
+			}
+			// The completed job's statistics stay on the source for a while after it ends.
+			if ji, err := d.d.GetJobStats(libvirt.DOMAIN_JOB_STATS_COMPLETED); err == nil {
+				last = progressOf(ji)
+			}
+			return last, nil
+		case <-tick.C:
+			ji, err := d.d.GetJobStats(0)
+			if err == nil && ji.Type != libvirt.DOMAIN_JOB_NONE {
+				last = progressOf(ji)
+				if progress != nil {
+					progress(last)
+				}
+			}
+		case <-ctx.Done():
+			return last, d.abortMigration(ctx, done)
+		}
+	}
+}
+
+// abortMigration aborts the running job and waits (bounded) for the migration call to end, so
+// that the caller reports the state the domain is really in.
+func (d *Domain) abortMigration(ctx context.Context, done <-chan error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	abortErr := call0(actx, d.c, "abort migration of "+d.Name, func() error { return d.d.AbortJob() })
+	var migErr error
+	select {
+	case migErr = <-done:
+	case <-actx.Done():
+		return &errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("migration of %s: aborted, but the job did not end within 60s; check where the domain runs", d.Name)}
+	}
+	kind := errs.Interrupted
+	why := "interrupted"
+	if ctx.Err() == context.DeadlineExceeded {
+		kind, why = errs.Timeout, "deadline passed"
+		if dl, ok := ctx.Value(timeoutKey{}).(time.Duration); ok {
+			why = fmt.Sprintf("not done within %s", dl)
+		}
+	}
+	if migErr == nil { // it finished just before the abort landed
+		return nil
+	}
+	if abortErr != nil && !IsCode(abortErr, libvirt.ERR_OPERATION_INVALID) {
+		return &errs.Error{Kind: kind, Msg: fmt.Sprintf("migration of %s %s; aborting it failed: %v", d.Name, why, abortErr), Err: ErrMigrationAborted}
+	}
+	return &errs.Error{Kind: kind, Msg: fmt.Sprintf("migration of %s %s: aborted; it still runs on the source", d.Name, why), Err: ErrMigrationAborted}
+}
+
+// PreflightProblem is one reason a migration cannot go ahead, with the exit code it deserves.
+type PreflightProblem struct {
+	Kind   errs.Kind
+	Reason string
+}
+
+// MigrationPreflight checks, before anything moves, what would make a migration of def to dst
+// fail or lose data: the name or UUID taken there, a CPU the target cannot run, networks and
+// pools the domain names that the target lacks, disks the target cannot see without
+// --copy-storage, and disk cache modes that make a live move unsafe. notes are things it could
+// not check and says so.
+func MigrationPreflight(ctx context.Context, dst *Conn, def *libvirtxml.Domain, live bool, o MigrateOptions) (problems []PreflightProblem, notes []string, err error) {
+	bad := func(kind errs.Kind, format string, a ...any) {
+		problems = append(problems, PreflightProblem{kind, fmt.Sprintf(format, a...)})
+	}
+	// Name and UUID.
+	if d, err := dst.Domain(ctx, def.Name); err == nil {
+		d.Free()
+		bad(errs.Conflict, "a domain named %s already exists there", def.Name)
+	} else if errs.KindOf(err) != errs.NotFound {
+		return nil, nil, err
+	}
+	if def.UUID != "" {
+		if other, err := call(ctx, dst, "look up domain by UUID", func() (string, error) {
+			d, err := dst.c.LookupDomainByUUIDString(def.UUID)
+			if err != nil {
+				return "", err
+			}
+			defer d.Free()
+			return d.GetName()
+		}); err == nil && other != def.Name {
+			bad(errs.Conflict, "its UUID %s belongs to domain %s there", def.UUID, other)
+		}
+	}
+
+	// CPU: a custom or host-model CPU (expanded to a custom model in the live definition) must
+	// be one the target's hypervisor can provide.
+	if cpu := def.CPU; live && cpu != nil && cpu.Model != nil && cpu.Mode != "host-passthrough" && cpu.Mode != "maximum" {
+		x, merr := cpu.Marshal()
+		if merr == nil {
+			var emulator, arch, machine string
+			if def.Devices != nil {
+				emulator = def.Devices.Emulator
+			}
+			if def.OS != nil && def.OS.Type != nil {
+				arch, machine = def.OS.Type.Arch, def.OS.Type.Machine
+			}
+			res, err := call(ctx, dst, "compare CPU", func() (libvirt.CPUCompareResult, error) {
+				return dst.c.CompareHypervisorCPU(emulator, arch, machine, def.Type, x, 0)
+			})
+			switch {
+			case err != nil && IsCode(err, libvirt.ERR_NO_SUPPORT):
+				notes = append(notes, "the target cannot compare CPUs; the CPU was not checked")
+			case err != nil:
+				notes = append(notes, "CPU not checked: "+err.Error())
+			case res == libvirt.CPU_COMPARE_INCOMPATIBLE:
+				bad(errs.Conflict, "the target's hypervisor cannot provide its CPU (model %s)", cpu.Model.Value)
+			}
+		}
+	} else if live && cpu != nil && cpu.Mode == "host-passthrough" {
+		notes = append(notes, "host-passthrough CPU: the target's CPU must match this host's exactly; not checked")
+	}
+
+	if def.Devices == nil {
+		return problems, notes, nil
+	}
+	// Networks.
+	for _, ifc := range def.Devices.Interfaces {
+		if ifc.Source == nil || ifc.Source.Network == nil {
+			continue
+		}
+		name := ifc.Source.Network.Network
+		active, err := call(ctx, dst, "look up network "+name, func() (bool, error) {
+			n, err := dst.c.LookupNetworkByName(name)
+			if err != nil {
+				return false, err
+			}
+			defer n.Free()
+			return n.IsActive()
+		})
+		switch {
+		case err != nil && IsCode(err, libvirt.ERR_NO_NETWORK):
+			bad(errs.NotFound, "network %s does not exist there", name)
+		case err != nil:
+			return nil, nil, err
+		case !active && live:
+			bad(errs.Conflict, "network %s is not active there", name)
+		}
+	}
+	// Disks.
+	pools, err := dst.migrationPools(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, disk := range def.Devices.Disks {
+		if disk.Source == nil || disk.Target == nil {
+			continue
+		}
+		dev := disk.Target.Dev
+		readOnly := disk.ReadOnly != nil || disk.Device == "cdrom" || disk.Device == "floppy"
+		// A live move of a writable disk on storage both hosts see is safe only without the
+		// host page cache; libvirt refuses otherwise, less clearly.
+		if live && !readOnly && disk.Shareable == nil && o.CopyStorage == "" && !o.Unsafe {
+			cache := ""
+			if disk.Driver != nil {
+				cache = disk.Driver.Cache
+			}
+			if cache != "none" && cache != "directsync" {
+				shown := cache
+				if shown == "" {
+					shown = "the default"
+				}
+				bad(errs.Conflict, "disk %s uses cache mode %s: a live move of it could lose writes; set cache='none', or pass --unsafe if the storage is shared and coherent, or --copy-storage", dev, shown)
+			}
+		}
+		if v := disk.Source.Volume; v != nil {
+			active, ok := pools.active[v.Pool]
+			switch {
+			case !ok:
+				bad(errs.NotFound, "disk %s: storage pool %s does not exist there", dev, v.Pool)
+				continue
+			case !active:
+				bad(errs.Conflict, "disk %s: storage pool %s is not active there", dev, v.Pool)
+				continue
+			}
+			if o.CopyStorage == "" || readOnly {
+				if _, err := dst.volumeInPool(ctx, v.Pool, v.Volume); err != nil {
+					bad(errs.NotFound, "disk %s: volume %s is not in pool %s there (refresh the pool there if the storage is shared, or use --copy-storage)", dev, v.Volume, v.Pool)
+				}
+			}
+		} else if f := disk.Source.File; f != nil && f.File != "" && (o.CopyStorage == "" || readOnly) {
+			if pool, covered := pools.covering(f.File); covered {
+				if _, err := dst.volumeAt(ctx, f.File); err != nil {
+					bad(errs.NotFound, "disk %s: %s is not there (no such volume in pool %s; refresh it if the storage is shared, or use --copy-storage)", dev, f.File, pool)
+				}
+			} else {
+				notes = append(notes, fmt.Sprintf("disk %s: %s is in no storage pool there, so its presence was not checked", dev, f.File))
+			}
+		}
+	}
+	return problems, notes, nil
+}
+
+// targetPools is what the target host's storage pools tell a migration preflight.
+type targetPools struct {
+	active map[string]bool   // pool name → active
+	dirs   map[string]string // directory of an active pool → its name
+}
+
+func (c *Conn) migrationPools(ctx context.Context) (targetPools, error) {
+	return call(ctx, c, "list storage pools", func() (targetPools, error) {
+		tp := targetPools{active: map[string]bool{}, dirs: map[string]string{}}
+		ps, err := c.c.ListAllStoragePools(0)
+		if err != nil {
+			return tp, err
+		}
+		for _, p := range ps {
+			name, err1 := p.GetName()
+			active, err2 := p.IsActive()
+			x, err3 := p.GetXMLDesc(0)
+			_ = p.Free()
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			tp.active[name] = active
+			var def libvirtxml.StoragePool
+			if active && err3 == nil && def.Unmarshal(x) == nil && def.Target != nil && def.Target.Path != "" {
+				tp.dirs[filepath.Clean(def.Target.Path)] = name
+			}
+		}
+		return tp, nil
+	})
+}
+
+// covering names the active pool whose directory holds file (a "dir" or "fs" pool lists the
+// files of its directory as volumes), if there is one.
+func (tp targetPools) covering(file string) (string, bool) {
+	name, ok := tp.dirs[filepath.Dir(filepath.Clean(file))]
+	return name, ok
+}
+
+func (c *Conn) volumeInPool(ctx context.Context, pool, vol string) (string, error) {
+	return call(ctx, c, "look up volume "+pool+"/"+vol, func() (string, error) {
+		p, err := c.c.LookupStoragePoolByName(pool)
+		if err != nil {
+			return "", err
+		}
+		defer p.Free()
+		v, err := p.LookupStorageVolByName(vol)
+		if err != nil {
+			return "", err
+		}
+		defer v.Free()
+		return v.GetPath()
+	})
+}
+
+func (c *Conn) volumeAt(ctx context.Context, path string) (string, error) {
+	return call(ctx, c, "look up volume "+path, func() (string, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			return "", err
+		}
+		defer v.Free()
+		return v.GetName()
+	})
+}
+
+// JoinProblems makes one line of several preflight problems.
+func JoinProblems(ps []PreflightProblem) string {
+	rs := make([]string, len(ps))
+	for i, p := range ps {
+		rs[i] = p.Reason
+	}
+	return strings.Join(rs, "; ")
+}
+
+// Autostart says whether libvirt starts the domain with its host.
+func (d *Domain) Autostart(ctx context.Context) (bool, error) {
+	return call(ctx, d.c, "autostart "+d.Name, d.d.GetAutostart)
+}
+
+// DomainByUUID looks a domain up by UUID (a migration's leftover on the target keeps it).
+func (c *Conn) DomainByUUID(ctx context.Context, uuid string) (*Domain, error) {
+	d, err := call(ctx, c, "lookup "+uuid, func() (*libvirt.Domain, error) { return c.c.LookupDomainByUUIDString(uuid) })
+	if err != nil {
+		return nil, err
+	}
+	name, err := call(ctx, c, "name of "+uuid, d.GetName)
+	if err != nil {
+		_ = d.Free()
+		return nil, err
+	}
+	return &Domain{Name: name, c: c, d: d}, nil
+}
+
+// RemoveMigrationLeftover removes what a failed incoming migration left of a domain that is not
+// running: its definition (and a paused incoming instance). It keeps NVRAM and disks, which the
+// source may share with it.
+func (d *Domain) RemoveMigrationLeftover(ctx context.Context) error {
+	if active, err := call(ctx, d.c, "active "+d.Name, d.d.IsActive); err == nil && active {
+		if err := call0(ctx, d.c, "destroy "+d.Name, d.d.Destroy); err != nil {
+			return err
+		}
+	}
+	persistent, err := call(ctx, d.c, "persistent "+d.Name, d.d.IsPersistent)
+	if err != nil || !persistent {
+		return err
+	}
+	return call0(ctx, d.c, "undefine "+d.Name, func() error {
+		return d.d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_KEEP_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+	})
+}
+
+// Persistent says whether the domain has a definition that outlives it stopping.
+func (d *Domain) Persistent(ctx context.Context) (bool, error) {
+	return call(ctx, d.c, "persistent "+d.Name, d.d.IsPersistent)
+}
