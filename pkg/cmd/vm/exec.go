@@ -75,7 +75,11 @@ libvirt marks a VM that had raw agent commands as tainted (custom-ga-command) in
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			if dash < 0 {
-				return errs.New(errs.Usage, "exec: put the command after --: vmctl exec %s -- COMMAND [ARG...]", strings.Join(args, " ")).
+				suggest := "NAME -- COMMAND [ARG...]"
+				if len(args) > 1 {
+					suggest = args[0] + " -- " + strings.Join(args[1:], " ")
+				}
+				return errs.New(errs.Usage, "exec: put the command after --: %s %s", cmd.CommandPath(), output.Escape(suggest)).
 					WithHint("see '%s --help'", cmd.CommandPath())
 			}
 			if dash != 1 || len(args) == dash {
