@@ -1,7 +1,7 @@
 # NixOS module: installs hvctl, writes /etc/hvctl/config.toml and declarative profiles from Nix
 # attributes, and adds the systemd units a libvirt host runs hvctl from: `vmctl autostart run`
 # at boot after libvirtd, and timers for `isoctl verify --all`, `hvctl audit run` and
-# `vmctl snapshot prune`.
+# `vmctl snapshot prune`, and (eventsPublisher) `vmctl events` publishing libvirt events to NATS.
 self:
 { config, lib, pkgs, ... }:
 let
@@ -220,6 +220,8 @@ in
           # vmctl events ends only when it cannot connect at its start (libvirtd not up yet).
           Restart = "always";
           RestartSec = "5s";
+          # SIGTERM (systemctl stop) ends the stream with hvctl's "interrupted" status.
+          SuccessExitStatus = [ 130 ];
           NoNewPrivileges = true;
           ProtectSystem = "strict";
           ProtectHome = true;
