@@ -220,7 +220,7 @@ func attachDisk(ctx context.Context, o *DiskAttachOptions, d *virt.Domain) (mode
 		if err != nil {
 			return change, err
 		}
-		if err := refuseUsed(ctx, conn, vol.Path); err != nil {
+		if err := refuseUsed(ctx, o.F, conn, vol.Path); err != nil {
 			return change, err
 		}
 		if vol.Format == "" {
@@ -234,7 +234,7 @@ func attachDisk(ctx context.Context, o *DiskAttachOptions, d *virt.Domain) (mode
 		if err != nil {
 			return change, err
 		}
-		if err := refuseUsed(ctx, conn, o.Image); err != nil {
+		if err := refuseUsed(ctx, o.F, conn, o.Image); err != nil {
 			return change, err
 		}
 		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: imgFormat}
@@ -320,8 +320,21 @@ func removeMadeVolume(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, 
 	f.Infof("%s: removed %s, made for the failed attach", f.Prog, path)
 }
 
-// refuseUsed refuses a file some domain already uses: two VMs writing one disk destroy it.
-func refuseUsed(ctx context.Context, conn *virt.Conn, path string) error {
+// refuseUsed refuses a file that is not free to be written as a VM's disk: one some domain
+// uses (two VMs writing one disk destroy it), the base of another volume (writing it corrupts
+// every overlay on it), or a file of the image or ISO stores (their records would no longer
+// match, and clones are made from them).
+func refuseUsed(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, path string) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	for _, store := range []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs} {
+		if rel, err := filepath.Rel(store, path); store != "" && err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return errs.New(errs.Conflict, "%s is in the image store %s: attaching it would let the VM write it", path, store).
+				WithHint("attach a copy, or a new volume (--size)")
+		}
+	}
 	users, err := conn.DiskUsers(ctx, "")
 	if err != nil {
 		return err
@@ -329,6 +342,12 @@ func refuseUsed(ctx context.Context, conn *virt.Conn, path string) error {
 	if u := users[path]; len(u) > 0 {
 		return errs.New(errs.Conflict, "%s is in use by %s", path, strings.Join(u, ", ")).
 			WithHint("a disk written by two VMs is corrupted; copy it, or detach it from the other VM first")
+	}
+	if over, err := conn.VolumeBasedOn(ctx, path); err != nil {
+		return err
+	} else if over != "" {
+		return errs.New(errs.Conflict, "%s is the backing file of %s: writing it would corrupt that volume", path, over).
+			WithHint("attach a copy, or an overlay on it")
 	}
 	return nil
 }

@@ -209,6 +209,18 @@ func TestDiskAttachRefusals(t *testing.T) {
 	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "shared.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
+	base, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "base.qcow2", Format: "qcow2", Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "overlay.qcow2", Format: "qcow2", Capacity: 1 << 20, Backing: base}); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	stored := filepath.Join(store, "debian.qcow2")
+	if err := os.WriteFile(stored, []byte("raw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	virttest.Define(t, c, `<domain type='test'><name>user</name><memory>65536</memory><os><type>hvm</type></os><devices>
 <disk type='volume' device='disk'><source pool='default-pool' volume='shared.qcow2'/><target dev='vda' bus='virtio'/></disk></devices></domain>`,
 		`<domain type='test'><name>off</name><memory>65536</memory><os><type>hvm</type></os></domain>`)
@@ -220,17 +232,19 @@ func TestDiskAttachRefusals(t *testing.T) {
 		{DiskAttachOptions{VM: "test", Size: 1 << 20, Pool: "default-pool", Bus: "virtio", Target: "vda"}, errs.Conflict, "target vda is taken"},
 		{DiskAttachOptions{VM: "test", Volume: "default-pool/shared.qcow2", Bus: "virtio"}, errs.Conflict, "in use by user"},
 		{DiskAttachOptions{VM: "test", Volume: "default-pool/none.qcow2", Bus: "virtio"}, errs.NotFound, "none.qcow2"},
+		{DiskAttachOptions{VM: "test", Volume: "default-pool/base.qcow2", Bus: "virtio"}, errs.Conflict, "backing file of /default-pool/overlay.qcow2"},
+		{DiskAttachOptions{VM: "test", Image: stored, Bus: "virtio"}, errs.Conflict, "in the image store"},
 		{DiskAttachOptions{VM: "test", Image: filepath.Join(t.TempDir(), "none.img"), Bus: "virtio"}, errs.NotFound, "no such file"},
 		{DiskAttachOptions{VM: "off", Size: 1 << 20, Pool: "default-pool", Bus: "virtio", Scope: scopeFlags{Live: true}}, errs.Conflict, "not running"},
 		{DiskAttachOptions{VM: "test", Size: 1 << 20, Pool: "no-pool", Bus: "virtio"}, errs.NotFound, "pool"},
 	} {
 		o := tc.o
-		_, _, err := runDevice(t, nil, runDiskAttach, &o, func(o *DiskAttachOptions, f *cmdutil.Factory) { o.F = f })
+		_, _, err := runDevice(t, map[string]string{"HVCTL_PATHS_IMAGES": store}, runDiskAttach, &o, func(o *DiskAttachOptions, f *cmdutil.Factory) { o.F = f })
 		if errs.KindOf(err) != tc.kind || err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%+v: %v, want a %v error with %q", tc.o, err, tc.kind, tc.msg)
 		}
 	}
-	if left, want := virttest.Volumes(t, c, "default-pool"), []string{"shared.qcow2"}; !slices.Equal(left, want) {
+	if left, want := virttest.Volumes(t, c, "default-pool"), []string{"base.qcow2", "overlay.qcow2", "shared.qcow2"}; !slices.Equal(left, want) {
 		t.Errorf("refused attaches left volumes: %v", left)
 	}
 }
