@@ -1,7 +1,8 @@
 # NixOS module: installs hvctl, writes /etc/hvctl/config.toml and declarative profiles from Nix
 # attributes, and adds the systemd units a libvirt host runs hvctl from: `vmctl autostart run`
-# at boot after libvirtd, and timers for `isoctl verify --all`, `hvctl audit run` and
-# `vmctl snapshot prune`, and (eventsPublisher) `vmctl events` publishing libvirt events to NATS.
+# at boot after libvirtd, timers for `isoctl verify --all`, `hvctl audit run`,
+# `vmctl snapshot prune` and `hvctl metrics record`, and (eventsPublisher) `vmctl events`
+# publishing libvirt events to NATS.
 self:
 { config, lib, pkgs, ... }:
 let
@@ -160,6 +161,39 @@ in
       onCalendar = "daily";
       command = [ "audit" "run" ];
     };
+    # The metrics history: `hvctl metrics record` on a short, fixed interval (a rate in
+    # `vmctl stats --since` covers the time between two records).
+    metricsRecord = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Whether to append one sample of every running VM to the metrics history
+          (paths.state/metrics.db) every `interval` with `hvctl metrics record`, for
+          `vmctl stats --since`.
+        '';
+      };
+      interval = lib.mkOption {
+        type = lib.types.str;
+        default = "1min";
+        example = "5min";
+        description = "How often to record (systemd.time(7) time span); rates are averages over it.";
+      };
+      retention = lib.mkOption {
+        type = lib.types.str;
+        default = cfg.settings.metrics.retention or "30d";
+        defaultText = lib.literalExpression ''config.programs.hvctl.settings.metrics.retention or "30d"'';
+        example = "7d";
+        description = "Samples older than this are pruned at each record (`--retention`; e.g. 12h, 30d, 2w).";
+      };
+      maxRows = lib.mkOption {
+        type = lib.types.ints.unsigned;
+        default = cfg.settings.metrics.max_rows or 2000000;
+        defaultText = lib.literalExpression "config.programs.hvctl.settings.metrics.max_rows or 2000000";
+        description = "At most this many samples (one per VM per record) are kept, the newest; 0 for no cap (`--max-rows`).";
+      };
+    };
+
     snapshotPrune = jobOptions {
       what = "delete the snapshots the retention policy does not keep (`vmctl snapshot prune`; off by default, as it deletes)";
       default = false;
@@ -232,5 +266,25 @@ in
     { systemd = timerJob "verify" cfg.verify "Verify hvctl's stored install images"; }
     { systemd = timerJob "audit" cfg.audit "Audit the libvirt host and its VMs"; }
     { systemd = timerJob "snapshot-prune" cfg.snapshotPrune "Prune VM snapshots by retention policy"; }
+    (lib.mkIf cfg.metricsRecord.enable {
+      systemd.services.hvctl-metrics-record = {
+        description = "Record VM statistics into hvctl's metrics history";
+        after = [ "libvirtd.service" ];
+        wants = [ "libvirtd.service" ];
+        serviceConfig = {
+          Type = "oneshot";
+          ExecStart = lib.escapeShellArgs [ hvctl "-q" "metrics" "record"
+            "--retention" cfg.metricsRecord.retention "--max-rows" (toString cfg.metricsRecord.maxRows) ];
+        };
+      };
+      systemd.timers.hvctl-metrics-record = {
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnActiveSec = cfg.metricsRecord.interval;
+          OnUnitActiveSec = cfg.metricsRecord.interval;
+          AccuracySec = "1s"; # records keep their spacing; the rates are averages over it
+        };
+      };
+    })
   ]);
 }
