@@ -1,6 +1,7 @@
 package statedb
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"syscall"
@@ -16,7 +17,8 @@ import (
 //     denied" exit code;
 //   - another process held the write lock past the busy timeout: errs.Timeout;
 //   - the disk is full: errs.Failure;
-//   - a schema newer than this binary: errs.Conflict.
+//   - a schema newer than this binary: errs.Conflict;
+//   - the context's deadline or cancellation: errs.Timeout or errs.Interrupted.
 //
 // A caller that may go on without the database (the journal) tests the kind; one that cannot
 // returns the error.
@@ -44,6 +46,8 @@ func Classify(path string, err error) error {
 		return &errs.Error{Kind: k, Msg: path + ": " + what, Err: err}
 	}
 	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return classified(errs.KindOf(err), cause) // --timeout or an interrupt: 5 or 130
 	case errors.Is(err, ErrTooNew):
 		return classified(errs.Conflict, cause)
 	case isSQLite && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):

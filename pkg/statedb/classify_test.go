@@ -41,6 +41,17 @@ func TestClassifyRealFailures(t *testing.T) {
 	}
 	check("newer schema", Classify(path, func() error { _, err := Open(ctx, path, schema[:1], Options{}); return err }()), errs.Conflict, "upgrade hvctl")
 
+	// A query cut short by --timeout is a timeout, not a failure.
+	db, err := Open(ctx, path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, cancel := context.WithTimeout(ctx, -time.Second)
+	defer cancel()
+	_, err = db.QueryContext(expired, "SELECT count(*) FROM t")
+	check("deadline", Classify(path, err), errs.Timeout, "context deadline exceeded")
+	db.Close()
+
 	// One process holds the write lock; another gives up after its busy timeout.
 	holder, err := Open(ctx, path, schema, Options{})
 	if err != nil {
