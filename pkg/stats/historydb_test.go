@@ -100,3 +100,72 @@ func TestHistoryRetention(t *testing.T) {
 		t.Errorf("kept %q; want the newest four (b of day 4, then a, b, c)", names)
 	}
 }
+
+// TestSummariseStoredHistoryMatchesInMemory: the streaming summary of stored rows (which
+// reuses one row while scanning) equals the in-memory one, and LoadHistory's rows are each
+// their own — a kept pointer into the reused row would make every rate zero.
+func TestSummariseStoredHistoryMatchesInMemory(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenHistory(ctx, HistoryPath(t.TempDir()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cpu, disk, net, mem []float64
+	for i := 1; i <= 20; i++ {
+		cpu, disk, net = append(cpu, float64(5*i)), append(disk, float64(i<<20)), append(net, 1000)
+	}
+	for k := 0; k <= 20; k++ {
+		mem = append(mem, float64(k+1))
+	}
+	rows := series(60, cpu, mem, disk, net)
+	for i := range rows {
+		avail, usable := uint64(4<<30), uint64(i<<20)
+		rows[i].MemoryAvailableBytes, rows[i].MemoryUsableBytes = &avail, &usable
+	}
+	rows[12].RunID = runID(99) // a restart in the middle
+	for _, r := range rows {
+		if _, err := RecordHistory(ctx, db, "qemu:///system", r.Time, []HistoryRow{r}, Retention{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loaded, err := LoadHistory(ctx, db, "qemu:///system", t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range loaded {
+		loaded[i].Time = loaded[i].Time.UTC()
+	}
+	if !reflect.DeepEqual(loaded, rows) {
+		t.Errorf("LoadHistory does not give back the rows recorded")
+	}
+	stored, err := SummariseStoredHistory(ctx, db, "qemu:///system", t0, t0.Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SummariseHistory(rows)
+	if !reflect.DeepEqual(stored, want) {
+		t.Errorf("stored summary\n %+v\nin memory\n %+v", stored, want)
+	}
+	if h := stored[0]; h.CounterResets != 2 || h.CPUPercentOfVCPUs == nil || h.CPUPercentOfVCPUs.Min != 5 || h.MemoryGuestUsedBytes == nil {
+		t.Errorf("summary %+v", h)
+	}
+	if none, err := SummariseStoredHistory(ctx, db, "test:///never", t0, t0.Add(time.Hour), nil); err != nil || len(none) != 0 {
+		t.Errorf("a host never recorded: %v, %v", none, err)
+	}
+	// A name filter reads only the matching VMs; none matching reads nothing.
+	other := rows[0]
+	other.UUID, other.Name = "u-db", "db"
+	if _, err := RecordHistory(ctx, db, "qemu:///system", other.Time, []HistoryRow{other}, Retention{}); err != nil {
+		t.Fatal(err)
+	}
+	for pattern, want := range map[string]int{"web": 1, "db": 1, "nosuch": 0} {
+		got, err := SummariseStoredHistory(ctx, db, "qemu:///system", t0, t0.Add(time.Hour), func(n string) bool { return n == pattern })
+		if err != nil || len(got) != want || (want == 1 && got[0].Name != pattern) {
+			t.Errorf("match %q: %+v, %v", pattern, got, err)
+		}
+	}
+	if all, _ := SummariseStoredHistory(ctx, db, "qemu:///system", t0, t0.Add(time.Hour), nil); len(all) != 2 || !reflect.DeepEqual(all[1], want[0]) {
+		t.Errorf("web's summary changed with db recorded beside it: %+v", all)
+	}
+}

@@ -75,11 +75,15 @@ func runStatsSince(ctx context.Context, o *StatsOptions) error {
 		return errs.Wrap(statedb.Classify(path, err), "stats --since")
 	default:
 		defer db.Close()
-		rows, err := stats.LoadHistory(ctx, db, uri, since, now)
+		var match func(string) bool
+		if len(o.Patterns) > 0 {
+			match = func(name string) bool { return cmdutil.MatchAny(o.Patterns, name) }
+		}
+		summaries, err := stats.SummariseStoredHistory(ctx, db, uri, since, now, match)
 		if err != nil {
 			return errs.Wrap(statedb.Classify(path, err), "stats --since")
 		}
-		for _, h := range stats.SummariseHistory(rows) {
+		for _, h := range summaries {
 			if cmdutil.MatchAny(o.Patterns, h.Name) {
 				rep.VMs = append(rep.VMs, h)
 			}
