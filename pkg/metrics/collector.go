@@ -7,7 +7,9 @@ package metrics
 
 import (
 	"context"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,6 +27,14 @@ type Collector struct {
 	Timeout time.Duration
 	Version string
 	Commit  string
+	// Images lists the image stores' images (nil: none exported); read at every scrape.
+	Images func() []Image
+}
+
+// Image is one stored image as the metrics see it: when it was last verified (zero: never).
+type Image struct {
+	Store, Name  string
+	LastVerified time.Time
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -41,6 +51,7 @@ var (
 	descBuild    = desc("hvctl_build_info", "hvctl's version; always 1.", "version", "revision", "goversion")
 	descDomains  = desc("libvirt_domains", "Number of domains libvirt reported, running or not.")
 
+	descTimedOut  = desc("libvirt_domain_timed_out", "Whether libvirt could not read this domain's QEMU in time this scrape (1: it is hung, stopped or busy with another job; its block and memory series are missing) or could (0).", dom...)
 	descState     = desc("libvirt_domain_info_state", "Domain state as virDomainState: 1 running, 3 paused, 5 shut off, ...", dom...)
 	descMaxMem    = desc("libvirt_domain_info_maximum_memory_bytes", "Maximum memory of the domain (balloon maximum).", dom...)
 	descMem       = desc("libvirt_domain_info_memory_usage_bytes", "Memory the domain has now (balloon current).", dom...)
@@ -79,11 +90,15 @@ var (
 	descTxPackets = desc("libvirt_domain_interface_stats_transmit_packets_total", "Packets sent by an interface.", dev...)
 	descTxErrors  = desc("libvirt_domain_interface_stats_transmit_errors_total", "Transmit errors of an interface.", dev...)
 	descTxDrops   = desc("libvirt_domain_interface_stats_transmit_drops_total", "Packets to send an interface dropped.", dev...)
-	descPoolState = desc("libvirt_storage_pool_state", "Whether a storage pool is active (1) or not (0).", "pool")
-	descPoolCap   = desc("libvirt_storage_pool_capacity_bytes", "Size of an active storage pool.", "pool")
-	descPoolAlloc = desc("libvirt_storage_pool_allocation_bytes", "Space allocated in an active storage pool.", "pool")
-	descPoolAvail = desc("libvirt_storage_pool_available_bytes", "Space left in an active storage pool.", "pool")
-	allDescs      = []*prometheus.Desc{descPoolState, descPoolCap, descPoolAlloc, descPoolAvail, descUp, descDuration, descBuild, descDomains, descState, descMaxMem, descMem, descVCPUs,
+	// Pool names as the libvirt exporters (inovex's, Vector's libvirt source) export them.
+	descPoolState = desc("libvirt_pool_info_active", "Whether a storage pool is active (1) or not (0).", "pool")
+	descPoolCap   = desc("libvirt_pool_info_capacity_bytes", "Size of an active storage pool.", "pool")
+	descPoolAlloc = desc("libvirt_pool_info_allocation_bytes", "Space allocated in an active storage pool.", "pool")
+	descPoolAvail = desc("libvirt_pool_info_available_bytes", "Space left in an active storage pool.", "pool")
+	// A timestamp, not an age (Prometheus's instrumentation practice): it stays right however
+	// long a textfile sits before node_exporter serves it; the age is time() - this.
+	descImageVerified = desc("hvctl_image_last_verified_timestamp_seconds", "When a stored image was last verified (signed checksum at pull or import, or an unchanged re-hash by isoctl verify), as a Unix time; 0 if never.", "store", "image")
+	allDescs          = []*prometheus.Desc{descImageVerified, descPoolState, descPoolCap, descPoolAlloc, descPoolAvail, descUp, descDuration, descBuild, descDomains, descTimedOut, descState, descMaxMem, descMem, descVCPUs,
 		descCPUTime, descCPUUser, descCPUSystem, descVCPUCur, descVCPUMax, descVCPUState, descVCPUTime, descVCPUWait, descVCPUDelay,
 		descBalloon, descAvailable, descUsable, descUnused, descRSS, descBlockInfo, descRdBytes, descRdReqs, descRdTime, descWrBytes,
 		descWrReqs, descWrTime, descFlReqs, descFlTime, descCapacity, descAlloc, descPhysical, descRxBytes, descRxPackets, descRxErrors,
@@ -104,6 +119,16 @@ var stateNumber = map[string]float64{"no_state": 0, "running": 1, "blocked": 2, 
 // Collect takes one sample and sends it.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.Version, c.Commit, runtime.Version())
+	if c.Images != nil {
+		// The stores are on this host: they are reported whether libvirt answers or not.
+		for _, im := range c.Images() {
+			ts := 0.0
+			if !im.LastVerified.IsZero() {
+				ts = float64(im.LastVerified.Unix())
+			}
+			ch <- prometheus.MustNewConstMetric(descImageVerified, prometheus.GaugeValue, ts, im.Store, im.Name)
+		}
+	}
 	ctx := context.Background()
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -155,6 +180,11 @@ func collectVM(ch chan<- prometheus.Metric, v model.VMStats) {
 	}
 	const ns = 1e-9
 	id := []string{v.Name, v.UUID}
+	timedOut := 0.0
+	if v.TimedOut {
+		timedOut = 1
+	}
+	gauge(descTimedOut, timedOut, id...)
 	if n, ok := stateNumber[v.State]; ok {
 		gauge(descState, n, id...)
 	}
@@ -184,6 +214,9 @@ func collectVM(ch chan<- prometheus.Metric, v model.VMStats) {
 	for _, d := range v.Disks {
 		l := append(id[:2:2], d.Name)
 		gauge(descBlockInfo, 1, v.Name, v.UUID, d.Name, d.Path)
+		if d.CountersMissing {
+			continue // absent, not 0: a 0 would read as a counter reset
+		}
 		count(descRdBytes, float64(d.ReadBytes), l...)
 		count(descRdReqs, float64(d.ReadRequests), l...)
 		count(descRdTime, float64(d.ReadTimeNanoseconds)*ns, l...)
@@ -207,4 +240,19 @@ func collectVM(ch chan<- prometheus.Metric, v model.VMStats) {
 		count(descTxErrors, float64(n.TxErrors), l...)
 		count(descTxDrops, float64(n.TxDrops), l...)
 	}
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// MetricNames lists every metric name the collector may emit, sorted: the dashboard's test
+// checks its queries against it.
+func MetricNames() []string {
+	var out []string
+	for _, d := range allDescs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 )
@@ -26,6 +27,15 @@ const TextfileName = "hvctl.prom"
 func Registry(c *Collector) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
+	return reg
+}
+
+// ServerRegistry is Registry plus the exporter's own Go runtime and process series (go_*,
+// process_*), as every long-running exporter has: its goroutines, memory and open descriptors
+// show whether timed-out scrapes leave anything behind.
+func ServerRegistry(c *Collector) *prometheus.Registry {
+	reg := Registry(c)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
 

@@ -31,6 +31,8 @@ func fixedSample(context.Context) (model.StatsSample, error) {
 			Disks: []model.DiskStats{{Name: "vda", Path: "/img/web.qcow2", ReadBytes: 4096, ReadRequests: 2, WriteBytes: 8192, WriteRequests: 3, CapacityBytes: 1 << 30}},
 			NICs:  []model.NICStats{{Name: "vnet0", RxBytes: 1500, RxPackets: 3, TxBytes: 700, TxPackets: 2}}},
 		{Name: "db", UUID: "u-db", State: "shut_off", VCPUs: 1, MaxVCPUs: 1, MaxMemoryBytes: 1 << 30},
+		{Name: "hung", UUID: "u-hung", State: "running", VCPUs: 1, MaxVCPUs: 1, CPUTimeNanoseconds: u64(2e9), MemoryBytes: 1 << 28, MaxMemoryBytes: 1 << 28, TimedOut: true,
+			Disks: []model.DiskStats{{Name: "vda", Path: "/img/hung.qcow2", CountersMissing: true}}},
 	}, Pools: []model.PoolStats{{Name: "images", Active: true, CapacityBytes: 100 << 30, AllocationBytes: 40 << 30, AvailableBytes: 60 << 30}, {Name: "old"}}}, nil
 }
 
@@ -48,7 +50,12 @@ func TestExposition(t *testing.T) {
 	out := scrape(t, &Collector{Sample: fixedSample, Version: "1.2.3", Commit: "abc"})
 	for _, line := range []string{
 		`libvirt_up 1`,
-		`libvirt_domains 2`,
+		`libvirt_domains 3`,
+		`libvirt_domain_timed_out{domain="web",uuid="u-web"} 0`,
+		`libvirt_domain_timed_out{domain="db",uuid="u-db"} 0`,
+		`libvirt_domain_timed_out{domain="hung",uuid="u-hung"} 1`,
+		`libvirt_domain_info_cpu_time_seconds_total{domain="hung",uuid="u-hung"} 2`,
+		`libvirt_domain_block_stats_info{domain="hung",source_file="/img/hung.qcow2",target_device="vda",uuid="u-hung"} 1`,
 		`hvctl_build_info{goversion="` + runtime.Version() + `",revision="abc",version="1.2.3"} 1`,
 		`libvirt_domain_info_state{domain="web",uuid="u-web"} 1`,
 		`libvirt_domain_info_state{domain="db",uuid="u-db"} 5`,
@@ -67,17 +74,18 @@ func TestExposition(t *testing.T) {
 		`libvirt_domain_block_stats_capacity_bytes{domain="web",target_device="vda",uuid="u-web"} 1.073741824e+09`,
 		`libvirt_domain_interface_stats_receive_bytes_total{domain="web",target_device="vnet0",uuid="u-web"} 1500`,
 		`libvirt_domain_interface_stats_transmit_packets_total{domain="web",target_device="vnet0",uuid="u-web"} 2`,
-		`libvirt_storage_pool_state{pool="images"} 1`,
-		`libvirt_storage_pool_state{pool="old"} 0`,
-		`libvirt_storage_pool_capacity_bytes{pool="images"} 1.073741824e+11`,
-		`libvirt_storage_pool_available_bytes{pool="images"} 6.442450944e+10`,
+		`libvirt_pool_info_active{pool="images"} 1`,
+		`libvirt_pool_info_active{pool="old"} 0`,
+		`libvirt_pool_info_capacity_bytes{pool="images"} 1.073741824e+11`,
+		`libvirt_pool_info_available_bytes{pool="images"} 6.442450944e+10`,
 	} {
 		if !strings.Contains(out, "\n"+line+"\n") {
 			t.Errorf("missing %s", line)
 		}
 	}
 	// Live counters of a shut-off VM would be lies; a guest value not reported is absent, not 0.
-	for _, absent := range []string{`libvirt_domain_vcpu_current{domain="db"`, `libvirt_domain_memory_stats_unused_bytes`, `vcpu="1"} 0`, `libvirt_storage_pool_capacity_bytes{pool="old"}`} {
+	// A timed-out domain's missing disk counters are absent, not 0 (which reads as a reset).
+	for _, absent := range []string{`_total{domain="hung",target_device="vda"`, `libvirt_domain_block_stats_capacity_bytes{domain="hung"`, `libvirt_domain_vcpu_current{domain="db"`, `libvirt_domain_memory_stats_unused_bytes`, `vcpu="1"} 0`, `libvirt_pool_info_capacity_bytes{pool="old"}`} {
 		if strings.Contains(out, absent) {
 			t.Errorf("unexpected %s", absent)
 		}

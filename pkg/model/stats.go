@@ -25,6 +25,10 @@ type VMStats struct {
 	VCPU                 []VCPUStats `json:"vcpu"`
 	Disks                []DiskStats `json:"disks"`
 	NICs                 []NICStats  `json:"nics"`
+	// TimedOut: libvirt could not read what needs the VM's QEMU monitor in time (its QEMU is
+	// hung or stopped, or another job such as a migration holds it): its disk counters and
+	// guest memory figures are missing from this sample; state, CPU, vCPU and network are there.
+	TimedOut bool `json:"timed_out"`
 }
 
 // VCPUStats is one virtual CPU's counters.
@@ -51,6 +55,9 @@ type DiskStats struct {
 	CapacityBytes        uint64 `json:"capacity_bytes"`
 	AllocationBytes      uint64 `json:"allocation_bytes"`
 	PhysicalBytes        uint64 `json:"physical_bytes"`
+	// CountersMissing: libvirt gave this disk's name but no counters (its VM timed out); the
+	// numbers above are then not zero but unknown.
+	CountersMissing bool `json:"counters_missing"`
 }
 
 // NICStats is one network interface's counters (net.N.*), seen from the host side.

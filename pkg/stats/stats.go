@@ -113,7 +113,8 @@ func vmRates(p, v model.VMStats, dt float64, hostCPUs int) model.VMRates {
 	var rb, wb, rr, wr []*float64
 	for _, d := range v.Disks {
 		dr := model.DiskRates{Name: d.Name}
-		if pd, ok := prevDisks[d.Name]; ok {
+		// Counters that did not come (the VM timed out) give no rate, and are no reset.
+		if pd, ok := prevDisks[d.Name]; ok && !pd.CountersMissing && !d.CountersMissing {
 			dr.ReadBytesPerSecond = c.rate(pd.ReadBytes, d.ReadBytes)
 			dr.WriteBytesPerSecond = c.rate(pd.WriteBytes, d.WriteBytes)
 			dr.ReadRequestsPerSecond = c.rate(pd.ReadRequests, d.ReadRequests)

@@ -100,6 +100,26 @@ func TestRates(t *testing.T) {
 			want: "a: cpu 0%v 0%h disk -/- iops -/- net 0/0 pkts 0/0 [vda 1000] [vdb -] [vnet0 0]; ", interval: 1,
 		},
 		{
+			name: "a VM whose QEMU timed out: its disk counters are missing, not zero — no rate and no reset, before or after",
+			prev: sample(0, vm("a", "u-a", 1, 0, 1000, 0)),
+			cur: func() model.StatsSample {
+				v := vm("a", "u-a", 1, 1e9, 0, 100)
+				v.TimedOut, v.Disks[0].CountersMissing = true, true
+				return sample(time.Second, v)
+			}(),
+			want: "a: cpu 100%v 12.5%h disk -/- iops -/- net 100/50 pkts 1/0 [vda -] [vnet0 100]; ", interval: 1,
+		},
+		{
+			name: "the sample after a timed-out one: no rate from the missing counters",
+			prev: func() model.StatsSample {
+				v := vm("a", "u-a", 1, 0, 0, 0)
+				v.TimedOut, v.Disks[0].CountersMissing = true, true
+				return sample(0, v)
+			}(),
+			cur:  sample(time.Second, vm("a", "u-a", 1, 0, 1000, 0)),
+			want: "a: cpu 0%v 0%h disk -/- iops -/- net 0/0 pkts 0/0 [vda -] [vnet0 0]; ", interval: 1,
+		},
+		{
 			name: "no CPU counter (a driver without it) or no vCPU count: those rates are null, the rest are there",
 			prev: func() model.StatsSample {
 				v := vm("a", "u-a", 0, 0, 0, 0)

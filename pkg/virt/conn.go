@@ -220,6 +220,33 @@ func (c *Conn) Close() {
 	}
 }
 
+// Unanswered is the number of calls on c whose deadline passed and that still wait for the
+// daemon (a hung QEMU's monitor, a frozen libvirtd).
+func (c *Conn) Unanswered() int { return int(c.unanswered.Load()) }
+
+// CloseWhenIdle closes c once no call runs on it, however long that takes, in the background:
+// a long-lived user retires a connection whose calls are stuck this way, so it is released
+// when they return instead of leaked, and never freed under a running call. The returned
+// channel is closed once it is closed.
+func (c *Conn) CloseWhenIdle() <-chan struct{} {
+	done := make(chan struct{})
+	if c == nil || c.c == nil {
+		close(done)
+		return done
+	}
+	raw := c.c
+	idle := c.calls.wait()
+	go func() {
+		defer close(done)
+		<-idle
+		if !c.closed.Load() {
+			_ = raw.UnregisterCloseCallback()
+		}
+		_, _ = raw.Close()
+	}()
+	return done
+}
+
 // Raw gives the underlying connection to code in this package's callers that needs a call the
 // wrapper lacks; the caller must respect ctx itself.
 func (c *Conn) Raw() *libvirt.Connect { return c.c }

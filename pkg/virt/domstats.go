@@ -16,8 +16,10 @@ const statsGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL 
 
 // SampleStats reads every domain's counters in one virConnectGetAllDomainStats call, with
 // NOWAIT: a domain whose job lock is held (a migration, a hung QEMU monitor) comes back with
-// fewer fields instead of stalling the whole sample. Drivers without bulk CPU statistics (the
-// test driver) get one info call per running domain for CPU time, vCPUs and memory.
+// fewer fields, and TimedOut set, instead of stalling the whole sample. A call that takes the
+// job of a domain whose QEMU then does not answer (SIGSTOPped, wedged) still waits for it
+// forever: stats.Sampler asks again on a fresh connection. Drivers without bulk CPU statistics (the test driver) get one info
+// call per running domain for CPU time, vCPUs and memory.
 func (c *Conn) SampleStats(ctx context.Context) (model.StatsSample, error) {
 	var s model.StatsSample
 	node, err := call(ctx, c, "host info", c.c.GetNodeInfo)
@@ -53,6 +55,13 @@ func vmStats(r rawStats) model.VMStats {
 	st, _ := r.uint("state.state")
 	vm := model.VMStats{Name: r.Name, UUID: r.UUID, ID: r.ID, State: StateName(libvirt.DomainState(st)),
 		VCPU: []model.VCPUStats{}, Disks: []model.DiskStats{}, NICs: []model.NICStats{}}
+	// QEMU's driver reads the balloon's current size from the definition but the RSS only under
+	// the domain's job, which NOWAIT skips when the job is busy: an active domain with the one
+	// and not the other did not answer in time, and its block and guest memory figures are
+	// missing too. (Drivers without a balloon group, such as the test driver, report neither.)
+	_, hasBalloon := r.Params["balloon.current"]
+	_, hasRSS := r.Params["balloon.rss"]
+	vm.TimedOut = libvirt.DomainState(st) != libvirt.DOMAIN_SHUTOFF && hasBalloon && !hasRSS
 	ptr := func(key string, scale uint64) *uint64 {
 		if v, ok := r.uint(key); ok {
 			v *= scale
@@ -82,7 +91,10 @@ func vmStats(r rawStats) model.VMStats {
 		p := fmt.Sprintf("block.%d.", i)
 		// Without the BACKING flag each entry is one disk's top image; its backingIndex (QEMU
 		// with -blockdev reports one for the top image too) is not a reason to skip it.
-		vm.Disks = append(vm.Disks, model.DiskStats{Name: r.str(p + "name"), Path: r.str(p + "path"),
+		// A disk whose counters did not come (its domain's job was busy) says so rather than
+		// reporting zeros, which would read as a counter reset.
+		_, hasCounters := r.Params[p+"rd.bytes"]
+		vm.Disks = append(vm.Disks, model.DiskStats{Name: r.str(p + "name"), Path: r.str(p + "path"), CountersMissing: !hasCounters,
 			ReadBytes: num(p + "rd.bytes"), ReadRequests: num(p + "rd.reqs"), ReadTimeNanoseconds: num(p + "rd.times"),
 			WriteBytes: num(p + "wr.bytes"), WriteRequests: num(p + "wr.reqs"), WriteTimeNanoseconds: num(p + "wr.times"),
 			FlushRequests: num(p + "fl.reqs"), FlushTimeNanoseconds: num(p + "fl.times"),

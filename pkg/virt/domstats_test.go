@@ -34,11 +34,36 @@ func TestVMStatsDecodesBulkFields(t *testing.T) {
 		`"memory_unused_bytes":null,"memory_rss_bytes":536870912,` +
 		`"vcpu":[{"index":0,"state":1,"time_nanoseconds":100,"wait_nanoseconds":7,"delay_nanoseconds":null},` +
 		`{"index":1,"state":1,"time_nanoseconds":200,"wait_nanoseconds":null,"delay_nanoseconds":9}],` +
-		`"disks":[{"name":"vda","path":"/img/web.qcow2","read_bytes":4096,"read_requests":3,"read_time_nanoseconds":0,"write_bytes":8192,"write_requests":4,"write_time_nanoseconds":0,"flush_requests":1,"flush_time_nanoseconds":0,"capacity_bytes":1073741824,"allocation_bytes":1048576,"physical_bytes":0},` +
-		`{"name":"sda","path":"","read_bytes":2048,"read_requests":0,"read_time_nanoseconds":0,"write_bytes":0,"write_requests":0,"write_time_nanoseconds":0,"flush_requests":0,"flush_time_nanoseconds":0,"capacity_bytes":0,"allocation_bytes":0,"physical_bytes":0}],` +
-		`"nics":[{"name":"vnet3","rx_bytes":1000,"rx_packets":10,"rx_errors":1,"rx_drops":2,"tx_bytes":500,"tx_packets":5,"tx_errors":0,"tx_drops":0}]}`
+		`"disks":[{"name":"vda","path":"/img/web.qcow2","read_bytes":4096,"read_requests":3,"read_time_nanoseconds":0,"write_bytes":8192,"write_requests":4,"write_time_nanoseconds":0,"flush_requests":1,"flush_time_nanoseconds":0,"capacity_bytes":1073741824,"allocation_bytes":1048576,"physical_bytes":0,"counters_missing":false},` +
+		`{"name":"sda","path":"","read_bytes":2048,"read_requests":0,"read_time_nanoseconds":0,"write_bytes":0,"write_requests":0,"write_time_nanoseconds":0,"flush_requests":0,"flush_time_nanoseconds":0,"capacity_bytes":0,"allocation_bytes":0,"physical_bytes":0,"counters_missing":false}],` +
+		`"nics":[{"name":"vnet3","rx_bytes":1000,"rx_packets":10,"rx_errors":1,"rx_drops":2,"tx_bytes":500,"tx_packets":5,"tx_errors":0,"tx_drops":0}],"timed_out":false}`
 	if string(got) != want {
 		t.Errorf("decoded\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestVMStatsTimedOut decodes what QEMU's driver gives, under NOWAIT, for a running domain
+// whose job another call holds (as `virsh domstats --nowait` printed it for a SIGSTOPped QEMU):
+// the balloon's size without its RSS, disks without counters. That is a timed-out domain with
+// missing counters, not one whose counters are zero; a shut-off domain is never timed out.
+func TestVMStatsTimedOut(t *testing.T) {
+	busy := rawStats{Name: "hung", Params: map[string]any{
+		"state.state": int64(1), "cpu.time": uint64(761678000), "balloon.current": uint64(32768), "balloon.maximum": uint64(32768),
+		"vcpu.current": uint64(1), "vcpu.maximum": uint64(1), "vcpu.0.state": int64(1), "vcpu.0.time": uint64(230000000),
+		"net.count": uint64(0), "block.count": uint64(1), "block.0.name": "vda", "block.0.path": "/img/hung.qcow2",
+	}}
+	v := vmStats(busy)
+	if !v.TimedOut || len(v.Disks) != 1 || !v.Disks[0].CountersMissing || v.MemoryRSSBytes != nil || v.CPUTimeNanoseconds == nil {
+		t.Errorf("busy domain decoded as %+v", v)
+	}
+	answered := rawStats{Name: "ok", Params: map[string]any{"state.state": int64(1), "balloon.current": uint64(32768), "balloon.rss": uint64(9000),
+		"block.count": uint64(1), "block.0.name": "vda", "block.0.rd.bytes": uint64(0), "block.0.rd.reqs": uint64(0)}}
+	if v := vmStats(answered); v.TimedOut || v.Disks[0].CountersMissing {
+		t.Errorf("a domain that answered is timed out: %+v", v)
+	}
+	off := rawStats{Name: "off", Params: map[string]any{"state.state": int64(5), "balloon.current": uint64(32768)}}
+	if v := vmStats(off); v.TimedOut {
+		t.Errorf("a shut-off domain is timed out: %+v", v)
 	}
 }
 

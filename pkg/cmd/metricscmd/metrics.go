@@ -13,9 +13,11 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmd/versioncmd"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/metrics"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -35,10 +37,13 @@ func NewCmdMetrics(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 		Long: `Export the statistics of every VM of the host in Prometheus's text format, under the metric
 names of the libvirt exporters dashboards already use (libvirt_domain_info_*,
 libvirt_domain_block_stats_*, libvirt_domain_interface_stats_*, libvirt_domain_vcpu_*,
-libvirt_domain_memory_stats_*, libvirt_up). Value series carry only domain, uuid and the device
-(target_device, vcpu); a disk's file is on libvirt_domain_block_stats_info. Each scrape is one
-bulk statistics call for all VMs that does not wait for a VM whose QEMU is busy, bounded by
---scrape-timeout: when libvirt does not answer in time, libvirt_up is 0.
+libvirt_domain_memory_stats_*, libvirt_pool_info_*, libvirt_up, libvirt_domain_timed_out),
+plus hvctl_build_info and hvctl_image_last_verified_timestamp_seconds for the images of the
+stores. Value series carry only domain, uuid and the device (target_device, vcpu); a disk's
+file is on libvirt_domain_block_stats_info. Each scrape is one bulk statistics call for all VMs
+that does not wait for a VM whose QEMU is busy, bounded by --scrape-timeout: a VM whose QEMU is
+hung or stopped is reported with libvirt_domain_timed_out 1 and without its block and memory
+series, and when libvirt itself does not answer in time, libvirt_up is 0.
 
 Without a verb, one scrape goes to stdout, or with --textfile DIR atomically to DIR/hvctl.prom
 for node_exporter's textfile collector (run it from a timer). 'serve' is a long-running
@@ -79,31 +84,50 @@ func checkTimeout(d time.Duration) error {
 	return nil
 }
 
-// collector samples the factory's host, one connection per scrape: a restarted daemon is
-// picked up at the next scrape.
-func collector(f *cmdutil.Factory, timeout time.Duration) *metrics.Collector {
-	return &metrics.Collector{
-		Timeout: timeout,
-		Version: versioncmd.Version,
-		Commit:  versioncmd.Commit,
-		Sample: func(ctx context.Context) (model.StatsSample, error) {
-			conn, err := f.Connect(ctx, true)
-			if err != nil {
-				return model.StatsSample{}, err
-			}
-			defer conn.Close()
-			s, err := stats.Sample(ctx, conn)
-			if err != nil {
-				return s, err
-			}
-			s.Pools, err = conn.PoolStats(ctx)
-			return s, err
-		},
+// collector samples the factory's host through sampler (stats.Sampler: one connection, kept
+// while it answers, replaced when a call on it gets stuck) with the metrics' groups, and reads
+// the image stores' records.
+func collector(f *cmdutil.Factory, timeout time.Duration) (*metrics.Collector, *stats.Sampler) {
+	sampler := &stats.Sampler{Open: func(ctx context.Context) (*virt.Conn, error) { return f.Connect(ctx, true) }, Read: sample}
+	return &metrics.Collector{Timeout: timeout, Version: versioncmd.Version, Commit: versioncmd.Commit, Sample: sampler.Sample,
+		Images: func() []metrics.Image { return storedImages(f) }}, sampler
+}
+
+// storedImages lists the images of this host's two stores (isoctl's isos and images) with when
+// each was last verified, from their provenance records. Stores reached through libvirt on
+// another host are isoctl's business: the exporter runs on the host that has the files.
+func storedImages(f *cmdutil.Factory) []metrics.Image {
+	if uri, err := f.URI(); err != nil || virt.IsRemote(uri) {
+		return nil
 	}
+	l, err := f.Config()
+	if err != nil {
+		return nil
+	}
+	var out []metrics.Image
+	for _, st := range []struct{ name, dir string }{{"isos", l.Config.Paths.ISOs}, {"images", l.Config.Paths.Images}} {
+		for _, r := range iso.Records(st.dir) {
+			t, _ := iso.LastVerified(r)
+			out = append(out, metrics.Image{Store: st.name, Name: r.Name, LastVerified: t})
+		}
+	}
+	return out
+}
+
+// sample is one scrape's statistics: every domain, then the pools.
+func sample(ctx context.Context, conn *virt.Conn) (model.StatsSample, error) {
+	s, err := stats.Sample(ctx, conn)
+	if err != nil {
+		return s, err
+	}
+	s.Pools, err = conn.PoolStats(ctx)
+	return s, err
 }
 
 func runMetrics(_ context.Context, o *Options) error {
-	reg := metrics.Registry(collector(o.F, o.ScrapeTimeout))
+	c, sampler := collector(o.F, o.ScrapeTimeout)
+	defer sampler.Close()
+	reg := metrics.Registry(c)
 	if o.Textfile == "" {
 		_, err := metrics.WriteText(o.F.IO.Out, reg)
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/spf13/cobra"
 )
 
@@ -80,23 +81,61 @@ func TestNewCmdPush(t *testing.T) {
 		})
 }
 
-// TestTextfileOnTestDriver writes the textfile of the test driver's host.
+// TestTextfileOnTestDriver writes the textfile of the test driver's host, with the pools'
+// sizes as libvirt gives them and the stores' images with when each was last verified.
 func TestTextfileOnTestDriver(t *testing.T) {
 	f, _, stderr := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
 	dir := t.TempDir()
-	if err := run(t, f, NewCmdMetrics(f, nil), "metrics", "--textfile", dir); err != nil {
+	isos, images := t.TempDir(), t.TempDir()
+	for _, im := range []struct {
+		dir string
+		rec iso.Record
+	}{
+		{isos, iso.Record{Name: "pulled.iso", SHA256: "x", Verified: true, VerifiedAt: "2026-01-02T03:04:05Z"}},
+		{isos, iso.Record{Name: "rehashed.iso", SHA256: "x", Verified: true, VerifiedAt: "2026-01-02T03:04:05Z", CheckedAt: "2026-03-01T00:00:00Z"}},
+		{images, iso.Record{Name: "insecure.qcow2", SHA256: "x", Insecure: true}},
+	} {
+		if err := os.WriteFile(filepath.Join(im.dir, im.rec.Name), []byte("image"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := iso.WriteRecord(im.dir, &im.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[paths]\nisos = %q\nimages = %q\n", isos, images)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t, f, NewCmdMetrics(f, nil), "metrics", "--config", cfg, "--textfile", dir); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "hvctl.prom"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\nlibvirt_up 1\n", "\nlibvirt_domain_info_state{domain=\"test\",uuid=\"6695eb01-f6a4-8304-79aa-97f2502e193f\"} 1\n", "libvirt_domain_info_cpu_time_seconds_total{domain=\"test\"", "\nlibvirt_storage_pool_state{pool=\"default-pool\"} 1\n", "libvirt_storage_pool_capacity_bytes{pool=\"default-pool\"}"} {
+	for _, want := range []string{"\nlibvirt_up 1\n", "\nlibvirt_domain_info_state{domain=\"test\",uuid=\"6695eb01-f6a4-8304-79aa-97f2502e193f\"} 1\n", "libvirt_domain_info_cpu_time_seconds_total{domain=\"test\"",
+		// The test driver's pool: 100 GiB, nothing allocated.
+		"\nlibvirt_pool_info_active{pool=\"default-pool\"} 1\n", "\nlibvirt_pool_info_capacity_bytes{pool=\"default-pool\"} 1.073741824e+11\n",
+		"\nlibvirt_pool_info_allocation_bytes{pool=\"default-pool\"} 0\n", "\nlibvirt_pool_info_available_bytes{pool=\"default-pool\"} 1.073741824e+11\n",
+		// 2026-01-02T03:04:05Z and 2026-03-01T00:00:00Z as Unix times; never verified is 0.
+		"\nhvctl_image_last_verified_timestamp_seconds{image=\"pulled.iso\",store=\"isos\"} 1.767323045e+09\n",
+		"\nhvctl_image_last_verified_timestamp_seconds{image=\"rehashed.iso\",store=\"isos\"} 1.7723232e+09\n",
+		"\nhvctl_image_last_verified_timestamp_seconds{image=\"insecure.qcow2\",store=\"images\"} 0\n",
+		"\nhvctl_build_info{goversion=\""} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("hvctl.prom lacks %q:\n%s", want, b)
 		}
 	}
 	if !strings.Contains(stderr.String(), "wrote "+filepath.Join(dir, "hvctl.prom")) {
 		t.Errorf("stderr: %q", stderr)
+	}
+}
+
+// TestServeHasNoOverallDeadline: serve runs until interrupted (the default 30 s deadline of
+// commands ended it, silently, with exit 0); each scrape has --scrape-timeout instead.
+func TestServeHasNoOverallDeadline(t *testing.T) {
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
+	if d, ok := f.EffectiveTimeout(NewCmdServe(f, nil)); ok {
+		t.Errorf("metrics serve has an overall deadline of %s", d)
 	}
 }

@@ -64,7 +64,9 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	reg := metrics.Registry(collector(o.F, o.ScrapeTimeout))
+	c, sampler := collector(o.F, o.ScrapeTimeout)
+	defer sampler.Close()
+	reg := metrics.Registry(c)
 	n, err := metrics.Push(ctx, &http.Client{Timeout: 30 * time.Second}, o.URL, reg)
 	if err != nil {
 		return err

@@ -28,7 +28,14 @@ func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *ServeOptions) e
 		Long: `Serve the metrics on --listen: /metrics collects at scrape time (one bulk call for all VMs,
 bounded by --scrape-timeout), /healthz answers "ok" while the server runs. The default address
 is loopback on the port libvirt exporters use; put a reverse proxy with authentication in front
-before listening elsewhere. Port 0 picks a free port; the address is printed on stderr.`,
+before listening elsewhere. Port 0 picks a free port; the address is printed on stderr.
+
+Every scrape uses one libvirt connection, kept open. A VM whose QEMU does not answer (hung,
+stopped) is reported with libvirt_domain_timed_out 1 and does not hold up the others: when a
+scrape has not answered by half of --scrape-timeout, the connection is replaced and the scrape
+asked again; the stuck call finishes in the background, and its connection is closed then. /metrics also carries the exporter's own go_* and process_* series. The server runs
+until interrupted; --timeout does not apply (each scrape has --scrape-timeout).`,
+		Annotations: map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none (see --scrape-timeout)"},
 		Example: `  hvctl metrics serve
   hvctl metrics serve --listen 127.0.0.1:9177 --scrape-timeout 5s`,
 		Args: cobra.NoArgs,
@@ -58,5 +65,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if !o.F.IO.Quiet {
 		fmt.Fprintf(o.F.IO.ErrOut, "serving http://%s/metrics\n", ln.Addr())
 	}
-	return metrics.Serve(ctx, ln, metrics.Registry(collector(o.F, o.ScrapeTimeout)))
+	c, sampler := collector(o.F, o.ScrapeTimeout)
+	defer sampler.Close()
+	return metrics.Serve(ctx, ln, metrics.ServerRegistry(c))
 }

@@ -49,7 +49,10 @@ their units in the keys; null means not reported or not known yet (a VM that jus
 counter that went down because the VM restarted).
 
 With --count N, N reports follow each other, --interval apart (0: until interrupted); in a
-pipe, --json prints one JSON document per line (NDJSON).
+pipe, --json prints one JSON document per line (NDJSON). --timeout bounds each sample, not the
+whole command. A VM whose QEMU does not answer in time (hung, stopped, or busy with a
+migration) is still reported, with timed_out true in JSON, its disk and guest memory figures
+missing, and a warning on stderr; the others are not held up.
 
 ` + sinceHelp,
 		Example: `  vmctl stats
@@ -107,16 +110,22 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 		}
 		return virt.WithTimeout(ctx, o.SampleTimeout)
 	}
-	connectCtx, cancel := bounded()
-	defer cancel()
-	conn, err := o.F.Connect(connectCtx, true)
+	// One connection while it answers; a VM whose QEMU hangs is reported timed out, not waited
+	// for (stats.Sampler asks again on a fresh connection).
+	sampler := &stats.Sampler{Open: func(ctx context.Context) (*virt.Conn, error) { return o.F.Connect(ctx, true) }}
+	defer sampler.Close()
+	sample := func() (model.StatsSample, error) {
+		sctx, cancel := bounded()
+		defer cancel()
+		s, err := sampler.Sample(sctx)
+		if err != nil {
+			return s, errs.Wrap(err, "stats")
+		}
+		return s, nil
+	}
+	prev, err := sample()
 	if err != nil {
 		return err
-	}
-	defer conn.Close()
-	prev, err := stats.Sample(connectCtx, conn)
-	if err != nil {
-		return errs.Wrap(err, "stats")
 	}
 	names := make([]string, 0, len(prev.VMs))
 	for _, v := range prev.VMs {
@@ -134,11 +143,9 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 			return errs.Wrap(ctx.Err(), "stats")
 		case <-time.After(o.Interval):
 		}
-		sampleCtx, cancel := bounded()
-		cur, err := stats.Sample(sampleCtx, conn)
-		cancel()
+		cur, err := sample()
 		if err != nil {
-			return errs.Wrap(err, "stats")
+			return err
 		}
 		rep := stats.Rates(prev, cur)
 		prev = cur
@@ -149,6 +156,11 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 			}
 		}
 		rep.VMs = kept
+		for _, v := range rep.VMs {
+			if v.TimedOut {
+				o.F.Warnf("VM %s did not answer in time (its QEMU is hung, stopped or busy with another job): its disk and guest memory figures are missing", output.Escape(v.Name))
+			}
+		}
 		if o.Order != nil {
 			slices.SortStableFunc(rep.VMs, o.Order)
 		}
