@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
@@ -187,6 +188,32 @@ func Locate(dir, ref string) (*Record, error) {
 		return &r, nil
 	}
 	return nil, errs.New(errs.NotFound, "image %s not found in %s (by file name or catalogue entry)", ref, dir)
+}
+
+// MarkChecked records that a re-hash at rest found name unchanged at t, so the record says
+// when the image was last verified (the metrics exporter's verification age reads it).
+func MarkChecked(dir, name string, t time.Time) error {
+	r, err := ReadRecord(dir, name)
+	if err != nil {
+		return err
+	}
+	r.CheckedAt = t.UTC().Format(time.RFC3339)
+	return WriteRecord(dir, r)
+}
+
+// LastVerified is when r's image was last verified: its upstream signature and checksum at
+// pull or import, or an unchanged re-hash at rest since, whichever is later. ok is false when
+// neither ever happened (an image stored with --insecure and never re-hashed).
+func LastVerified(r Record) (t time.Time, ok bool) {
+	for _, s := range []string{r.VerifiedAt, r.CheckedAt} {
+		if s == "" {
+			continue
+		}
+		if v, err := time.Parse(time.RFC3339, s); err == nil && v.After(t) {
+			t, ok = v, true
+		}
+	}
+	return t, ok
 }
 
 // WriteRecord writes the record atomically.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 )
@@ -126,5 +127,38 @@ func TestUnaccounted(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"broken.iso", "stray.iso"}) {
 		t.Errorf("unaccounted: %v", got)
+	}
+}
+
+// TestMarkCheckedAndLastVerified: a re-hash at rest is recorded, and the last verification is
+// the later of the pull's signed checksum and that re-hash; an image never verified has none.
+func TestMarkCheckedAndLastVerified(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.iso"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRecord(dir, &Record{Name: "a.iso", Verified: true, VerifiedAt: "2026-01-02T03:04:05Z"}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ReadRecord(dir, "a.iso")
+	if got, ok := LastVerified(*r); !ok || got != time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) {
+		t.Errorf("after the pull: %v %v", got, ok)
+	}
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
+	if err := MarkChecked(dir, "a.iso", at); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = ReadRecord(dir, "a.iso")
+	if r.CheckedAt != "2026-01-31T23:00:00Z" || r.VerifiedAt != "2026-01-02T03:04:05Z" {
+		t.Errorf("record after the check: %+v", r)
+	}
+	if got, _ := LastVerified(*r); !got.Equal(at) {
+		t.Errorf("last verified %v, want the check at %v", got, at)
+	}
+	if got, ok := LastVerified(Record{Name: "x", Insecure: true}); ok || !got.IsZero() {
+		t.Errorf("never verified: %v %v", got, ok)
+	}
+	if err := MarkChecked(dir, "missing.iso", at); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("marking a missing image: %v", err)
 	}
 }

@@ -539,6 +539,9 @@ type ImageRecord struct {
 	FetchedAt      string `json:"fetched_at"`
 	VerifiedAt     string `json:"verified_at"`
 	FetchedBy      string `json:"fetched_by"`
+	// CheckedAt is when `isoctl verify` last re-hashed the image at rest and found it unchanged
+	// (RFC 3339); empty until it has.
+	CheckedAt string `json:"checked_at,omitempty"`
 }
 
 // Image is a stored image as `isoctl list`, show, pull and import print it: its record, its

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -83,8 +84,11 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 		if err == nil {
 			if remote(f) {
 				err = verifyRemote(ctx, f, filepath.Join(s.dir, rec.Name), rec)
-			} else {
-				_, err = iso.Verify(s.dir, rec.Name)
+			} else if _, err = iso.Verify(s.dir, rec.Name); err == nil {
+				// The record keeps when it was last found unchanged (hvctl metrics exports it).
+				if merr := iso.MarkChecked(s.dir, rec.Name, time.Now()); merr != nil {
+					f.Warnf("%s verified, but its record could not say so: %v", rec.Name, merr)
+				}
 			}
 			if err == nil {
 				rows = append(rows, model.ImageCheck{Name: rec.Name, OK: true, SHA256: rec.SHA256})
