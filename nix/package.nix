@@ -9,7 +9,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
 
   # NAR hash of `go mod vendor`; scripts/check-packaging.sh recomputes it and fails when stale.
-  vendorHash = "sha256-a5iVG26Ip/WUwRmeKbwVgPil02T9IdNPdl9U43DnRc0=";
+  vendorHash = "sha256-yLO7Su0isjiehs5ap6YZAEJj7pbR4QWDFTR8p7bmuho=";
 
   # No subPackages: it limits `go test` to the packages it builds, and cmd/hvctl has no tests.
   # Every package is built and tested instead; the docs generator (cmd/gen-docs), the other
