@@ -60,8 +60,9 @@ A progress bar shows on a terminal. The guest needs a POSIX shell with stat, chm
 		Example: `  vmctl cp ./app.conf web01:/etc/app/app.conf --force
   vmctl cp web01:/var/log/syslog ./web01-syslog
   vmctl cp backup.tar.gz db01:/root/`,
-		Args:              cmdutil.ExactArgs(2, "a source and a destination, one of them VM:/path"),
-		Annotations:       map[string]string{cmdutil.AnnTimeout: "1h", cmdutil.AnnTimeoutHelp: "1h for the copy; 1m for each agent call"},
+		Args: cmdutil.ExactArgs(2, "a source and a destination, one of them VM:/path"),
+		// Journaled: the VM is inside VM:/path, so the command names it (ReportTargets).
+		Annotations:       cmdutil.Journaled("vm:0", map[string]string{cmdutil.AnnTimeout: "1h", cmdutil.AnnTimeoutHelp: "1h for the copy; 1m for each agent call"}),
 		ValidArgsFunction: completeCp(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := parseCpArgs(opts, args[0], args[1]); err != nil {
@@ -119,6 +120,7 @@ func runCp(ctx context.Context, o *CpOptions) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.ReportTargets(ctx, o.VM) // the operations journal's target
 	var res model.CopyResult
 	err = withDomain(ctx, o.F, o.VM, false, func(d *virt.Domain) error {
 		c := &guestagent.Client{T: d, VM: o.VM, CallTimeout: cpCallTimeout}
