@@ -136,8 +136,10 @@ func TestSamplingCommandsBoundEachSample(t *testing.T) {
 	defer close(release)
 	var calls atomic.Int64
 	ctx := virt.WithCallHook(context.Background(), func(what string) {
-		if what == "domain stats" && calls.Add(1) == 3 {
-			<-release // the third sample gets no answer
+		// From the third sample on the daemon does not answer: one stuck call alone is a hung
+		// VM, which stats.Sampler answers for from a fresh connection instead of ending.
+		if what == "domain stats" && calls.Add(1) >= 3 {
+			<-release
 		}
 	})
 	start := time.Now()
