@@ -24,6 +24,7 @@ func NewCmdPoolRefresh(f *cmdutil.Factory, runF func(context.Context, *PoolRefre
 		Long:              "Rescan the active pools, so that files copied into a directory pool show as volumes (with their formats and sizes)." + poolBulkHelp,
 		Example:           "  cp debian.qcow2 /var/lib/libvirt/images/vms/ && vmctl pool refresh vms",
 		ValidArgsFunction: completePools(f, true),
+		Annotations:       cmdutil.Journaled("pool", nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Bulk.Check(args); err != nil {
 				return err

@@ -18,7 +18,8 @@ inherits from another profile, and the configuration's [vm.defaults] fill the re
 'vmctl profile schema' prints the format as a JSON Schema.`,
 	}
 	cmd.AddCommand(NewCmdProfileValidate(f, nil), NewCmdProfileRender(f, nil), NewCmdProfileList(f, nil),
-		NewCmdProfileShow(f, nil), NewCmdProfileSchema(f, nil), NewCmdProfileImport(f, nil))
+		NewCmdProfileShow(f, nil), NewCmdProfileSchema(f, nil), NewCmdProfileImport(f, nil),
+		NewCmdProfileFrom(f, nil))
 	return cmd
 }
 

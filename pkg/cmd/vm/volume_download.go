@@ -78,7 +78,8 @@ func runVolumeDownload(ctx context.Context, o *VolumeDownloadOptions) error {
 		return err
 	}
 	var n int64
-	err = withConn(ctx, o.F, true, func(c *virt.Conn) error {
+	// libvirt streams a volume only over a read-write connection.
+	err = withConn(ctx, o.F, false, func(c *virt.Conn) error {
 		total, err := c.VolumeBytes(ctx, o.Ref.Pool, o.Ref.Name)
 		if err != nil {
 			return err
