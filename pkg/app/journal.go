@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
-	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/units"
@@ -200,15 +200,18 @@ func journalAvailable(f *cmdutil.Factory) {
 // journalReason is a short, stable reason for the warning (the marker compares it).
 func journalReason(err error) string {
 	msg := err.Error()
+	var pe *os.PathError
 	switch {
+	case errors.Is(err, syscall.EROFS) || strings.Contains(msg, "readonly database") || strings.Contains(msg, "read-only"):
+		return "read-only file system"
+	case errors.Is(err, syscall.ENOSPC) || strings.Contains(msg, "database or disk is full"):
+		return "no space left"
 	case errors.Is(err, os.ErrPermission) || strings.Contains(msg, "permission denied"):
 		return "permission denied"
-	case strings.Contains(msg, "read-only"), strings.Contains(msg, "readonly"):
-		return "read-only file system"
-	case strings.Contains(msg, "database or disk is full"), strings.Contains(msg, "no space left"):
-		return "no space left"
-	case strings.Contains(msg, "database is locked"), errors.Is(err, context.DeadlineExceeded):
+	case strings.Contains(msg, "database is locked") || errors.Is(err, context.DeadlineExceeded):
 		return "locked by another process for too long"
+	case errors.As(err, &pe):
+		return pe.Op + ": " + pe.Err.Error() // the path is in the warning already
 	}
-	return errs.KindOf(err).String() + ": " + msg
+	return msg
 }
