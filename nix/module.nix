@@ -1,8 +1,9 @@
 # NixOS module: installs hvctl, writes /etc/hvctl/config.toml and declarative profiles from Nix
 # attributes, and adds the systemd units a libvirt host runs hvctl from: `vmctl autostart run`
 # at boot after libvirtd, timers for `isoctl verify --all`, `hvctl audit run`,
-# `vmctl snapshot prune` and `hvctl metrics record`, and (eventsPublisher) `vmctl events`
-# publishing libvirt events to NATS.
+# `vmctl snapshot prune` and `hvctl metrics record`, (eventsPublisher) `vmctl events`
+# publishing libvirt events to NATS, and (metrics) the exporter `hvctl metrics serve` and the
+# node_exporter textfile timer.
 self:
 { config, lib, pkgs, ... }:
 let
@@ -32,6 +33,34 @@ let
       };
     };
   };
+
+  # systemd sandboxing for the metrics units: they only read libvirt (the read-only socket) and
+  # the image stores, and write nothing but the textfile.
+  metricsHardening = {
+    NoNewPrivileges = true;
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" ];
+    UMask = "0022";
+  };
+  metricsUser = m: lib.optionalAttrs m.dynamicUser { DynamicUser = true; };
 
   jobOptions = { what, default, onCalendar, command, extraArgs ? [ ] }: {
     enable = lib.mkOption {
@@ -105,6 +134,100 @@ in
         type = lib.types.listOf lib.types.str;
         default = [ ];
         description = "Arguments added to `hvctl vm autostart run`.";
+      };
+    };
+
+    # Monitoring (issue 11): the Prometheus exporter and the node_exporter textfile timer.
+    metrics = {
+      exporter = {
+        enable = lib.mkOption {
+          type = lib.types.bool;
+          default = false;
+          description = ''
+            Whether to run `hvctl metrics serve`, a Prometheus exporter of every VM of this host
+            (libvirt exporter metric names; /metrics and /healthz).
+          '';
+        };
+        listenAddress = lib.mkOption {
+          type = lib.types.str;
+          default = "127.0.0.1:9177";
+          example = "[::]:9177";
+          description = ''
+            HOST:PORT to serve on (`--listen`). Loopback by default: the exporter has no
+            authentication, so put a reverse proxy in front before listening elsewhere.
+          '';
+        };
+        scrapeTimeout = lib.mkOption {
+          type = lib.types.str;
+          default = "10s";
+          example = "5s";
+          description = ''
+            Deadline of each scrape (`--scrape-timeout`), below Prometheus's scrape_timeout. A VM
+            whose QEMU does not answer is reported with libvirt_domain_timed_out 1 by then; when
+            libvirt itself does not answer, libvirt_up is 0.
+          '';
+        };
+        openFirewall = lib.mkOption {
+          type = lib.types.bool;
+          default = false;
+          description = "Whether to open listenAddress's port in the firewall.";
+        };
+        hardening = lib.mkOption {
+          type = lib.types.bool;
+          default = true;
+          description = ''
+            Whether to sandbox the service with systemd (no capabilities, read-only system,
+            no new privileges, a system-call filter, Unix and IP sockets only). It keeps working
+            with all of it: it only reads libvirt's read-only socket and the image stores.
+          '';
+        };
+        dynamicUser = lib.mkOption {
+          type = lib.types.bool;
+          default = false;
+          description = ''
+            Whether to run as a transient unprivileged user instead of root (without
+            capabilities). libvirt's read-only socket is enough for every VM series, but the
+            image stores (0711, root's) cannot be listed then, so
+            hvctl_image_last_verified_timestamp_seconds is missing.
+          '';
+        };
+        extraArgs = lib.mkOption {
+          type = lib.types.listOf lib.types.str;
+          default = [ ];
+          description = "Arguments added to `hvctl metrics serve`.";
+        };
+      };
+      textfile = {
+        enable = lib.mkOption {
+          type = lib.types.bool;
+          default = false;
+          description = ''
+            Whether to write the metrics for node_exporter's textfile collector from a timer
+            (`hvctl metrics --textfile DIR`, atomically, as DIR/hvctl.prom). Point node_exporter
+            at it: services.prometheus.exporters.node.extraFlags =
+            [ "--collector.textfile.directory=DIR" ] with "textfile" in enabledCollectors.
+          '';
+        };
+        directory = lib.mkOption {
+          type = lib.types.str;
+          default = "/var/lib/prometheus-node-exporter-text-files";
+          description = "The directory node_exporter's textfile collector reads (created 0755).";
+        };
+        onCalendar = lib.mkOption {
+          type = lib.types.str;
+          default = "minutely";
+          description = "When to write it (systemd.time(7) calendar event).";
+        };
+        scrapeTimeout = lib.mkOption {
+          type = lib.types.str;
+          default = "20s";
+          description = "Deadline of each run's scrape (`--scrape-timeout`).";
+        };
+        hardening = lib.mkOption {
+          type = lib.types.bool;
+          default = true;
+          description = "Whether to sandbox the unit as the exporter's hardening does (root without capabilities; it may write only the directory).";
+        };
       };
     };
 
@@ -260,6 +383,43 @@ in
           ProtectSystem = "strict";
           ProtectHome = true;
           PrivateTmp = true;
+        };
+      };
+    })
+    (let m = cfg.metrics.exporter; in lib.mkIf m.enable {
+      systemd.services.hvctl-metrics = {
+        description = "Prometheus exporter of the libvirt host's VMs (hvctl metrics serve)";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "libvirtd.service" "network.target" ];
+        wants = [ "libvirtd.service" ];
+        serviceConfig = {
+          ExecStart = lib.escapeShellArgs ([ hvctl "metrics" "serve" "--listen" m.listenAddress
+            "--scrape-timeout" m.scrapeTimeout ] ++ m.extraArgs);
+          # serve reconnects to libvirtd by itself; it ends only when it cannot listen.
+          Restart = "on-failure";
+          RestartSec = "5s";
+        } // metricsUser m // lib.optionalAttrs m.hardening metricsHardening;
+      };
+      networking.firewall.allowedTCPPorts = lib.mkIf m.openFirewall
+        [ (lib.toInt (lib.last (lib.splitString ":" m.listenAddress))) ];
+    })
+    (let m = cfg.metrics.textfile; in lib.mkIf m.enable {
+      systemd.tmpfiles.rules = [ "d ${m.directory} 0755 root root - -" ];
+      systemd.services.hvctl-metrics-textfile = {
+        description = "Write the libvirt host's VM metrics for node_exporter (hvctl metrics --textfile)";
+        after = [ "libvirtd.service" ];
+        wants = [ "libvirtd.service" ];
+        serviceConfig = {
+          Type = "oneshot";
+          ExecStart = lib.escapeShellArgs [ hvctl "metrics" "--textfile" m.directory "--scrape-timeout" m.scrapeTimeout "--quiet" ];
+          ReadWritePaths = [ m.directory ];
+        } // lib.optionalAttrs m.hardening metricsHardening;
+      };
+      systemd.timers.hvctl-metrics-textfile = {
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnCalendar = m.onCalendar;
+          AccuracySec = "1s";
         };
       };
     })
