@@ -62,6 +62,10 @@ for lib in LIBVIRT:libvirt0 GLIBC:libc6; do
 		fail "the binary needs ${sym}_$need but the .deb depends on $pkg (>= $dep)"
 done
 dpkg-deb -c "$deb" | grep -- ' -> /' && fail "absolute symlinks in $deb"
+# /usr/bin/vmctl is not shipped (victoria-metrics owns one): the maintainer scripts make it.
+dpkg-deb -c "$deb" | grep -q ' \./usr/bin/vmctl ' && fail "$deb ships /usr/bin/vmctl, which victoria-metrics's package owns"
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst | grep -q 'ln -s hvctl' || fail "$deb's postinst does not link vmctl"
+sh -n packaging/vmctl-link.sh || fail "packaging/vmctl-link.sh does not parse"
 
 # rpm_files lists an RPM's payload without rpm: the lead (96 bytes), the signature header
 # (padded to 8 bytes), the main header, then nfpm's gzip'd cpio.
