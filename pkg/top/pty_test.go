@@ -410,3 +410,63 @@ func TestRunShowsLibvirtTroubleAndRecovers(t *testing.T) {
 	}
 	eventually(t, "the restore", output, func(out string) bool { return strings.HasSuffix(out, top.LeaveSequence) })
 }
+
+// processState is the state letter of /proc/PID/stat: T when stopped.
+func processState(t *testing.T, pid int) string {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return fields[0]
+}
+
+// Ctrl-Z (and SIGTSTP from elsewhere) suspends as in any program: the terminal is given back
+// while the job is stopped, and taken again, with a fresh screen, when the shell continues it.
+func TestTopPTYSuspend(t *testing.T) {
+	s, before := startTop(t)
+	s.waitFor("the first screen", func(out string) bool { return vmRow.MatchString(out) })
+	pid := s.cmd.Process.Pid
+	for i, stop := range []func() error{
+		func() error { _, err := s.ptmx.Write([]byte{0x1a}); return err },
+		func() error { return syscall.Kill(pid, syscall.SIGTSTP) },
+	} {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor("the alternate screen left", func(out string) bool { return strings.HasSuffix(out, top.LeaveSequence) })
+		for end := time.Now().Add(10 * time.Second); processState(t, pid) != "T"; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("case %d: vmctl top did not stop (state %s)", i, processState(t, pid))
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // it stays stopped, the terminal given back
+		stopped := s.output()
+		if !strings.HasSuffix(stopped, top.LeaveSequence) || processState(t, pid) != "T" {
+			t.Fatalf("case %d: went on by itself: state %s, output …%q", i, processState(t, pid), tail(stopped, 80))
+		}
+		if now := termios(t, s.tty); now.Lflag != before.Lflag || now.Iflag != before.Iflag || now.Oflag != before.Oflag {
+			t.Errorf("case %d: stopped with the terminal still raw (lflag %#o, was %#o)", i, now.Lflag, before.Lflag)
+		}
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor("the screen taken again", func(out string) bool {
+			rest := strings.TrimPrefix(out, stopped)
+			return len(out) > len(stopped) && strings.HasPrefix(rest, top.EnterSequence) && vmRow.MatchString(rest)
+		})
+		if raw := termios(t, s.tty); raw.Lflag&(unix.ICANON|unix.ECHO) != 0 {
+			t.Errorf("case %d: continued without raw mode (lflag %#o)", i, raw.Lflag)
+		}
+	}
+	if _, err := s.ptmx.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.exit(); code != 0 {
+		t.Errorf("exit %d after q", code)
+	}
+	if after := termios(t, s.tty); after.Lflag != before.Lflag {
+		t.Errorf("modes not restored at the end")
+	}
+}

@@ -39,7 +39,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer t.Restore() // runs while a panic of this goroutine unwinds, too
 
 	sigs := make(chan os.Signal, 4)
-	watched := []os.Signal{syscall.SIGWINCH, syscall.SIGTERM, os.Interrupt}
+	watched := []os.Signal{syscall.SIGWINCH, syscall.SIGTERM, os.Interrupt, syscall.SIGTSTP}
 	if !signal.Ignored(syscall.SIGHUP) { // under nohup a hang-up shows as the input's end instead
 		watched = append(watched, syscall.SIGHUP)
 	}
@@ -84,6 +84,33 @@ func Run(ctx context.Context, o Options) (err error) {
 		w, h := t.Size()
 		return t.Draw(v.Render(w, h), h)
 	}
+	// suspend is Ctrl-Z (a byte in raw mode) or SIGTSTP: give the terminal back, stop the whole
+	// process group as the terminal would have (the shell sees its job stop), and take the
+	// terminal again once the shell continues us (fg). SIGSTOP rather than SIGTSTP, which the
+	// kernel drops for an orphaned process group and Go's runtime keeps handling once
+	// notified. The stop lands a moment after kill returns, so the terminal is taken back
+	// only on SIGCONT, which comes with the continuation.
+	continued := make(chan os.Signal, 1)
+	signal.Notify(continued, syscall.SIGCONT)
+	defer signal.Stop(continued)
+	suspend := func() error {
+		t.Restore()
+		select {
+		case <-continued: // a stale one
+		default:
+		}
+		_ = syscall.Kill(0, syscall.SIGSTOP)
+		select {
+		case <-continued:
+		case <-ctx.Done():
+			return errs.Wrap(ctx.Err(), "top")
+		}
+		if err := t.Take(); err != nil {
+			return errs.New(errs.Interrupted, "top: cannot take the terminal back: %v", err)
+		}
+		_ = draw()
+		return nil
+	}
 	v.Apply(o.First)
 	if err := draw(); err != nil {
 		return errs.New(errs.Failure, "top: %v", err)
@@ -94,6 +121,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	for {
 		select {
 		case k := <-keys:
+			if k == keyCtrlZ {
+				if err := suspend(); err != nil {
+					return err
+				}
+				continue
+			}
 			switch v.Key(k) {
 			case Quit:
 				return nil
@@ -104,8 +137,14 @@ func Run(ctx context.Context, o Options) (err error) {
 				_ = draw()
 			}
 		case s := <-sigs:
-			if s == syscall.SIGWINCH {
+			switch s {
+			case syscall.SIGWINCH:
 				_ = draw()
+				continue
+			case syscall.SIGTSTP:
+				if err := suspend(); err != nil {
+					return err
+				}
 				continue
 			}
 			return signalled(s)

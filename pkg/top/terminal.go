@@ -34,34 +34,50 @@ const (
 
 // Terminal is the terminal the view takes over: raw input (keys arrive one by one, Ctrl-C as a
 // byte, nothing echoed) and the alternate screen. Restore gives both back and may be called
-// any number of times, from any goroutine; only the first call acts.
+// any number of times, from any goroutine; Take takes them again (after a suspension).
 type Terminal struct {
 	in, out *os.File
-	old     *term.State
-	restore sync.Once
+	mu      sync.Mutex
+	old     *term.State // the modes to go back to
+	taken   bool
 }
 
 // OpenTerminal puts in into raw mode and out onto the alternate screen.
 func OpenTerminal(in, out *os.File) (*Terminal, error) {
-	old, err := term.MakeRaw(int(in.Fd()))
+	t := &Terminal{in: in, out: out}
+	return t, t.Take()
+}
+
+// Take puts the terminal into raw mode and onto the alternate screen.
+func (t *Terminal) Take() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.taken {
+		return nil
+	}
+	old, err := term.MakeRaw(int(t.in.Fd()))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t := &Terminal{in: in, out: out, old: old}
-	if _, err := out.WriteString(EnterSequence); err != nil {
-		t.Restore()
-		return nil, err
+	if _, err := t.out.WriteString(EnterSequence); err != nil {
+		_ = term.Restore(int(t.in.Fd()), old)
+		return err
 	}
-	return t, nil
+	t.old, t.taken = old, true
+	return nil
 }
 
 // Restore leaves the alternate screen, shows the cursor and puts the terminal's modes back as
 // they were. Errors are ignored: after a hang-up there is no terminal left to restore.
 func (t *Terminal) Restore() {
-	t.restore.Do(func() {
-		_, _ = t.out.WriteString(LeaveSequence)
-		_ = term.Restore(int(t.in.Fd()), t.old)
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.taken {
+		return
+	}
+	t.taken = false
+	_, _ = t.out.WriteString(LeaveSequence)
+	_ = term.Restore(int(t.in.Fd()), t.old)
 }
 
 // Size is the terminal's width and height; 80×24 when it cannot be read.

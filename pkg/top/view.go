@@ -162,6 +162,7 @@ const (
 const (
 	keyCtrlC = 0x03
 	keyCtrlL = 0x0c
+	keyCtrlZ = 0x1a // suspend: handled by Run, which owns the terminal
 )
 
 // Key applies one key press: c m d n sort by CPU, memory, disk, network; < and > move the sort
