@@ -121,6 +121,12 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 				return ch, errs.Wrap(err, "start the pool to list what --delete-data would remove")
 			}
 			ch.Steps = append(ch.Steps, "started")
+			// Declined or failed before anything was deleted: the pool goes back to inactive.
+			defer func() {
+				if len(ch.Steps) == 1 {
+					_, _ = c.StopPool(context.WithoutCancel(ctx), o.Name)
+				}
+			}()
 		}
 		if vols, err = c.Volumes(ctx, o.Name); err != nil {
 			return ch, err

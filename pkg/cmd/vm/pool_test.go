@@ -273,6 +273,19 @@ func TestPoolDeleteData(t *testing.T) {
 	if got := virttest.Volumes(t, c, "t-data"); len(got) != 1 {
 		t.Errorf("an unconfirmed delete removed volumes: %v", got)
 	}
+	// An inactive pool is started to list its volumes, and stopped again when not confirmed.
+	if _, err := c.StopPool(ctx, "t-data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-data", DeleteData: true}); errs.KindOf(err) != errs.Usage {
+		t.Errorf("--delete-data of an inactive pool without --yes: %v", err)
+	}
+	if p, _ := c.Pool(ctx, "t-data"); p.Active {
+		t.Error("an unconfirmed delete left the inactive pool started")
+	}
+	if _, err := c.StartPool(ctx, "t-data"); err != nil {
+		t.Fatal(err)
+	}
 	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-data", DeleteData: true, Yes: true}); err != nil {
 		t.Fatal(err)
 	}
