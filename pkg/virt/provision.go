@@ -227,6 +227,9 @@ func (c *Conn) createVolume(ctx context.Context, nv NewVolume, j *Journal) (*Vol
 		p, err := c.c.LookupStoragePoolByName(nv.Pool)
 		if err != nil {
 			entry.made(err)
+			if IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
+				return nil, ErrNoPool(nv.Pool) // with the command that makes it
+			}
 			return nil, err
 		}
 		defer func() { _ = p.Free() }()

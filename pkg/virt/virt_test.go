@@ -276,3 +276,20 @@ func TestHotPluggedVCPUs(t *testing.T) {
 		t.Errorf("no vcpus element: %d", n)
 	}
 }
+
+// Every way a volume is made in a pool that does not exist says how to make the pool.
+func TestMissingPoolSaysHowToCreateIt(t *testing.T) {
+	c, err := Open(context.Background(), "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.CreateVolume(context.Background(), NewVolume{Pool: "t-nopool", Name: "x.qcow2", Format: "qcow2", Capacity: 1 << 20})
+	if errs.KindOf(err) != errs.NotFound || !strings.Contains(errs.HintOf(err), "vmctl pool create t-nopool") {
+		t.Errorf("CreateVolume: %v (hint %q)", err, errs.HintOf(err))
+	}
+	_, err = c.VolumeExists(context.Background(), "t-nopool", "x.qcow2")
+	if errs.KindOf(err) != errs.NotFound || !strings.Contains(errs.HintOf(err), "vmctl pool create t-nopool") {
+		t.Errorf("VolumeExists: %v (hint %q)", err, errs.HintOf(err))
+	}
+}
