@@ -63,7 +63,16 @@ func TestStorageOnRealDaemon(t *testing.T) {
 	e := setup(t)
 	e.storageCleanup()
 	t.Cleanup(e.storageCleanup)
-	dir := filepath.Join(t.TempDir(), "pool")
+	// A temporary directory QEMU (another user) can pass through: t.TempDir's are 0700.
+	top, err := os.MkdirTemp("", "t-storage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(top, "pool")
 
 	// pool and volumes
 	func() {
