@@ -97,3 +97,24 @@ func TestSampleStatsTestDriver(t *testing.T) {
 		t.Errorf("states %v: want web-01 running and db-01 present", states)
 	}
 }
+
+// TestSampleStatsKeepsNoReference: a sample gives back the connection reference it takes for
+// the raw bulk call, so closing the connection frees it (a leaked reference kept every
+// sampled connection, socket and all, open for the life of the process).
+func TestSampleStatsKeepsNoReference(t *testing.T) {
+	c, err := Open(context.Background(), "test:///default", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := c.SampleStats(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.c.UnregisterCloseCallback(); err != nil {
+		t.Fatal(err)
+	}
+	if refs, err := c.c.Close(); err != nil || refs != 0 {
+		t.Errorf("closing a sampled connection left %d references (%v), want 0", refs, err)
+	}
+}

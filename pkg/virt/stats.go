@@ -46,6 +46,9 @@ func allDomainStats(conn *libvirt.Connect, types libvirt.DomainStatsTypes, flags
 		return nil, err
 	}
 	cconn := (C.virConnectPtr)(unsafe.Pointer(p))
+	// RawPtr took a reference: without giving it back, no connection that ever sampled would
+	// be freed by its Close (metrics serve kept a connection, socket and all, per scrape).
+	defer C.virConnectClose(cconn)
 	// libvirt keeps the last error per OS thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
