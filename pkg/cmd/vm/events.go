@@ -9,6 +9,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/events"
+	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
@@ -31,6 +32,10 @@ type EventsOptions struct {
 	NATSCA     string
 	NATSBuffer int
 	Tee        bool // stdout as well as NATS
+
+	// Journal records the VM lifecycle events no hvctl command explains in the operations
+	// journal (the journal's own sink decides which).
+	Journal bool
 }
 
 // natsCloseWait bounds how long an ending stream waits to hand queued records to the broker.
@@ -89,7 +94,8 @@ says so once, and publishing resumes when it is back.`,
   vmctl events --kind vm,network,pool --count 10
   vmctl events --type crashed,stopped --jq 'select(.detail == "crashed") | .name'
   vmctl events --nats nats://127.0.0.1:4222 --nats-creds /etc/hvctl/nats.creds
-  vmctl events --publish --tee      # events.nats_url from the configuration, and stdout`,
+  vmctl events --publish --tee      # events.nats_url from the configuration, and stdout
+  vmctl events --journal -q > /dev/null   # who did what: virsh's and the guests' changes too`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none (stream until interrupted)"},
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -141,6 +147,7 @@ says so once, and publishing resumes when it is back.`,
 	fl.StringVar(&opts.NATSCA, "nats-ca", "", "CA bundle `FILE` for a tls:// server (default: events.nats_ca)")
 	fl.IntVar(&opts.NATSBuffer, "nats-buffer", 10000, "records kept while the broker is unreachable (`N`; the oldest dropped beyond)")
 	fl.BoolVar(&opts.Tee, "tee", false, "print to stdout as well as publishing")
+	fl.BoolVar(&opts.Journal, "journal", false, "also record VM lifecycle events that no hvctl command explains (someone used virsh, a guest powered off, QEMU crashed) in the operations journal (hvctl history)")
 	_ = cmd.MarkFlagFilename("nats-creds", "creds")
 	_ = cmd.MarkFlagFilename("nats-ca", "pem", "crt")
 	cmdutil.StringSliceEnumFlag(cmd, &opts.Kinds, "kind", "", []string{virt.KindVM}, virt.EventKinds, "objects whose events to print")
@@ -180,6 +187,19 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		}
 		defer pub.Close(natsCloseWait)
 		sinks = append(sinks, pub)
+	}
+	if o.Journal {
+		l, err := o.F.Config()
+		if err != nil {
+			return err
+		}
+		j, err := journal.OpenFor(ctx, l, o.F.UID, o.F.Getenv, o.F.Now)
+		if err != nil {
+			return errs.Wrap(err, "--journal")
+		}
+		sink := journal.NewEventSink(j, journal.EventSinkOptions{URI: uri, Now: o.F.Now, Warnf: o.F.Warnf})
+		defer func() { _ = sink.Close() }() // decides what is still pending, then closes the journal
+		sinks = append(sinks, sink)
 	}
 	return events.Run(ctx, events.Options{
 		Open: func(ctx context.Context) (events.Conn, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"github.com/spf13/cobra"
@@ -25,6 +27,9 @@ func TestNewCmdEvents(t *testing.T) {
 			if o.Publish {
 				s += fmt.Sprintf(" publish nats=%s creds=%s ca=%s buffer=%d tee=%v", o.NATS, o.NATSCreds, o.NATSCA, o.NATSBuffer, o.Tee)
 			}
+			if o.Journal {
+				s += " journal"
+			}
 			return s
 		}, []flagCase{
 			{argv: nil, want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s"},
@@ -34,6 +39,7 @@ func TestNewCmdEvents(t *testing.T) {
 			{argv: []string{"--nats", "nats://127.0.0.1:4222", "--tee", "--nats-creds", "/etc/n.creds", "--nats-buffer", "5"},
 				want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s publish nats=nats://127.0.0.1:4222 creds=/etc/n.creds ca= buffer=5 tee=true"},
 			{argv: []string{"--publish", "--nats-ca", "ca.pem"}, want: "[] types=[] kinds=[vm] count=0 until=[] timeout=0s publish nats= creds= ca=ca.pem buffer=10000 tee=false"},
+			{argv: []string{"db-*", "--journal", "-q"}, want: "[db-*] types=[] kinds=[vm] count=0 until=[] timeout=0s journal"},
 			{argv: []string{"--tee"}, err: errs.Usage},
 			{argv: []string{"--nats", "http://broker:4222"}, err: errs.Usage},
 			{argv: []string{"--publish", "--nats-buffer", "0"}, err: errs.Usage},
@@ -87,5 +93,50 @@ loop:
 		if !strings.Contains(lines[0], key) {
 			t.Errorf("record %s lacks %s", lines[0], key)
 		}
+	}
+}
+
+// --journal hands the records to the operations journal's sink: a start no hvctl command made
+// is recorded as an external event on that VM.
+func TestEventsJournal(t *testing.T) {
+	conn := virttest.Open(t)
+	virttest.Define(t, conn, `<domain type="test"><name>ev-jnl</name><memory>65536</memory><os><type>hvm</type></os></domain>`)
+	state := t.TempDir()
+	f, _, errOut := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{"HVCTL_PATHS_STATE": state}))
+	cmd := NewCmdEvents(f, nil)
+	done := make(chan error, 1)
+	go func() {
+		done <- parse(t, cmd, f, "ev-jnl", "--type", "started", "--count", "1", "--journal", "--timeout", "20s")
+	}()
+	d, err := conn.Raw().LookupDomainByName("ev-jnl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = d.Free() }()
+	var runErr error
+loop:
+	for {
+		_ = d.Create()
+		_ = d.Destroy()
+		select {
+		case runErr = <-done:
+			break loop
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if runErr != nil {
+		t.Fatalf("events --journal: %v\n%s", runErr, errOut)
+	}
+	j, err := journal.Open(context.Background(), filepath.Join(state, journal.FileName), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	recs, err := j.Query(context.Background(), journal.Filter{VM: "ev-jnl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Source != "external" || !strings.Contains(recs[0].Command, "started") {
+		t.Errorf("journal records %+v, want the one external start", recs)
 	}
 }
