@@ -79,7 +79,7 @@ func agentError(vm string, err error) error {
 		msg = m[1] + ": " + strings.TrimPrefix(m[2], "Guest agent command failed, error was ")
 		return &errs.Error{Kind: errs.Failure, Msg: "guest agent of " + vm + ": " + msg, Err: err}
 	}
-	if strings.Contains(msg, "Unable to encode message payload") {
+	if strings.Contains(strings.ToLower(msg), "unable to encode message payload") {
 		// libvirtd could not send the agent's reply: over its 4 MiB string limit, not a lost daemon.
 		return &errs.Error{Kind: errs.Failure, Msg: "guest agent of " + vm + ": Unable to encode message payload (reply over libvirt's 4 MiB)", Err: err}
 	}

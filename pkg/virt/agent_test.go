@@ -34,6 +34,10 @@ func TestAgentError(t *testing.T) {
 			errs.Failure, "guest agent of web01: guest-file-open: failed to open file '/x' (mode: 'r'): No such file or directory"},
 		{libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: unable to execute QEMU agent command 'guest-exec': Guest agent command failed, error was 'Failed to execute child process “x” (No such file or directory)'"},
 			errs.Failure, "guest agent of web01: guest-exec: 'Failed to execute child process “x” (No such file or directory)'"},
+		// libvirtd could not send an agent reply over its 4 MiB string (exec's output): an RPC
+		// error that is not a lost connection (as e2e saw: exit 7 "lost connection" before).
+		{libvirt.Error{Code: libvirt.ERR_RPC, Domain: libvirt.FROM_RPC, Message: "Unable to encode message payload"},
+			errs.Failure, "guest agent of web01: Unable to encode message payload (reply over libvirt's 4 MiB)"},
 	}
 	for _, c := range cases {
 		got := agentError("web01", (&Conn{URI: "qemu:///system"}).mapError(c.err))
