@@ -94,10 +94,18 @@ func takenTargets(defs virt.Definitions) map[string]bool {
 // scopeFlags are --live and --config of the device verbs.
 type scopeFlags struct{ Live, Config bool }
 
-func addScopeFlags(cmd *cobra.Command, s *scopeFlags, verb string) {
-	cmd.Flags().BoolVar(&s.Live, "live", false, verb+" the running VM only (gone at its shutdown)")
-	cmd.Flags().BoolVar(&s.Config, "config", false, verb+" the persistent definition only (the running VM sees it at its next start)")
+func addScopeFlags(cmd *cobra.Command, s *scopeFlags, liveHelp, configHelp string) {
+	cmd.Flags().BoolVar(&s.Live, "live", false, liveHelp)
+	cmd.Flags().BoolVar(&s.Config, "config", false, configHelp)
 }
+
+// The --live and --config help of attaching, detaching and changing verbs.
+const (
+	attachLiveHelp   = "attach to the running VM only (gone at its shutdown)"
+	attachConfigHelp = "attach to the persistent definition only (the running VM gets it at its next start)"
+	detachLiveHelp   = "detach from the running VM only (back at its next start if the definition has it)"
+	detachConfigHelp = "detach from the persistent definition only (the running VM keeps it until it shuts down)"
+)
 
 // resolve says which definitions to change: both of a running VM unless a flag narrows it, the
 // persistent one of a stopped VM. --live on a stopped VM has nothing to change: a conflict.

@@ -87,7 +87,7 @@ live, config, capacity_bytes, volume_created …).`,
 	fl.StringVar(&opts.Image, "image", "", "attach the existing `FILE`")
 	cmdutil.StringEnumFlag(cmd, &opts.Bus, "bus", "", "virtio", diskBuses, "disk bus")
 	fl.StringVar(&opts.Target, "target", "", "target `NAME` in the VM, e.g. vdc (default: the next free one)")
-	addScopeFlags(cmd, &opts.Scope, "attach to")
+	addScopeFlags(cmd, &opts.Scope, attachLiveHelp, attachConfigHelp)
 	fl.BoolVar(&opts.Update, "update-profile", false, "also add the disk to the VM's profile as an [[extra_disks]] entry (with --size), keeping the file's comments")
 	_ = cmd.RegisterFlagCompletionFunc("image", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveDefault

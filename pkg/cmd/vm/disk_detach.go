@@ -69,7 +69,7 @@ no volume is based on; anything else is refused before any change (exit 4). ` + 
 	}
 	cmd.Flags().BoolVar(&opts.RemoveStorage, "remove-storage", false, "also delete the disk's volume (only one hvctl made for this VM, used by no other)")
 	cmdutil.AddYesFlag(cmd, &opts.Yes)
-	addScopeFlags(cmd, &opts.Scope, "detach from")
+	addScopeFlags(cmd, &opts.Scope, detachLiveHelp, detachConfigHelp)
 	f.AddOutputFlags(cmd)
 	return cmd
 }

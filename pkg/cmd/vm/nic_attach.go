@@ -91,7 +91,7 @@ object (vm, kind, mac, target, source, action, live, config).`,
 	cmdutil.StringEnumFlag(cmd, &opts.Model, "model", "", "virtio", nicModels, "NIC model")
 	fl.StringVar(&mac, "mac", "", "`MAC` address (default: chosen by libvirt)")
 	fl.StringVar(&opts.Filter, "filter", profile.DefaultNetworkFilter, "libvirt nwfilter on the NIC, or none")
-	addScopeFlags(cmd, &opts.Scope, "attach to")
+	addScopeFlags(cmd, &opts.Scope, attachLiveHelp, attachConfigHelp)
 	fl.BoolVar(&opts.Update, "update-profile", false, "also add the NIC to the VM's profile as a [[network]] entry, keeping the file's comments")
 	_ = cmd.RegisterFlagCompletionFunc("network", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(context.Background(), cmdutil.CompletionTimeout)

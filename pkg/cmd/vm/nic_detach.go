@@ -55,7 +55,7 @@ it. Without --live or --config it goes from every definition that has it.`,
 			return runNICDetach(cmd.Context(), opts)
 		},
 	}
-	addScopeFlags(cmd, &opts.Scope, "detach from")
+	addScopeFlags(cmd, &opts.Scope, detachLiveHelp, detachConfigHelp)
 	f.AddOutputFlags(cmd)
 	return cmd
 }

@@ -63,7 +63,7 @@ is in that state already is left alone (action none).`,
 			return runNICLink(cmd.Context(), opts)
 		},
 	}
-	addScopeFlags(cmd, &opts.Scope, "change")
+	addScopeFlags(cmd, &opts.Scope, "change the running VM only (its definition keeps its own state)", "change the persistent definition only (the running VM keeps its state)")
 	f.AddOutputFlags(cmd)
 	return cmd
 }
