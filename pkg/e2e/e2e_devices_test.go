@@ -268,16 +268,17 @@ func TestDevicesOnRealDaemon(t *testing.T) {
 			t.Fatal("kill failed")
 		}
 		c, _ := e.change("disk", "attach", devicesVM, "--size", "8MiB", "--pool", poolName)
-		if c.Live || !c.Config || c.Target != "vda" {
+		if c.Live || !c.Config || c.Target != "vda" || c.VolumeCreated == "" {
 			t.Errorf("stopped attach: %+v", c)
 		}
+		made := c.VolumeCreated // data2: the live-only disk's data1 stays, as nobody asked to remove it
 		if d := findListed(e.listed("disk"), "vda"); d == nil || d.Definition != "config" {
 			t.Errorf("disk list: %+v", d)
 		}
 		if c, _ = e.change("disk", "resize", devicesVM, "vda", "12MiB"); c.Live || c.Action != "resized" {
 			t.Errorf("stopped resize: %+v", c)
 		}
-		if v, err := e.conn.LookupStorageVolByPath(poolDir + "/" + devicesVM + "-data1.qcow2"); err != nil {
+		if v, err := e.conn.LookupStorageVolByPath(made); err != nil {
 			t.Error(err)
 		} else if info, err := v.GetInfo(); err != nil || info.Capacity != 12<<20 {
 			t.Errorf("volume after resize: %+v %v", info, err)
@@ -288,7 +289,7 @@ func TestDevicesOnRealDaemon(t *testing.T) {
 			t.Errorf("--live on a stopped VM: exit %d %s", code, errOut)
 		}
 		c, _ = e.change("disk", "detach", devicesVM, "vda", "--remove-storage", "--yes")
-		if c.Live || !c.Config || c.VolumeRemoved == "" {
+		if c.Live || !c.Config || c.VolumeRemoved != made {
 			t.Errorf("stopped detach: %+v", c)
 		}
 	}()
