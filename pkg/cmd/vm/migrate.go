@@ -170,6 +170,16 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	if err != nil {
 		return err
 	}
+	// --timeout bounds the whole move (the job is aborted when it passes); the connections and
+	// the preflight are bounded by the usual default besides, so a hung host cannot hold them.
+	if fl := o.F.Global.Flags; fl != nil && fl.Changed("timeout") {
+		var cancel context.CancelFunc
+		ctx, cancel = virt.WithTimeout(ctx, o.F.Global.Timeout)
+		defer cancel()
+	}
+	moveCtx := ctx
+	ctx, cancelSetup := virt.WithTimeout(ctx, cmdutil.DefaultTimeout)
+	defer cancelSetup()
 	src, err := o.F.Connect(ctx, false)
 	if err != nil {
 		return err
@@ -242,7 +252,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	o.F.Infof("migrating %s (%s) to %s", o.Name, mode, tgt.name)
 	bar := progress.NewBytes(o.F.IO, fmt.Sprintf("migrate %s → %s", o.Name, tgt.name))
 	start := time.Now()
-	last, err := d.Migrate(ctx, vo, func(p virt.MigrationProgress) {
+	last, err := d.Migrate(moveCtx, vo, func(p virt.MigrationProgress) {
 		if p.DataTotal > 0 {
 			bar.Set(int64(p.DataProcessed), int64(p.DataTotal))
 		}
@@ -251,6 +261,10 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	if err != nil {
 		cleanupTarget(o.F, dst, def.UUID, o.Name, tgt.name)
 		if errors.Is(err, virt.ErrMigrationAborted) {
+			if errs.KindOf(err) == errs.Interrupted {
+				// The root reports an interrupt as one line, "interrupted"; what it left is said here.
+				o.F.Infof("%s: %s", o.F.Prog, err)
+			}
 			return err
 		}
 		return errs.Wrap(err, "migrate %s to %s", o.Name, tgt.name)
@@ -262,7 +276,9 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		Iterations: last.Iteration, DowntimeMillis: uint64(last.Downtime.Milliseconds()), Notes: notes,
 	}
 	if autostart && vo.Persistent {
-		if err := setAutostartOn(ctx, dst, o.Name); err != nil {
+		actx, cancel := virt.WithTimeout(context.WithoutCancel(moveCtx), cmdutil.DefaultTimeout)
+		defer cancel()
+		if err := setAutostartOn(actx, dst, o.Name); err != nil {
 			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", o.Name, tgt.name, err)
 		} else {
 			res.Autostart = true
