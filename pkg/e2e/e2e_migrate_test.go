@@ -61,7 +61,7 @@ migration_uri = "tcp://10.213.0.2"
 	var res struct {
 		Name, To, Mode string
 		Persistent     bool
-		SourceKept     bool `json:"source_kept"`
+		SourceKept     bool   `json:"source_kept"`
 		DataBytes      uint64 `json:"data_bytes"`
 	}
 	e.ok(&res, "vmctl", "migrate", vm, "--to", "far", "--unsafe")
