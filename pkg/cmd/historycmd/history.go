@@ -17,7 +17,9 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/statedb"
 	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/mattn/go-sqlite3"
 	"github.com/spf13/cobra"
 )
 
@@ -159,16 +161,25 @@ func openJournal(ctx context.Context, f *cmdutil.Factory, readOnly bool) (*journ
 		return nil, "", err
 	}
 	j, err := journal.Open(ctx, path, journal.Options{Now: f.Now, ReadOnly: readOnly})
-	switch {
-	case errors.Is(err, os.ErrNotExist):
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, path, nil
-	case errors.Is(err, os.ErrPermission):
-		return nil, path, errs.New(errs.Unreachable, "journal %s: permission denied", path).
-			WithHint("the host's journal is root's: run with sudo")
-	case err != nil:
-		return nil, path, errs.New(errs.Failure, "journal %s: %v", path, err)
 	}
-	return j, path, nil
+	return j, path, openError(path, err)
+}
+
+// openError gives the journal's open error its exit code. Reading, SQLite itself meets the
+// root-only file, so its EACCES comes inside a sqlite3.Error that os.ErrPermission does not
+// match: without looking there `hvctl history` as a user said exit 1 and no hint.
+func openError(path string, err error) error {
+	var se sqlite3.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrPermission), errors.As(err, &se) && errors.Is(se.SystemErrno, os.ErrPermission):
+		return errs.New(errs.Unreachable, "journal %s: permission denied", path).
+			WithHint("the host's journal is root's: run with sudo")
+	}
+	return errs.Wrap(statedb.Classify(path, err), "journal")
 }
 
 func runHistory(ctx context.Context, o *Options) error {

@@ -1,0 +1,43 @@
+package historycmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/mattn/go-sqlite3"
+)
+
+// A journal a reader may not open is "permission denied" (exit 7) with the sudo hint, also
+// when SQLite meets the EACCES itself (a root-only journal.db in a readable directory: what
+// `hvctl history` as a user sees, which the tests, run as root, cannot make for real).
+func TestOpenErrorPermission(t *testing.T) {
+	path := "/var/lib/hvctl/journal.db"
+	sqliteErr := fmt.Errorf("%s: %w", path, sqlite3.Error{Code: sqlite3.ErrCantOpen, SystemErrno: syscall.EACCES})
+	for _, err := range []error{sqliteErr, &os.PathError{Op: "stat", Path: path, Err: syscall.EACCES}} {
+		got := openError(path, err)
+		var e *errs.Error
+		if errs.KindOf(got) != errs.Unreachable || !strings.Contains(got.Error(), "permission denied") || !errors.As(got, &e) || !strings.Contains(e.Hint, "sudo") {
+			t.Errorf("%v: got %v (kind %v)", err, got, errs.KindOf(got))
+		}
+	}
+}
+
+// A state path through a file cannot hold a journal: exit 7 naming it, as metrics and
+// stats --since say, not a bare failure.
+func TestHistoryStateNotADirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, _ := newFactory(t, file)
+	err := run(f, NewCmdHistory(f, nil), "history")
+	if errs.KindOf(err) != errs.Unreachable || !strings.Contains(err.Error(), filepath.Join(file, "journal.db")) || out.Len() != 0 {
+		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
+	}
+}
