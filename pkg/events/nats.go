@@ -15,6 +15,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // SubjectPrefix is the first token of every subject hvctl publishes to.
@@ -94,10 +95,26 @@ func CheckCredsFile(path string) error {
 		}
 		return errs.New(errs.NotFound, "NATS credentials %s: %v", output.Escape(path), err)
 	}
+	if !fi.Mode().IsRegular() {
+		return errs.New(errs.Usage, "NATS credentials %s: not a file", output.Escape(path))
+	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return errs.New(errs.Usage, "NATS credentials %s are open to others (mode %04o); refusing them", output.Escape(path), perm).
 			WithHint("chmod 600 %s", output.Escape(path))
 	}
+	// The client reads the file only when it reaches the broker, and while it cannot it
+	// retries in silence: a file that is no credentials would be found out then, or never.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return errs.New(errs.Unreachable, "NATS credentials %s: %v", output.Escape(path), err)
+	}
+	defer clear(data)
+	kp, err := nkeys.ParseDecoratedUserNKey(data)
+	if err != nil {
+		return errs.New(errs.Usage, "NATS credentials %s: not a .creds file (%v)", output.Escape(path), err).
+			WithHint("a .creds file holds a user JWT and its seed, as 'nsc generate creds' writes it")
+	}
+	kp.Wipe()
 	return nil
 }
 

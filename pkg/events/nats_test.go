@@ -12,6 +12,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/nats-io/nkeys"
 )
 
 func TestSubject(t *testing.T) {
@@ -42,8 +43,16 @@ func TestCheckCredsFile(t *testing.T) {
 	if err := os.Chmod(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Owner-only but no credentials: refused now, not found out (or never) at the broker.
+	if err := CheckCredsFile(p); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not a .creds file") {
+		t.Errorf("0600 without a seed: %v", err)
+	}
+	writeCreds(t, p)
 	if err := CheckCredsFile(p); err != nil {
 		t.Errorf("0600: %v", err)
+	}
+	if err := CheckCredsFile(dir); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not a file") {
+		t.Errorf("a directory: %v", err)
 	}
 	if err := CheckCredsFile(filepath.Join(dir, "none")); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("missing: %v", err)
@@ -112,5 +121,24 @@ func TestNATSBrokerDown(t *testing.T) {
 	}
 	if unreachable != 1 || !strings.Contains(warnings[len(warnings)-1], "5 events not published at exit, 15 dropped") {
 		t.Errorf("warnings %q, want one unreachable and the count at exit", warnings)
+	}
+}
+
+// writeCreds writes a .creds file as nsc does: a user JWT (the server checks it, not the
+// client) and a new user's seed.
+func writeCreds(t *testing.T, path string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln\n------END NATS USER JWT------\n\n" +
+		"-----BEGIN USER NKEY SEED-----\n" + string(seed) + "\n------END USER NKEY SEED------\n"
+	if err := os.WriteFile(path, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
