@@ -180,11 +180,13 @@ func TestGuestAgent(t *testing.T) {
 
 	t.Run("cp cut short leaves no partial file", func(t *testing.T) {
 		big := filepath.Join(t.TempDir(), "big.bin")
-		if err := os.WriteFile(big, bytes.Repeat([]byte("0123456789abcdef"), 4<<16), 0o600); err != nil { // 4 MiB
+		// 24 MiB against 2 s: an idle machine copies into the guest at about 1.5 MB/s (4 MiB took
+		// 2.8 s once, finishing inside a 3 s bound), a loaded one at a third of that.
+		if err := os.WriteFile(big, bytes.Repeat([]byte("0123456789abcdef"), 24<<16), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, errOut, code := e.run("vmctl", "cp", "--timeout", "3s", big, agentVM+":/tmp/big.bin")
-		if code != 5 || !strings.Contains(errOut, "the copy did not finish within 3s; nothing was left behind") {
+		_, errOut, code := e.run("vmctl", "cp", "--timeout", "2s", big, agentVM+":/tmp/big.bin")
+		if code != 5 || !strings.Contains(errOut, "the copy did not finish within 2s; nothing was left behind") {
 			t.Errorf("cp past --timeout: exit %d %s", code, errOut)
 		}
 		out, _, _ := e.run("vmctl", "exec", agentVM, "--", "ls", "-a", "/tmp")
