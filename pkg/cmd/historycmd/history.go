@@ -187,6 +187,13 @@ func runHistory(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	if o.VM != "" {
+		// SQLite's GLOB takes a malformed pattern as matching nothing: an empty list that
+		// looks like "no such records", where vmctl's verbs say the pattern is wrong.
+		if err := cmdutil.ValidatePatterns([]string{o.VM}); err != nil {
+			return errs.Wrap(err, "--vm")
+		}
+	}
 	filter := journal.Filter{VM: o.VM, User: o.User, Failed: o.Failed, Limit: o.Limit}
 	if o.Since != "" {
 		if filter.Since, err = parseSince(o.Since, o.F.Now()); err != nil {

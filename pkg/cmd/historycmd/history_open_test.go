@@ -41,3 +41,12 @@ func TestHistoryStateNotADirectory(t *testing.T) {
 		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
 	}
 }
+
+// A malformed --vm pattern is a usage error naming it, not an empty list.
+func TestHistoryBadVMPattern(t *testing.T) {
+	f, out, _ := newFactory(t, t.TempDir())
+	err := run(f, NewCmdHistory(f, nil), "history", "--vm", "web[")
+	if errs.KindOf(err) != errs.Usage || err.Error() != `--vm: invalid pattern "web["` || out.Len() != 0 {
+		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
+	}
+}
