@@ -119,8 +119,12 @@ says so once, and publishing resumes when it is back.`,
 				}
 				opts.Publish = true
 			}
-			if opts.Tee && !opts.Publish {
-				return errs.New(errs.Usage, "--tee needs --nats URL or --publish")
+			// Publishing's own flags without publishing were dropped in silence: a creds file
+			// or CA the user thinks is in use, with nothing going to NATS at all.
+			for _, name := range []string{"tee", "nats-creds", "nats-ca", "nats-buffer"} {
+				if cmd.Flags().Changed(name) && !opts.Publish {
+					return errs.New(errs.Usage, "--%s needs --nats URL or --publish", name)
+				}
 			}
 			if opts.NATSBuffer < 1 {
 				return errs.New(errs.Usage, "--nats-buffer %d: want 1 or more", opts.NATSBuffer)
