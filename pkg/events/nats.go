@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,6 +119,31 @@ func CheckCredsFile(path string) error {
 	return nil
 }
 
+// CheckCAFile refuses a CA bundle that is missing or holds no PEM certificate, as
+// CheckCredsFile does: the client's own error was exit 7, "cannot connect", for the user's
+// file.
+func CheckCAFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		kind := errs.Usage // a directory, say
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			kind = errs.NotFound
+		case errors.Is(err, os.ErrPermission):
+			kind = errs.Unreachable
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return errs.New(kind, "NATS CA file %s: %v", output.Escape(path), err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return errs.New(errs.Usage, "NATS CA file %s holds no PEM certificate", output.Escape(path))
+	}
+	return nil
+}
+
 // CheckNATSURL accepts nats:// and tls:// URLs (a comma-separated list for a cluster).
 func CheckNATSURL(raw string) error {
 	for _, one := range strings.Split(raw, ",") {
@@ -155,6 +181,9 @@ func NewNATS(o NATSOptions) (*NATS, error) {
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
 	}
 	if o.CAFile != "" {
+		if err := CheckCAFile(o.CAFile); err != nil {
+			return nil, err
+		}
 		opts = append(opts, nats.RootCAs(o.CAFile))
 	}
 	nc, err := nats.Connect(o.URL, opts...)

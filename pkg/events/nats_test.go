@@ -142,3 +142,27 @@ func writeCreds(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// A CA bundle that is missing or no PEM is the user's file, said before connecting: not
+// exit 7 ("cannot connect") from the client.
+func TestCheckCAFile(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		kind errs.Kind
+		msg  string
+	}{
+		{filepath.Join(dir, "none.pem"), errs.NotFound, "no such file"},
+		{junk, errs.Usage, "holds no PEM certificate"},
+		{dir, errs.Usage, "is a directory"},
+	} {
+		_, err := NewNATS(NATSOptions{URL: "tls://127.0.0.1:1", CAFile: tc.path, Buffer: 1, Warnf: t.Logf})
+		if errs.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "NATS CA file "+tc.path) {
+			t.Errorf("%s: %v (kind %v)", tc.path, err, errs.KindOf(err))
+		}
+	}
+}
