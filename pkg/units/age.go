@@ -75,5 +75,10 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	if at.After(now) {
 		return time.Time{}, fmt.Errorf("%q is in the future", s)
 	}
+	// The databases keep Unix nanoseconds, which end before 1678: a time before then wrapped
+	// around to the far future and selected nothing. Nothing was recorded before 1970 either.
+	if epoch := time.Unix(0, 0); at.Before(epoch) {
+		at = epoch.In(at.Location())
+	}
 	return at, nil
 }

@@ -31,6 +31,11 @@ func TestParseSince(t *testing.T) {
 		"2026-12-02":                time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC),
 		"2026-12-03 09:30":          time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC),
 		"2026-12-03 09:30:15":       time.Date(2026, 12, 3, 9, 30, 15, 0, time.UTC),
+		// Before Unix nanoseconds begin (1678) the stored times would wrap: the epoch instead.
+		"1600-01-01":           time.Unix(0, 0),
+		"0001-01-01T00:00:00Z": time.Unix(0, 0),
+		"1969-12-31":           time.Unix(0, 0),
+		"1970-01-02":           time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC),
 	} {
 		if got, err := ParseSince(in, now); err != nil || !got.Equal(want) {
 			t.Errorf("ParseSince(%q) = %v, %v; want %v", in, got, err, want)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -48,5 +49,16 @@ func TestHistoryBadVMPattern(t *testing.T) {
 	err := run(f, NewCmdHistory(f, nil), "history", "--vm", "web[")
 	if errs.KindOf(err) != errs.Usage || err.Error() != `--vm: invalid pattern "web["` || out.Len() != 0 {
 		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
+	}
+}
+
+// --since a time before 1678 (Unix nanoseconds' start) selects everything; it wrapped to the
+// far future and selected nothing.
+func TestHistorySinceLongAgo(t *testing.T) {
+	state := t.TempDir()
+	seed(t, state, journal.Entry{Command: "a"}, journal.Entry{Command: "b"})
+	f, out, _ := newFactory(t, state)
+	if err := run(f, NewCmdHistory(f, nil), "history", "--since", "1600-01-01", "--jq", "length"); err != nil || strings.TrimSpace(out.String()) != "2" {
+		t.Errorf("--since 1600-01-01: %v, %q records", err, out)
 	}
 }
