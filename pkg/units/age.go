@@ -1,11 +1,15 @@
 package units
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrTooLong is a span past time.Duration's 292 years.
+var ErrTooLong = errors.New("too long")
 
 // ParseAge reads a span of time the way retention settings and --since are written: Go's
 // durations ("90m", "1h30m") plus days and weeks ("30d", "2w", "1d12h"), which
@@ -32,7 +36,7 @@ func ParseAge(s string) (time.Duration, error) {
 			unit *= 7
 		}
 		if err != nil || n > int64((1<<63-1)/unit) || total > (1<<63-1)-time.Duration(n)*unit {
-			return 0, fmt.Errorf("invalid duration %q: too long", s)
+			return 0, fmt.Errorf("invalid duration %q: %w", s, ErrTooLong)
 		}
 		total += time.Duration(n) * unit
 		rest = rest[i+1:]
@@ -59,8 +63,12 @@ var sinceLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-
 // recorded there.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	t := strings.TrimSpace(s)
-	if d, err := ParseAge(t); err == nil {
+	d, err := ParseAge(t)
+	switch {
+	case err == nil:
 		return now.Add(-d), nil
+	case errors.Is(err, ErrTooLong):
+		return time.Time{}, err // a duration, not "want a duration such as 1h"
 	}
 	at, err := time.Parse(time.RFC3339, t)
 	for _, layout := range sinceLayouts {

@@ -46,4 +46,8 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q) = %v; want an error", in, got)
 		}
 	}
+	// A duration past 292 years is said to be one, too long; not "want a duration".
+	if _, err := ParseSince("200000d", now); err == nil || err.Error() != `invalid duration "200000d": too long` {
+		t.Errorf("ParseSince(200000d): %v", err)
+	}
 }
