@@ -65,6 +65,9 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	t := strings.TrimSpace(s)
 	d, err := ParseAge(t)
 	switch {
+	case err == nil && d == 0:
+		// "Since now" selects nothing, which looked like an empty history: a slip, say so.
+		return time.Time{}, fmt.Errorf("%q: want a span more than 0, such as 1h or 7d", s)
 	case err == nil:
 		return now.Add(-d), nil
 	case errors.Is(err, ErrTooLong):

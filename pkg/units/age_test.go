@@ -41,7 +41,7 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"yesterday", "2026-12-04", "2026-13-01", "-1h"} {
+	for _, in := range []string{"yesterday", "2026-12-04", "2026-13-01", "-1h", "0", "0d", "0h0m"} {
 		if got, err := ParseSince(in, now); err == nil {
 			t.Errorf("ParseSince(%q) = %v; want an error", in, got)
 		}
