@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -11,6 +12,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/events"
 	"github.com/hyper-nixos/hvctl/pkg/journal"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/statedb"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
@@ -199,7 +201,9 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		}
 		j, err := journal.OpenFor(ctx, l, o.F.UID, o.F.Getenv, o.F.Now)
 		if err != nil {
-			return errs.Wrap(err, "--journal")
+			// Its exit code and one line naming the file, as hvctl history and metrics say it.
+			path := filepath.Join(journal.Dir(l, o.F.UID, o.F.Getenv), journal.FileName)
+			return errs.Wrap(statedb.Classify(path, err), "--journal")
 		}
 		sink := journal.NewEventSink(j, journal.EventSinkOptions{URI: uri, Now: o.F.Now, Warnf: o.F.Warnf})
 		defer func() { _ = sink.Close() }() // decides what is still pending, then closes the journal

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,5 +142,20 @@ loop:
 	}
 	if len(recs) != 1 || recs[0].Source != "external" || !strings.Contains(recs[0].Command, "started") {
 		t.Errorf("journal records %+v, want the one external start", recs)
+	}
+}
+
+// A journal that cannot be opened stops --journal before the stream with exit 7 and one
+// line naming the file, as hvctl history and metrics record say it (it was exit 1 and a
+// bare "mkdir …: not a directory").
+func TestEventsJournalUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{"HVCTL_PATHS_STATE": file}))
+	err := parse(t, NewCmdEvents(f, nil), f, "--journal", "--timeout", "2s")
+	if errs.KindOf(err) != errs.Unreachable || !strings.Contains(err.Error(), "--journal: "+filepath.Join(file, journal.FileName)) || out.Len() != 0 {
+		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
 	}
 }
