@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -95,6 +96,10 @@ func runScreenshot(ctx context.Context, o *ScreenshotOptions) error {
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
+	} else if dir := filepath.Dir(o.File); !isDir(dir) {
+		// Checked before asking libvirt, so that the error names the directory rather than
+		// the temporary file fsutil.WriteAtomic would fail to create in it.
+		return errs.New(errs.Usage, "screenshot: directory %s does not exist", output.Escape(dir))
 	}
 	var mime string
 	var data []byte
@@ -128,6 +133,11 @@ func runScreenshot(ctx context.Context, o *ScreenshotOptions) error {
 	return output.Object(o.F.IO.Out, format, s, [][2]string{
 		{"vm", s.VM}, {"file", s.File}, {"size", fmt.Sprintf("%dx%d", s.Width, s.Height)}, {"bytes", fmt.Sprint(s.Bytes)},
 	})
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // decodeScreen reads what libvirt sent: PPM from QEMU, PNG from drivers that send it.

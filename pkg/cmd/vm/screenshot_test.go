@@ -81,4 +81,8 @@ func TestScreenshotOfTestDriver(t *testing.T) {
 	if err := runScreenshot(context.Background(), &ScreenshotOptions{F: f, VM: "t-saved", File: filepath.Join(t.TempDir(), "x.png")}); errs.KindOf(err) != errs.Conflict {
 		t.Errorf("screenshot of a stopped VM: %v", err)
 	}
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "x.png")
+	if err := runScreenshot(context.Background(), &ScreenshotOptions{F: f, VM: "test", File: missing}); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "no-such-dir does not exist") {
+		t.Errorf("into a missing directory: %v", err)
+	}
 }
