@@ -375,7 +375,8 @@ func (c *Config) validate(source map[string]string) error {
 	if _, err := units.ParseAge(c.Journal.Retention); err != nil {
 		return bad("journal.retention", "%v", err)
 	}
-	for name, z := range c.Zones {
+	for _, name := range slices.Sorted(maps.Keys(c.Zones)) {
+		z := c.Zones[name]
 		if !names.Valid(name) {
 			return bad("zones."+name, "zone name %q is not a valid name", name)
 		}
@@ -383,7 +384,8 @@ func (c *Config) validate(source map[string]string) error {
 			return bad("zones."+name+".bridge", "zone %q has no bridge", name)
 		}
 	}
-	for name, h := range c.Hosts {
+	for _, name := range slices.Sorted(maps.Keys(c.Hosts)) {
+		h := c.Hosts[name]
 		key := "hosts." + name + ".uri"
 		if !names.Valid(name) {
 			return bad(key, "host name %q is not a valid name", name)
@@ -392,7 +394,9 @@ func (c *Config) validate(source map[string]string) error {
 			return bad(key, "host %q has no uri", name)
 		}
 	}
-	for name, members := range c.Groups {
+	// Sorted, so that a file with several mistakes names the same one on every run.
+	for _, name := range slices.Sorted(maps.Keys(c.Groups)) {
+		members := c.Groups[name]
 		key := "groups." + name
 		switch {
 		case !names.Valid(name):

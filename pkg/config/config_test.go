@@ -118,3 +118,15 @@ func TestMetricsDefaultsAndOverride(t *testing.T) {
 		t.Fatalf("file then env: %+v, %v", l.Config.Metrics, err)
 	}
 }
+
+// Several mistakes in one file: the same one (the first group by name) is named on every run,
+// not whichever Go's map order gives.
+func TestSeveralBadGroupsSameErrorEachRun(t *testing.T) {
+	p := write(t, t.TempDir(), "bad.toml", "[hosts.h1]\nuri = \"test:///default\"\n[groups]\nzz = [\"h9\"]\nall = [\"h1\"]\nmm = []\n")
+	for range 30 {
+		_, err := Load(Options{File: p, Getenv: env(nil)})
+		if err == nil || !strings.Contains(err.Error(), `"all" already means every host`) {
+			t.Fatalf("got %v, want the error about group all (first by name)", err)
+		}
+	}
+}
