@@ -14,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // AllHosts is the --host value that stands for every host of the configuration.
@@ -26,10 +27,15 @@ type HostFlags struct {
 	Parallel int
 	Timeout  time.Duration
 	Strict   bool
+	// flag is --host itself: `--host ''` parses to no names, yet was given and must not fall
+	// back to the one libvirt of -c.
+	flag *pflag.Flag
 }
 
 // Enabled says whether --host was given.
-func (hf *HostFlags) Enabled() bool { return len(hf.Hosts) > 0 }
+func (hf *HostFlags) Enabled() bool {
+	return len(hf.Hosts) > 0 || (hf.flag != nil && hf.flag.Changed)
+}
 
 // AddHostFlags registers the fan-out flags on a command that can run on several hosts.
 func AddHostFlags(f *Factory, cmd *cobra.Command, hf *HostFlags) {
@@ -37,6 +43,7 @@ func AddHostFlags(f *Factory, cmd *cobra.Command, hf *HostFlags) {
 	fl.StringSliceVar(&hf.Hosts, "host", nil, "run on these `HOST`s of the configuration's [hosts] table, a [groups] name, or all (comma-separated; contacted concurrently)")
 	fl.IntVar(&hf.Parallel, "host-parallel", 8, "contact at most `N` hosts at once")
 	fl.DurationVar(&hf.Timeout, "host-timeout", 30*time.Second, "give each host at most `DURATION` to answer; a host that does not is reported and the rest still answer")
+	hf.flag = fl.Lookup("host")
 	fl.BoolVar(&hf.Strict, "strict", false, "fail when any host does not answer, instead of answering from the rest (exit 6)")
 	_ = cmd.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		out := []string{AllHosts}
@@ -65,6 +72,9 @@ func (f *Factory) ResolveHosts(hf *HostFlags) ([]Host, error) {
 	}
 	if hf.Timeout <= 0 {
 		return nil, usageError("--host-timeout must be positive")
+	}
+	if len(hf.Hosts) == 0 {
+		return nil, usageError("--host: empty host name")
 	}
 	l, err := f.Config()
 	if err != nil {

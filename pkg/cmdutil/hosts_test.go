@@ -11,7 +11,9 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/spf13/cobra"
 )
 
 // barrierListener accepts connections on loopback and answers none of them until n are open at
@@ -77,5 +79,23 @@ func TestFanOutContactsHostsConcurrently(t *testing.T) {
 	// One at a time, the first hosts wait out their deadline: the barrier is what tells them apart.
 	if got := fanOutTimeouts(t, 1, time.Second); !strings.Contains(got, "did not answer within 1s") {
 		t.Errorf("--host-parallel 1 should have hit the per-host deadline:\n%s", got)
+	}
+}
+
+// `--host ”` (an empty variable in a script) names no host: a usage error, not a silent
+// fall-back to the local libvirt.
+func TestEmptyHostFlagIsAnError(t *testing.T) {
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
+	var hf cmdutil.HostFlags
+	cmd := &cobra.Command{Use: "x"}
+	cmdutil.AddHostFlags(f, cmd, &hf)
+	if err := cmd.Flags().Parse([]string{"--host", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if !hf.Enabled() {
+		t.Fatal("--host '' given, yet not enabled")
+	}
+	if _, err := f.ResolveHosts(&hf); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "empty host name") {
+		t.Errorf("ResolveHosts: %v", err)
 	}
 }
