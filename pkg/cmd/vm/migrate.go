@@ -136,14 +136,9 @@ func (f *MigrateOptions) target() (migrationTarget, error) {
 	}
 	e := errs.New(errs.Usage, "--to %q is neither a host in the configuration's [hosts] table nor a libvirt URI", output.Escape(f.To))
 	if len(l.Config.Hosts) > 0 {
-		return migrationTarget{}, e.WithHint("hosts: %s", joinSorted(slices.Collect(maps.Keys(l.Config.Hosts))))
+		return migrationTarget{}, e.WithHint("hosts: %s", strings.Join(slices.Sorted(maps.Keys(l.Config.Hosts)), ", "))
 	}
 	return migrationTarget{}, e
-}
-
-func joinSorted(s []string) string {
-	slices.Sort(s)
-	return strings.Join(s, ", ")
 }
 
 // sourceName is how the summary names the source: the -c host name, else its URI.
