@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
 // DefaultBusyTimeout is how long a writer waits for another process's write to finish.
@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string, migrations []string, opt Options) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingWaitingOutBusy(ctx, db, opt.BusyTimeout); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -77,6 +77,28 @@ func Open(ctx context.Context, path string, migrations []string, opt Options) (*
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return db, nil
+}
+
+// pingWaitingOutBusy opens the first connection, which runs the DSN's pragmas. Switching a
+// fresh file to WAL needs the exclusive lock while holding a shared one; when another process
+// holds the write lock, SQLite returns BUSY at once rather than risk a deadlock in its busy
+// handler. Several hvctl processes starting on a new database meet exactly that, so the open is
+// retried for as long as the busy timeout would have waited.
+func pingWaitingOutBusy(ctx context.Context, db *sql.DB, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) ||
+			time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // ErrTooNew says the database was written by a newer hvctl.

@@ -2,11 +2,13 @@ package statedb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 var schema = []string{
@@ -100,5 +102,46 @@ func TestOpenRefusesNewerSchemaAndMissingReadOnly(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("read-only open created %s", missing)
+	}
+}
+
+// TestOpenWaitsOutWALSwitchDeadlock: a database still in rollback mode whose write lock another
+// connection holds. Switching it to WAL needs the exclusive lock while holding a shared one, the
+// case in which SQLite returns BUSY at once instead of calling the busy handler (several first
+// recorders on a fresh file hit it). Open must wait for the holder as the busy timeout promises.
+func TestOpenWaitsOutWALSwitchDeadlock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	holder, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=DELETE&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.Exec("CREATE TABLE early (x)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO early VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		tx.Rollback() //nolint:errcheck
+		close(released)
+	}()
+	start := time.Now()
+	db, err := Open(ctx, path, schema, Options{BusyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("Open gave up after %v while another connection held the lock for 300ms: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	defer db.Close()
+	<-released
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode %q, %v; want wal", mode, err)
 	}
 }
