@@ -66,7 +66,14 @@ func Human(b uint64) string {
 		v /= 1024
 		i++
 	}
-	if v == float64(uint64(v)) {
+	// Round to the one decimal printed before choosing the unit: 1 TiB less a few bytes is
+	// 1023.99…GiB, which %.1f would print as "1024.0GiB".
+	v = math.Round(v*10) / 10
+	if v >= 1024 && i < len(units)-1 {
+		v = math.Round(v/1024*10) / 10
+		i++
+	}
+	if v == math.Trunc(v) {
 		return fmt.Sprintf("%d%s", uint64(v), units[i])
 	}
 	return fmt.Sprintf("%.1f%s", v, units[i])
