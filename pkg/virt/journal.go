@@ -141,7 +141,7 @@ func (c *Conn) remove(ctx context.Context, e *journalEntry) error {
 		defer d.Free()
 		return d.Undefine(ctx, true)
 	}
-	_, err := lookupVolume(ctx, c, e.pool, e.name, "delete volume", func(v *libvirt.StorageVol) (struct{}, error) {
+	_, err := withVolume(ctx, c, e.pool, e.name, "delete volume", func(v *libvirt.StorageVol) (struct{}, error) {
 		return struct{}{}, v.Delete(0)
 	})
 	return err

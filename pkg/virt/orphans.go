@@ -44,12 +44,7 @@ func (c *Conn) Orphans(ctx context.Context, pool string) ([]Orphan, error) {
 	if err != nil {
 		return nil, err
 	}
-	vols, err := call(ctx, c, "volumes of "+pool, func() ([][2]string, error) {
-		p, err := c.c.LookupStoragePoolByName(pool)
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = p.Free() }()
+	vols, err := withPool(ctx, c, pool, "volumes of", func(p *libvirt.StoragePool) ([][2]string, error) {
 		_ = p.Refresh(0)
 		all, err := p.ListAllStorageVolumes(0)
 		if err != nil {

@@ -88,27 +88,9 @@ func describe(v *libvirt.StorageVol) (*Volume, error) {
 	return out, nil
 }
 
-// lookupVolume runs fn on the volume name of pool, within one libvirt call.
-func lookupVolume[T any](ctx context.Context, c *Conn, pool, name, what string, fn func(v *libvirt.StorageVol) (T, error)) (T, error) {
-	return call(ctx, c, what+" "+name, func() (T, error) {
-		var zero T
-		p, err := c.c.LookupStoragePoolByName(pool)
-		if err != nil {
-			return zero, err
-		}
-		defer func() { _ = p.Free() }()
-		v, err := p.LookupStorageVolByName(name)
-		if err != nil {
-			return zero, err
-		}
-		defer func() { _ = v.Free() }()
-		return fn(v)
-	})
-}
-
 // LookupVolume finds a volume by pool and name and reads its format and capacity.
 func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, error) {
-	return lookupVolume(ctx, c, pool, name, "volume", func(v *libvirt.StorageVol) (*Volume, error) {
+	return withVolume(ctx, c, pool, name, "volume", func(v *libvirt.StorageVol) (*Volume, error) {
 		out, err := describe(v)
 		if out != nil {
 			out.Pool = pool
@@ -120,7 +102,7 @@ func (c *Conn) LookupVolume(ctx context.Context, pool, name string) (*Volume, er
 // GrowVolume sets a volume's capacity to bytes, which must not be less than it is: hvctl never
 // shrinks a disk (that is how file systems are lost).
 func (c *Conn) GrowVolume(ctx context.Context, pool, name string, bytes uint64) error {
-	_, err := lookupVolume(ctx, c, pool, name, "grow volume", func(v *libvirt.StorageVol) (struct{}, error) {
+	_, err := withVolume(ctx, c, pool, name, "grow volume", func(v *libvirt.StorageVol) (struct{}, error) {
 		info, err := v.GetInfo()
 		if err != nil {
 			return struct{}{}, err
@@ -141,7 +123,7 @@ func (c *Conn) GrowVolume(ctx context.Context, pool, name string, bytes uint64) 
 
 // VolumeExists says whether pool has a volume called name.
 func (c *Conn) VolumeExists(ctx context.Context, pool, name string) (bool, error) {
-	// Not lookupVolume: a missing volume is an answer here, a missing pool an error that says
+	// Not withVolume: a missing volume is an answer here, a missing pool an error that says
 	// how to make it, an inactive one how to start it.
 	return call(ctx, c, "lookup volume", func() (bool, error) {
 		p, err := c.c.LookupStoragePoolByName(pool)
@@ -372,12 +354,7 @@ func (c *Conn) DownloadTo(ctx context.Context, path string, w io.Writer) error {
 
 // PoolFiles lists the paths of the volumes in pool.
 func (c *Conn) PoolFiles(ctx context.Context, pool string) ([]string, error) {
-	return call(ctx, c, "volumes of "+pool, func() ([]string, error) {
-		p, err := c.c.LookupStoragePoolByName(pool)
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = p.Free() }()
+	return withPool(ctx, c, pool, "volumes of", func(p *libvirt.StoragePool) ([]string, error) {
 		_ = p.Refresh(0)
 		vols, err := p.ListAllStorageVolumes(0)
 		if err != nil {
