@@ -355,6 +355,8 @@ type Network struct {
 	Addresses  []NetAddress `json:"addresses"`
 	Leases     *int         `json:"leases"`  // active DHCP leases; null when inactive or unknown
 	UsedBy     []string     `json:"used_by"` // VMs with a NIC on it (running or not)
+	// Host is the configured host, when listed with --host.
+	Host string `json:"host,omitempty"`
 }
 
 // NetAddress is one IP range a network serves, with its DHCP range when it has one.
@@ -392,6 +394,8 @@ type Lease struct {
 	Hostname  string `json:"hostname"`
 	ExpiresAt string `json:"expires_at"` // RFC 3339 UTC; empty for leases that do not expire
 	VM        string `json:"vm"`         // empty when no VM on this host has the MAC
+	// Host is the configured host, when listed with --host.
+	Host string `json:"host,omitempty"`
 }
 
 // Finding is one control's result for one target, as `auditctl run` prints it.

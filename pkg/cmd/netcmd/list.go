@@ -1,7 +1,9 @@
 package netcmd
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +34,8 @@ var listColumns = []output.Column[model.Network]{
 type ListOptions struct {
 	F        *cmdutil.Factory
 	Patterns []string
+	Hosts    cmdutil.HostFlags
+	Cmd      *cobra.Command // for how a failing host is reported (--json)
 }
 
 // NewCmdList builds `net list`.
@@ -44,20 +49,29 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 forwards (isolated: no <forward>, the guests reach only each other and the host), its bridge,
 its addresses, and how many DHCP leases it holds. -o wide adds the DHCP range and the VMs
 with a NIC on it. Patterns are shell-style globs on the name; a plain name that matches no
-network is an error (exit 3), a glob that matches none is an empty list.`,
-		Example:           "  netctl list\n  netctl list -o wide\n  netctl list --jq '.[] | select(.forward == \"isolated\") | .name'",
+network is an error (exit 3), a glob that matches none is an empty list.
+
+With --host the networks of several configured hosts are listed at once, by host then name,
+under a leading HOST column (a "host" field in JSON); HOST:PATTERN applies on that host only.
+A host that does not answer is reported and the rest still answer (exit 6; --strict fails).`,
+		Example: `  netctl list
+  netctl list -o wide
+  netctl list --jq '.[] | select(.forward == "isolated") | .name'
+  netctl list --host all 'lab-*'`,
 		ValidArgsFunction: completeNetworks(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cmdutil.ValidatePatterns(args); err != nil {
 				return err
 			}
 			opts.Patterns = args
+			opts.Cmd = cmd
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
 			return runList(cmd.Context(), opts)
 		},
 	}
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -66,6 +80,9 @@ func runList(ctx context.Context, o *ListOptions) error {
 	format, err := o.F.Format()
 	if err != nil {
 		return err
+	}
+	if o.Hosts.Enabled() {
+		return runListHosts(ctx, o, format)
 	}
 	conn, err := o.F.Connect(ctx, true)
 	if err != nil {
@@ -90,6 +107,61 @@ func runList(ctx context.Context, o *ListOptions) error {
 		if !cmdutil.IsGlob(p) && !slices.ContainsFunc(all, func(n model.Network) bool { return n.Name == p }) {
 			return errs.New(errs.NotFound, "network %s not found", output.Escape(p)).WithHint("see them with: netctl list")
 		}
+	}
+	return nil
+}
+
+// runListHosts lists the networks of several hosts at once, ordered by host then name. A plain
+// name is missing only when no host that answered has it (qualified, only that host).
+func runListHosts(ctx context.Context, o *ListOptions, format output.Format) error {
+	hosts, err := o.F.ResolveHosts(&o.Hosts)
+	if err != nil {
+		return err
+	}
+	isHost := hostNamed(hosts)
+	type found struct {
+		rows  []model.Network
+		names []string // every network of the host, bare and as host:name
+	}
+	per, fanErr := cmdutil.FanOut(ctx, o.F, o.Cmd, &o.Hosts, hosts, true,
+		func(ctx context.Context, h cmdutil.Host, conn *virt.Conn) ([]found, error) {
+			all, err := conn.Networks(ctx)
+			if err != nil {
+				return nil, errs.Wrap(err, "list")
+			}
+			patterns, applies := cmdutil.PatternsForHost(o.Patterns, h.Name, isHost)
+			var fd found
+			for _, n := range all {
+				fd.names = append(fd.names, n.Name, h.Name+":"+n.Name)
+				if applies && cmdutil.MatchAny(patterns, n.Name) {
+					n.Host = h.Name
+					fd.rows = append(fd.rows, n)
+				}
+			}
+			return []found{fd}, nil
+		})
+	if per == nil && fanErr != nil {
+		return fanErr
+	}
+	rows := []model.Network{}
+	var names []string
+	for _, p := range per {
+		rows = append(rows, p.rows...)
+		names = append(names, p.names...)
+	}
+	slices.SortStableFunc(rows, func(a, b model.Network) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
+	})
+	cols := append([]output.Column[model.Network]{{Header: "host", Value: func(n model.Network) string { return n.Host }}}, listColumns...)
+	if err := output.List(o.F.IO.Out, format, rows, cols, func(n model.Network) string { return n.Host + ":" + n.Name }); err != nil {
+		return err
+	}
+	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
+		return fanErr
+	}
+	var missing *errs.Error
+	if errors.As(cmdutil.MissingNames("network", o.Patterns, names), &missing) {
+		return missing.WithHint("see them with: netctl list --host %s", strings.Join(o.Hosts.Hosts, ","))
 	}
 	return nil
 }
