@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -124,15 +125,11 @@ type HostFailure struct {
 	Err  error
 }
 
-// FanOut runs fn on every host concurrently (at most hf.Parallel at once), each over its own
-// libvirt connection and under its own deadline (hf.Timeout), so the whole costs about the
-// slowest host rather than the sum. Results come back in host order. Hosts that failed are
-// reported on stderr (one line each, or an error object with the host under --json) and make
-// the returned error: partial (exit 6) when some hosts answered, the failure itself when none
-// did or with --strict (then no results are returned, so nothing is printed).
-func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *HostFlags, hosts []Host, readOnly bool,
-	fn func(ctx context.Context, h Host, conn *virt.Conn) ([]T, error)) ([]T, error) {
-	results := make([][]T, len(hosts))
+// EachHost runs fn on every host concurrently (at most hf.Parallel at once), each under its own
+// deadline (hf.Timeout), and returns each host's error in host order (nil: it answered). A host
+// that ran out of its deadline gets a timeout error naming --host-timeout. It is FanOut without
+// the connection, for commands that keep their own per host (stats' samplers).
+func EachHost(ctx context.Context, hf *HostFlags, hosts []Host, fn func(ctx context.Context, i int, h Host) error) []error {
 	failures := make([]error, len(hosts))
 	sem := make(chan struct{}, hf.Parallel)
 	var wg sync.WaitGroup
@@ -149,11 +146,7 @@ func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *Host
 			}
 			hctx, cancel := virt.WithTimeout(ctx, hf.Timeout)
 			defer cancel()
-			conn, err := virt.Open(hctx, h.URI, readOnly)
-			if err == nil {
-				results[i], err = fn(hctx, h, conn)
-				conn.Close()
-			}
+			err := fn(hctx, i, h)
 			if err != nil && hctx.Err() != nil && ctx.Err() == nil {
 				// The host's own deadline passed (not the command's): say which knob it was.
 				msg := err.Error()
@@ -167,27 +160,61 @@ func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *Host
 		}()
 	}
 	wg.Wait()
+	return failures
+}
+
+// FanOut runs fn on every host concurrently (EachHost), each over its own libvirt connection,
+// so the whole costs about the slowest host rather than the sum. Results come back in host
+// order. Hosts that failed are reported and make the returned error (HostsOutcome); with
+// --strict or when no host answered, no results are returned, so nothing is printed.
+func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *HostFlags, hosts []Host, readOnly bool,
+	fn func(ctx context.Context, h Host, conn *virt.Conn) ([]T, error)) ([]T, error) {
+	results := make([][]T, len(hosts))
+	failures := EachHost(ctx, hf, hosts, func(ctx context.Context, i int, h Host) error {
+		conn, err := virt.Open(ctx, h.URI, readOnly)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		results[i], err = fn(ctx, h, conn)
+		return err
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var failed []HostFailure
+	err := f.HostsOutcome(cmd, hf, hosts, failures)
+	if err != nil && errs.KindOf(err) != errs.Partial {
+		return nil, err
+	}
 	var out []T
+	for i := range hosts {
+		if failures[i] == nil {
+			out = append(out, results[i]...)
+		}
+	}
+	return out, err
+}
+
+// HostsOutcome reports the hosts that failed (failures[i] is hosts[i]'s error, nil when it
+// answered) on stderr, one line each or an error object with the host under --json, and
+// returns the command's error: nil when all answered, partial (exit 6) when some did, the
+// first failure itself when none did or with --strict.
+func (f *Factory) HostsOutcome(cmd *cobra.Command, hf *HostFlags, hosts []Host, failures []error) error {
+	var failed []HostFailure
 	for i, h := range hosts {
 		if failures[i] != nil {
 			failed = append(failed, HostFailure{Host: h, Err: failures[i]})
-			continue
 		}
-		out = append(out, results[i]...)
 	}
 	if len(failed) == 0 {
-		return out, nil
+		return nil
 	}
 	if hf.Strict || len(failed) == len(hosts) {
 		for _, fl := range failed[1:] {
 			f.reportHostFailure(cmd, fl)
 		}
 		first := failed[0]
-		return nil, &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
+		return &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
 	}
 	for _, fl := range failed {
 		f.reportHostFailure(cmd, fl)
@@ -196,7 +223,83 @@ func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *Host
 	for i, fl := range failed {
 		names[i] = fl.Host.Name
 	}
-	return out, errs.New(errs.Partial, "%d of %d hosts did not answer: %s", len(failed), len(hosts), strings.Join(names, ", "))
+	return errs.New(errs.Partial, "%d of %d hosts did not answer: %s", len(failed), len(hosts), strings.Join(names, ", "))
+}
+
+// HostRows says how ListHosts handles the rows of one kind: the single-host table's columns
+// (a host column is put first), where a row keeps its host, and its name (rows are ordered by
+// host then name; -o name prints host:name).
+type HostRows[T any] struct {
+	Columns []output.Column[T]
+	Host    func(*T) *string
+	Name    func(T) string
+}
+
+// ListHosts is a list command over the hosts of hf: list runs on every host concurrently
+// (FanOut) with the patterns that apply there (PatternsForHost: host:glob only on that host)
+// and returns the matching rows and the names of all its objects of that kind. The rows are
+// tagged with their host, ordered by host then name and printed; then a host that did not
+// answer is the error (exit 6, or with --strict nothing is printed), else a literal pattern
+// (name or host:name) that no host has is NotFound, named what.
+func ListHosts[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *HostFlags, what string, patterns []string, rows HostRows[T],
+	list func(ctx context.Context, conn *virt.Conn, patterns []string) (matching []T, names []string, err error)) error {
+	format, err := f.Format()
+	if err != nil {
+		return err
+	}
+	hosts, err := f.ResolveHosts(hf)
+	if err != nil {
+		return err
+	}
+	type found struct {
+		rows  []T
+		names []string
+	}
+	per, fanErr := FanOut(ctx, f, cmd, hf, hosts, true, func(ctx context.Context, h Host, conn *virt.Conn) ([]found, error) {
+		here, applies := PatternsForHost(patterns, h.Name, IsHostIn(hosts))
+		matching, names, err := list(ctx, conn, here)
+		if !applies {
+			matching = nil // patterns were given, none for this host: its objects only count as names
+		}
+		for i := range matching {
+			*rows.Host(&matching[i]) = h.Name
+		}
+		// A literal pattern is found by its bare name on any host, or qualified on its own.
+		qualified := make([]string, 0, 2*len(names))
+		for _, n := range names {
+			qualified = append(qualified, n, h.Name+":"+n)
+		}
+		return []found{{matching, qualified}}, err
+	})
+	if per == nil && fanErr != nil {
+		return fanErr
+	}
+	var all []T
+	var names []string
+	for _, p := range per {
+		all = append(all, p.rows...)
+		names = append(names, p.names...)
+	}
+	key := func(v T) string { return *rows.Host(&v) }
+	slices.SortStableFunc(all, func(a, b T) int {
+		return cmp.Or(cmp.Compare(key(a), key(b)), cmp.Compare(rows.Name(a), rows.Name(b)))
+	})
+	hostCol := output.Column[T]{Header: "host", Value: key}
+	cols := append([]output.Column[T]{hostCol}, rows.Columns...)
+	if err := output.List(f.IO.Out, format, all, cols, func(v T) string { return key(v) + ":" + rows.Name(v) }); err != nil {
+		return err
+	}
+	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
+		return fanErr
+	}
+	return MissingNames(what, patterns, names)
+}
+
+// IsHostIn says whether a name is one of hosts, for PatternsForHost.
+func IsHostIn(hosts []Host) func(string) bool {
+	return func(name string) bool {
+		return slices.ContainsFunc(hosts, func(h Host) bool { return h.Name == name })
+	}
 }
 
 // reportHostFailure writes one host's failure: a line for people, or the error object with the

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -97,16 +96,13 @@ func yesNo(b bool) string { return output.YesNo(b) }
 
 func dash(s string) string { return output.Dash(s) }
 
-// hostColumn leads the table when VMs of several hosts are listed.
-var hostColumn = output.Column[model.VM]{Header: "host", Value: func(v model.VM) string { return v.Host }}
-
 func runList(ctx context.Context, o *ListOptions) error {
+	if o.Hosts.Enabled() {
+		return runListHosts(ctx, o)
+	}
 	format, err := o.F.Format()
 	if err != nil {
 		return err
-	}
-	if o.Hosts.Enabled() {
-		return runListHosts(ctx, o, format)
 	}
 	conn, err := o.F.Connect(ctx, true)
 	if err != nil {
@@ -147,55 +143,12 @@ func listMatching(ctx context.Context, conn *virt.Conn, states, patterns []strin
 
 // runListHosts lists the VMs of several hosts at once, ordered by host then name. A pattern
 // host:glob applies on that host only; a literal name is missing only if no host answering has it.
-func runListHosts(ctx context.Context, o *ListOptions, format output.Format) error {
-	hosts, err := o.F.ResolveHosts(&o.Hosts)
-	if err != nil {
-		return err
-	}
-	isHost := func(name string) bool {
-		return slices.ContainsFunc(hosts, func(h cmdutil.Host) bool { return h.Name == name })
-	}
-	type found struct {
-		vms   []model.VM
-		names []string
-	}
-	per, fanErr := cmdutil.FanOut(ctx, o.F, o.Cmd, &o.Hosts, hosts, true,
-		func(ctx context.Context, h cmdutil.Host, conn *virt.Conn) ([]found, error) {
-			patterns, applies := cmdutil.PatternsForHost(o.Patterns, h.Name, isHost)
-			vms, names, err := listMatching(ctx, conn, o.States, patterns)
-			if !applies {
-				vms = nil
-			}
-			for i := range vms {
-				vms[i].Host = h.Name
-			}
-			for i, n := range names {
-				names[i] = h.Name + ":" + n
-			}
-			return []found{{vms, names}}, err
-		})
-	if per == nil && fanErr != nil {
-		return fanErr
-	}
-	var vms []model.VM
-	var names []string
-	for _, p := range per {
-		vms = append(vms, p.vms...)
-		names = append(names, p.names...)
-		for _, n := range p.names {
-			_, bare, _ := strings.Cut(n, ":")
-			names = append(names, bare)
-		}
-	}
-	slices.SortStableFunc(vms, func(a, b model.VM) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
+func runListHosts(ctx context.Context, o *ListOptions) error {
+	return cmdutil.ListHosts(ctx, o.F, o.Cmd, &o.Hosts, "VM", o.Patterns, cmdutil.HostRows[model.VM]{
+		Columns: ListColumns,
+		Host:    func(v *model.VM) *string { return &v.Host },
+		Name:    func(v model.VM) string { return v.Name },
+	}, func(ctx context.Context, conn *virt.Conn, patterns []string) ([]model.VM, []string, error) {
+		return listMatching(ctx, conn, o.States, patterns)
 	})
-	cols := append([]output.Column[model.VM]{hostColumn}, ListColumns...)
-	if err := output.List(o.F.IO.Out, format, vms, cols, func(v model.VM) string { return v.Host + ":" + v.Name }); err != nil {
-		return err
-	}
-	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
-		return fanErr
-	}
-	return cmdutil.MissingNames("VM", o.Patterns, names)
 }

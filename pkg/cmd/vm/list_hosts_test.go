@@ -103,6 +103,11 @@ func TestListHostsQualifiedPatterns(t *testing.T) {
 	if err != nil || strings.Join(hostNames(t, stdout), " ") != "h2:web01" {
 		t.Errorf("h2:web*: %v %s", err, stdout)
 	}
+	// A literal qualified name is found on its own host.
+	stdout, _, err = runListCmd(t, cfg, "--host", "pair", "--json", "h2:web01")
+	if err != nil || strings.Join(hostNames(t, stdout), " ") != "h2:web01" {
+		t.Errorf("h2:web01: %v %s", err, stdout)
+	}
 	_, _, err = runListCmd(t, cfg, "--host", "pair", "h1:db01")
 	if errs.KindOf(err) != errs.NotFound || !strings.Contains(err.Error(), "h1:db01") {
 		t.Errorf("db01 is on h2 only, asked on h1: %v", err)
