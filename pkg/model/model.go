@@ -191,6 +191,7 @@ type Metadata struct {
 
 // Result is one target's outcome in a bulk operation.
 type Result struct {
+	Host   string `json:"host,omitempty"` // the configured host, when the verb ran with --host or host:vm targets
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Action string `json:"action"` // what was done: started, resumed, none, stopped, destroyed …

@@ -46,7 +46,11 @@ On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 	return cmd
 }
 
-func confirmDelete(_ context.Context, _ *virt.Conn, o *LifecycleOptions, targets []string) error {
+func confirmDelete(_ context.Context, o *LifecycleOptions, sets []targetSet) error {
+	var targets []string
+	for _, s := range sets {
+		targets = append(targets, s.labels()...)
+	}
 	what := "VM definitions"
 	if o.Storage {
 		what = "VM definitions and their own disk volumes"
@@ -94,7 +98,7 @@ func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string
 		o.F.Infof("%s: %s: removed %s", o.F.Prog, d.Name, p)
 		report.Removed = append(report.Removed, p)
 	}
-	o.storage.Store(d.Name, report)
+	o.storage.Store(storageKey{d.Conn(), d.Name}, report)
 	if len(failed) > 0 {
 		return virt.ActDeleted, errs.New(errs.Failure, "deleted, but could not remove %s", strings.Join(failed, "; "))
 	}

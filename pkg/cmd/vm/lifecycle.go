@@ -29,12 +29,14 @@ type LifecycleOptions struct {
 	Yes     bool
 	Storage bool // delete --remove-storage
 	Act     func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
-	prepare func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
+	prepare func(ctx context.Context, o *LifecycleOptions, sets []targetSet) error
 	// afterWait is the time a verb that waits --timeout for the guest needs after the wait
 	// (stop --force destroys then); verbs that do not wait get exactly --timeout.
 	afterWait time.Duration
-	// storage holds what delete --remove-storage removed and kept, by VM (a model.Result).
+	// storage holds what delete --remove-storage removed and kept, by storageKey (a model.Result).
 	storage sync.Map
+	Hosts   cmdutil.HostFlags
+	Cmd     *cobra.Command // for how a host that does not answer is reported (--json)
 }
 
 type verbSpec struct {
@@ -43,7 +45,7 @@ type verbSpec struct {
 	act                       func(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string, error)
 	flags                     func(cmd *cobra.Command, o *LifecycleOptions)
 	args                      func(o *LifecycleOptions, args []string) ([]string, error)
-	prepare                   func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error
+	prepare                   func(ctx context.Context, o *LifecycleOptions, sets []targetSet) error
 	afterWait                 time.Duration
 	destructive               bool   // --all asks first (stop, kill, restart); delete always asks
 	verb                      string // the verb in messages, when not the first word of use
@@ -56,7 +58,13 @@ them to the VMs hvctl made from that profile or for that owner. Up to --parallel
 handled at once and each gets one result row; --json prints one array of these results
 when all are done (--jq '.[]' for one object per line). The action is what was done, empty
 for a VM that failed; the exit status is 6 when some failed. --timeout bounds the work on
-each VM (default %s).`
+each VM (default %s).
+
+--host acts on the VMs of several configured hosts at once (names, [groups] names or all):
+each target is then host:name, results carry the host, and a host that does not answer
+within --host-timeout is reported while the others go on (exit 6; --strict acts on none).
+A target host:PATTERN applies on that host only; targets that are all host:PATTERN need no
+--host (vmctl stop h2:web01 h3:db01).`
 
 func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Context, *LifecycleOptions) error) *cobra.Command {
 	opts := &LifecycleOptions{F: f, Act: spec.act, prepare: spec.prepare, afterWait: spec.afterWait}
@@ -87,6 +95,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 				return err
 			}
 			opts.Targets = args
+			opts.Cmd = cmd
 			opts.PerVM = spec.perVM
 			if fl := f.Global.Flags; fl != nil && fl.Changed("timeout") {
 				opts.PerVM = f.Global.Timeout
@@ -102,6 +111,7 @@ func newLifecycleCmd(f *cmdutil.Factory, spec verbSpec, runF func(context.Contex
 	}
 	opts.Bulk.Destructive = spec.destructive
 	cmdutil.AddBulkFlags(cmd, &opts.Bulk)
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	if spec.flags != nil {
 		spec.flags(cmd, opts)
 	}
@@ -114,47 +124,64 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	if err != nil {
 		return err
 	}
-	// Connecting and listing are bounded by --timeout too: a frozen daemon must not hold a
-	// bulk verb longer than it was told.
-	connectCtx, cancel := virt.WithTimeout(ctx, min(cmdutil.DefaultTimeout, o.PerVM))
-	conn, err := o.F.Connect(connectCtx, false)
-	if err != nil {
-		cancel()
-		return err
-	}
-	defer conn.Close()
-	existing, err := conn.DomainNames(connectCtx)
-	if err == nil {
-		existing, err = o.Bulk.Scope(connectCtx, conn, existing) // --profile, --owner
-	}
-	cancel()
+	found, err := o.targetSets(ctx)
 	if err != nil {
 		return err
 	}
-	targets, unmatched := o.Bulk.Resolve(o.Targets, existing)
-	if len(targets) == 0 && len(unmatched) == 0 {
+	sets, unmatched, hostErr := found.sets, found.unmatched, found.hostErr
+	defer func() {
+		for _, s := range sets {
+			s.conn.Close()
+		}
+	}()
+	multi := o.Hosts.Enabled()
+	cols, nameOf := cmdutil.ResultColumns, func(r model.Result) string { return r.Name }
+	if multi {
+		cols = append([]output.Column[model.Result]{resultHostColumn}, cols...)
+		nameOf = func(r model.Result) string {
+			if r.Host == "" { // a pattern that matched nothing anywhere
+				return r.Name
+			}
+			return r.Host + ":" + r.Name
+		}
+	}
+	// Every target is known by its label: its name, or host:name over several hosts.
+	var labels []string
+	where := map[string]targetRef{}
+	for _, s := range sets {
+		for _, n := range s.names {
+			l := s.label(n)
+			labels = append(labels, l)
+			where[l] = targetRef{set: s, name: n}
+		}
+	}
+	if len(labels) == 0 && len(unmatched) == 0 {
 		o.F.Infof("%s: no VMs to %s", o.F.Prog, o.Verb)
-		return output.List(o.F.IO.Out, format, []model.Result{}, cmdutil.ResultColumns, func(r model.Result) string { return r.Name })
+		if err := output.List(o.F.IO.Out, format, []model.Result{}, cols, nameOf); err != nil {
+			return err
+		}
+		return hostErr
 	}
-	if err := o.Bulk.ConfirmAll(o.F.IO, o.Verb, targets); err != nil {
+	if err := o.Bulk.ConfirmAll(o.F.IO, o.Verb, labels); err != nil {
 		return err
 	}
 	if o.prepare != nil {
-		if err := o.prepare(ctx, conn, o, targets); err != nil {
+		if err := o.prepare(ctx, o, sets); err != nil {
 			return err
 		}
 	}
 	// Each VM gets its budget; batches of --parallel run one after another.
-	batches := (len(targets) + o.Bulk.Parallel - 1) / o.Bulk.Parallel
+	batches := (len(labels) + o.Bulk.Parallel - 1) / o.Bulk.Parallel
 	perVM := o.PerVM + o.afterWait
 	runCtx, cancelRun := virt.WithTimeout(ctx, time.Duration(batches)*perVM)
 	defer cancelRun()
-	bar := progress.New(o.F.IO, len(targets), o.Verb)
-	results, failures := cmdutil.RunBulk(runCtx, targets, o.Bulk.Parallel, func(ctx context.Context, name string) (string, error) {
+	bar := progress.New(o.F.IO, len(labels), o.Verb)
+	results, failures := cmdutil.RunBulk(runCtx, labels, o.Bulk.Parallel, func(ctx context.Context, label string) (string, error) {
 		defer bar.Done(1)
+		ref := where[label]
 		vmCtx, cancel := virt.WithTimeout(ctx, perVM)
 		defer cancel()
-		d, err := conn.Domain(vmCtx, name)
+		d, err := ref.set.conn.Domain(vmCtx, ref.name)
 		if err != nil {
 			return "", err
 		}
@@ -168,15 +195,28 @@ func runLifecycle(ctx context.Context, o *LifecycleOptions) error {
 	})
 	bar.Finish()
 	for i := range results {
-		if r, ok := o.storage.Load(results[i].Name); ok {
+		ref, ok := where[results[i].Name]
+		if !ok {
+			continue
+		}
+		results[i].Host, results[i].Name = ref.set.host, ref.name
+		if r, ok := o.storage.Load(storageKey{ref.set.conn, ref.name}); ok {
 			results[i].Removed, results[i].Kept = r.(model.Result).Removed, r.(model.Result).Kept
 		}
 	}
 	results, failures = cmdutil.AddUnmatched(ctx, "VM", unmatched, results, failures)
-	if err := output.List(o.F.IO.Out, format, results, cmdutil.ResultColumns, func(r model.Result) string { return r.Name }); err != nil {
+	if err := output.List(o.F.IO.Out, format, results, cols, nameOf); err != nil {
 		return err
 	}
-	return cmdutil.BulkResultError(o.Verb, results, failures)
+	err = cmdutil.BulkResultError(o.Verb, results, failures)
+	switch {
+	case hostErr == nil:
+		return err
+	case err == nil:
+		return hostErr
+	}
+	// Some hosts did not answer and some VMs failed: partial, whatever the VMs' reasons.
+	return errs.New(errs.Partial, "%s; %s", err, hostErr)
 }
 
 // leftIn adds the VM's state, read with a short deadline of its own, to an error that ended

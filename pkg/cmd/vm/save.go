@@ -29,18 +29,20 @@ what the guest had in memory is lost, so it asks on a terminal and needs --yes e
 			cmd.Flags().BoolVar(&discard, "discard", false, "remove the saved state instead of saving (the next start boots afresh)")
 			cmdutil.AddYesFlag(cmd, &o.Yes)
 		},
-		prepare: func(ctx context.Context, conn *virt.Conn, o *LifecycleOptions, targets []string) error {
+		prepare: func(ctx context.Context, o *LifecycleOptions, sets []targetSet) error {
 			if !discard {
 				return nil
 			}
-			saved, err := conn.SavedDomainNames(ctx)
-			if err != nil {
-				return err
-			}
 			var objects []string
-			for _, t := range targets {
-				if saved[t] {
-					objects = append(objects, t)
+			for _, s := range sets {
+				saved, err := s.conn.SavedDomainNames(ctx)
+				if err != nil {
+					return err
+				}
+				for _, n := range s.names {
+					if saved[n] {
+						objects = append(objects, s.label(n))
+					}
 				}
 			}
 			return cmdutil.Confirm(o.F.IO, o.Yes, cmdutil.Question{Verb: "discard", What: "saved state (memory) of VMs", Done: "discarded", Objects: objects})
