@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# second-host.sh start|stop|status — a second libvirt host on this machine, for multi-host and
-# migration tests (issue 14). As root.
+# second-host.sh start [--own-storage]|stop|status|uri|images — a second libvirt host on this
+# machine, for multi-host and migration tests (issue 14). As root.
 #
 # The second libvirtd runs in its own network, mount, UTS and PID namespaces: its own /run,
 # /etc/libvirt (a different host_uuid), /var/lib/libvirt, /var/cache/libvirt and host name, so
 # libvirt treats it as another host. It shares only /var/lib/libvirt/images with this host
-# (shared storage, as migration without --copy-storage needs). The two hosts talk over a veth pair
-# that exists only inside this machine (10.213.0.1 here, 10.213.0.2 there; no route beyond it):
+# (shared storage, as migration without --copy-storage needs). With --own-storage it does not:
+# its /var/lib/libvirt/images is an empty directory of its own (from here: `images` prints
+# where), as on a host that has only local disks, which `vmctl migrate --copy-storage` fills.
+# A start in the other storage mode than the running host's restarts it. The two hosts talk over
+# a veth pair that exists only inside this machine (10.213.0.1 here, 10.213.0.2 there; no route
+# beyond it):
 #   from here:   qemu+tcp://10.213.0.2/system   (auth none, listening on the veth address only)
 #   from there:  qemu+unix:///system?socket=$BASE/host1/libvirt-sock   (this host's own socket)
 # Migration data flows between the two veth addresses (tcp://10.213.0.2, tcp://10.213.0.1).
@@ -26,6 +30,16 @@ uri() { echo "qemu+tcp://$there/system"; }
 
 running() { [[ -f $base/pid ]] && kill -0 "$(cat "$base/pid")" 2>/dev/null; }
 
+# The second host's /var/lib/libvirt/images as seen from here: its own directory with
+# --own-storage, else this host's.
+images() {
+	if [[ $(cat "$base/storage" 2>/dev/null) == own ]]; then
+		echo "$base/varlib/images"
+	else
+		echo /var/lib/libvirt/images
+	fi
+}
+
 stop() {
 	if [[ -f $base/pid ]]; then
 		# unshare runs with --kill-child: its death takes the namespace's PID 1, and so every
@@ -33,13 +47,20 @@ stop() {
 		kill -9 "$(cat "$base/pid")" 2>/dev/null || true
 		rm -f "$base/pid"
 	fi
+	rm -f "$base/storage"
 	ip link del "$veth_here" 2>/dev/null || true
 	ip netns del "$name" 2>/dev/null || true
 }
 
 start() {
+	local storage=shared
+	case ${1:-} in
+	--own-storage) storage=own ;;
+	"") ;;
+	*) echo "second-host: start takes only --own-storage, not $1" >&2; exit 2 ;;
+	esac
 	[[ $(id -u) -eq 0 ]] || { echo "second-host: run as root" >&2; exit 1; }
-	if running && virsh -c "$(uri)" version >/dev/null 2>&1; then
+	if running && [[ $(cat "$base/storage" 2>/dev/null) == "$storage" ]] && virsh -c "$(uri)" version >/dev/null 2>&1; then
 		uri
 		return 0
 	fi
@@ -54,8 +75,15 @@ start() {
 	ip netns exec "$name" ip link set lo up
 
 	# Everything but the capability cache starts empty: no domains, networks or pools carried over.
+	# (The images bind mount below lives in the namespace only: here varlib/images is a plain
+	# directory, so removing it never reaches the shared images.)
 	rm -rf "$base/etc" "$base/varlib" "$base/log"
 	mkdir -p "$base"/{etc/qemu,varlib/images,cache,log,host1}
+	echo "$storage" >"$base/storage"
+	local share_images="mount --bind /var/lib/libvirt/images $base/varlib/images"
+	if [[ $storage == own ]]; then
+		share_images=":"
+	fi
 	cp /etc/libvirt/*.conf "$base/etc/"
 	cat >>"$base/etc/libvirtd.conf" <<-CONF
 		host_uuid = "$(cat /proc/sys/kernel/random/uuid)"
@@ -73,7 +101,7 @@ start() {
 		set -e
 		hostname $name
 		mount --bind $base/etc /etc/libvirt
-		mount --bind /var/lib/libvirt/images $base/varlib/images
+		$share_images
 		mount --rbind $base/varlib /var/lib/libvirt
 		mount --bind $base/cache /var/cache/libvirt
 		mount --bind $base/log /var/log/libvirt
@@ -99,9 +127,10 @@ start() {
 }
 
 case ${1:-} in
-start) start ;;
+start) start "${2:-}" ;;
 stop) stop ;;
 status) running && virsh -c "$(uri)" hostname ;;
 uri) uri ;;
-*) echo "usage: $0 start|stop|status|uri" >&2; exit 2 ;;
+images) images ;;
+*) echo "usage: $0 start [--own-storage]|stop|status|uri|images" >&2; exit 2 ;;
 esac

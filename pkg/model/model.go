@@ -848,4 +848,9 @@ type Migration struct {
 	DowntimeMillis  uint64   `json:"downtime_ms"`
 	Autostart       bool     `json:"autostart"` // set on the target because it was set on the source
 	Notes           []string `json:"notes,omitempty"`
+	// Postcopy: the move switched to post-copy (--postcopy, when pre-copy did not converge),
+	// PostcopyReason says why and PostcopyRequests how many pages the target then fetched.
+	Postcopy         bool   `json:"postcopy"`
+	PostcopyReason   string `json:"postcopy_reason,omitempty"`
+	PostcopyRequests uint64 `json:"postcopy_requests,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/units"
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
@@ -23,12 +24,19 @@ type MigrateOptions struct {
 	Persistent     bool   // define the domain on the target
 	UndefineSource bool   // undefine it on the source once it runs on the target
 	Tunnelled      bool   // carry the stream over the libvirt connection
-	Postcopy       bool   // allow switching to post-copy
+	Postcopy       bool   // switch to post-copy when pre-copy does not converge (see PostcopyDue)
 	AutoConverge   bool   // slow the guest's vCPUs when it dirties memory faster than it moves
 	Compressed     bool   // compress the stream
 	Unsafe         bool   // let libvirt migrate disks it thinks unsafe (cache modes, local storage)
 	BandwidthMiB   uint64 // cap in MiB/s; 0: no cap
+	// PostcopyAfterPasses is how many full passes over memory pre-copy may make without
+	// finishing before a Postcopy move switches; 0: DefaultPostcopyAfterPasses.
+	PostcopyAfterPasses uint64
 }
+
+// DefaultPostcopyAfterPasses: an idle or lightly loaded guest finishes within its second pass,
+// so a third pass means the pre-copy is chasing a guest that keeps up with the stream.
+const DefaultPostcopyAfterPasses = 2
 
 // MigrationProgress is one look at a running migration job.
 type MigrationProgress struct {
@@ -39,8 +47,11 @@ type MigrationProgress struct {
 	MemoryBps           uint64
 	DirtyPagesPerSecond uint64
 	PageSize            uint64
-	Iteration           uint64
+	Iteration           uint64        // the pass over memory pre-copy is on (1: the first)
 	Downtime            time.Duration // expected while running, actual when done
+	PostcopyRequests    uint64        // pages the target asked for after the switch to post-copy
+	Postcopy            bool          // the move switched to post-copy
+	PostcopyReason      string        // why it switched
 }
 
 func progressOf(ji *libvirt.DomainJobInfo) MigrationProgress {
@@ -49,7 +60,36 @@ func progressOf(ji *libvirt.DomainJobInfo) MigrationProgress {
 		DataTotal: ji.DataTotal, DataProcessed: ji.DataProcessed, DataRemaining: ji.DataRemaining,
 		MemoryBps: ji.MemBps, DirtyPagesPerSecond: ji.MemDirtyRate, PageSize: ji.MemPageSize,
 		Iteration: ji.MemIteration, Downtime: time.Duration(ji.Downtime) * time.Millisecond,
+		PostcopyRequests: ji.MemPostcopyReqs,
 	}
+}
+
+// PostcopyDue says whether a move that may switch to post-copy should switch now, and why.
+// Pre-copy copies memory in passes, each re-sending what the guest dirtied during the last;
+// it does not converge when, after its first pass, the guest dirties memory at least as fast
+// as the stream moves it, or when it has made afterPasses passes without finishing. Either
+// way, waiting longer only costs time: post-copy runs the guest on the target at once and
+// fetches the rest on demand.
+func PostcopyDue(p MigrationProgress, afterPasses uint64) (bool, string) {
+	if afterPasses == 0 {
+		afterPasses = DefaultPostcopyAfterPasses
+	}
+	if p.Iteration < 2 { // the first pass sends everything; no rate says anything yet
+		return false, ""
+	}
+	dirtyBps := p.DirtyPagesPerSecond * p.PageSize
+	if p.MemoryBps > 0 && dirtyBps >= p.MemoryBps {
+		return true, fmt.Sprintf("the guest dirties memory at %s/s, as fast as the stream moves it (%s/s), after pass %d",
+			units.Human(dirtyBps), units.Human(p.MemoryBps), p.Iteration-1)
+	}
+	if p.Iteration > afterPasses {
+		passes := "passes"
+		if p.Iteration-1 == 1 {
+			passes = "pass"
+		}
+		return true, fmt.Sprintf("pre-copy did not finish in %d %s over memory", p.Iteration-1, passes)
+	}
+	return false, ""
 }
 
 // ErrMigrationAborted says the job was aborted (interrupt or deadline) and the domain stayed
@@ -58,7 +98,8 @@ var ErrMigrationAborted = errors.New("migration aborted")
 
 // Migrate moves the domain to another host and returns the job's last statistics. While it
 // runs, progress is called about twice a second. When ctx ends first (Ctrl-C, --timeout) the job
-// is aborted, so the domain keeps running on the source, and the error says so with ctx's kind.
+// is aborted, so the domain keeps running on the source, and the error says so with ctx's kind;
+// once a Postcopy move has switched (PostcopyDue) it can no longer be aborted and runs to its end.
 func (d *Domain) Migrate(ctx context.Context, o MigrateOptions, progress func(MigrationProgress)) (MigrationProgress, error) {
 	flags := libvirt.MIGRATE_PEER2PEER
 	switch {
@@ -111,8 +152,13 @@ func (d *Domain) Migrate(ctx context.Context, o MigrateOptions, progress func(Mi
 		})
 	}()
 	var last MigrationProgress
+	var postcopy struct {
+		done   bool // switched, or tried and failed: never asked twice
+		reason string
+	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	interrupted := ctx.Done()
 	for {
 		select {
 		case err := <-done:
@@ -123,16 +169,32 @@ func (d *Domain) Migrate(ctx context.Context, o MigrateOptions, progress func(Mi
 			if ji, err := d.d.GetJobStats(libvirt.DOMAIN_JOB_STATS_COMPLETED); err == nil {
 				last = progressOf(ji)
 			}
+			last.Postcopy, last.PostcopyReason = postcopy.reason != "", postcopy.reason
 			return last, nil
 		case <-tick.C:
 			ji, err := d.d.GetJobStats(0)
 			if err == nil && ji.Type != libvirt.DOMAIN_JOB_NONE {
 				last = progressOf(ji)
+				last.Postcopy, last.PostcopyReason = postcopy.reason != "", postcopy.reason
+				if o.Postcopy && !postcopy.done {
+					if due, why := PostcopyDue(last, o.PostcopyAfterPasses); due {
+						postcopy.done = true
+						// An error here (the job ended meanwhile) leaves the pre-copy running:
+						// the move still ends, only later.
+						if err := call0(ctx, d.c, "switch "+d.Name+" to post-copy", func() error { return d.d.MigrateStartPostCopy(0) }); err == nil {
+							postcopy.reason = why
+							last.Postcopy, last.PostcopyReason = true, why
+							// In post-copy the guest runs on the target and part of its memory
+							// is still here: no abort can bring it back, so only the end counts.
+							interrupted = nil
+						}
+					}
+				}
 				if progress != nil {
 					progress(last)
 				}
 			}
-		case <-ctx.Done():
+		case <-interrupted:
 			return last, d.abortMigration(ctx, done)
 		}
 	}
@@ -282,6 +344,13 @@ func MigrationPreflight(ctx context.Context, dst *Conn, def *libvirtxml.Domain, 
 				bad(errs.Conflict, "disk %s uses cache mode %s: a live move of it could lose writes; set cache='none', or pass --unsafe if the storage is shared and coherent, or --copy-storage", dev, shown)
 			}
 		}
+		// Without --copy-storage (and for read-only media, which libvirt never copies) the disk
+		// must be there already. --copy-storage inc copies onto a disk that is there too:
+		// libvirt 9.0 creates the copies only for "all" ("pre-creation of storage targets for
+		// incremental storage migration is not supported"), in the pool the disk names or the
+		// pool whose directory holds its file.
+		mustExist := o.CopyStorage == "" || readOnly
+		incTarget := o.CopyStorage == "inc" && !readOnly
 		if v := disk.Source.Volume; v != nil {
 			active, ok := pools.active[v.Pool]
 			switch {
@@ -292,18 +361,33 @@ func MigrationPreflight(ctx context.Context, dst *Conn, def *libvirtxml.Domain, 
 				bad(errs.Conflict, "disk %s: storage pool %s is not active there", dev, v.Pool)
 				continue
 			}
-			if o.CopyStorage == "" || readOnly {
-				if _, err := dst.volumeInPool(ctx, v.Pool, v.Volume); err != nil {
+			if !mustExist && !incTarget {
+				continue
+			}
+			if _, err := dst.volumeInPool(ctx, v.Pool, v.Volume); err != nil {
+				if incTarget {
+					bad(errs.NotFound, "disk %s: --copy-storage inc copies onto a disk already there, and volume %s is not in pool %s there (create it there with the same backing image, or use --copy-storage all)", dev, v.Volume, v.Pool)
+				} else {
 					bad(errs.NotFound, "disk %s: volume %s is not in pool %s there (refresh the pool there if the storage is shared, or use --copy-storage)", dev, v.Volume, v.Pool)
 				}
 			}
-		} else if f := disk.Source.File; f != nil && f.File != "" && (o.CopyStorage == "" || readOnly) {
-			if pool, covered := pools.covering(f.File); covered {
-				if _, err := dst.volumeAt(ctx, f.File); err != nil {
+		} else if f := disk.Source.File; f != nil && f.File != "" {
+			pool, covered := pools.covering(f.File)
+			switch {
+			case covered && (mustExist || incTarget):
+				if _, err := dst.volumeAt(ctx, f.File); err == nil {
+					break
+				}
+				if incTarget {
+					bad(errs.NotFound, "disk %s: --copy-storage inc copies onto a disk already there, and %s is not there (no such volume in pool %s; create it there with the same backing image, or use --copy-storage all)", dev, f.File, pool)
+				} else {
 					bad(errs.NotFound, "disk %s: %s is not there (no such volume in pool %s; refresh it if the storage is shared, or use --copy-storage)", dev, f.File, pool)
 				}
-			} else {
+			case covered:
+			case mustExist || incTarget:
 				notes = append(notes, fmt.Sprintf("disk %s: %s is in no storage pool there, so its presence was not checked", dev, f.File))
+			default:
+				notes = append(notes, fmt.Sprintf("disk %s: no storage pool there has %s as its directory, and libvirt creates copies only in a pool: the move fails unless %s is there already", dev, filepath.Dir(f.File), f.File))
 			}
 		}
 	}

@@ -37,6 +37,9 @@ type MigrateOptions struct {
 	Compressed   bool
 	Unsafe       bool
 	BandwidthMiB uint64
+	// PostcopyAfter is --postcopy-after: the passes over memory pre-copy may make before a
+	// --postcopy move switches.
+	PostcopyAfter uint64
 }
 
 // CopyStorageModes are --copy-storage's values.
@@ -57,16 +60,26 @@ Before anything moves, the target is checked: the name and UUID are free there, 
 can provide the VM's CPU, the networks and storage pools the VM names exist there, the disks
 are there (shared storage) unless --copy-storage copies them, and no writable disk uses a
 cache mode that makes a live move unsafe. Each problem is one line; nothing moves until none
-is left.
+is left. --copy-storage all has libvirt create each copy in the target's pool of the same name
+(a volume) or over the same directory (a file); --copy-storage inc copies only what the
+target's disk lacks, so that disk (with its backing image) must be there already.
+
+--postcopy switches to post-copy when pre-copy does not converge: once the guest dirties
+memory as fast as the stream moves it (after the first pass over memory), or after
+--postcopy-after passes. The guest then runs on the target and fetches the rest of its memory
+from the source; from then on the move cannot be aborted. The target's QEMU needs
+userfaultfd: with vm.unprivileged_userfaultfd = 0 (the kernel's default) and libvirt dropping
+QEMU's capabilities, libvirt refuses post-copy there.
 
 On a terminal a progress bar shows the data moved; at the end the summary says how long it
-took, how much moved and the guest's downtime. Ctrl-C or --timeout aborts the job: the VM
-keeps running on the source and the target is left without it. By default the VM is defined
+took, how much moved and the guest's downtime. Ctrl-C or --timeout aborts the job (before a
+switch to post-copy): the VM keeps running on the source and the target is left without it. By default the VM is defined
 on the target and undefined on the source (--keep-source, --transient change that); libvirt's
 autostart flag follows it, and hvctl's metadata (profile, autostart group) travels in the
 definition.`,
 		Example: `  vmctl migrate web01 --to h2
   vmctl migrate db01 --to h2 --copy-storage all --bandwidth 200 --timeout 30m
+  vmctl migrate busy01 --to h2 --postcopy --bandwidth 100
   vmctl migrate web01 --to h2 --json | jq .downtime_ms`,
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
@@ -85,6 +98,17 @@ definition.`,
 			if opts.Transient && opts.Offline {
 				return errs.New(errs.Usage, "--offline moves the definition: it cannot be --transient")
 			}
+			if opts.Postcopy && opts.Offline {
+				return errs.New(errs.Usage, "--postcopy is a way to move a running VM's memory; --offline moves no memory")
+			}
+			if cmd.Flags().Changed("postcopy-after") {
+				if !opts.Postcopy {
+					return errs.New(errs.Usage, "--postcopy-after says when --postcopy switches: it needs --postcopy")
+				}
+				if opts.PostcopyAfter == 0 {
+					return errs.New(errs.Usage, "--postcopy-after 0: pre-copy needs at least one pass over memory before post-copy")
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -99,7 +123,8 @@ definition.`,
 	fl.BoolVar(&opts.KeepSource, "keep-source", false, "keep the definition on the source as well (not undefined there)")
 	fl.BoolVar(&opts.Transient, "transient", false, "do not define the VM on the target: it disappears there when it stops")
 	fl.BoolVar(&opts.Tunnelled, "tunnelled", false, "carry the migration stream over the libvirt connection instead of a direct QEMU connection")
-	fl.BoolVar(&opts.Postcopy, "postcopy", false, "allow switching to post-copy (libvirt's MIGRATE_POSTCOPY)")
+	fl.BoolVar(&opts.Postcopy, "postcopy", false, "switch to post-copy when pre-copy does not converge: the guest then runs on the target at once and fetches the rest of its memory from the source (cannot be aborted after the switch)")
+	fl.Uint64Var(&opts.PostcopyAfter, "postcopy-after", virt.DefaultPostcopyAfterPasses, "with --postcopy: switch after this many `PASSES` over memory that did not finish the move (sooner when the guest dirties memory as fast as it moves)")
 	fl.BoolVar(&opts.AutoConverge, "auto-converge", false, "slow the guest down when it dirties memory faster than it moves")
 	fl.BoolVar(&opts.Compressed, "compressed", false, "compress the migration stream")
 	fl.BoolVar(&opts.Unsafe, "unsafe", false, "move disks whose cache mode or storage libvirt deems unsafe (you know the storage is shared and coherent)")
@@ -228,6 +253,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		Persistent: !o.Transient, UndefineSource: !o.KeepSource && persistentSrc,
 		Tunnelled: o.Tunnelled, Postcopy: o.Postcopy, AutoConverge: o.AutoConverge,
 		Compressed: o.Compressed, Unsafe: o.Unsafe, BandwidthMiB: o.BandwidthMiB,
+		PostcopyAfterPasses: o.PostcopyAfter,
 	}
 	problems, notes, err := virt.MigrationPreflight(ctx, dst, def, live, vo)
 	if err != nil {
@@ -247,7 +273,12 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	o.F.Infof("migrating %s (%s) to %s", o.Name, mode, tgt.name)
 	bar := progress.NewBytes(o.F.IO, fmt.Sprintf("migrate %s → %s", o.Name, tgt.name))
 	start := time.Now()
+	switched := false
 	last, err := d.Migrate(moveCtx, vo, func(p virt.MigrationProgress) {
+		if p.Postcopy && !switched {
+			switched = true
+			o.F.Infof("%s: switched to post-copy (%s): it runs on %s now; the move can no longer be aborted", o.Name, p.PostcopyReason, tgt.name)
+		}
 		if p.DataTotal > 0 {
 			bar.Set(int64(p.DataProcessed), int64(p.DataTotal))
 		}
@@ -262,13 +293,19 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 			}
 			return err
 		}
-		return errs.Wrap(err, "migrate %s to %s", o.Name, tgt.name)
+		werr := errs.Wrap(err, "migrate %s to %s", o.Name, tgt.name)
+		if e := (*errs.Error)(nil); o.Postcopy && strings.Contains(err.Error(), "Postcopy is not supported") && errors.As(werr, &e) {
+			// The target's QEMU, at migrate-set-capabilities postcopy-ram, found no userfaultfd.
+			return e.WithHint("the target's QEMU cannot use userfaultfd: allow it there (sysctl vm.unprivileged_userfaultfd=1), or move without --postcopy")
+		}
+		return werr
 	}
 	res := model.Migration{
 		Name: o.Name, UUID: def.UUID, From: sourceName(o.F, src.URI), To: tgt.name, Mode: mode,
 		Persistent: vo.Persistent, SourceKept: !vo.UndefineSource, CopyStorage: o.CopyStorage,
 		DurationSeconds: time.Since(start).Seconds(), DataBytes: last.DataProcessed,
 		Iterations: last.Iteration, DowntimeMillis: uint64(last.Downtime.Milliseconds()), Notes: notes,
+		Postcopy: last.Postcopy, PostcopyReason: last.PostcopyReason, PostcopyRequests: last.PostcopyRequests,
 	}
 	if autostart && vo.Persistent {
 		actx, cancel := virt.WithTimeout(context.WithoutCancel(moveCtx), cmdutil.DefaultTimeout)
@@ -285,8 +322,15 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		{"data", units.Human(res.DataBytes)}, {"iterations", strconv.FormatUint(res.Iterations, 10)},
 		{"downtime", strconv.FormatUint(res.DowntimeMillis, 10) + "ms"},
 		{"persistent", output.YesNo(res.Persistent)}, {"source-kept", output.YesNo(res.SourceKept)},
-		{"autostart", output.YesNo(res.Autostart)},
+		{"autostart", output.YesNo(res.Autostart)}, {"postcopy", postcopySummary(res)},
 	})
+}
+
+func postcopySummary(m model.Migration) string {
+	if !m.Postcopy {
+		return "no"
+	}
+	return fmt.Sprintf("yes: %s (%d page requests)", m.PostcopyReason, m.PostcopyRequests)
 }
 
 // cleanupTarget removes what a failed or aborted move left on the target: libvirt normally

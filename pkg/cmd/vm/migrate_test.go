@@ -92,3 +92,74 @@ func TestMigrationPreflight(t *testing.T) {
 		t.Errorf("offline: %v", problems)
 	}
 }
+
+// A network or pool the target has but does not run refuses a live move as a conflict (exit 4),
+// not as missing; an offline move needs no running network.
+func TestMigrationPreflightInactive(t *testing.T) {
+	dst := virttest.Open(t)
+	ctx := context.Background()
+	raw := dst.Raw()
+	n, err := raw.NetworkDefineXML(`<network><name>t-idle</name><bridge name='hvbr-tidle'/></network>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Undefine(); _ = n.Free() })
+	p, err := raw.StoragePoolDefineXML(`<pool type='dir'><name>t-cold</name><target><path>/t-cold</path></target></pool>`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Undefine(); _ = p.Free() })
+	def := &libvirtxml.Domain{
+		Type: "qemu", Name: "t-new", UUID: "0d8b3a8a-8f43-4d6a-9b7e-6d1f4f0c2a12",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{{Device: "disk", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Cache: "none"},
+				Source: &libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "t-cold", Volume: "v.qcow2"}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"}}},
+			Interfaces: []libvirtxml.DomainInterface{{Source: &libvirtxml.DomainInterfaceSource{
+				Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: "t-idle"}}}},
+		},
+	}
+	problems, _, err := virt.MigrationPreflight(ctx, dst, def, true, virt.MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := virt.JoinProblems(problems); got != "network t-idle is not active there; disk vda: storage pool t-cold is not active there" {
+		t.Errorf("inactive network and pool: %q", got)
+	}
+	for _, p := range problems {
+		if p.Kind != errs.Conflict {
+			t.Errorf("%q: kind %v, want conflict", p.Reason, p.Kind)
+		}
+	}
+	problems, _, _ = virt.MigrationPreflight(ctx, dst, def, false, virt.MigrateOptions{})
+	if got := virt.JoinProblems(problems); got != "disk vda: storage pool t-cold is not active there" {
+		t.Errorf("offline: %q", got)
+	}
+}
+
+// PostcopyDue switches when pre-copy cannot converge: never during the first pass, at once
+// when the guest dirties memory as fast as the stream moves it, else after the allowed passes.
+func TestPostcopyDue(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name   string
+		p      virt.MigrationProgress
+		passes uint64
+		want   string
+	}{
+		{"first pass, however fast the guest dirties", virt.MigrationProgress{Iteration: 1, DirtyPagesPerSecond: 100000, PageSize: 4096, MemoryBps: mib}, 0, ""},
+		{"no statistics yet", virt.MigrationProgress{}, 0, ""},
+		{"second pass, dirtying slower than the stream", virt.MigrationProgress{Iteration: 2, DirtyPagesPerSecond: 100, PageSize: 4096, MemoryBps: 8 * mib}, 0, ""},
+		{"second pass, dirtying as fast as the stream", virt.MigrationProgress{Iteration: 2, DirtyPagesPerSecond: 2048, PageSize: 4096, MemoryBps: 8 * mib},
+			0, "the guest dirties memory at 8MiB/s, as fast as the stream moves it (8MiB/s), after pass 1"},
+		{"rate unknown (no bandwidth measured yet)", virt.MigrationProgress{Iteration: 2, DirtyPagesPerSecond: 2048, PageSize: 4096}, 0, ""},
+		{"default: third pass", virt.MigrationProgress{Iteration: 3, DirtyPagesPerSecond: 1, PageSize: 4096, MemoryBps: 8 * mib}, 0, "pre-copy did not finish in 2 passes over memory"},
+		{"--postcopy-after 1: second pass", virt.MigrationProgress{Iteration: 2, PageSize: 4096, MemoryBps: 8 * mib}, 1, "pre-copy did not finish in 1 pass over memory"},
+		{"--postcopy-after 5: fourth pass", virt.MigrationProgress{Iteration: 4, PageSize: 4096, MemoryBps: 8 * mib}, 5, ""},
+	} {
+		due, why := virt.PostcopyDue(c.p, c.passes)
+		if due != (c.want != "") || why != c.want {
+			t.Errorf("%s: %v %q, want %q", c.name, due, why, c.want)
+		}
+	}
+}
