@@ -48,6 +48,16 @@ type Factory struct {
 	Global *Global
 
 	cfg *config.Loaded
+	// hostURI, set by ForHost, is the libvirt this Factory talks to instead of -c's.
+	hostURI string
+}
+
+// ForHost returns a Factory like f that talks to uri (one host of --host): URI and Connect
+// answer for that host, so code written for the one libvirt of -c runs per host unchanged.
+func (f *Factory) ForHost(uri string) *Factory {
+	c := *f
+	c.hostURI = uri
+	return &c
 }
 
 // New returns the production Factory.
@@ -76,6 +86,9 @@ func (f *Factory) Config() (*config.Loaded, error) {
 // it: libvirt's answer to it differs between root and other users (a missing driver, exit 2,
 // against a session daemon it fails to reach, exit 7).
 func (f *Factory) URI() (string, error) {
+	if f.hostURI != "" {
+		return f.hostURI, nil
+	}
 	l, err := f.Config()
 	if err != nil {
 		return "", err

@@ -556,6 +556,8 @@ type Image struct {
 	Store  string   `json:"store"`
 	Path   string   `json:"path"`
 	UsedBy []string `json:"used_by"`
+	// Host is the configured host whose store holds it, when listed with --host.
+	Host string `json:"host,omitempty"`
 }
 
 // PullPlan is what `isoctl pull --dry-run` found: the image the publisher's verified checksum
@@ -579,6 +581,8 @@ type ImageCheck struct {
 	OK     bool   `json:"ok"`
 	SHA256 string `json:"sha256"`
 	Error  string `json:"error"`
+	// Host is the configured host whose store was checked, when verified with --host.
+	Host string `json:"host,omitempty"`
 }
 
 // LegacyImport is one file of `isoctl import --legacy`.
@@ -587,6 +591,8 @@ type LegacyImport struct {
 	OK     bool   `json:"ok"`
 	SHA256 string `json:"sha256"`
 	Error  string `json:"error"`
+	// Host is the configured host whose store was checked, when verified with --host.
+	Host string `json:"host,omitempty"`
 }
 
 // CatalogEntry is one image `isoctl pull` knows by name, and how a pull of it is verified.

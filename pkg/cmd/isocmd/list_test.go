@@ -1,10 +1,16 @@
 package isocmd
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+)
 
 func TestNewCmdList(t *testing.T) {
-	runParseCases(t, NewCmdList, func(o *ListOptions) { o.F = nil }, []parseCase[ListOptions]{
+	clear := func(o *ListOptions) { o.F, o.Cmd, o.Hosts = nil, nil, cmdutil.HostFlags{Hosts: o.Hosts.Hosts} }
+	runParseCases(t, NewCmdList, clear, []parseCase[ListOptions]{
 		{argv: "", want: ListOptions{}},
+		{argv: "--host h1,web", want: ListOptions{Hosts: cmdutil.HostFlags{Hosts: []string{"h1", "web"}}}},
 		{argv: "x", wantErr: "takes no arguments, got 1"},
 	})
 }

@@ -1,10 +1,12 @@
 package isocmd
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -21,6 +24,8 @@ type VerifyOptions struct {
 	F     *cmdutil.Factory
 	Names []string
 	All   bool
+	Hosts cmdutil.HostFlags
+	Cmd   *cobra.Command // for how a failing host is reported (--json)
 }
 
 // NewCmdVerify builds `isoctl verify`.
@@ -29,13 +34,21 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions)
 	cmd := &cobra.Command{
 		Use:     "verify [NAME...|--all]",
 		Short:   "Re-hash stored images against their records (exit 8 on any mismatch)",
-		Example: "  isoctl verify debian-12-netinst.iso\n  isoctl verify --all -q   # for a timer: exit 8 when any image changed",
+		Example: "  isoctl verify debian-12-netinst.iso\n  isoctl verify --all -q   # for a timer: exit 8 when any image changed\n  isoctl verify --all --host all",
 		Long: `Re-hash each image at rest and compare with its record: for a weekly timer. Exit 8 when
-any image changed; exit 3 when a named image is not in the store (and none changed).`,
+any image changed; exit 3 when a named image is not in the store (and none changed).
+
+With --host the stores of several configured hosts are verified at once (a remote host's
+through its libvirt pools, hashed as libvirt streams them), under a leading HOST column (a
+"host" field in JSON). A name is verified on every host that has it (HOST:NAME on that host
+only) and is missing only when no host that answered has it. A changed image on any host is
+exit 8; a host that does not answer is reported and the rest still answer (else exit 6;
+--strict fails).`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "6h"},
 		ValidArgsFunction: completeImages(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
+			opts.Cmd = cmd
 			if opts.All == (len(args) > 0) {
 				return errs.New(errs.Usage, "name images or give --all")
 			}
@@ -46,8 +59,26 @@ any image changed; exit 3 when a named image is not in the store (and none chang
 		},
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "verify every stored image")
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	f.AddOutputFlags(cmd)
 	return cmd
+}
+
+// checked is one row of verify with the kind of its failure (none for a pass).
+type checked struct {
+	row   model.ImageCheck
+	kind  errs.Kind
+	asked string // the name it was asked for by (a catalogue entry finds a stored file); "" for --all
+}
+
+var verifyColumns = []output.Column[model.ImageCheck]{
+	{Header: "name", Value: func(r model.ImageCheck) string { return r.Name }},
+	{Header: "result", Value: func(r model.ImageCheck) string {
+		if r.OK {
+			return "ok"
+		}
+		return "FAILED: " + r.Error
+	}},
 }
 
 func runVerify(ctx context.Context, o *VerifyOptions) error {
@@ -56,15 +87,52 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	names := o.Names
+	if o.Hosts.Enabled() {
+		return runVerifyHosts(ctx, o, format)
+	}
+	results, err := verifyStores(ctx, f, o.Names, o.All)
+	if err != nil {
+		return err
+	}
 	rows := []model.ImageCheck{}
-	failed := 0
-	// Exit 8 is for tampering only: a missing image or a broken store has its own code.
-	kind := errs.NotFound
-	if o.All {
+	for _, c := range results {
+		rows = append(rows, c.row)
+	}
+	if err := output.List(f.IO.Out, format, rows, verifyColumns, func(r model.ImageCheck) string { return r.Name }); err != nil {
+		return err
+	}
+	return verifyFailed(results)
+}
+
+// verifyFailed is the error of failed checks: exit 8 when any image changed (tampering outranks
+// everything), else the first failure's (a missing image, a broken store).
+func verifyFailed(results []checked) error {
+	failed, kind := 0, errs.Kind(0)
+	for _, c := range results {
+		if c.row.OK {
+			continue
+		}
+		if failed == 0 || c.kind == errs.Verify {
+			kind = c.kind
+		}
+		failed++
+	}
+	if failed > 0 {
+		return errs.New(kind, "%d of %d image(s) failed verification", failed, len(results))
+	}
+	return nil
+}
+
+// verifyStores re-hashes the named images (or, with all, every image and every file no record
+// vouches for) in the stores of the libvirt f talks to.
+func verifyStores(ctx context.Context, f *cmdutil.Factory, names []string, all bool) ([]checked, error) {
+	var out []checked
+	askedNames := len(names)
+	names = slices.Clone(names)
+	if all {
 		entries, _, err := listAll(ctx, f, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range entries {
 			names = append(names, e.Name)
@@ -72,14 +140,17 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 		// Files no record vouches for fail too: deleting a record must not hide an image.
 		problems, err := unaccounted(ctx, f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, p := range problems {
-			rows = append(rows, model.ImageCheck{Name: p.Name, Error: p.Err.Error()})
-			failed, kind = failed+1, errs.KindOf(p.Err)
+			out = append(out, checked{row: model.ImageCheck{Name: p.Name, Error: p.Err.Error()}, kind: errs.KindOf(p.Err)})
 		}
 	}
-	for _, name := range names {
+	for i, name := range names {
+		asked := ""
+		if i < askedNames {
+			asked = name
+		}
 		s, rec, err := find(ctx, f, name)
 		if err == nil {
 			if remote(f) {
@@ -91,30 +162,91 @@ func runVerify(ctx context.Context, o *VerifyOptions) error {
 				}
 			}
 			if err == nil {
-				rows = append(rows, model.ImageCheck{Name: rec.Name, OK: true, SHA256: rec.SHA256})
+				out = append(out, checked{row: model.ImageCheck{Name: rec.Name, OK: true, SHA256: rec.SHA256}, asked: asked})
 				continue
 			}
 		}
-		if failed == 0 || errs.KindOf(err) == errs.Verify {
-			kind = errs.KindOf(err)
-		}
-		failed++
-		rows = append(rows, model.ImageCheck{Name: name, Error: err.Error()})
+		out = append(out, checked{row: model.ImageCheck{Name: name, Error: err.Error()}, kind: errs.KindOf(err), asked: asked})
 	}
-	cols := []output.Column[model.ImageCheck]{
-		{Header: "name", Value: func(r model.ImageCheck) string { return r.Name }},
-		{Header: "result", Value: func(r model.ImageCheck) string {
-			if r.OK {
-				return "ok"
-			}
-			return "FAILED: " + r.Error
-		}},
-	}
-	if err := output.List(f.IO.Out, format, rows, cols, func(r model.ImageCheck) string { return r.Name }); err != nil {
+	return out, nil
+}
+
+// runVerifyHosts verifies the stores of several hosts at once. A named image a host does not
+// have is no failure of that host's: it is missing only when no host that answered has it.
+func runVerifyHosts(ctx context.Context, o *VerifyOptions, format output.Format) error {
+	f := o.F
+	hosts, err := f.ResolveHosts(&o.Hosts)
+	if err != nil {
 		return err
 	}
-	if failed > 0 {
-		return errs.New(kind, "%d of %d image(s) failed verification", failed, len(rows))
+	isHost := func(name string) bool {
+		return slices.ContainsFunc(hosts, func(h cmdutil.Host) bool { return h.Name == name })
+	}
+	type found struct {
+		results []checked
+		have    []string // the names asked for (as given) that this host has
+	}
+	per, fanErr := cmdutil.FanOut(ctx, f, o.Cmd, &o.Hosts, hosts, true,
+		func(ctx context.Context, h cmdutil.Host, _ *virt.Conn) ([]found, error) {
+			var fd found
+			var names []string
+			for _, n := range o.Names {
+				if here, ok := cmdutil.PatternsForHost([]string{n}, h.Name, isHost); ok {
+					names = append(names, here[0])
+				}
+			}
+			if !o.All && len(names) == 0 {
+				return []found{fd}, nil // nothing asked for is on this host
+			}
+			results, err := verifyStores(ctx, f.ForHost(h.URI), names, o.All)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range results {
+				if c.asked != "" && !c.row.OK && c.kind == errs.NotFound {
+					continue // not on this host: maybe on another
+				}
+				c.row.Host = h.Name
+				fd.results = append(fd.results, c)
+				if c.asked != "" {
+					fd.have = append(fd.have, c.asked, h.Name+":"+c.asked)
+				}
+			}
+			return []found{fd}, nil
+		})
+	if per == nil && fanErr != nil {
+		return fanErr
+	}
+	var results []checked
+	var have []string
+	for _, p := range per {
+		results = append(results, p.results...)
+		have = append(have, p.have...)
+	}
+	slices.SortStableFunc(results, func(a, b checked) int { return cmp.Compare(a.row.Host, b.row.Host) })
+	rows := []model.ImageCheck{}
+	for _, c := range results {
+		rows = append(rows, c.row)
+	}
+	cols := append([]output.Column[model.ImageCheck]{{Header: "host", Value: func(r model.ImageCheck) string { return r.Host }}}, verifyColumns...)
+	if err := output.List(f.IO.Out, format, rows, cols, func(r model.ImageCheck) string { return r.Host + ":" + r.Name }); err != nil {
+		return err
+	}
+	if err := verifyFailed(results); err != nil {
+		return err // a changed image outranks a host that did not answer (reported above)
+	}
+	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
+		return fanErr
+	}
+	var missing []string
+	for _, n := range o.Names {
+		if !slices.Contains(have, n) {
+			missing = append(missing, output.Escape(n))
+		}
+	}
+	if len(missing) > 0 {
+		return errs.New(errs.NotFound, "image %s not found on any host", strings.Join(missing, ", ")).
+			WithHint("see the stores with: isoctl list --host %s", strings.Join(o.Hosts.Hosts, ","))
 	}
 	return nil
 }

@@ -4,11 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 )
 
 func TestNewCmdVerify(t *testing.T) {
-	runParseCases(t, NewCmdVerify, func(o *VerifyOptions) { o.F = nil }, []parseCase[VerifyOptions]{
+	clear := func(o *VerifyOptions) { o.F, o.Cmd, o.Hosts = nil, nil, cmdutil.HostFlags{Hosts: o.Hosts.Hosts} }
+	runParseCases(t, NewCmdVerify, clear, []parseCase[VerifyOptions]{
+		{argv: "--all --host all", want: VerifyOptions{All: true, Names: []string{}, Hosts: cmdutil.HostFlags{Hosts: []string{"all"}}}},
 		{argv: "a.iso b.qcow2", want: VerifyOptions{Names: []string{"a.iso", "b.qcow2"}}},
 		{argv: "--all", want: VerifyOptions{All: true, Names: []string{}}},
 		{argv: "", wantErr: "name images or give --all"},
