@@ -27,6 +27,7 @@ type VM struct {
 // VMDetail is `vmctl show`: what dominfo, domblklist, domiflist, domifaddr, domdisplay and
 // snapshot-list tell, in one object.
 type VMDetail struct {
+	Host           string   `json:"host,omitempty"` // the configured host, when found with --host
 	Name           string   `json:"name"`
 	UUID           string   `json:"uuid"`
 	ID             *int     `json:"id"` // null when not running
@@ -168,6 +169,7 @@ type NIC struct {
 
 // Address is an IP address of a VM and how hvctl learnt it.
 type Address struct {
+	Host      string `json:"host,omitempty"` // the configured host, when asked with --host
 	Interface string `json:"interface"`
 	MAC       string `json:"mac"`
 	Family    string `json:"family"` // ipv4 or ipv6

@@ -18,8 +18,10 @@ import (
 
 // ShowOptions of `vm show`.
 type ShowOptions struct {
-	F    *cmdutil.Factory
-	Name string
+	F     *cmdutil.Factory
+	Name  string
+	Hosts cmdutil.HostFlags
+	Cmd   *cobra.Command // for how a failing host is reported (--json)
 }
 
 // NewCmdShow builds `vm show`.
@@ -33,21 +35,28 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 machine and firmware, autostart and persistence, disks (with capacity and allocation in
 bytes), network interfaces with their addresses, graphics, snapshot count and metadata.
 It answers in one go what virsh needs dominfo, domblklist, domiflist, domifaddr,
-domdisplay and snapshot-list for.`,
-		Example:           "  vmctl show web01\n  vmctl show web01 --jq '.disks[].source'",
+domdisplay and snapshot-list for.
+
+With --host, the VM is looked for on those hosts at once and shown with its host; NAME may be
+qualified HOST:NAME. A name on several hosts must be qualified.`,
+		Example:           "  vmctl show web01\n  vmctl show web01 --jq '.disks[].source'\n  vmctl show --host all web01\n  vmctl show --host all h2:web01",
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			opts.Name, opts.Cmd = args[0], cmd
 			if err := cmdutil.ValidateLookupName("VM", opts.Name); err != nil {
 				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if opts.Hosts.Enabled() {
+				return runShowHosts(cmd.Context(), opts)
+			}
 			return runShow(cmd.Context(), opts)
 		},
 	}
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -59,15 +68,42 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	}
 	var v *model.VMDetail
 	err = withDomain(ctx, o.F, o.Name, false, func(d *virt.Domain) error {
-		if v, err = d.Detail(ctx); err != nil {
-			return err
-		}
-		return hvctlState(ctx, d, v)
+		v, err = detail(ctx, d)
+		return err
 	})
 	if err != nil {
 		return errs.Wrap(err, "show %s", o.Name)
 	}
 	return output.Object(o.F.IO.Out, format, v, detailPairs(v)) // -o name: v.ObjectName
+}
+
+// runShowHosts shows the VM from the host of --host that has it, with a host field and line
+// leading; a host that did not answer is reported after it (exit 6).
+func runShowHosts(ctx context.Context, o *ShowOptions) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	hit, hostsErr := withDomainOnHosts(ctx, o.F, o.Cmd, &o.Hosts, o.Name, false, detail)
+	if hit == nil {
+		return errs.Wrap(hostsErr, "show %s", o.Name)
+	}
+	v := hit.Value
+	v.Host = hit.Host
+	pairs := append([][2]string{{"Host:", v.Host}}, detailPairs(v)...)
+	if err := output.Object(o.F.IO.Out, format, v, pairs); err != nil {
+		return err
+	}
+	return hostsErr
+}
+
+// detail is everything show says about a VM.
+func detail(ctx context.Context, d *virt.Domain) (*model.VMDetail, error) {
+	v, err := d.Detail(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v, hvctlState(ctx, d, v)
 }
 
 // hvctlState adds what hvctl's metadata says (virt.HvctlState, as list reads it): the ordered
