@@ -862,3 +862,30 @@ type Migration struct {
 	PostcopyReason   string `json:"postcopy_reason,omitempty"`
 	PostcopyRequests uint64 `json:"postcopy_requests,omitempty"`
 }
+
+// Evacuation is one VM's outcome of `vmctl evacuate`: where it went (or would go, --dry-run),
+// why that host, and which hosts the preflight refused it for.
+type Evacuation struct {
+	Name        string `json:"name"`
+	From        string `json:"from"`
+	To          string `json:"to"`  // the host chosen; empty when no host of --to passes preflight
+	Why         string `json:"why"` // why that host, among the hosts of --to
+	MemoryBytes uint64 `json:"memory_bytes"`
+	OK          bool   `json:"ok"`
+	Action      string `json:"action"` // migrated, planned (--dry-run); empty for a VM that failed
+	Error       string `json:"error"`
+	Code        string `json:"code"` // error kind, empty when ok
+	// Refused are the hosts of --to whose preflight refused the VM, each with its reasons.
+	Refused         []Refusal `json:"refused"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	DataBytes       uint64    `json:"data_bytes"`
+	DowntimeMillis  uint64    `json:"downtime_ms"`
+	Notes           []string  `json:"notes"` // what the preflight could not check
+}
+
+// Refusal is a host a migration preflight refused a VM for.
+type Refusal struct {
+	Host   string `json:"host"`
+	Code   string `json:"code"` // the kind of the first problem: not_found, conflict …
+	Reason string `json:"reason"`
+}

@@ -37,6 +37,7 @@ Lifecycle verbs take several names, shell-style globs ('web-*') or --all, run up
 	cmd.AddCommand(NewCmdExec(f, nil))
 	cmd.AddCommand(NewCmdGuest(f), NewCmdCp(f, nil))
 	cmd.AddCommand(NewCmdTop(f, nil))
+	cmd.AddCommand(NewCmdEvacuate(f, nil))
 	cmd.AddCommand(NewCmdEvents(f, nil))
 	return cmd
 }

@@ -1,0 +1,224 @@
+package vm
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/spf13/cobra"
+)
+
+// evacuateConfig writes four test-driver hosts (the test driver cannot migrate, but it answers
+// everything the plan asks: memory, guests, networks, names):
+//
+//	h1  the source: big01 (2 GiB), web01 and web02 (512 MiB), lonely01 (512 MiB, on network
+//	    dmz, which no other host has) running on network lan; off01 shut off
+//	h2  4 GiB, network lan, runs a web02 of its own (1 GiB): 3 GiB unallocated
+//	h3  4 GiB, network lan, runs nothing: 4 GiB unallocated
+//	h4  4 GiB, no network lan
+//
+// and down (nothing listens); groups: all4 = h1..h4, withdown = h3, down.
+func evacuateConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	dom := func(name string, mib int, network, extra string) string {
+		return `<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>` + name +
+			`</name><memory unit='MiB'>` + strconv.Itoa(mib) + `</memory><os><type>hvm</type></os><devices><interface type='network'><source network='` +
+			network + `'/></interface></devices>` + extra + `</domain>`
+	}
+	network := func(name string) string {
+		return `<network><name>` + name + `</name><bridge name='br-` + name + `'/></network>`
+	}
+	node := func(body string) string {
+		return `<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads><active>4</active><mhz>2000</mhz><model>i686</model></cpu><memory>4194304</memory>` + body + `</node>`
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	h1 := write("h1.xml", node(network("lan")+network("dmz")+dom("big01", 2048, "lan", "")+dom("web01", 512, "lan", "")+
+		dom("web02", 512, "lan", "")+dom("lonely01", 512, "dmz", "")+dom("off01", 512, "lan", "<test:runstate>5</test:runstate>")))
+	h2 := write("h2.xml", node(network("lan")+dom("web02", 1024, "lan", "")))
+	h3 := write("h3.xml", node(network("lan")))
+	h4 := write("h4.xml", node(network("other")))
+	return write("config.toml", `[hosts.h1]
+uri = "test://`+h1+`"
+[hosts.h2]
+uri = "test://`+h2+`"
+[hosts.h3]
+uri = "test://`+h3+`"
+[hosts.h4]
+uri = "test://`+h4+`"
+[hosts.down]
+uri = "qemu+tcp://127.0.0.1:1/system"
+[groups]
+all4 = ["h1", "h2", "h3", "h4"]
+withdown = ["h3", "down"]
+`)
+}
+
+func evacuateCmd(f *cmdutil.Factory) *cobra.Command { return NewCmdEvacuate(f, nil) }
+
+func evacuations(t *testing.T, stdout string) map[string]model.Evacuation {
+	t.Helper()
+	var es []model.Evacuation
+	if err := json.Unmarshal([]byte(stdout), &es); err != nil {
+		t.Fatalf("%v in %q", err, stdout)
+	}
+	out := map[string]model.Evacuation{}
+	var order []string
+	for _, e := range es {
+		out[e.Name] = e
+		order = append(order, e.Name)
+	}
+	if strings.Join(order, " ") != strings.Join(slices.Sorted(maps.Keys(out)), " ") {
+		t.Errorf("results not in name order: %v", order)
+	}
+	return out
+}
+
+// Over a group, each running VM goes to the host that passes preflight with the most
+// unallocated memory, counting the VMs placed before it (largest first); a VM no host takes is
+// reported with every host's reason, and the rest are still planned: exit 6.
+func TestEvacuatePlansOverAGroup(t *testing.T) {
+	cfg := evacuateConfig(t)
+	stdout, stderr, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "--to", "all4", "--dry-run", "--json")
+	if errs.KindOf(err) != errs.Partial {
+		t.Fatalf("err = %v, want partial (stderr %q)", err, stderr)
+	}
+	got := evacuations(t, stdout)
+	if _, ok := got["off01"]; ok || !strings.Contains(stderr, "off01") {
+		t.Errorf("a shut-off VM is not moved but said to stay: %v, stderr %q", got["off01"], stderr)
+	}
+	want := map[string]string{"big01": "h3", "web01": "h2", "web02": "h3", "lonely01": ""}
+	for name, to := range want {
+		e, ok := got[name]
+		if !ok {
+			t.Errorf("%s: no result", name)
+			continue
+		}
+		if e.To != to || e.From != "h1" {
+			t.Errorf("%s: from %s to %q, want h1 to %q (why %q)", name, e.From, e.To, to, e.Why)
+		}
+		if to != "" && (!e.OK || e.Action != actPlanned) {
+			t.Errorf("%s: ok %v action %q, want planned", name, e.OK, e.Action)
+		}
+	}
+	// big01 (2 GiB) goes first, to h3 (4 GiB free against h2's 3); web01 then finds h2 (3 GiB)
+	// ahead of h3 (2 GiB left).
+	if w := got["big01"].Why; !strings.Contains(w, "most unallocated memory of the 2 hosts that pass preflight (h3 4GiB, h2 3GiB)") {
+		t.Errorf("big01's why: %q", w)
+	}
+	if w := got["web01"].Why; !strings.Contains(w, "(h2 3GiB, h3 2GiB)") {
+		t.Errorf("web01's why: %q", w)
+	}
+	// h2 has a web02 of its own: only h3 takes web02.
+	if e := got["web02"]; e.Why != "the only one of 3 hosts that passes preflight" || !refusedBy(e, "h2", "a domain named web02 already exists there") {
+		t.Errorf("web02: %+v", e)
+	}
+	// Every host refuses lonely01 (no network dmz anywhere): not found, each host's reason given.
+	if e := got["lonely01"]; e.OK || e.Code != "not_found" || len(e.Refused) != 3 ||
+		!strings.Contains(e.Error, "h2: network dmz does not exist there") || !refusedBy(e, "h4", "network dmz does not exist there") {
+		t.Errorf("lonely01: %+v", e)
+	}
+	// h4 lacks network lan and says so for every VM.
+	if !refusedBy(got["web01"], "h4", "network lan does not exist there") {
+		t.Errorf("web01's refusals: %+v", got["web01"].Refused)
+	}
+}
+
+func refusedBy(e model.Evacuation, host, reason string) bool {
+	for _, r := range e.Refused {
+		if r.Host == host && strings.Contains(r.Reason, reason) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEvacuateSelectsAndRefuses(t *testing.T) {
+	cfg := evacuateConfig(t)
+	// Patterns narrow the VMs; a single --to host is the only choice.
+	stdout, _, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "web*", "--to", "h3", "--dry-run", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evacuations(t, stdout)
+	if len(got) != 2 || got["web01"].To != "h3" || got["web02"].Why != "the host --to names; it passes preflight" {
+		t.Errorf("web* to h3: %+v", got)
+	}
+	// A host that refuses every VM for the same reason: that reason's exit code, not partial.
+	stdout, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "web*", "--to", "h4", "--dry-run", "--json")
+	if errs.KindOf(err) != errs.NotFound || len(evacuations(t, stdout)) != 2 {
+		t.Errorf("to h4: %v %s", err, stdout)
+	}
+	// A target that does not answer is reported; the others take the VMs.
+	stdout, stderr, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "web01", "--to", "withdown", "--dry-run", "--json")
+	if err != nil || evacuations(t, stdout)["web01"].To != "h3" || !strings.Contains(stderr, `"host":"down"`) {
+		t.Errorf("withdown: %v %s %s", err, stdout, stderr)
+	}
+	// A plain name that is not on the host is not found; nothing is planned.
+	_, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "nope", "--to", "h3", "--dry-run")
+	if errs.KindOf(err) != errs.NotFound {
+		t.Errorf("nope: %v", err)
+	}
+	for _, args := range [][]string{
+		{"h1"},                      // no --to
+		{"h1", "--to", "h1"},        // the host itself
+		{"h9", "--to", "h2"},        // not a host
+		{"h1", "--to", "nowhere"},   // not a host or group
+		{"h1", "--to", "h2", "-j0"}, // no parallelism
+		{"h1", "[", "--to", "h2"},   // a bad pattern
+	} {
+		if _, _, err := runBulkCmd(t, cfg, false, "", evacuateCmd, args...); errs.KindOf(err) != errs.Usage {
+			t.Errorf("%v: %v, want usage", args, err)
+		}
+	}
+}
+
+// Without --dry-run the plan is confirmed first (listed on a terminal, --yes elsewhere); then
+// each VM is moved and gets its own result. The test driver cannot migrate, so every move fails
+// there, each reported, while the VM no host takes keeps its own reason.
+func TestEvacuateConfirmsThenMoves(t *testing.T) {
+	cfg := evacuateConfig(t)
+	stdout, stderr, err := runBulkCmd(t, cfg, true, "n\n", evacuateCmd, "h1", "--to", "all4")
+	if errs.KindOf(err) != errs.Usage || stdout != "" {
+		t.Fatalf("answered no: %v, stdout %q", err, stdout)
+	}
+	for _, want := range []string{"  big01 → h3 (most unallocated memory", "  web02 → h3 (the only one of 3 hosts"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the question lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "lonely01 →") {
+		t.Errorf("the question offers a VM no host takes:\n%s", stderr)
+	}
+	if _, _, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "--to", "all4"); errs.KindOf(err) != errs.Usage {
+		t.Errorf("no terminal, no --yes: %v", err)
+	}
+
+	stdout, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "--to", "all4", "--yes", "--json", "-j", "3")
+	if errs.KindOf(err) != errs.Partial {
+		t.Fatalf("err = %v, want partial", err)
+	}
+	got := evacuations(t, stdout)
+	for _, name := range []string{"big01", "web01", "web02"} {
+		if e := got[name]; e.OK || e.To == "" || !strings.Contains(e.Error, "migrate "+name+" to "+e.To) {
+			t.Errorf("%s: %+v", name, e)
+		}
+	}
+	if e := got["lonely01"]; e.Code != "not_found" || e.To != "" {
+		t.Errorf("lonely01: %+v", e)
+	}
+}
