@@ -230,6 +230,13 @@ func (f *Factory) EffectiveTimeout(cmd *cobra.Command) (time.Duration, bool) {
 			return f.Global.Timeout, true
 		}
 	}
+	// With --host each host has its own deadline (--host-timeout) and --host-parallel queues
+	// the rest: a default deadline for the whole command, no longer than one host's, would
+	// cut off the queued hosts, and pass just before a hung host's own, taking the answers of
+	// the others with it.
+	if fl := cmd.Flags().Lookup("host"); fl != nil && fl.Changed && cmd.Flags().Lookup("host-timeout") != nil {
+		return 0, false
+	}
 	if v, ok := cmd.Annotations[AnnTimeout]; ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d, true

@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -46,6 +47,14 @@ func AddHostFlags(f *Factory, cmd *cobra.Command, hf *HostFlags) {
 	fl.DurationVar(&hf.Timeout, "host-timeout", 30*time.Second, "give each host at most `DURATION` to answer; a host that does not is reported and the rest still answer")
 	hf.flag = fl.Lookup("host")
 	fl.BoolVar(&hf.Strict, "strict", false, "fail when any host does not answer, instead of answering from the rest (exit 6)")
+	// With --host the command has no deadline of its own unless --timeout is given (see
+	// EffectiveTimeout): say so where --timeout's default is shown.
+	if _, ok := cmd.Annotations[AnnTimeoutHelp]; !ok && cmd.Annotations[AnnTimeout] != "none" {
+		if cmd.Annotations == nil {
+			cmd.Annotations = map[string]string{}
+		}
+		cmd.Annotations[AnnTimeoutHelp] = TimeoutDefault(cmd) + "; none with --host, where --host-timeout bounds each host"
+	}
 	_ = cmd.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		out := []string{AllHosts}
 		if l, err := f.Config(); err == nil {
@@ -127,27 +136,32 @@ type HostFailure struct {
 
 // EachHost runs fn on every host concurrently (at most hf.Parallel at once), each under its own
 // deadline (hf.Timeout), and returns each host's error in host order (nil: it answered). A host
-// that ran out of its deadline gets a timeout error naming --host-timeout. It is FanOut without
-// the connection, for commands that keep their own per host (stats' samplers).
+// that ran out of its deadline gets a timeout error naming --host-timeout; one still out when
+// ctx's deadline (--timeout) passes fails alike, so the others' answers still count. Hosts take
+// their turns in the order given. It is FanOut without the connection, for commands that keep
+// their own per host (stats' samplers).
 func EachHost(ctx context.Context, hf *HostFlags, hosts []Host, fn func(ctx context.Context, i int, h Host) error) []error {
 	failures := make([]error, len(hosts))
 	sem := make(chan struct{}, hf.Parallel)
 	var wg sync.WaitGroup
 	for i, h := range hosts {
+		// Taken here, in host order (with --host-parallel 1, one after another), not raced for.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			failures[i] = commandDeadlineError(ctx.Err())
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				failures[i] = ctx.Err()
-				return
-			}
+			defer func() { <-sem }()
 			hctx, cancel := virt.WithTimeout(ctx, hf.Timeout)
 			defer cancel()
 			err := fn(hctx, i, h)
-			if err != nil && hctx.Err() != nil && ctx.Err() == nil {
+			switch {
+			case err == nil || hctx.Err() == nil:
+			case ctx.Err() == nil:
 				// The host's own deadline passed (not the command's): say which knob it was.
 				msg := err.Error()
 				if errs.KindOf(err) != errs.Timeout {
@@ -155,12 +169,21 @@ func EachHost(ctx context.Context, hf *HostFlags, hosts []Host, fn func(ctx cont
 				}
 				err = &errs.Error{Kind: errs.Timeout, Msg: msg, Err: err,
 					Hint: "is its daemon stuck or overloaded? raise --host-timeout or check that host's libvirtd log"}
+			default:
+				// The command's deadline passed first; virt's message would name --host-timeout's.
+				err = commandDeadlineError(err)
 			}
 			failures[i] = err
 		}()
 	}
 	wg.Wait()
 	return failures
+}
+
+// commandDeadlineError is the failure of a host still out when the command's deadline passed.
+func commandDeadlineError(err error) error {
+	return &errs.Error{Kind: errs.Timeout, Msg: "no answer before the command's deadline (--timeout)", Err: err,
+		Hint: "--timeout bounds the whole command, --host-timeout each host: raise --timeout or leave it out"}
 }
 
 // FanOut runs fn on every host concurrently (EachHost), each over its own libvirt connection,
@@ -179,7 +202,9 @@ func FanOut[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *Host
 		results[i], err = fn(ctx, h, conn)
 		return err
 	})
-	if err := ctx.Err(); err != nil {
+	// Ctrl-C ends the command; its deadline (--timeout) passing only made the hosts still out
+	// failures like the rest, so what the others answered by then is still shown.
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
 		return nil, err
 	}
 	err := f.HostsOutcome(cmd, hf, hosts, failures)
@@ -210,7 +235,13 @@ func (f *Factory) HostsOutcome(cmd *cobra.Command, hf *HostFlags, hosts []Host, 
 		return nil
 	}
 	if hf.Strict || len(failed) == len(hosts) {
-		for _, fl := range failed[1:] {
+		// The command's own error names the first host; under --json its error record has no
+		// host field, so that host gets its own record too, like the others.
+		rest := failed[1:]
+		if WantsJSON(cmd, nil) {
+			rest = failed
+		}
+		for _, fl := range rest {
 			f.reportHostFailure(cmd, fl)
 		}
 		first := failed[0]
