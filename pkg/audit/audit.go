@@ -140,6 +140,12 @@ func pass(target, detail string, args ...any) Result {
 func fail(target, detail string, args ...any) Result {
 	return Result{Target: target, Status: Fail, Detail: fmt.Sprintf(detail, args...)}
 }
+
+// remoteSkip begins the reason of a control skipped on a remote libvirt host: it reads the
+// host's own files or processes, which hvctl cannot reach through libvirt. It is not judged
+// there (never a pass), and --require-complete counts it as missing.
+const remoteSkip = "not applicable on a remote host"
+
 func skipped(target, why string) Result {
 	return Result{Target: target, Status: Skipped, Detail: why}
 }

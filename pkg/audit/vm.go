@@ -861,8 +861,11 @@ var vmControls = []Control{
 		HowChecked:  "/domain/memoryBacking/nosharepages, when /sys/kernel/mm/ksm/run is 1.",
 		Remediation: "Add <memoryBacking><nosharepages/></memoryBacking> to sensitive guests.",
 		Check: func(inv *Inventory) []Result {
-			if !inv.Local || !ksmOn(inv) {
-				return []Result{skipped("vm", "KSM is off (or the host's files cannot be read)")}
+			if !inv.Local {
+				return []Result{skipped("vm", remoteSkip+": whether KSM runs cannot be read from here")}
+			}
+			if !ksmOn(inv) {
+				return []Result{skipped("vm", "KSM is off (or /sys/kernel/mm/ksm/run cannot be read)")}
 			}
 			return perVM(func(_ *Inventory, d Domain) Result {
 				if d.Def.MemoryBacking != nil && d.Def.MemoryBacking.MemoryNosharepages != nil {
@@ -1006,7 +1009,7 @@ var vmControls = []Control{
 		Remediation: "Nothing to do unless the guest needs protection from the host: then add <launchSecurity type='sev'> (or tdx, s390-pv).",
 		Check: func(inv *Inventory) []Result {
 			if !inv.Local {
-				return []Result{skipped("vm", "the libvirt host is remote: its confidential-guest support cannot be read from here")}
+				return []Result{skipped("vm", remoteSkip+": its confidential-guest support cannot be read from here")}
 			}
 			tech := confidentialHost(inv)
 			return perVM(func(_ *Inventory, d Domain) Result {

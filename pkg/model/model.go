@@ -418,6 +418,8 @@ type Finding struct {
 	Location *FindingLocation `json:"location,omitempty"`
 	// Waiver is set when an accepted, unexpired waiver covers this failing result.
 	Waiver *FindingWaiver `json:"waiver,omitempty"`
+	// Host is the configured host audited, when several were (auditctl run --host).
+	Host string `json:"host,omitempty"`
 }
 
 // FindingLocation is where a finding's condition was seen; only the fields that apply are set.
@@ -467,6 +469,8 @@ type AuditControl struct {
 
 // AuditReport is `auditctl run --json`: the findings and what a collector needs to file them.
 type AuditReport struct {
+	// Host is the audited host: the URI's host name (this machine's for a local URI), or the
+	// configured host's name when several were audited (auditctl run --host).
 	Host           string `json:"host"`
 	URI            string `json:"uri"`
 	Time           string `json:"time"` // RFC 3339 UTC

@@ -47,6 +47,8 @@ type RunOptions struct {
 	Waivers         string // waivers file; "" takes the config's audit.waivers
 	RequireComplete bool
 	Reports         map[string]string // format → file, from --report, symbolic links resolved
+	Hosts           cmdutil.HostFlags
+	Cmd             *cobra.Command // for how a failing host is reported (--json)
 
 	// Set by the flag checks.
 	Controls []audit.Control // the controls selected, catalogue order
@@ -83,17 +85,30 @@ remote host; else 0. Bad flags and waiver files are 2.
 
 Run it as root on the host itself: the QEMU processes, /etc/libvirt and the image files
 are root's, and graphics passwords are only in the definitions a read-write connection
-reads. Against a remote host only the libvirt-side controls run; the rest are skipped and
-summarised on stderr.`,
+reads. Against a remote host only the libvirt-side controls run; the ones that read the
+host's files or processes are reported as not applicable on a remote host (skipped, never
+a pass) and summarised on stderr.
+
+With --host several configured hosts are audited at once, each through its own libvirt (a
+host whose URI is this machine's own also gets its files read): the table gains a leading
+HOST column, --json is a list of reports (one per host, "host" being its name), -o sarif
+has one run per host and -o junit one suite per host and group. The exit status is the
+worst over the hosts; a host that does not answer is reported and the rest are still
+audited (exit 6 when nothing worse; --strict fails).`,
 		Example: `  auditctl run
   auditctl run --only vm,network --skip VM-030 --fail-on high
   auditctl run --vm 'web-*' --waivers /etc/hvctl/audit-waivers.toml
   auditctl run -o sarif > audit.sarif
   auditctl run --json --jq '.findings[] | select(.status == "fail") | .id'
-  auditctl run -q --fail-on high --report sarif=/var/lib/hvctl/audit.sarif --report json=/var/lib/hvctl/audit.json`,
+  auditctl run -q --fail-on high --report sarif=/var/lib/hvctl/audit.sarif --report json=/var/lib/hvctl/audit.json
+  auditctl run --host all --only vm,network`,
 		Args:        cmdutil.NoArgs,
 		Annotations: map[string]string{cmdutil.AnnFormats: FormatSARIF + "," + FormatJUnit},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Cmd = cmd
+			if opts.Hosts.Enabled() && opts.Root != "/" {
+				return errs.New(errs.Usage, "--root is one host's file system: it cannot go with --host")
+			}
 			var err error
 			if opts.Controls, err = auditreport.Select(audit.All(), append(slices.Clone(opts.Only), groups...), opts.Skip); err != nil {
 				return err
@@ -127,6 +142,7 @@ summarised on stderr.`,
 	fl.StringArrayVar(&reports, "report", nil, "also write the report as `FORMAT=FILE` (json, sarif, junit); repeatable")
 	fl.StringVar(&opts.Root, "root", opts.Root, "host file system root (for auditing a mounted copy, and tests)")
 	_ = fl.MarkHidden("root")
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	_ = cmd.RegisterFlagCompletionFunc("only", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("skip", cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp))
 	f.AddOutputFlags(cmd) // with sarif and junit, from AnnFormats
@@ -247,26 +263,56 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	uri, err := f.URI()
+	if o.Hosts.Enabled() {
+		return runRunHosts(ctx, o, waivers)
+	}
+	a, err := auditOne(ctx, f, o, waivers)
 	if err != nil {
 		return err
+	}
+	if len(o.VMs) > 0 && a.vms == 0 {
+		return errs.New(errs.NotFound, "no VM matches --vm %s", strings.Join(o.VMs, ","))
+	}
+	if err := writeReports(o, func(w io.Writer, kind string, format output.Format) error { return writeReport(w, kind, format, a.run) }); err != nil {
+		return err
+	}
+	tellWaivers(f, a.run.Report)
+	if !a.local || o.RequireComplete {
+		tellSkipped(f, "", a.run.Report.Skipped)
+	}
+	return exitStatus(a.run, o)
+}
+
+// audited is one host's audit.
+type audited struct {
+	run   *auditreport.Run
+	local bool // the host's own files were read
+	vms   int  // VMs that --vm selected (all when it was not given)
+}
+
+// auditOne audits the libvirt f talks to: its inventory through libvirt, its files when it is
+// this machine, the selected controls, the waivers.
+func auditOne(ctx context.Context, f *cmdutil.Factory, o *RunOptions, waivers []auditreport.Waiver) (audited, error) {
+	uri, err := f.URI()
+	if err != nil {
+		return audited{}, err
 	}
 	// Read-write for the secure XML (graphics passwords); read-only when that is all we get.
 	secure := true
 	conn, err := f.Connect(ctx, false)
 	if err != nil {
 		if k := errs.KindOf(err); k == errs.Unreachable || k == errs.Timeout {
-			return err
+			return audited{}, err
 		}
 		secure = false
 		if conn, err = f.Connect(ctx, true); err != nil {
-			return err
+			return audited{}, err
 		}
 	}
 	defer conn.Close()
 	data, err := conn.Inventory(ctx, secure)
 	if err != nil {
-		return errs.Wrap(err, "audit")
+		return audited{}, errs.Wrap(err, "audit")
 	}
 	inv := &audit.Inventory{Root: o.Root, Networks: data.Networks, Pools: data.Pools, Caps: data.Caps, Filters: data.Filters,
 		Secrets: data.Secrets, Versions: data.Versions, NetworkActive: data.NetworkActive,
@@ -278,7 +324,7 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		}
 	}
 	if len(o.VMs) > 0 && len(inv.Domains) == 0 {
-		return errs.New(errs.NotFound, "no VM matches --vm %s", strings.Join(o.VMs, ","))
+		return audited{local: inv.Local}, nil // nothing asked for is here: the caller says so
 	}
 	if inv.Local {
 		inv.LoadHost(ctx)
@@ -300,25 +346,22 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		meta.LibvirtDaemon = h.Daemon
 		meta.Hypervisor = strings.TrimSpace(h.Driver + " " + h.Hypervisor)
 	}
-	run := auditreport.Build(meta, o.Controls, outcome)
+	return audited{run: auditreport.Build(meta, o.Controls, outcome), local: inv.Local, vms: len(inv.Domains)}, nil
+}
 
+// writeReports writes the --report files (atomically), then the output itself; write renders
+// the audit in one format.
+func writeReports(o *RunOptions, write func(w io.Writer, kind string, format output.Format) error) error {
 	for format, file := range o.Reports {
 		var buf bytes.Buffer
-		if err := writeReport(&buf, format, output.Format{Kind: output.JSON}, run); err != nil {
+		if err := write(&buf, format, output.Format{Kind: output.JSON}); err != nil {
 			return err
 		}
 		if err := writeReportFile(file, buf.Bytes()); err != nil {
 			return errs.New(errs.Failure, "--report %s=%s: %v", format, file, unwrapPath(err))
 		}
 	}
-	if err := writeReport(f.IO.Out, o.Output, o.Format, run); err != nil {
-		return err
-	}
-	tellWaivers(f, run.Report)
-	if !inv.Local || o.RequireComplete {
-		tellSkipped(f, run.Report.Skipped)
-	}
-	return exitStatus(run, o)
+	return write(o.F.IO.Out, o.Output, o.Format)
 }
 
 // exitStatus: unwaived failures at or above --fail-on (9), else an incomplete audit (6).
@@ -374,8 +417,9 @@ func tellWaivers(f *cmdutil.Factory, r model.AuditReport) {
 	}
 }
 
-// tellSkipped summarises the skipped controls on stderr, one line per reason.
-func tellSkipped(f *cmdutil.Factory, skipped []model.AuditSkip) {
+// tellSkipped summarises the skipped controls on stderr, one line per reason (of host, when
+// several were audited).
+func tellSkipped(f *cmdutil.Factory, host string, skipped []model.AuditSkip) {
 	if len(skipped) == 0 {
 		return
 	}
@@ -387,7 +431,11 @@ func tellSkipped(f *cmdutil.Factory, skipped []model.AuditSkip) {
 		}
 		ids[s.Reason] = append(ids[s.Reason], s.ID)
 	}
-	f.Infof("%d control result(s) skipped:", len(skipped))
+	if host != "" {
+		f.Infof("host %s: %d control result(s) skipped:", host, len(skipped))
+	} else {
+		f.Infof("%d control result(s) skipped:", len(skipped))
+	}
 	for _, r := range reasons {
 		slices.Sort(ids[r])
 		f.Infof("  %s: %s", r, strings.Join(slices.Compact(ids[r]), ", "))

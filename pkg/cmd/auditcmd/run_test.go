@@ -293,7 +293,7 @@ func TestRunCompleteness(t *testing.T) {
 	if r.Complete || len(r.Skipped) < 20 {
 		t.Errorf("complete %v with %d skipped", r.Complete, len(r.Skipped))
 	}
-	if !strings.Contains(e.errOut.String(), "control result(s) skipped:\n  the libvirt host is remote: ") {
+	if !strings.Contains(e.errOut.String(), "control result(s) skipped:\n  not applicable on a remote host: ") {
 		t.Errorf("stderr has no skipped summary:\n%s", e.errOut)
 	}
 	_, err = e.report(t, "--skip", "VM-030,STOR-010,VM-025", "--require-complete")
