@@ -122,6 +122,7 @@ type NICRates struct {
 // VMStatsReport is one VM in `vmctl stats`: its counters at the later sample and the rates
 // since the earlier one.
 type VMStatsReport struct {
+	Host string `json:"host,omitempty"` // the configured host, with --host
 	VMStats
 	Rates VMRates `json:"rates"`
 }
@@ -134,6 +135,18 @@ type StatsReport struct {
 	HostCPUs        int             `json:"host_cpus"`
 	HostMemoryBytes uint64          `json:"host_memory_bytes"`
 	VMs             []VMStatsReport `json:"vms"`
+	// Hosts are the hosts that answered, each with its size, with --host; host_cpus and
+	// host_memory_bytes are then their sums.
+	Hosts []StatsHost `json:"hosts,omitempty"`
+}
+
+// StatsHost is one host of a `vmctl stats --host` report: its name, when it was sampled, and
+// its size.
+type StatsHost struct {
+	Host            string    `json:"host"`
+	Time            time.Time `json:"time"`
+	HostCPUs        int       `json:"host_cpus"`
+	HostMemoryBytes uint64    `json:"host_memory_bytes"`
 }
 
 // PoolStats is one storage pool's size, for the metrics exporter.

@@ -29,6 +29,8 @@ type StatsOptions struct {
 	// Order sorts each report's VMs (vmctl top --batch --sort); nil keeps them by name.
 	Order func(a, b model.VMStatsReport) int
 	Since string // summarise the recorded history from then on (stats_since.go) instead of sampling
+	Hosts cmdutil.HostFlags
+	Cmd   *cobra.Command // for how a failing host is reported (--json)
 }
 
 // NewCmdStats builds `vm stats`.
@@ -54,17 +56,25 @@ whole command. A VM whose QEMU does not answer in time (hung, stopped, or busy w
 migration) is still reported, with timed_out true in JSON, its disk and guest memory figures
 missing, and a warning on stderr; the others are not held up.
 
+With --host, every sample asks those hosts at once, each within --host-timeout, and the
+report has their VMs with a host column (host field), ordered by host then name; patterns may
+be qualified HOST:PATTERN. In JSON, hosts lists the hosts that answered with their sizes, and
+host_cpus and host_memory_bytes are their sums. A host that does not answer is reported on
+stderr and its VMs are missing from that report; the command then ends with exit 6, or at once
+with --strict.
+
 ` + sinceHelp,
 		Example: `  vmctl stats
   vmctl stats 'web-*' -o wide
   vmctl stats --json --count 0 --interval 10s >> stats.ndjson
   vmctl stats --jq '.vms[] | [.name, .rates.cpu_percent_of_vcpus] | @tsv'
+  vmctl stats --host all 'web-*'
   vmctl stats --since 1h web01
   vmctl stats --since 2026-12-01 --jq '.vms[] | [.name, .cpu_percent_of_vcpus.p95] | @tsv'`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: cmdutil.ShortDuration(cmdutil.DefaultTimeout) + " per sample"},
 		ValidArgsFunction: completeVMs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			opts.Patterns = args
+			opts.Patterns, opts.Cmd = args, cmd
 			if err := cmdutil.ValidatePatterns(args); err != nil {
 				return err
 			}
@@ -78,6 +88,9 @@ missing, and a warning on stderr; the others are not held up.
 				return errs.New(errs.Usage, "--count %d: want 0 (until interrupted) or more", opts.Count)
 			}
 			if opts.Since != "" {
+				if opts.Hosts.Enabled() {
+					return errs.New(errs.Usage, "--since reads the history recorded on this machine; it does not take --host")
+				}
 				if err := checkSince(cmd, opts); err != nil {
 					return err
 				}
@@ -88,12 +101,16 @@ missing, and a warning on stderr; the others are not held up.
 			if opts.Since != "" {
 				return runStatsSince(cmd.Context(), opts)
 			}
+			if opts.Hosts.Enabled() {
+				return runStatsHosts(cmd.Context(), opts)
+			}
 			return runStats(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().DurationVar(&opts.Interval, "interval", time.Second, "`DURATION` between the two samples a rate is computed from")
 	cmd.Flags().IntVar(&opts.Count, "count", 1, "print `N` reports, --interval apart (0: until interrupted)")
 	cmd.Flags().StringVar(&opts.Since, "since", "", "summarise the history hvctl metrics record kept since `DURATION|TIME` (1h, 7d, 2006-01-02)")
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	_ = cmd.RegisterFlagCompletionFunc("since", cobra.FixedCompletions([]string{"1h\tthe last hour", "24h\tthe last day", "7d\tthe last week", "30d\tthe last 30 days"}, cobra.ShellCompDirectiveNoFileComp))
 	f.AddOutputFlags(cmd)
 	return cmd
@@ -192,7 +209,12 @@ func writeStats(w interface{ Write([]byte) (int, error) }, f output.Format, rep 
 	case f.IsJSON():
 		return output.WriteJSON(w, f, rep)
 	case f.Kind == output.Name:
-		return output.List(w, f, rep.VMs, nil, func(v model.VMStatsReport) string { return v.Name })
+		return output.List(w, f, rep.VMs, nil, func(v model.VMStatsReport) string {
+			if v.Host != "" {
+				return v.Host + ":" + v.Name
+			}
+			return v.Name
+		})
 	}
 	wide := f.Kind == output.Wide
 	header := []string{"name", "state", "cpu%vcpus", "vcpus", "memory", "disk-read/s", "disk-write/s", "read-iops", "write-iops", "net-rx/s", "net-tx/s"}
@@ -200,30 +222,40 @@ func writeStats(w interface{ Write([]byte) (int, error) }, f output.Format, rep 
 		header = []string{"name", "device", "state", "cpu%vcpus", "cpu%host", "vcpus", "memory", "rss", "guest-used", "guest-avail",
 			"disk-read/s", "disk-write/s", "read-iops", "write-iops", "net-rx/s", "net-tx/s", "rx-pkts/s", "tx-pkts/s"}
 	}
+	hosted := len(rep.Hosts) > 0 // over several hosts (--host): each row leads with its host
+	if hosted {
+		header = append([]string{"host"}, header...)
+	}
+	row := func(v model.VMStatsReport, cells ...string) []string {
+		if hosted {
+			return append([]string{v.Host}, cells...)
+		}
+		return cells
+	}
 	var rows [][]string
 	for _, v := range rep.VMs {
 		r := v.Rates
 		if !wide {
-			rows = append(rows, []string{output.Escape(v.Name), v.State, pct(r.CPUPercentOfVCPUs), strconv.Itoa(v.VCPUs), units.Human(v.MemoryBytes),
+			rows = append(rows, row(v, output.Escape(v.Name), v.State, pct(r.CPUPercentOfVCPUs), strconv.Itoa(v.VCPUs), units.Human(v.MemoryBytes),
 				bytesRate(r.DiskReadBytesPerSecond), bytesRate(r.DiskWriteBytesPerSecond), countRate(r.DiskReadRequestsPerSecond), countRate(r.DiskWriteRequestsPerSecond),
-				bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond)})
+				bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond)))
 			continue
 		}
 		used := "-"
 		if v.MemoryAvailableBytes != nil && v.MemoryUsableBytes != nil && *v.MemoryAvailableBytes >= *v.MemoryUsableBytes {
 			used = units.Human(*v.MemoryAvailableBytes - *v.MemoryUsableBytes)
 		}
-		rows = append(rows, []string{output.Escape(v.Name), "-", v.State, pct(r.CPUPercentOfVCPUs), pct(r.CPUPercentOfHost), strconv.Itoa(v.VCPUs),
+		rows = append(rows, row(v, output.Escape(v.Name), "-", v.State, pct(r.CPUPercentOfVCPUs), pct(r.CPUPercentOfHost), strconv.Itoa(v.VCPUs),
 			units.Human(v.MemoryBytes), optBytes(v.MemoryRSSBytes), used, optBytes(v.MemoryAvailableBytes),
 			bytesRate(r.DiskReadBytesPerSecond), bytesRate(r.DiskWriteBytesPerSecond), countRate(r.DiskReadRequestsPerSecond), countRate(r.DiskWriteRequestsPerSecond),
-			bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond), countRate(r.NetRxPacketsPerSecond), countRate(r.NetTxPacketsPerSecond)})
+			bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond), countRate(r.NetRxPacketsPerSecond), countRate(r.NetTxPacketsPerSecond)))
 		for _, d := range r.Disks {
-			rows = append(rows, []string{output.Escape(v.Name), output.Escape(d.Name), "", "", "", "", "", "", "", "",
-				bytesRate(d.ReadBytesPerSecond), bytesRate(d.WriteBytesPerSecond), countRate(d.ReadRequestsPerSecond), countRate(d.WriteRequestsPerSecond), "", "", "", ""})
+			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(d.Name), "", "", "", "", "", "", "", "",
+				bytesRate(d.ReadBytesPerSecond), bytesRate(d.WriteBytesPerSecond), countRate(d.ReadRequestsPerSecond), countRate(d.WriteRequestsPerSecond), "", "", "", ""))
 		}
 		for _, n := range r.NICs {
-			rows = append(rows, []string{output.Escape(v.Name), output.Escape(n.Name), "", "", "", "", "", "", "", "", "", "", "", "",
-				bytesRate(n.RxBytesPerSecond), bytesRate(n.TxBytesPerSecond), countRate(n.RxPacketsPerSecond), countRate(n.TxPacketsPerSecond)})
+			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(n.Name), "", "", "", "", "", "", "", "", "", "", "", "",
+				bytesRate(n.RxBytesPerSecond), bytesRate(n.TxBytesPerSecond), countRate(n.RxPacketsPerSecond), countRate(n.TxPacketsPerSecond)))
 		}
 	}
 	return output.RenderTable(w, header, rows, f.NoHeaders)
