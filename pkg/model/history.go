@@ -57,6 +57,7 @@ type RecordResult struct {
 	URI              string    `json:"uri"`
 	Database         string    `json:"database"`
 	VMs              int       `json:"vms"`         // active VMs recorded
+	TimedOut         []string  `json:"timed_out"`   // active VMs left out: their QEMU did not answer in time
 	PrunedRows       int64     `json:"pruned_rows"` // samples removed by retention and the row cap
 	Rows             int64     `json:"rows"`        // samples kept, all hosts
 	RetentionSeconds int64     `json:"retention_seconds"`

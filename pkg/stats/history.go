@@ -36,11 +36,13 @@ type HistoryRow struct {
 }
 
 // HistoryRows turns a sample into the rows the history keeps: its active VMs (a shut-off VM
-// has no counters to keep).
+// has no counters to keep) that answered in time. A timed-out VM's disk counters did not come:
+// kept as zeros they would read as a reset, and the next record's real values as a huge rate.
+// Left out, the next record pairs with the one before, whose interval covers the gap.
 func HistoryRows(s model.StatsSample) []HistoryRow {
 	rows := make([]HistoryRow, 0, len(s.VMs))
 	for _, v := range s.VMs {
-		if v.State == virt.StateShutOff {
+		if v.State == virt.StateShutOff || v.TimedOut {
 			continue
 		}
 		r := HistoryRow{Time: s.Time, UUID: v.UUID, Name: v.Name, State: v.State, RunID: v.ID, VCPUs: v.VCPUs, HostCPUs: s.HostCPUs,
@@ -65,6 +67,17 @@ func HistoryRows(s model.StatsSample) []HistoryRow {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// TimedOut names the active VMs of s that did not answer in time (HistoryRows leaves them out).
+func TimedOut(s model.StatsSample) []string {
+	out := []string{}
+	for _, v := range s.VMs {
+		if v.TimedOut && v.State != virt.StateShutOff {
+			out = append(out, v.Name)
+		}
+	}
+	return out
 }
 
 // MinHistoryInterval is the shortest gap between two records a rate is computed over: records

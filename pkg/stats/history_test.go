@@ -181,3 +181,41 @@ func TestHistoryRowsFromSample(t *testing.T) {
 		t.Errorf("row %+v", r)
 	}
 }
+
+// TestHistoryRowsLeaveOutTimedOut: three samples a minute apart of a VM reading 1 MiB/s, the
+// middle one timed out (its QEMU did not answer: disk counters missing, zero). Its row is left
+// out, so the history's disk rate is 1 MiB/s throughout: kept, its zeros would count as a
+// reset and the third record's real counters as a rate of twice the true one over the gap.
+func TestHistoryRowsLeaveOutTimedOut(t *testing.T) {
+	const mib = 1 << 20
+	sample := func(min int, timedOut bool) model.StatsSample {
+		cpu := uint64(min) * 1e9
+		disk := model.DiskStats{Name: "vda", ReadBytes: uint64(min) * 60 * mib, ReadRequests: uint64(min)}
+		if timedOut {
+			disk = model.DiskStats{Name: "vda", CountersMissing: true}
+		}
+		return model.StatsSample{Time: t0.Add(time.Duration(min) * time.Minute), HostCPUs: 4, VMs: []model.VMStats{
+			{Name: "web", UUID: "u-web", State: "running", VCPUs: 2, CPUTimeNanoseconds: &cpu, TimedOut: timedOut, Disks: []model.DiskStats{disk}},
+			{Name: "off", UUID: "u-off", State: "shut_off"},
+		}}
+	}
+	var rows []HistoryRow
+	for min, timedOut := range []bool{false, true, false} {
+		s := sample(min, timedOut)
+		rows = append(rows, HistoryRows(s)...)
+		if got := TimedOut(s); timedOut != (len(got) == 1 && got[0] == "web") || (!timedOut && got == nil) {
+			t.Errorf("sample %d: TimedOut %#v", min, got)
+		}
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d rows; want 2 (the timed-out sample and the shut-off VM left out)", len(rows))
+	}
+	h := SummariseHistory(rows)
+	if len(h) != 1 {
+		t.Fatalf("summary %+v; want one VM", h)
+	}
+	if h[0].CounterResets != 0 {
+		t.Errorf("%d counter resets; want none", h[0].CounterResets)
+	}
+	checkSummary(t, "disk read B/s", h[0].DiskReadBytesPerSecond, mib, mib, mib, mib, 1)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/statedb"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/hyper-nixos/hvctl/pkg/units"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +38,11 @@ Each record also prunes the history: samples older than --retention (config
 metrics.retention, 30d by default), then the oldest beyond --max-rows (config
 metrics.max_rows, 2000000 by default; 0 for no cap). Several recorders at once are safe: each
 writes in one transaction and waits (up to 5 s) for the others.
+
+A VM whose QEMU does not answer (hung, stopped) does not hold up the record: at half of
+--timeout the sample is asked again on a fresh connection, and that VM is left out of this
+record with a warning (listed under timed_out in --json). Its counters are cumulative, so the
+next record's rates cover the gap.
 
 It prints one line on stderr (nothing with -q), or with --json the result on stdout. A state
 directory that cannot be created or written (read-only, permission denied) fails with exit
@@ -103,12 +109,13 @@ func runRecord(ctx context.Context, o *RecordOptions) error {
 	}
 	defer db.Close()
 
-	conn, err := o.F.Connect(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	sample, err := stats.Sample(ctx, conn)
+	// Sampled as vmctl stats, top and the exporter sample: a VM whose QEMU does not answer
+	// (hung, SIGSTOPped) makes the Sampler ask again on a fresh connection at half the
+	// deadline, and comes back timed out, instead of the one call waiting out --timeout and
+	// the whole record failing.
+	sampler := &stats.Sampler{Open: func(ctx context.Context) (*virt.Conn, error) { return o.F.Connect(ctx, true) }}
+	defer sampler.Close()
+	sample, err := sampler.Sample(ctx)
 	if err != nil {
 		return errs.Wrap(err, "metrics record")
 	}
@@ -117,8 +124,11 @@ func runRecord(ctx context.Context, o *RecordOptions) error {
 	if err != nil {
 		return errs.Wrap(statedb.Classify(path, err), "metrics record")
 	}
-	res := model.RecordResult{Time: sample.Time.UTC(), URI: uri, Database: path, VMs: len(rows), PrunedRows: out.Pruned, Rows: out.Rows,
-		RetentionSeconds: int64(keep.MaxAge / time.Second), MaxRows: keep.MaxRows}
+	res := model.RecordResult{Time: sample.Time.UTC(), URI: uri, Database: path, VMs: len(rows), TimedOut: stats.TimedOut(sample),
+		PrunedRows: out.Pruned, Rows: out.Rows, RetentionSeconds: int64(keep.MaxAge / time.Second), MaxRows: keep.MaxRows}
+	for _, name := range res.TimedOut {
+		o.F.Warnf("VM %s did not answer in time (its QEMU is hung, stopped or busy with another job): not recorded this time; the next record's rates cover the gap", output.Escape(name))
+	}
 	if format.IsJSON() {
 		return output.WriteJSON(o.F.IO.Out, format, res)
 	}

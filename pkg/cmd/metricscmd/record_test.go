@@ -103,7 +103,7 @@ func TestRecordOnTestDriver(t *testing.T) {
 				t.Fatalf("--json: %v\n%s", err, out)
 			}
 			if res.VMs != 4 || res.Rows != 4 || res.Database != filepath.Join(state, "metrics.db") || res.RetentionSeconds != 30*86400 || res.MaxRows != 6 ||
-				!strings.Contains(out.String(), `"pruned_rows":0`) {
+				!strings.Contains(out.String(), `"pruned_rows":0`) || !strings.Contains(out.String(), `"timed_out":[]`) {
 				t.Errorf("result %s: want the fixture's 4 active VMs (web-01, web-02, batch paused, scratch)", out)
 			}
 			continue
