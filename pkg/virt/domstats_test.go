@@ -3,6 +3,7 @@ package virt
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +65,35 @@ func TestVMStatsTimedOut(t *testing.T) {
 	off := rawStats{Name: "off", Params: map[string]any{"state.state": int64(5), "balloon.current": uint64(32768)}}
 	if v := vmStats(off); v.TimedOut {
 		t.Errorf("a shut-off domain is timed out: %+v", v)
+	}
+}
+
+// TestVMStatsShutOffUsedNoCPU: libvirt 9.0 answers the cpu group for a shut-off domain with
+// the daemon's own CPU time (as `virsh domstats --cpu-total` printed it for an inactive domain:
+// 53.7 s, libvirtd's TIME in ps). A shut-off domain has no CPU counters.
+func TestVMStatsShutOffUsedNoCPU(t *testing.T) {
+	off := rawStats{Name: "off", Params: map[string]any{"state.state": int64(5), "cpu.time": uint64(53730000000),
+		"cpu.user": uint64(25240000000), "cpu.system": uint64(28490000000), "balloon.current": uint64(65536), "balloon.maximum": uint64(65536),
+		"vcpu.current": uint64(1), "vcpu.maximum": uint64(1), "block.count": uint64(0)}}
+	v := vmStats(off)
+	if v.CPUTimeNanoseconds != nil || v.CPUUserNanoseconds != nil || v.CPUSystemNanoseconds != nil {
+		t.Errorf("shut-off domain with CPU counters: %+v", v)
+	}
+	if v.MemoryBytes != 64<<20 || v.MaxMemoryBytes != 64<<20 || v.VCPUs != 1 {
+		t.Errorf("shut-off domain's definition lost: %+v", v)
+	}
+}
+
+// TestMergeStats: a domain in both calls (it started between them) is reported once, active.
+func TestMergeStats(t *testing.T) {
+	active := []rawStats{{Name: "a", UUID: "u-a", Params: map[string]any{"state.state": int64(1)}}, {Name: "b", UUID: "u-b", Params: map[string]any{"state.state": int64(1)}}}
+	inactive := []rawStats{{Name: "b", UUID: "u-b", Params: map[string]any{"state.state": int64(5)}}, {Name: "c", UUID: "u-c", Params: map[string]any{"state.state": int64(5)}}}
+	var got []string
+	for _, r := range mergeStats(active, inactive) {
+		got = append(got, r.Name+":"+vmStats(r).State)
+	}
+	if want := "a:running b:running c:shut_off"; strings.Join(got, " ") != want {
+		t.Errorf("merged %v; want %s", got, want)
 	}
 }
 
