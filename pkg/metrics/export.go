@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,26 +18,41 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
 // TextfileName is the file `metrics --textfile DIR` writes for node_exporter's textfile collector.
 const TextfileName = "hvctl.prom"
 
-// Registry holds the collector alone: no Go runtime or process metrics of a short-lived command.
-func Registry(c *Collector) *prometheus.Registry {
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	return reg
-}
+// Registry is what a short-lived command scrapes: the collector alone, no Go runtime or
+// process metrics.
+func Registry(c *Collector) prometheus.Gatherer { return c }
 
 // ServerRegistry is Registry plus the exporter's own Go runtime and process series (go_*,
 // process_*), as every long-running exporter has: its goroutines, memory and open descriptors
 // show whether timed-out scrapes leave anything behind.
-func ServerRegistry(c *Collector) *prometheus.Registry {
-	reg := Registry(c)
+func ServerRegistry(c *Collector) prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+	return joined{c, reg}
+}
+
+// joined gathers from each and merges the families by name. Unlike prometheus.Gatherers it
+// does not check every series again: the gatherers' names do not overlap (libvirt_*, hvctl_*
+// against go_*, process_*) and each checks its own.
+type joined []prometheus.Gatherer
+
+func (j joined) Gather() ([]*dto.MetricFamily, error) {
+	var all []*dto.MetricFamily
+	var errList []error
+	for _, g := range j {
+		mfs, err := g.Gather()
+		errList = append(errList, err)
+		all = append(all, mfs...)
+	}
+	slices.SortFunc(all, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return all, errors.Join(errList...)
 }
 
 // WriteText writes one scrape in Prometheus's text format.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,37 @@ func TestServeAndPush(t *testing.T) {
 	}
 	if u, _ := PushURL("http://vm:8428/custom/path"); u != "http://vm:8428/custom/path" {
 		t.Errorf("a URL with a path is used as given: %s", u)
+	}
+}
+
+// TestLabelValueNotUTF8: an image whose file name is not UTF-8 is exported with U+FFFD for the
+// bad byte; it used to panic the scrape (client_golang's MustNewConstMetric), which took
+// `metrics serve` down with it.
+func TestLabelValueNotUTF8(t *testing.T) {
+	c := &Collector{Sample: fixedSample, Images: func() []Image { return []Image{{Store: "isos", Name: "a\xffb.iso"}} }}
+	out := scrape(t, c)
+	if !strings.Contains(out, `hvctl_image_last_verified_timestamp_seconds{image="a`+"\uFFFD"+`b.iso",store="isos"} 0`) || !strings.Contains(out, "\nlibvirt_up 1\n") {
+		t.Errorf("scrape with a non-UTF-8 image name:\n%s", out)
+	}
+}
+
+// TestServerRegistryMerges: the exporter's own go_*/process_* families join the collector's
+// in name order, each once.
+func TestServerRegistryMerges(t *testing.T) {
+	mfs, err := ServerRegistry(&Collector{Sample: fixedSample}).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+		t.Errorf("families not sorted or repeated: %v", names)
+	}
+	for _, want := range []string{"go_goroutines", "libvirt_up", "libvirt_domain_info_state"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %s in %v", want, names)
+		}
 	}
 }
