@@ -3,20 +3,24 @@
 # prometheus-libvirt-exporter (one RPC per domain) and a `virsh domstats`-per-domain loop (the bash
 # way), on a real libvirtd with N inactive domains (diskless) plus G running TCG test guests
 # (the e2e guest ISO as CD-ROM, a NIC on an isolated network of their own), in one run. Reports
-# median wall time, peak RSS, series per domain, and `metrics serve` RSS before and after many
-# scrapes. Everything it defines is named t-metrics-… and removed at exit. Not a test: not run
-# in CI. Needs root, a running libvirtd, curl and the prometheus-libvirt-exporter package; take
-# the e2e lock (flock /tmp/hvctl-e2e.lock) on a shared machine.
+# median wall time, peak RSS, series per domain, and `metrics serve` RSS over many scrapes,
+# sampled every 250. First, before the inactive domains are defined, the like-for-like run:
+# `metrics serve` against prometheus-libvirt-exporter on the running guests alone (all that
+# exporter covers). Everything it defines is named $HVCTL_BENCH_PREFIX… (t-metrics-…) and removed
+# at exit. Not a test: not run in CI. Needs root, a running libvirtd, curl and the
+# prometheus-libvirt-exporter package; take the e2e lock (flock /tmp/hvctl-e2e.lock) on a
+# shared machine.
 # Usage: bench/metrics.sh [N] [RUNS] [SCRAPES] [G]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 runs=${2:-21}
-scrapes=${3:-1000}
+scrapes=${3:-5000}
 guests=${4:-10}
 iso=${HVCTL_GUEST_ISO:-/var/lib/libvirt/images/hvctl-guest/guest.iso}
-uri=qemu:///system
-net=t-metrics-bench
+uri=${HVCTL_BENCH_URI:-qemu:///system}
+prefix=${HVCTL_BENCH_PREFIX:-t-metrics}
+net=$prefix-bench
 export PATH=/usr/local/go/bin:$PATH
 [[ $(id -u) -eq 0 ]] || { echo "bench: run as root (it defines $n domains on $uri)" >&2; exit 2; }
 for p in time curl prometheus-libvirt-exporter; do
@@ -31,8 +35,8 @@ pids=()
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for ((i = 0; i < guests; i++)); do printf 'destroy t-metrics-g%02d\nundefine t-metrics-g%02d\n' "$i" "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
-	for ((i = 0; i < n; i++)); do printf 'undefine t-metrics-b%04d\n' "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
+	for ((i = 0; i < guests; i++)); do printf 'destroy %s-g%02d\nundefine %s-g%02d\n' "$prefix" "$i" "$prefix" "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
+	for ((i = 0; i < n; i++)); do printf 'undefine %s-b%04d\n' "$prefix" "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
 	virsh -c "$uri" net-destroy "$net" >/dev/null 2>&1 || true
 	virsh -c "$uri" net-undefine "$net" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
@@ -50,7 +54,7 @@ XML
 	virsh -c "$uri" net-define "$tmp/net.xml" >/dev/null && virsh -c "$uri" net-start "$net" >/dev/null
 	for ((i = 0; i < guests; i++)); do
 		cat >"$tmp/g$i.xml" <<XML
-<domain type='qemu'><name>t-metrics-g$(printf %02d "$i")</name><memory unit='MiB'>160</memory><vcpu>1</vcpu>
+<domain type='qemu'><name>$prefix-g$(printf %02d "$i")</name><memory unit='MiB'>160</memory><vcpu>1</vcpu>
 <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='cdrom'/></os><features><acpi/></features>
 <devices><disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='$iso'/><target dev='sda' bus='sata'/><readonly/></disk>
 <interface type='network'><source network='$net'/><model type='virtio'/></interface>
@@ -58,22 +62,12 @@ XML
 XML
 		# Defined first, so cleanup's undefine finds it whatever happens.
 		virsh -c "$uri" define "$tmp/g$i.xml" >/dev/null
-		virsh -c "$uri" start "t-metrics-g$(printf %02d "$i")" >/dev/null
+		virsh -c "$uri" start "$prefix-g$(printf %02d "$i")" >/dev/null
 	done
 fi
 
-echo "bench: defining $n inactive domains" >&2
-for ((i = 0; i < n; i++)); do
-	cat >"$tmp/d$i.xml" <<XML
-<domain type='qemu'><name>t-metrics-b$(printf %04d "$i")</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
-<os><type arch='x86_64'>hvm</type></os></domain>
-XML
-	echo "define $tmp/d$i.xml"
-done | virsh -c "$uri" -q >/dev/null
 # Let the guests boot past their busiest part before anything is timed.
 if ((guests > 0)); then sleep 45; fi
-domains=$(virsh -c "$uri" list --all --name | grep -c . || true)
-running=$(virsh -c "$uri" list --name | grep -c . || true)
 
 # The two exporters run on loopback; their scrape is timed with curl.
 serve_port=$(free_port)
@@ -86,6 +80,40 @@ pids+=($!)
 for port in "$serve_port" "$exporter_port"; do
 	for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break; sleep 0.2; done
 done
+
+# median NAME...: the median of each command's samples, in seconds.
+median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {printf "%.4f", a[int((NR+1)/2)] / 1e6}'; }
+timed() { # timed CMD...: microseconds
+	local start end
+	start=$(date +%s%N)
+	"$@" >/dev/null 2>&1
+	end=$(date +%s%N)
+	echo $(((end - start) / 1000))
+}
+
+# Like for like: the running guests alone, which is all prometheus-libvirt-exporter covers.
+like_serve="" like_exporter=""
+for ((r = 0; r <= runs; r++)); do
+	s1=$(timed curl -sf "http://127.0.0.1:$serve_port/metrics")
+	s2=$(timed curl -sf "http://127.0.0.1:$exporter_port/metrics")
+	((r == 0)) && continue # warm-up round
+	like_serve+="$s1 " like_exporter+="$s2 "
+done
+like_domains=$(virsh -c "$uri" list --all --name | grep -c . || true)
+like_running=$(virsh -c "$uri" list --name | grep -c . || true)
+like_hv_series=$(curl -sf "http://127.0.0.1:$serve_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_' || true)
+like_ex_series=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_\|^promhttp_' || true)
+
+echo "bench: defining $n inactive domains" >&2
+for ((i = 0; i < n; i++)); do
+	cat >"$tmp/d$i.xml" <<XML
+<domain type='qemu'><name>$prefix-b$(printf %04d "$i")</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type></os></domain>
+XML
+	echo "define $tmp/d$i.xml"
+done | virsh -c "$uri" -q >/dev/null
+domains=$(virsh -c "$uri" list --all --name | grep -c . || true)
+running=$(virsh -c "$uri" list --name | grep -c . || true)
 
 names=(metrics serve domstats exporter loop)
 declare -A cmdline=(
@@ -123,6 +151,9 @@ for name in metrics domstats; do
 		((k > rss[$name])) && rss[$name]=$k
 	done
 done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+per() { awk -v s="$1" -v d="$2" 'BEGIN {printf "%.1f", s / d}'; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; } # a server's peak RSS so far, KiB
 rss[exporter]=$(hwm "${pids[1]}")
 
@@ -130,20 +161,26 @@ series() { grep -vc '^#' || true; }
 hv_series=$(bin/hvctl -c "$uri" metrics | series)
 ex_series=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^go_\|^process_\|^promhttp_' | series)
 
+# The server's RSS every 250 scrapes (and the Go heap it reports itself): a plateau or a leak.
 rss_before=$(ps -o rss= -p "$serve_pid" | tr -d ' ')
+rss_series="" heap_series=""
 serve_start=$(date +%s)
-for ((i = 0; i < scrapes; i++)); do curl -sf "http://127.0.0.1:$serve_port/metrics" >/dev/null; done
+for ((i = 1; i <= scrapes; i++)); do
+	if ((i % 250 == 0)); then
+		heap=$(curl -sf "http://127.0.0.1:$serve_port/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%.1f", $2 / 1048576}')
+		rss_series+="$(mib "$(ps -o rss= -p "$serve_pid" | tr -d ' ')") " heap_series+="$heap "
+	else
+		curl -sf "http://127.0.0.1:$serve_port/metrics" >/dev/null
+	fi
+done
 serve_secs=$(($(date +%s) - serve_start))
 rss_after=$(ps -o rss= -p "$serve_pid" | tr -d ' ')
 rss_peak=$(hwm "$serve_pid")
-running_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c 'domain="t-metrics-g00"' || true)
-inactive_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c 'domain="t-metrics-b0000"' || true)
-ex_running=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -c 'domain="t-metrics-g00"' || true)
+running_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c "domain=\"$prefix-g00\"" || true)
+inactive_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c "domain=\"$prefix-b0000\"" || true)
+ex_running=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -c "domain=\"$prefix-g00\"" || true)
 
 loopfull=$(awk -v t="${wall[loop]}" -v l=$loop -v n="$domains" 'BEGIN {printf "%.2f", t * n / l}')
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-per() { awk -v s="$1" -v d="$2" 'BEGIN {printf "%.1f", s / d}'; }
 
 cat <<TABLE
 libvirt $(virsh -c "$uri" version --daemon 2>/dev/null | awk '/daemon/ {print $NF}'), $domains domains ($running running), $(nproc) CPUs, median of $runs rounds
@@ -158,4 +195,15 @@ libvirt $(virsh -c "$uri" version --daemon 2>/dev/null | awk '/daemon/ {print $N
 
 series: hvctl $hv_series ($(per "$hv_series" "$domains") per domain; a running guest $running_series, an inactive domain $inactive_series), prometheus-libvirt-exporter $ex_series ($(per "$ex_series" "$domains") per domain; a running guest $ex_running; Go runtime series left out)
 metrics serve RSS: $(mib "$rss_before") MiB before, $(mib "$rss_after") MiB after $scrapes more scrapes (${serve_secs}s), peak $(mib "$rss_peak") MiB
+every 250 scrapes, RSS MiB: $rss_series
+every 250 scrapes, Go heap in use MiB: $heap_series
+
+Like for like, before the inactive domains were defined: $like_domains domains ($like_running running), median of $runs rounds
+
+| what | wall s | series |
+|---|---|---|
+| hvctl metrics serve, one scrape (curl) | $(median "$like_serve") | $like_hv_series |
+| prometheus-libvirt-exporter, one scrape (curl) | $(median "$like_exporter") | $like_ex_series |
+
+hvctl metrics serve ÷ prometheus-libvirt-exporter: $(ratio "${wall[serve]}" "${wall[exporter]}") with the $n inactive domains, $(ratio "$(median "$like_serve")" "$(median "$like_exporter")") on the running guests alone
 TABLE
