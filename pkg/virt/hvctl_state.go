@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hyper-nixos/hvctl/pkg/domainxml"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirt"
 )
@@ -64,6 +65,9 @@ func (c *Conn) fillHvctlState(ctx context.Context, vms []model.VM) error {
 		}
 		st, err := d.HvctlState(ctx, vm.State != StateShutOff && vm.State != StateCrashed)
 		d.Free()
+		if errs.KindOf(err) == errs.NotFound {
+			continue // it went away after the lookup
+		}
 		if err != nil {
 			return err
 		}
