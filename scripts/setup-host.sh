@@ -37,8 +37,8 @@ if [[ -c /dev/kvm ]] && ! getent group kvm >/dev/null; then
 fi
 if [[ -c /dev/kvm ]] && [[ $(stat -c %G:%a /dev/kvm) != kvm:660 ]]; then
 	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
-	if pkill -x libvirtd; then
-		for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
+	if pkill --ns $$ --nslist mnt -x libvirtd; then
+		for _ in $(seq 1 50); do pgrep --ns $$ --nslist mnt -x libvirtd >/dev/null || break; sleep 0.1; done
 	fi
 fi
 
@@ -46,11 +46,11 @@ start_daemon() { # name, then command
 	local name=$1; shift
 	# A daemon on its way out (just signalled) still shows in pgrep: let it finish first.
 	for _ in $(seq 1 100); do
-		pgrep -x "$name" >/dev/null || break
+		pgrep --ns $$ --nslist mnt -x "$name" >/dev/null || break
 		[[ $name != libvirtd || -S /run/libvirt/libvirt-sock ]] && return 0
 		sleep 0.1
 	done
-	if pgrep -x "$name" >/dev/null; then return 0; fi
+	if pgrep --ns $$ --nslist mnt -x "$name" >/dev/null; then return 0; fi
 	if [[ -d /run/systemd/system ]]; then
 		systemctl start "$name" && return 0
 	fi

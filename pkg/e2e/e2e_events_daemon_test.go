@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,8 +116,9 @@ func TestEventsNATS(t *testing.T) {
 	expect("stopped", "destroyed", 30*time.Second)
 
 	// libvirtd restarts under the stream.
-	if out, err := exec.Command("pkill", "-x", "libvirtd").CombinedOutput(); err != nil {
-		t.Fatalf("pkill libvirtd: %v %s", err, out)
+	// Only ours: the second host's or a benchmark's libvirtd in other namespaces stays.
+	if err := syscall.Kill(libvirtdPID(t), syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping libvirtd: %v", err)
 	}
 	host := waitFor(t, msgs, "disconnected record", 60*time.Second, func(d delivered) bool { return d.rec.Type == "disconnected" })
 	if want := "hvctl." + events.SubjectToken(host.rec.Host) + ".host.disconnected"; host.subject != want || host.rec.Kind != "host" {
@@ -141,11 +143,7 @@ func TestEventsNATS(t *testing.T) {
 
 	// A frozen daemon (SIGSTOP) closes no socket: keepalive notices it, the stream says so, and
 	// resyncs once the daemon runs again.
-	pid, err := exec.Command("pgrep", "-x", "libvirtd").Output()
-	if err != nil {
-		t.Fatalf("pgrep libvirtd: %v", err)
-	}
-	daemonPID := strings.Fields(string(pid))[0]
+	daemonPID := strconv.Itoa(libvirtdPID(t))
 	if out, err := exec.Command("kill", "-STOP", daemonPID).CombinedOutput(); err != nil {
 		t.Fatalf("kill -STOP libvirtd: %v %s", err, out)
 	}

@@ -24,15 +24,30 @@ const interruptVM = "t-vmsafe-int"
 // libvirtdPID is the process of the daemon behind qemu:///system.
 func libvirtdPID(t *testing.T) int {
 	t.Helper()
-	out, err := exec.Command("pidof", "-s", "libvirtd").Output()
-	if err != nil {
-		t.Fatalf("pidof libvirtd: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	// pidof would pick any libvirtd: the second host's (scripts/second-host.sh) or a benchmark's
+	// private daemon run in other mount namespaces, and freezing one of those proves nothing. Ours
+	// is the one whose mount namespace is this process's.
+	ours, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pid
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	var pids []int
+	for _, comm := range comms {
+		name, err := os.ReadFile(comm)
+		if err != nil || strings.TrimSpace(string(name)) != "libvirtd" {
+			continue
+		}
+		dir := filepath.Dir(comm)
+		if ns, err := os.Readlink(filepath.Join(dir, "ns", "mnt")); err == nil && ns == ours {
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != 1 {
+		t.Fatalf("want one libvirtd in this mount namespace, found %v", pids)
+	}
+	return pids[0]
 }
 
 // freeze stops libvirtd; the returned thaw (also run at cleanup, whatever happens) resumes it.
