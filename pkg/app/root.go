@@ -90,6 +90,7 @@ tree directly.`,
 	root.Version = versioncmd.String()
 	root.SetVersionTemplate(prog + " {{.Version}}\n")
 	rejectUnknownSubcommands(root)
+	refuseEmptyFlagValues(root)
 	rejectUnknownHelpTopics(root)
 	exampleGroups(root)
 	help := root.HelpFunc()

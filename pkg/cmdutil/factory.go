@@ -179,6 +179,10 @@ const (
 	// AnnTimeoutHelp says what --timeout means by default for a command that bounds its own
 	// work ("60s per VM"), for help and man pages.
 	AnnTimeoutHelp = "hvctl/timeout-help"
+	// AnnEmptyOK, a flag annotation (cmd.Flags().SetAnnotation), marks a string flag whose
+	// empty value means what leaving it out means (an empty description); every other flag
+	// given an empty value is a usage error.
+	AnnEmptyOK = "hvctl/empty-ok"
 )
 
 // TimeoutDefault is what --timeout is for cmd when not given, as help and man pages show it.

@@ -45,6 +45,7 @@ func NewCmdSnapshotCreate(f *cmdutil.Factory, runF func(context.Context, *Snapsh
 		},
 	}
 	cmd.Flags().StringVar(&opts.Description, "description", "", "what the snapshot is for")
+	_ = cmd.Flags().SetAnnotation("description", cmdutil.AnnEmptyOK, []string{"true"}) // an empty description is none
 	f.AddOutputFlags(cmd)
 	return cmd
 }
