@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -14,7 +15,6 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
-	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
 
 // hostAudit is the audit of one host of --host.
@@ -31,25 +31,27 @@ func runRunHosts(ctx context.Context, o *RunOptions, waivers []auditreport.Waive
 	if err != nil {
 		return err
 	}
-	per, fanErr := cmdutil.FanOut(ctx, f, o.Cmd, &o.Hosts, hosts, true,
-		func(ctx context.Context, h cmdutil.Host, _ *virt.Conn) ([]hostAudit, error) {
-			// auditOne opens its own connection: read-write where it may (the secure XML).
-			a, err := auditOne(ctx, f.ForHost(h.URI), o, waivers)
-			if err != nil {
-				return nil, err
-			}
-			if a.run != nil {
-				nameHost(a.run, h.Name)
-			}
-			return []hostAudit{{h.Name, a}}, nil
-		})
-	if per == nil && fanErr != nil {
+	// auditOne opens each host's connection itself: read-write where it may (the secure XML).
+	per := make([]audited, len(hosts))
+	failures := cmdutil.EachHost(ctx, &o.Hosts, hosts, func(ctx context.Context, i int, h cmdutil.Host) error {
+		a, err := auditOne(ctx, f.ForHost(h.URI), o, waivers)
+		if a.run != nil {
+			nameHost(a.run, h.Name)
+		}
+		per[i] = a
+		return err
+	})
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
+		return err
+	}
+	fanErr := f.HostsOutcome(o.Cmd, &o.Hosts, hosts, failures)
+	if fanErr != nil && errs.KindOf(fanErr) != errs.Partial {
 		return fanErr
 	}
 	var runs []hostAudit
-	for _, a := range per {
-		if a.run != nil { // --vm matched nothing there
-			runs = append(runs, a)
+	for i, a := range per {
+		if failures[i] == nil && a.run != nil { // no run: --vm matched nothing there
+			runs = append(runs, hostAudit{hosts[i].Name, a})
 		}
 	}
 	slices.SortStableFunc(runs, func(a, b hostAudit) int { return cmp.Compare(a.host, b.host) })

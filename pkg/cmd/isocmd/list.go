@@ -3,17 +3,18 @@ package isocmd
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/units"
-	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -106,29 +107,36 @@ func runListHosts(ctx context.Context, o *ListOptions, format output.Format) err
 	if err != nil {
 		return err
 	}
+	// Each host's stores are read over the connections their code opens (a remote store's
+	// records are downloaded over a read-write one).
 	type found struct {
-		host     string
 		entries  []model.Image
 		warnings []string
 	}
-	// The stores' own code opens the connections it needs (a remote store's records are
-	// downloaded over a read-write one): FanOut's checks that the host answers in time.
-	per, fanErr := cmdutil.FanOut(ctx, f, o.Cmd, &o.Hosts, hosts, true,
-		func(ctx context.Context, h cmdutil.Host, _ *virt.Conn) ([]found, error) {
-			entries, warnings, err := listStores(ctx, f.ForHost(h.URI))
-			for i := range entries {
-				entries[i].Host = h.Name
-			}
-			return []found{{h.Name, entries, warnings}}, err
-		})
-	if per == nil && fanErr != nil {
+	per := make([]found, len(hosts))
+	failures := cmdutil.EachHost(ctx, &o.Hosts, hosts, func(ctx context.Context, i int, h cmdutil.Host) error {
+		entries, warnings, err := listStores(ctx, f.ForHost(h.URI))
+		for j := range entries {
+			entries[j].Host = h.Name
+		}
+		per[i] = found{entries, warnings}
+		return err
+	})
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
+		return err
+	}
+	fanErr := f.HostsOutcome(o.Cmd, &o.Hosts, hosts, failures)
+	if fanErr != nil && errs.KindOf(fanErr) != errs.Partial {
 		return fanErr
 	}
 	entries := []model.Image{}
-	for _, p := range per {
+	for i, p := range per {
+		if failures[i] != nil {
+			continue
+		}
 		entries = append(entries, p.entries...)
 		for _, w := range p.warnings {
-			f.Infof("%s: warning: host %s: %s", f.Prog, p.host, w)
+			f.Infof("%s: warning: host %s: %s", f.Prog, hosts[i].Name, w)
 		}
 	}
 	slices.SortStableFunc(entries, func(a, b model.Image) int {

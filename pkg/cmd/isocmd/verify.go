@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/output"
-	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -152,6 +152,9 @@ func verifyStores(ctx context.Context, f *cmdutil.Factory, names []string, all b
 			asked = name
 		}
 		s, rec, err := find(ctx, f, name)
+		if k := errs.KindOf(err); k == errs.Unreachable || k == errs.Timeout {
+			return nil, err // the store's host, not the image: nothing can be verified
+		}
 		if err == nil {
 			if remote(f) {
 				err = verifyRemote(ctx, f, filepath.Join(s.dir, rec.Name), rec)
@@ -179,49 +182,52 @@ func runVerifyHosts(ctx context.Context, o *VerifyOptions, format output.Format)
 	if err != nil {
 		return err
 	}
-	isHost := func(name string) bool {
-		return slices.ContainsFunc(hosts, func(h cmdutil.Host) bool { return h.Name == name })
-	}
+	isHost := cmdutil.IsHostIn(hosts)
 	type found struct {
 		results []checked
 		have    []string // the names asked for (as given) that this host has
 	}
-	per, fanErr := cmdutil.FanOut(ctx, f, o.Cmd, &o.Hosts, hosts, true,
-		func(ctx context.Context, h cmdutil.Host, _ *virt.Conn) ([]found, error) {
-			var fd found
-			var names []string
-			for _, n := range o.Names {
-				if here, ok := cmdutil.PatternsForHost([]string{n}, h.Name, isHost); ok {
-					names = append(names, here[0])
-				}
+	per := make([]found, len(hosts))
+	failures := cmdutil.EachHost(ctx, &o.Hosts, hosts, func(ctx context.Context, i int, h cmdutil.Host) error {
+		var names []string
+		for _, n := range o.Names {
+			if here, ok := cmdutil.PatternsForHost([]string{n}, h.Name, isHost); ok {
+				names = append(names, here[0])
 			}
-			if !o.All && len(names) == 0 {
-				return []found{fd}, nil // nothing asked for is on this host
+		}
+		if !o.All && len(names) == 0 {
+			return nil // nothing asked for is on this host
+		}
+		results, err := verifyStores(ctx, f.ForHost(h.URI), names, o.All)
+		if err != nil {
+			return err
+		}
+		for _, c := range results {
+			if c.asked != "" && !c.row.OK && c.kind == errs.NotFound {
+				continue // not on this host: maybe on another
 			}
-			results, err := verifyStores(ctx, f.ForHost(h.URI), names, o.All)
-			if err != nil {
-				return nil, err
+			c.row.Host = h.Name
+			per[i].results = append(per[i].results, c)
+			if c.asked != "" {
+				per[i].have = append(per[i].have, c.asked, h.Name+":"+c.asked)
 			}
-			for _, c := range results {
-				if c.asked != "" && !c.row.OK && c.kind == errs.NotFound {
-					continue // not on this host: maybe on another
-				}
-				c.row.Host = h.Name
-				fd.results = append(fd.results, c)
-				if c.asked != "" {
-					fd.have = append(fd.have, c.asked, h.Name+":"+c.asked)
-				}
-			}
-			return []found{fd}, nil
-		})
-	if per == nil && fanErr != nil {
+		}
+		return nil
+	})
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
+		return err
+	}
+	fanErr := f.HostsOutcome(o.Cmd, &o.Hosts, hosts, failures)
+	if fanErr != nil && errs.KindOf(fanErr) != errs.Partial {
 		return fanErr
 	}
 	var results []checked
 	var have []string
-	for _, p := range per {
-		results = append(results, p.results...)
-		have = append(have, p.have...)
+	for i, p := range per {
+		if failures[i] == nil {
+			results = append(results, p.results...)
+			have = append(have, p.have...)
+		}
 	}
 	slices.SortStableFunc(results, func(a, b checked) int { return cmp.Compare(a.row.Host, b.row.Host) })
 	rows := []model.ImageCheck{}

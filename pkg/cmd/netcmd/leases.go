@@ -108,7 +108,7 @@ func runLeasesHosts(ctx context.Context, o *LeasesOptions, format output.Format)
 	if err != nil {
 		return err
 	}
-	isHost := hostNamed(hosts)
+	isHost := cmdutil.IsHostIn(hosts)
 	type found struct {
 		leases  []model.Lease
 		matched []string // the targets that named a network of this host

@@ -1,7 +1,6 @@
 package netcmd
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -82,7 +81,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 		return err
 	}
 	if o.Hosts.Enabled() {
-		return runListHosts(ctx, o, format)
+		return runListHosts(ctx, o)
 	}
 	conn, err := o.F.Connect(ctx, true)
 	if err != nil {
@@ -113,55 +112,28 @@ func runList(ctx context.Context, o *ListOptions) error {
 
 // runListHosts lists the networks of several hosts at once, ordered by host then name. A plain
 // name is missing only when no host that answered has it (qualified, only that host).
-func runListHosts(ctx context.Context, o *ListOptions, format output.Format) error {
-	hosts, err := o.F.ResolveHosts(&o.Hosts)
-	if err != nil {
-		return err
-	}
-	isHost := hostNamed(hosts)
-	type found struct {
-		rows  []model.Network
-		names []string // every network of the host, bare and as host:name
-	}
-	per, fanErr := cmdutil.FanOut(ctx, o.F, o.Cmd, &o.Hosts, hosts, true,
-		func(ctx context.Context, h cmdutil.Host, conn *virt.Conn) ([]found, error) {
+func runListHosts(ctx context.Context, o *ListOptions) error {
+	rows := cmdutil.HostRows[model.Network]{Columns: listColumns,
+		Host: func(n *model.Network) *string { return &n.Host }, Name: func(n model.Network) string { return n.Name }}
+	err := cmdutil.ListHosts(ctx, o.F, o.Cmd, &o.Hosts, "network", o.Patterns, rows,
+		func(ctx context.Context, conn *virt.Conn, patterns []string) ([]model.Network, []string, error) {
 			all, err := conn.Networks(ctx)
 			if err != nil {
-				return nil, errs.Wrap(err, "list")
+				return nil, nil, errs.Wrap(err, "list")
 			}
-			patterns, applies := cmdutil.PatternsForHost(o.Patterns, h.Name, isHost)
-			var fd found
+			var matching []model.Network
+			names := make([]string, 0, len(all))
 			for _, n := range all {
-				fd.names = append(fd.names, n.Name, h.Name+":"+n.Name)
-				if applies && cmdutil.MatchAny(patterns, n.Name) {
-					n.Host = h.Name
-					fd.rows = append(fd.rows, n)
+				names = append(names, n.Name)
+				if cmdutil.MatchAny(patterns, n.Name) {
+					matching = append(matching, n)
 				}
 			}
-			return []found{fd}, nil
+			return matching, names, nil
 		})
-	if per == nil && fanErr != nil {
-		return fanErr
-	}
-	rows := []model.Network{}
-	var names []string
-	for _, p := range per {
-		rows = append(rows, p.rows...)
-		names = append(names, p.names...)
-	}
-	slices.SortStableFunc(rows, func(a, b model.Network) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
-	})
-	cols := append([]output.Column[model.Network]{{Header: "host", Value: func(n model.Network) string { return n.Host }}}, listColumns...)
-	if err := output.List(o.F.IO.Out, format, rows, cols, func(n model.Network) string { return n.Host + ":" + n.Name }); err != nil {
-		return err
-	}
-	if fanErr != nil { // a host that did not answer may hold a name asked for: say that first
-		return fanErr
-	}
 	var missing *errs.Error
-	if errors.As(cmdutil.MissingNames("network", o.Patterns, names), &missing) {
+	if errors.As(err, &missing) && missing.Kind == errs.NotFound && missing.Hint == "" {
 		return missing.WithHint("see them with: netctl list --host %s", strings.Join(o.Hosts.Hosts, ","))
 	}
-	return nil
+	return err
 }

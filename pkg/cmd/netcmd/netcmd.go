@@ -6,7 +6,6 @@ package netcmd
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -122,13 +121,5 @@ func networkPairs(n model.Network) [][2]string {
 		{"persistent", output.YesNo(n.Persistent)}, {"forward", n.Forward}, {"bridge", output.Dash(n.Bridge)},
 		{"address", cidrs(n)}, {"dhcp", dhcp(n)}, {"reserved", reservations(n)}, {"leases", leaseCount(n)},
 		{"used by", output.Dash(strings.Join(n.UsedBy, ", "))},
-	}
-}
-
-// hostNamed says whether a name is one of the hosts a command runs on: what makes HOST:PATTERN
-// a qualified pattern rather than a name with a colon.
-func hostNamed(hosts []cmdutil.Host) func(string) bool {
-	return func(name string) bool {
-		return slices.ContainsFunc(hosts, func(h cmdutil.Host) bool { return h.Name == name })
 	}
 }
