@@ -509,3 +509,90 @@ func (d *Domain) RemoveMigrationLeftover(ctx context.Context) error {
 func (d *Domain) Persistent(ctx context.Context) (bool, error) {
 	return call(ctx, d.c, "persistent "+d.Name, d.d.IsPersistent)
 }
+
+// DiskCopy is where --copy-storage all will create a disk's copy on the target: a volume of a
+// pool (Pool, Volume) or a file (Path) in the pool over its directory.
+type DiskCopy struct {
+	Dev          string
+	Pool, Volume string
+	Path         string
+}
+
+func (dc DiskCopy) String() string {
+	if dc.Path != "" {
+		return dc.Path
+	}
+	return dc.Pool + "/" + dc.Volume
+}
+
+// MissingDiskCopies lists the writable disks of def that are not on dst now, so that a
+// --copy-storage all move creates them there. After a failed move these are partial copies
+// the move made, not disks of anyone's: RemoveDiskCopy takes them away again.
+func MissingDiskCopies(ctx context.Context, dst *Conn, def *libvirtxml.Domain) ([]DiskCopy, error) {
+	if def.Devices == nil {
+		return nil, nil
+	}
+	var out []DiskCopy
+	for _, disk := range def.Devices.Disks {
+		if disk.Source == nil || disk.Target == nil || disk.ReadOnly != nil || disk.Shareable != nil || disk.Device == "cdrom" || disk.Device == "floppy" {
+			continue
+		}
+		var (
+			dc  DiskCopy
+			err error
+		)
+		switch {
+		case disk.Source.Volume != nil:
+			dc = DiskCopy{Dev: disk.Target.Dev, Pool: disk.Source.Volume.Pool, Volume: disk.Source.Volume.Volume}
+			_, err = dst.volumeInPool(ctx, dc.Pool, dc.Volume)
+		case disk.Source.File != nil && disk.Source.File.File != "":
+			dc = DiskCopy{Dev: disk.Target.Dev, Path: disk.Source.File.File}
+			_, err = dst.volumeAt(ctx, dc.Path)
+		default:
+			continue
+		}
+		switch {
+		case err == nil: // there already: libvirt copies onto it, and it is not ours to remove
+		case IsCode(err, libvirt.ERR_NO_STORAGE_VOL) || IsCode(err, libvirt.ERR_NO_STORAGE_POOL):
+			out = append(out, dc)
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// RemoveDiskCopy deletes a copy a failed move left on this (the target) host, if it is there.
+// It reports whether there was one.
+func (c *Conn) RemoveDiskCopy(ctx context.Context, dc DiskCopy) (bool, error) {
+	return call(ctx, c, "remove the copy "+dc.String(), func() (bool, error) {
+		var (
+			v   *libvirt.StorageVol
+			err error
+		)
+		if dc.Path != "" {
+			// The copy is a new file in the pool's directory: the pool must look again to see it.
+			if p, perr := c.c.LookupStoragePoolByTargetPath(filepath.Dir(dc.Path)); perr == nil {
+				_ = p.Refresh(0)
+				_ = p.Free()
+			}
+			v, err = c.c.LookupStorageVolByPath(dc.Path)
+		} else {
+			p, perr := c.c.LookupStoragePoolByName(dc.Pool)
+			if perr != nil {
+				return false, perr
+			}
+			defer p.Free()
+			_ = p.Refresh(0)
+			v, err = p.LookupStorageVolByName(dc.Volume)
+		}
+		if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer v.Free()
+		return true, v.Delete(0)
+	})
+}

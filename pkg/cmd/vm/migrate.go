@@ -266,6 +266,14 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		o.F.Warnf("%s: %s", o.Name, n)
 	}
 
+	// What --copy-storage all will create there; a failed move's partial copies are removed.
+	var copies []virt.DiskCopy
+	if live && o.CopyStorage == "all" {
+		if copies, err = virt.MissingDiskCopies(ctx, dst, def); err != nil {
+			return errs.Wrap(err, "migrate %s: checking %s", o.Name, tgt.name)
+		}
+	}
+
 	mode := "live"
 	if !live {
 		mode = "offline"
@@ -285,7 +293,9 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	})
 	bar.Finish()
 	if err != nil {
-		cleanupTarget(o.F, dst, def.UUID, o.Name, tgt.name)
+		if cleanupTarget(o.F, dst, def.UUID, o.Name, tgt.name) {
+			removeCopies(o.F, dst, copies, o.Name, tgt.name)
+		}
 		if errors.Is(err, virt.ErrMigrationAborted) {
 			if errs.KindOf(err) == errs.Interrupted {
 				// The root reports an interrupt as one line, "interrupted"; what it left is said here.
@@ -336,21 +346,44 @@ func postcopySummary(m model.Migration) string {
 // cleanupTarget removes what a failed or aborted move left on the target: libvirt normally
 // does, but a definition written before the failure would otherwise stay. The preflight made
 // sure nothing with this UUID was there before, and a copy that runs there is never touched.
-func cleanupTarget(f *cmdutil.Factory, dst *virt.Conn, uuid, name, host string) {
+// It reports whether the target is left without the domain.
+func cleanupTarget(f *cmdutil.Factory, dst *virt.Conn, uuid, name, host string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	left, err := dst.DomainByUUID(ctx, uuid)
+	if errs.KindOf(err) == errs.NotFound {
+		return true
+	}
 	if err != nil {
-		return
+		f.Warnf("%s: could not check what the failed move left on %s: %v", name, host, err)
+		return false
 	}
 	defer left.Free()
 	state, _, err := left.State(ctx)
 	if err != nil || state == virt.StateRunning {
 		f.Warnf("%s: the failed move left a copy on %s (%s); check it before removing it", name, host, state)
-		return
+		return false
 	}
 	if err := left.RemoveMigrationLeftover(ctx); err != nil {
 		f.Warnf("%s: the failed move left a definition on %s that could not be removed: %v", name, host, err)
+		return false
+	}
+	return true
+}
+
+// removeCopies deletes the disk copies a failed --copy-storage all move created on the target
+// (libvirt creates them and leaves them when the move fails): they were not there before it.
+func removeCopies(f *cmdutil.Factory, dst *virt.Conn, copies []virt.DiskCopy, name, host string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, dc := range copies {
+		removed, err := dst.RemoveDiskCopy(ctx, dc)
+		switch {
+		case err != nil:
+			f.Warnf("%s: the failed move left its partial copy of disk %s on %s (%s) and it could not be removed: %v", name, dc.Dev, host, dc, err)
+		case removed:
+			f.Infof("%s: removed the partial copy of disk %s on %s (%s)", name, dc.Dev, host, dc)
+		}
 	}
 }
 

@@ -163,3 +163,67 @@ func TestPostcopyDue(t *testing.T) {
 		}
 	}
 }
+
+// MissingDiskCopies names the writable disks a --copy-storage all move would create on the
+// target (not those there already, nor read-only media); RemoveDiskCopy takes such a copy
+// away again, and says when there was none.
+func TestMissingDiskCopies(t *testing.T) {
+	dst := virttest.Open(t)
+	ctx := context.Background()
+	pool, err := dst.Raw().LookupStoragePoolByName("default-pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Free()
+	vol, err := pool.StorageVolCreateXML(`<volume><name>there.qcow2</name><capacity>1048576</capacity></volume>`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = vol.Free()
+	disk := func(dev string, src libvirtxml.DomainDiskSource, ro bool) libvirtxml.DomainDisk {
+		d := libvirtxml.DomainDisk{Device: "disk", Source: &src, Target: &libvirtxml.DomainDiskTarget{Dev: dev}}
+		if ro {
+			d.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+		}
+		return d
+	}
+	def := &libvirtxml.Domain{Name: "t-copy", Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{
+		disk("vda", libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "default-pool", Volume: "new.qcow2"}}, false),
+		disk("vdb", libvirtxml.DomainDiskSource{Volume: &libvirtxml.DomainDiskSourceVolume{Pool: "default-pool", Volume: "there.qcow2"}}, false),
+		disk("vdc", libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: "/default-pool/new-file.qcow2"}}, false),
+		disk("vdd", libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: "/default-pool/there.qcow2"}}, false),
+		disk("sda", libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: "/default-pool/media.iso"}}, true),
+	}}}
+	copies, err := virt.MissingDiskCopies(ctx, dst, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range copies {
+		got = append(got, c.Dev+"="+c.String())
+	}
+	if strings.Join(got, " ") != "vda=default-pool/new.qcow2 vdc=/default-pool/new-file.qcow2" {
+		t.Errorf("missing copies: %v", got)
+	}
+	// As if the move had created the first and failed.
+	vol, err = pool.StorageVolCreateXML(`<volume><name>new.qcow2</name><capacity>1048576</capacity></volume>`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = vol.Free()
+	for i, want := range []bool{true, false} {
+		removed, err := dst.RemoveDiskCopy(ctx, copies[i])
+		if err != nil || removed != want {
+			t.Errorf("remove %s: %v %v, want %v", copies[i], removed, err, want)
+		}
+	}
+	if v, err := pool.LookupStorageVolByName("new.qcow2"); err == nil {
+		_ = v.Free()
+		t.Errorf("the copy is still there")
+	}
+	if v, err := pool.LookupStorageVolByName("there.qcow2"); err != nil {
+		t.Errorf("a disk that was there before is gone: %v", err)
+	} else {
+		_ = v.Free()
+	}
+}
