@@ -1,11 +1,12 @@
 package virt
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -31,8 +32,12 @@ func TestARPFallback(t *testing.T) {
 		{MAC: &libvirtxml.DomainInterfaceMAC{Address: "52:54:00:aa:00:01"}, Target: &libvirtxml.DomainInterfaceTarget{Dev: "vnet3"}},
 		{MAC: &libvirtxml.DomainInterfaceMAC{Address: "52:54:00:aa:00:02"}}, // incomplete entry: not an address
 	}}}
-	got := fmt.Sprint(arpAddresses(def, n))
-	if got != "[{vnet3 52:54:00:aa:00:01 ipv4 10.0.0.7 0 arp} {vnet3 52:54:00:aa:00:01 ipv4 10.0.0.9 0 arp}]" {
-		t.Errorf("addresses: %s", got)
+	got := arpAddresses(def, n)
+	want := []model.Address{
+		{Interface: "vnet3", MAC: "52:54:00:aa:00:01", Family: "ipv4", Address: "10.0.0.7", Source: "arp"},
+		{Interface: "vnet3", MAC: "52:54:00:aa:00:01", Family: "ipv4", Address: "10.0.0.9", Source: "arp"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("addresses: %+v", got)
 	}
 }
