@@ -333,6 +333,12 @@ func IsHostIn(hosts []Host) func(string) bool {
 	}
 }
 
+// ReportHostFailure reports at once that host failed, as HostsOutcome does at the end: for a
+// command that streams from several hosts (vmctl events) and must not wait for the end to say.
+func (f *Factory) ReportHostFailure(cmd *cobra.Command, h Host, err error) {
+	f.reportHostFailure(cmd, HostFailure{Host: h, Err: err})
+}
+
 // reportHostFailure writes one host's failure: a line for people, or the error object with the
 // host named under --json, so a pipeline can tell which host is missing from the data.
 func (f *Factory) reportHostFailure(cmd *cobra.Command, fl HostFailure) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -34,6 +35,9 @@ type EventsOptions struct {
 	NATSCA     string
 	NATSBuffer int
 	Tee        bool // stdout as well as NATS
+
+	Hosts cmdutil.HostFlags
+	Cmd   *cobra.Command // for how a failing host is reported (--json)
 
 	// Journal records the VM lifecycle events no hvctl command explains in the operations
 	// journal (the journal's own sink decides which).
@@ -89,7 +93,15 @@ host name with anything but letters, digits, '-' and '_' turned into '_'). --nat
 events.nats_creds) is a .creds file that only its owner may read (mode 0600), --nats-ca (or
 events.nats_ca) the CA for tls://. A broker that is down or restarting never holds the stream
 back: up to --nats-buffer records wait for it (the oldest dropped beyond, counted), a warning
-says so once, and publishing resumes when it is back.`,
+says so once, and publishing resumes when it is back.
+
+With --host, the hosts' events come in one stream, each record's host being the configured
+host name (the [hosts] key, not the machine's hostname) and seq numbering the merged stream;
+patterns may be qualified HOST:PATTERN; --count and --until count over all hosts. Each host
+has its own connection, lost and regained on its own (its disconnected and resync records say
+which). A host that cannot be reached at the start is reported on stderr and the others
+stream; the stream then ends with exit 6, or at once with --strict. --host-timeout bounds each
+connection attempt to a host; --timeout still bounds the stream.`,
 		Example: `  vmctl events
   vmctl events 'web-*' --type lifecycle --json
   vmctl events db01 --until stopped --timeout 5m     # wait for db01 to stop (exit 5 if not)
@@ -97,6 +109,7 @@ says so once, and publishing resumes when it is back.`,
   vmctl events --type crashed,stopped --jq 'select(.detail == "crashed") | .name'
   vmctl events --nats nats://127.0.0.1:4222 --nats-creds /etc/hvctl/nats.creds
   vmctl events --publish --tee      # events.nats_url from the configuration, and stdout
+  vmctl events --host all --type lifecycle --json
   vmctl events --journal -q > /dev/null   # who did what: virsh's and the guests' changes too`,
 		Annotations:       map[string]string{cmdutil.AnnTimeout: "none", cmdutil.AnnTimeoutHelp: "none (stream until interrupted)"},
 		ValidArgsFunction: completeVMs(f, true),
@@ -137,8 +150,16 @@ says so once, and publishing resumes when it is back.`,
 				}
 				opts.Timeout = f.Global.Timeout
 			}
+			if opts.Hosts.Enabled() && opts.Journal {
+				return errs.New(errs.Usage, "--journal records the events of one libvirt; it does not take --host").
+					WithHint("run one vmctl events --journal per host, on that host")
+			}
+			opts.Cmd = cmd
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Hosts.Enabled() {
+				return runEventsHosts(cmd.Context(), opts)
 			}
 			return runEvents(cmd.Context(), opts)
 		},
@@ -156,6 +177,7 @@ says so once, and publishing resumes when it is back.`,
 	fl.BoolVar(&opts.Journal, "journal", false, "also record VM lifecycle events that no hvctl command explains (someone used virsh, a guest powered off, QEMU crashed) in the operations journal (hvctl history)")
 	_ = cmd.MarkFlagFilename("nats-creds", "creds")
 	_ = cmd.MarkFlagFilename("nats-ca", "pem", "crt")
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	cmdutil.StringSliceEnumFlag(cmd, &opts.Kinds, "kind", "", []string{virt.KindVM}, virt.EventKinds, "objects whose events to print")
 	typeNames := append([]string{events.TypeLifecycle}, events.Types()...)
 	for _, name := range []string{"type", "until"} {
@@ -182,33 +204,11 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		ctx, cancel = virt.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	var sinks []events.Sink
-	if !o.Publish || o.Tee {
-		sinks = append(sinks, events.NewWriter(o.F.IO.Out, format))
+	sinks, closeSinks, err := eventSinks(ctx, o, format, uri)
+	if err != nil {
+		return err
 	}
-	if o.Publish {
-		pub, err := startPublisher(o)
-		if err != nil {
-			return err
-		}
-		defer pub.Close(natsCloseWait)
-		sinks = append(sinks, pub)
-	}
-	if o.Journal {
-		l, err := o.F.Config()
-		if err != nil {
-			return err
-		}
-		j, err := journal.OpenFor(ctx, l, o.F.UID, o.F.Getenv, o.F.Now)
-		if err != nil {
-			// Its exit code and one line naming the file, as hvctl history and metrics say it.
-			path := filepath.Join(journal.Dir(l, o.F.UID, o.F.Getenv), journal.FileName)
-			return errs.Wrap(statedb.Classify(path, err), "--journal")
-		}
-		sink := journal.NewEventSink(j, journal.EventSinkOptions{URI: uri, Now: o.F.Now, Warnf: o.F.Warnf})
-		defer func() { _ = sink.Close() }() // decides what is still pending, then closes the journal
-		sinks = append(sinks, sink)
-	}
+	defer closeSinks()
 	return events.Run(ctx, events.Options{
 		Open: func(ctx context.Context) (events.Conn, error) {
 			c, err := virt.Open(ctx, uri, true) // events and states need no write access
@@ -223,6 +223,46 @@ func runEvents(ctx context.Context, o *EventsOptions) error {
 		Now: o.F.Now, Warnf: o.F.Warnf,
 		Backoff: eventsBackoff, MaxBackoff: eventsMaxBackoff, AttemptTimeout: eventsAttemptTimeout,
 	})
+}
+
+// eventSinks are where records go: stdout (unless only publishing), NATS, the journal (for
+// the events of uri). close hands on what is pending and closes them.
+func eventSinks(ctx context.Context, o *EventsOptions, format output.Format, uri string) (sinks []events.Sink, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	if !o.Publish || o.Tee {
+		sinks = append(sinks, events.NewWriter(o.F.IO.Out, format))
+	}
+	if o.Publish {
+		pub, err := startPublisher(o)
+		if err != nil {
+			return nil, closeAll, err
+		}
+		closers = append(closers, func() { pub.Close(natsCloseWait) })
+		sinks = append(sinks, pub)
+	}
+	if o.Journal {
+		l, err := o.F.Config()
+		if err != nil {
+			closeAll()
+			return nil, func() {}, err
+		}
+		j, err := journal.OpenFor(ctx, l, o.F.UID, o.F.Getenv, o.F.Now)
+		if err != nil {
+			closeAll()
+			// Its exit code and one line naming the file, as hvctl history and metrics say it.
+			path := filepath.Join(journal.Dir(l, o.F.UID, o.F.Getenv), journal.FileName)
+			return nil, func() {}, errs.Wrap(statedb.Classify(path, err), "--journal")
+		}
+		sink := journal.NewEventSink(j, journal.EventSinkOptions{URI: uri, Now: o.F.Now, Warnf: o.F.Warnf})
+		closers = append(closers, func() { _ = sink.Close() }) // decides what is still pending, then closes the journal
+		sinks = append(sinks, sink)
+	}
+	return sinks, closeAll, nil
 }
 
 // startPublisher connects the NATS sink: the flags, else the configuration's events keys.

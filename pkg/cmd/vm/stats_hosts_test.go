@@ -81,14 +81,14 @@ func TestStatsHosts(t *testing.T) {
 
 func TestStatsHostsUnreachableHost(t *testing.T) {
 	cfg := hostsConfig(t)
-	stdout, stderr, err := runHostsCmd(t, cfg, statsCmd, "--host", "all", "--json", "--interval", "10ms", "nope")
+	_, stderr, err := runHostsCmd(t, cfg, statsCmd, "--host", "all", "--json", "--interval", "10ms", "nope")
 	if errs.KindOf(err) != errs.Partial {
 		t.Fatalf("%v (%v), want partial: a name asked for may be on the host that did not answer", err, errs.KindOf(err))
 	}
 	if !strings.Contains(stderr, `"host":"down"`) {
 		t.Errorf("stderr %q", stderr)
 	}
-	stdout, _, err = runHostsCmd(t, cfg, statsCmd, "--host", "all", "--json", "--interval", "10ms")
+	stdout, _, err := runHostsCmd(t, cfg, statsCmd, "--host", "all", "--json", "--interval", "10ms")
 	reps := statsReports(t, stdout)
 	if errs.KindOf(err) != errs.Partial || len(reps) != 1 || statsRows(reps[0]) != "h1:test h2:db01 h2:web01" || len(reps[0].Hosts) != 2 {
 		t.Errorf("%v, %s", err, stdout)
