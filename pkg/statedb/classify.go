@@ -16,6 +16,9 @@ import (
 //     denied, a path through a file or a missing mount): errs.Unreachable, the "permission
 //     denied" exit code;
 //   - another process held the write lock past the busy timeout: errs.Timeout;
+//   - the file is not an SQLite database, or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT, at
+//     open or in a later query): errs.Unreachable as well, since the state cannot be used
+//     whatever the command does, with a hint to move the file aside (never deleted for the user);
 //   - the disk is full: errs.Failure;
 //   - a schema newer than this binary: errs.Conflict;
 //   - the context's deadline or cancellation: errs.Timeout or errs.Interrupted.
@@ -52,6 +55,9 @@ func Classify(path string, err error) error {
 		return classified(errs.Conflict, cause)
 	case isSQLite && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
 		return classified(errs.Timeout, "another process held the database longer than the busy timeout: "+cause)
+	case isSQLite && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt):
+		return classified(errs.Unreachable, "damaged or not a database: "+cause).
+			WithHint("move it aside (mv %s %s.damaged): hvctl starts a new one where it was", path, path)
 	case errno(syscall.ENOSPC, syscall.EDQUOT) || (isSQLite && se.Code == sqlite3.ErrFull):
 		return classified(errs.Failure, "no space left to write the database: "+cause)
 	case errno(syscall.EROFS):

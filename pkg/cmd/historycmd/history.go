@@ -208,7 +208,7 @@ func runHistory(ctx context.Context, o *Options) error {
 	if j != nil {
 		defer j.Close()
 		if records, err = j.Query(ctx, filter); err != nil {
-			return errs.New(errs.Failure, "journal %s: %v", j.Path(), err)
+			return errs.Wrap(statedb.Classify(j.Path(), err), "journal") // a damaged page shows only now
 		}
 	}
 	return output.List(o.F.IO.Out, format, records, columns, func(r model.JournalRecord) string { return fmt.Sprint(r.ID) })
@@ -245,7 +245,7 @@ func runPrune(ctx context.Context, o *Options) error {
 	defer j.Close()
 	n, err := j.CountOlder(ctx, cutoff)
 	if err != nil {
-		return errs.New(errs.Failure, "journal %s: %v", path, err)
+		return errs.Wrap(statedb.Classify(path, err), "journal")
 	}
 	result := model.JournalPrune{Before: cutoff.Format(time.RFC3339), File: path}
 	if n > 0 {
@@ -255,7 +255,7 @@ func runPrune(ctx context.Context, o *Options) error {
 			return err
 		}
 		if result.Pruned, err = j.Prune(ctx, cutoff); err != nil {
-			return errs.New(errs.Failure, "journal %s: %v", path, err)
+			return errs.Wrap(statedb.Classify(path, err), "journal")
 		}
 	}
 	o.F.Infof("%s: pruned %d journal record(s) older than %s", o.F.Prog, result.Pruned, age)

@@ -62,3 +62,35 @@ func TestHistorySinceLongAgo(t *testing.T) {
 		t.Errorf("--since 1600-01-01: %v, %q records", err, out)
 	}
 }
+
+// A journal whose pages are damaged opens (its header is intact) and fails in the query:
+// that too is exit 7 naming the file with the hint to move it aside, not exit 1.
+func TestHistoryDamagedPages(t *testing.T) {
+	state := t.TempDir()
+	entries := make([]journal.Entry, 200)
+	for i := range entries {
+		entries[i] = journal.Entry{Command: "vmctl start", Argv: []string{"vmctl", "start", strings.Repeat("web", 40)}, Kind: "vm"}
+	}
+	seed(t, state, entries...)
+	path := filepath.Join(state, journal.FileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 8*4096 {
+		t.Fatalf("journal is %d bytes: too few pages to damage", len(data))
+	}
+	for i := 4096; i < len(data); i++ { // every page but the first (header and schema)
+		data[i] = 0xA5
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, _ := newFactory(t, state)
+	err = run(f, NewCmdHistory(f, nil), "history")
+	var e *errs.Error
+	if errs.KindOf(err) != errs.Unreachable || !strings.Contains(err.Error(), path+": damaged or not a database") ||
+		!errors.As(err, &e) || !strings.Contains(e.Hint, "mv "+path) || out.Len() != 0 {
+		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
+	}
+}
