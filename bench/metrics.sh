@@ -4,7 +4,7 @@
 # way), on a real libvirtd with N inactive domains (diskless) plus G running TCG test guests
 # (the e2e guest ISO as CD-ROM, a NIC on an isolated network of their own), in one run. Reports
 # median wall time, peak RSS, series per domain, and `metrics serve` RSS over many scrapes,
-# sampled every 250. First, before the inactive domains are defined, the like-for-like run:
+# sampled every 250. Last, with the inactive domains undefined again, the like-for-like run:
 # `metrics serve` against prometheus-libvirt-exporter on the running guests alone (all that
 # exporter covers). Everything it defines is named $HVCTL_BENCH_PREFIX… (t-metrics-…) and removed
 # at exit. Not a test: not run in CI. Needs root, a running libvirtd, curl and the
@@ -91,19 +91,6 @@ timed() { # timed CMD...: microseconds
 	echo $(((end - start) / 1000))
 }
 
-# Like for like: the running guests alone, which is all prometheus-libvirt-exporter covers.
-like_serve="" like_exporter=""
-for ((r = 0; r <= runs; r++)); do
-	s1=$(timed curl -sf "http://127.0.0.1:$serve_port/metrics")
-	s2=$(timed curl -sf "http://127.0.0.1:$exporter_port/metrics")
-	((r == 0)) && continue # warm-up round
-	like_serve+="$s1 " like_exporter+="$s2 "
-done
-like_domains=$(virsh -c "$uri" list --all --name | grep -c . || true)
-like_running=$(virsh -c "$uri" list --name | grep -c . || true)
-like_hv_series=$(curl -sf "http://127.0.0.1:$serve_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_' || true)
-like_ex_series=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_\|^promhttp_' || true)
-
 echo "bench: defining $n inactive domains" >&2
 for ((i = 0; i < n; i++)); do
 	cat >"$tmp/d$i.xml" <<XML
@@ -180,6 +167,21 @@ running_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c "domain=\"
 inactive_series=$(bin/hvctl -c "$uri" metrics | grep -v '^#' | grep -c "domain=\"$prefix-b0000\"" || true)
 ex_running=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -c "domain=\"$prefix-g00\"" || true)
 
+# Like for like, last (the guests have booted by now): the inactive domains undefined, the
+# running guests alone, which is all prometheus-libvirt-exporter covers.
+for ((i = 0; i < n; i++)); do printf 'undefine %s-b%04d\n' "$prefix" "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
+like_serve="" like_exporter=""
+for ((r = 0; r <= runs; r++)); do
+	s1=$(timed curl -sf "http://127.0.0.1:$serve_port/metrics")
+	s2=$(timed curl -sf "http://127.0.0.1:$exporter_port/metrics")
+	((r == 0)) && continue # warm-up round
+	like_serve+="$s1 " like_exporter+="$s2 "
+done
+like_domains=$(virsh -c "$uri" list --all --name | grep -c . || true)
+like_running=$(virsh -c "$uri" list --name | grep -c . || true)
+like_hv_series=$(curl -sf "http://127.0.0.1:$serve_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_' || true)
+like_ex_series=$(curl -sf "http://127.0.0.1:$exporter_port/metrics" | grep -v '^#' | grep -vc '^go_\|^process_\|^promhttp_' || true)
+
 loopfull=$(awk -v t="${wall[loop]}" -v l=$loop -v n="$domains" 'BEGIN {printf "%.2f", t * n / l}')
 
 cat <<TABLE
@@ -198,7 +200,7 @@ metrics serve RSS: $(mib "$rss_before") MiB before, $(mib "$rss_after") MiB afte
 every 250 scrapes, RSS MiB: $rss_series
 every 250 scrapes, Go heap in use MiB: $heap_series
 
-Like for like, before the inactive domains were defined: $like_domains domains ($like_running running), median of $runs rounds
+Like for like, after the inactive domains were undefined: $like_domains domains ($like_running running), median of $runs rounds
 
 | what | wall s | series |
 |---|---|---|

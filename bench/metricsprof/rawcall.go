@@ -33,3 +33,55 @@ func rawAllDomainStats(conn *libvirt.Connect, groups libvirt.DomainStatsTypes, f
 	C.virDomainStatsRecordListFree(records)
 	return int(n), nil
 }
+
+// rawChunkedActive lists the active domains and asks for their statistics in k bulk calls over
+// k slices of them at once (virDomainListGetStats), the records freed unread.
+func rawChunkedActive(conn *libvirt.Connect, k int, groups libvirt.DomainStatsTypes, flags libvirt.ConnectGetAllDomainStatsFlags) (int, error) {
+	p, err := conn.RawPtr()
+	if err != nil {
+		return 0, err
+	}
+	cconn := (C.virConnectPtr)(unsafe.Pointer(p))
+	defer C.virConnectClose(cconn)
+	var doms *C.virDomainPtr
+	n := int(C.virConnectListAllDomains(cconn, &doms, C.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+	if n < 0 {
+		return 0, errors.New("virConnectListAllDomains failed")
+	}
+	all := unsafe.Slice(doms, n+1) // NULL-terminated
+	defer func() {
+		for _, d := range all[:n] {
+			C.virDomainFree(d)
+		}
+		C.free(unsafe.Pointer(doms))
+	}()
+	if n == 0 {
+		return 0, nil
+	}
+	size := (n + k - 1) / k
+	done := make(chan error, k)
+	calls := 0
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		calls++
+		go func() {
+			// a NULL-terminated C array of this slice's domains
+			arr := (*C.virDomainPtr)(C.calloc(C.size_t(hi-lo+1), C.size_t(unsafe.Sizeof(uintptr(0)))))
+			defer C.free(unsafe.Pointer(arr))
+			copy(unsafe.Slice(arr, hi-lo), all[lo:hi])
+			var records *C.virDomainStatsRecordPtr
+			if C.virDomainListGetStats(arr, C.uint(groups), &records, C.uint(flags)) < 0 {
+				done <- errors.New("virDomainListGetStats failed")
+				return
+			}
+			C.virDomainStatsRecordListFree(records)
+			done <- nil
+		}()
+	}
+	for range calls {
+		if e := <-done; e != nil {
+			err = e
+		}
+	}
+	return n, err
+}

@@ -15,15 +15,19 @@ import (
 const statsGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL | libvirt.DOMAIN_STATS_BALLOON |
 	libvirt.DOMAIN_STATS_VCPU | libvirt.DOMAIN_STATS_INTERFACE | libvirt.DOMAIN_STATS_BLOCK
 
+// activeParts is how many bulk calls at once ask for the active domains, each for a share of
+// them: with the inactive domains' call, libvirtd's default of 5 requests at once per client.
+const activeParts = 4
+
 // inactiveGroups are what a shut-off domain has: its definition's state, memory and vCPUs.
 // Not CPU_TOTAL: libvirt 9.0 answers it for an inactive domain with the daemon's own CPU time
 // (it reads /proc for a QEMU that does not exist), which is false, and costs a /proc read per
 // domain — most of a sample's time on a host with 1000 inactive domains.
 const inactiveGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_BALLOON | libvirt.DOMAIN_STATS_VCPU
 
-// SampleStats reads every domain's counters in two virConnectGetAllDomainStats calls at once,
-// never one per domain: the inactive domains with inactiveGroups, the active ones with every
-// group and NOWAIT: a domain whose job lock is held (a migration, a hung QEMU monitor) comes back with
+// SampleStats reads every domain's counters in a few bulk calls at once, never one per domain:
+// the inactive domains with inactiveGroups, the active ones, listed, in up to activeParts
+// shares (see activeDomainStats) with every group and NOWAIT: a domain whose job lock is held (a migration, a hung QEMU monitor) comes back with
 // fewer fields, and TimedOut set, instead of stalling the whole sample. A domain that starts
 // while the two calls run may be in both and is reported active; one that stops then may be in
 // neither and missing from that sample. A call that takes the
@@ -38,7 +42,7 @@ func (c *Conn) SampleStats(ctx context.Context) (model.StatsSample, error) {
 	}
 	s.HostCPUs, s.HostMemoryBytes = int(node.Cpus), node.Memory*1024
 	recs, err := call(ctx, c, "domain stats", func() ([]rawStats, error) {
-		// At once: the daemon encodes the inactive domains' records while the active ones'
+		// At once: the daemon encodes the inactive domains' records while the active ones
 		// wait for their QEMU monitors.
 		var inactive []rawStats
 		var inactiveErr error
@@ -47,7 +51,7 @@ func (c *Conn) SampleStats(ctx context.Context) (model.StatsSample, error) {
 			defer close(done)
 			inactive, inactiveErr = allDomainStats(c.c, inactiveGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE)
 		}()
-		active, err := allDomainStats(c.c, statsGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE|libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+		active, err := activeDomainStats(c.c, activeParts, statsGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
 		<-done
 		if err = cmp.Or(err, inactiveErr); err != nil {
 			return nil, err

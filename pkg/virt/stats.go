@@ -58,8 +58,89 @@ func allDomainStats(conn *libvirt.Connect, types libvirt.DomainStatsTypes, flags
 		return nil, lastError()
 	}
 	defer C.virDomainStatsRecordListFree(records)
-	recs := unsafe.Slice(records, int(n))
-	out := make([]rawStats, 0, int(n))
+	return decodeRecords(records, int(n)), nil
+}
+
+// activeDomainStats asks for the active domains' statistics in up to parts bulk calls at once,
+// each over a slice of them (virDomainListGetStats): libvirtd answers the calls in parallel,
+// so the time one domain's QEMU takes to answer its monitor is not added to every other's.
+// When a slice's call fails (a domain went away between the listing and the call), every
+// active domain is asked again in one call.
+func activeDomainStats(conn *libvirt.Connect, parts int, types libvirt.DomainStatsTypes, flags libvirt.ConnectGetAllDomainStatsFlags) ([]rawStats, error) {
+	p, err := conn.RawPtr()
+	if err != nil {
+		return nil, err
+	}
+	cconn := (C.virConnectPtr)(unsafe.Pointer(p))
+	defer C.virConnectClose(cconn) // RawPtr took a reference
+	list := func() (*C.virDomainPtr, int, error) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var doms *C.virDomainPtr
+		n := int(C.virConnectListAllDomains(cconn, &doms, C.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+		if n < 0 {
+			return nil, 0, lastError()
+		}
+		return doms, n, nil
+	}
+	doms, n, err := list()
+	if err != nil {
+		return nil, err
+	}
+	all := unsafe.Slice(doms, n)
+	defer func() {
+		for _, d := range all {
+			C.virDomainFree(d)
+		}
+		C.free(unsafe.Pointer(doms))
+	}()
+	if n == 0 {
+		return []rawStats{}, nil
+	}
+	size := (n + parts - 1) / parts
+	type result struct {
+		recs []rawStats
+		err  error
+	}
+	var results []chan result
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		ch := make(chan result, 1)
+		results = append(results, ch)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			// virDomainListGetStats wants a NULL-terminated array.
+			arr := (*C.virDomainPtr)(C.calloc(C.size_t(hi-lo+1), C.size_t(unsafe.Sizeof(uintptr(0)))))
+			defer C.free(unsafe.Pointer(arr))
+			copy(unsafe.Slice(arr, hi-lo), all[lo:hi])
+			var records *C.virDomainStatsRecordPtr
+			got := C.virDomainListGetStats(arr, C.uint(types), &records, C.uint(flags))
+			if got < 0 {
+				ch <- result{err: lastError()}
+				return
+			}
+			defer C.virDomainStatsRecordListFree(records)
+			ch <- result{recs: decodeRecords(records, int(got))}
+		}()
+	}
+	out := make([]rawStats, 0, n)
+	var failed bool
+	for _, ch := range results {
+		r := <-ch
+		failed = failed || r.err != nil
+		out = append(out, r.recs...)
+	}
+	if failed {
+		return allDomainStats(conn, types, flags|libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE)
+	}
+	return out, nil
+}
+
+// decodeRecords reads n records of virConnectGetAllDomainStats or virDomainListGetStats.
+func decodeRecords(records *C.virDomainStatsRecordPtr, n int) []rawStats {
+	recs := unsafe.Slice(records, n)
+	out := make([]rawStats, 0, n)
 	for _, rec := range recs {
 		r := rawStats{Params: make(map[string]any, int(rec.nparams))}
 		r.Name = C.GoString(C.virDomainGetName(rec.dom))
@@ -96,7 +177,7 @@ func allDomainStats(conn *libvirt.Connect, types libvirt.DomainStatsTypes, flags
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out
 }
 
 func lastError() error {
