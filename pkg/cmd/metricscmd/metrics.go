@@ -18,6 +18,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -26,6 +27,8 @@ type Options struct {
 	F             *cmdutil.Factory
 	Textfile      string
 	ScrapeTimeout time.Duration
+	Hosts         cmdutil.HostFlags
+	Cmd           *cobra.Command // for how a failing host is reported
 }
 
 // NewCmdMetrics builds `metrics` and its verbs.
@@ -49,17 +52,29 @@ Without a verb, one scrape goes to stdout, or with --textfile DIR atomically to 
 for node_exporter's textfile collector (run it from a timer). 'serve' is a long-running
 exporter, 'push' sends one scrape to VictoriaMetrics.
 
+With --host (here, and on serve and push), every host named is scraped at once, each through
+its own connection within --scrape-timeout (or --host-timeout if shorter), and every series
+gains a host label: the configured host name, as in --host and vmctl list's HOST column (not
+instance, which Prometheus sets to the address it scraped: this one exporter for every host).
+A host that does not answer has libvirt_up{host="NAME"} 0, so one exporter can watch several
+hosts and alert per host. hvctl_build_info and the image series describe this machine and come
+once, without a host label. Without a verb or with push, the scrape is written all the same,
+the hosts that did not answer are reported on stderr and the command exits 6 (with --strict:
+nothing is written). serve reports them through libvirt_up only, scrape after scrape.
+
 This is 'hvctl metrics', not 'vmctl metrics': it describes the host as a whole (the daemon's
 health, every VM at once) and is run by services and timers rather than about one VM.`,
 		Example: `  hvctl metrics
   hvctl metrics --textfile /var/lib/prometheus/node-exporter
   hvctl metrics serve --listen 127.0.0.1:9177
+  hvctl metrics --host all --textfile /var/lib/prometheus/node-exporter
   hvctl metrics push --url http://127.0.0.1:8428`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkTimeout(opts.ScrapeTimeout); err != nil {
 				return err
 			}
+			opts.Cmd = cmd
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -68,6 +83,7 @@ health, every VM at once) and is run by services and timers rather than about on
 	}
 	cmd.Flags().StringVar(&opts.Textfile, "textfile", "", "write `DIR`/hvctl.prom atomically instead of printing")
 	addScrapeTimeout(cmd, &opts.ScrapeTimeout)
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	_ = cmd.MarkFlagDirname("textfile")
 	cmd.AddCommand(NewCmdServe(f, nil), NewCmdPush(f, nil), NewCmdRecord(f, nil))
 	return cmd
@@ -125,12 +141,22 @@ func sample(ctx context.Context, conn *virt.Conn) (model.StatsSample, error) {
 }
 
 func runMetrics(_ context.Context, o *Options) error {
-	c, sampler := collector(o.F, o.ScrapeTimeout)
-	defer sampler.Close()
-	reg := metrics.Registry(c)
+	var reg prometheus.Gatherer
+	var hostsErr error // with --host: the hosts that did not answer, once the scrape is written
+	if o.Hosts.Enabled() {
+		if reg, hostsErr = scrapeHosts(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout); reg == nil {
+			return hostsErr
+		}
+	} else {
+		c, sampler := collector(o.F, o.ScrapeTimeout)
+		defer sampler.Close()
+		reg = metrics.Registry(c)
+	}
 	if o.Textfile == "" {
-		_, err := metrics.WriteText(o.F.IO.Out, reg)
-		return err
+		if _, err := metrics.WriteText(o.F.IO.Out, reg); err != nil {
+			return err
+		}
+		return hostsErr
 	}
 	path, err := metrics.WriteTextfile(o.Textfile, reg)
 	if err != nil {
@@ -139,5 +165,5 @@ func runMetrics(_ context.Context, o *Options) error {
 	if !o.F.IO.Quiet {
 		fmt.Fprintf(o.F.IO.ErrOut, "wrote %s\n", path)
 	}
-	return nil
+	return hostsErr
 }

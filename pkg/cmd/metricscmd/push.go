@@ -9,6 +9,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/metrics"
 	"github.com/hyper-nixos/hvctl/pkg/output"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +18,8 @@ type PushOptions struct {
 	F             *cmdutil.Factory
 	URL           string
 	ScrapeTimeout time.Duration
+	Hosts         cmdutil.HostFlags
+	Cmd           *cobra.Command // for how a failing host is reported (--json)
 }
 
 // PushResult is what `metrics push` reports.
@@ -45,7 +48,7 @@ hosts that push rather than get scraped. Run it from a timer.`,
 			if err != nil {
 				return err
 			}
-			opts.URL = target
+			opts.URL, opts.Cmd = target, cmd
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -55,6 +58,7 @@ hosts that push rather than get scraped. Run it from a timer.`,
 	cmd.Flags().StringVar(&opts.URL, "url", "", "VictoriaMetrics `URL`, e.g. http://127.0.0.1:8428")
 	_ = cmd.MarkFlagRequired("url")
 	addScrapeTimeout(cmd, &opts.ScrapeTimeout)
+	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	f.AddOutputFlags(cmd)
 	return cmd
 }
@@ -64,13 +68,24 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	c, sampler := collector(o.F, o.ScrapeTimeout)
-	defer sampler.Close()
-	reg := metrics.Registry(c)
+	var reg prometheus.Gatherer
+	var hostsErr error // with --host: the hosts that did not answer, once the scrape is sent
+	if o.Hosts.Enabled() {
+		if reg, hostsErr = scrapeHosts(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout); reg == nil {
+			return hostsErr
+		}
+	} else {
+		c, sampler := collector(o.F, o.ScrapeTimeout)
+		defer sampler.Close()
+		reg = metrics.Registry(c)
+	}
 	n, err := metrics.Push(ctx, &http.Client{Timeout: 30 * time.Second}, o.URL, reg)
 	if err != nil {
 		return err
 	}
 	res := PushResult{URL: o.URL, Series: n}
-	return output.Object(o.F.IO.Out, format, res, [][2]string{{"url", res.URL}, {"series", strconv.Itoa(n)}})
+	if err := output.Object(o.F.IO.Out, format, res, [][2]string{{"url", res.URL}, {"series", strconv.Itoa(n)}}); err != nil {
+		return err
+	}
+	return hostsErr
 }
