@@ -25,6 +25,10 @@ type Question struct {
 	What    string   // to what: "VM definitions"
 	Done    string   // the verb's past participle for "nothing deleted" (default "done")
 	Objects []string // the matched targets, after glob expansion: never the glob itself
+	// Prompt, when set, is the whole question in lower case without "?" ("prune 3 journal
+	// records older than 90d from …"), for an action on a count rather than on named objects;
+	// Objects then only says whether there is anything to ask about.
+	Prompt string
 }
 
 // Confirm is the one confirmation model for destructive actions. With yes it agrees at once;
@@ -40,10 +44,15 @@ func Confirm(ios *iostreams.IOStreams, yes bool, q Question) error {
 		done = "done"
 	}
 	if !ios.CanPrompt() {
-		return errs.New(errs.Usage, "not confirmed: refusing to %s without confirmation (use --yes)", q.Verb).
-			WithHint("would %s %s: %s; add --yes to go ahead without a terminal", q.Verb, q.What, summary(q.Objects))
+		e := errs.New(errs.Usage, "not confirmed: refusing to %s without confirmation (use --yes)", q.Verb)
+		if q.Prompt != "" {
+			return e.WithHint("would %s; add --yes to go ahead without a terminal", output.Escape(q.Prompt))
+		}
+		return e.WithHint("would %s %s: %s; add --yes to go ahead without a terminal", q.Verb, q.What, summary(q.Objects))
 	}
-	if len(q.Objects) == 1 {
+	if q.Prompt != "" {
+		fmt.Fprintf(ios.ErrOut, "%s? [y/N] ", capitalise(output.Escape(q.Prompt)))
+	} else if len(q.Objects) == 1 {
 		fmt.Fprintf(ios.ErrOut, "%s %s for %s? [y/N] ", capitalise(q.Verb), q.What, output.Escape(q.Objects[0]))
 	} else {
 		fmt.Fprintf(ios.ErrOut, "%s these %d %s:\n", capitalise(q.Verb), len(q.Objects), q.What)

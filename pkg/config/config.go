@@ -62,8 +62,8 @@ type Metrics struct {
 type Journal struct {
 	// Enabled: record every command that changes something (default true).
 	Enabled bool `toml:"enabled" json:"enabled"`
-	// Retention: records older than this are removed as new ones are written ("90d", "2w";
-	// "0" keeps everything).
+	// Retention: records older than this are removed as new ones are written, about once a
+	// day (journal.RetentionSlack) ("90d", "2w"; "0" keeps everything).
 	Retention string `toml:"retention" json:"retention"`
 }
 

@@ -78,7 +78,15 @@ const BusyTimeout = 2 * time.Second
 type Options struct {
 	Now       func() time.Time // the clock; time.Now when nil
 	ReadOnly  bool             // for `hvctl history`: never creates or writes
-	Retention time.Duration    // > 0: each Begin removes records older than this
+	Retention time.Duration    // > 0: Begin removes records older than this, now and then (RetentionSlack)
+}
+
+// RetentionSlack is how far past Retention the oldest record may get before a Begin prunes:
+// a tenth of the retention, at most a day. Pruning is then occasional (about once a day with
+// the default 365d) instead of a DELETE in every command's write, and the records between
+// Retention and Retention+slack are what `hvctl history --prune` finds to remove at once.
+func RetentionSlack(retention time.Duration) time.Duration {
+	return min(retention/10, 24*time.Hour)
 }
 
 // Journal is an open journal database.
@@ -181,8 +189,9 @@ type Outcome struct {
 	Results []model.JournalTarget
 }
 
-// Begin appends the record of a starting command and returns its id. With Options.Retention it
-// first removes the records older than that, in the same transaction.
+// Begin appends the record of a starting command and returns its id. With Options.Retention,
+// when the oldest record is older than that plus RetentionSlack, it first removes the records
+// older than Retention, in the same transaction.
 func (j *Journal) Begin(ctx context.Context, e Entry) (int64, error) {
 	if e.Source == "" {
 		e.Source = SourceHvctl
@@ -197,8 +206,15 @@ func (j *Journal) Begin(ctx context.Context, e Entry) (int64, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	if j.opt.Retention > 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE time_ns < ?`, j.opt.Now().Add(-j.opt.Retention).UnixNano()); err != nil {
+		cutoff := j.opt.Now().Add(-j.opt.Retention)
+		var oldest sql.NullInt64 // NULL: no records; the time index answers min() at once
+		if err := tx.QueryRowContext(ctx, `SELECT min(time_ns) FROM records`).Scan(&oldest); err != nil {
 			return 0, err
+		}
+		if oldest.Valid && oldest.Int64 < cutoff.Add(-RetentionSlack(j.opt.Retention)).UnixNano() {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE time_ns < ?`, cutoff.UnixNano()); err != nil {
+				return 0, err
+			}
 		}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO records (time_ns, source, uid, user, sudo_user, host, uri, command, argv, kind)

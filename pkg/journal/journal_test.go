@@ -140,16 +140,26 @@ func TestPruneAndRetention(t *testing.T) {
 	old := record(t, j, c, Entry{Command: "vmctl start", Kind: "vm", Targets: []string{"a"}}, Outcome{})
 	c.add(24 * time.Hour)
 	mid := record(t, j, c, Entry{Command: "vmctl start", Kind: "vm", Targets: []string{"b"}}, Outcome{})
-	c.add(25 * time.Hour) // old is now 49h old: the next Begin removes it
+	// Auto-retention is occasional: old is 49h old, past the 48h but within the slack
+	// (4.8h), so this Begin leaves it, for history --prune to find and remove at once.
+	c.add(25 * time.Hour)
+	late := record(t, j, c, Entry{Command: "vmctl start", Kind: "vm", Targets: []string{"l"}}, Outcome{})
+	if got := ids(query(t, j, Filter{})); !reflect.DeepEqual(got, []int64{old, mid, late}) {
+		t.Fatalf("within the slack: got %v, want [%d %d %d]", got, old, mid, late)
+	}
+	if n, err := j.CountOlder(context.Background(), c.now().Add(-48*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("CountOlder(retention) = %d, %v; want the 1 record history --prune would confirm", n, err)
+	}
+	c.add(4 * time.Hour) // old is 53h old, past retention and slack: the next Begin prunes to 48h
 	recent := record(t, j, c, Entry{Command: "vmctl start", Kind: "vm", Targets: []string{"c"}}, Outcome{})
-	if got := ids(query(t, j, Filter{})); !reflect.DeepEqual(got, []int64{mid, recent}) {
-		t.Fatalf("retention: got %v, want [%d %d] (%d pruned)", got, mid, recent, old)
+	if got := ids(query(t, j, Filter{})); !reflect.DeepEqual(got, []int64{mid, late, recent}) {
+		t.Fatalf("retention: got %v, want [%d %d %d] (%d pruned)", got, mid, late, recent, old)
 	}
 	n, err := j.CountOlder(context.Background(), c.now().Add(-time.Hour))
-	if err != nil || n != 1 {
+	if err != nil || n != 2 {
 		t.Fatalf("CountOlder = %d, %v", n, err)
 	}
-	if n, err := j.Prune(context.Background(), c.now().Add(-time.Hour)); err != nil || n != 1 {
+	if n, err := j.Prune(context.Background(), c.now().Add(-time.Hour)); err != nil || n != 2 {
 		t.Fatalf("Prune = %d, %v", n, err)
 	}
 	got := query(t, j, Filter{})

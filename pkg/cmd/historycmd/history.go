@@ -61,7 +61,9 @@ back from now (90m, 12h, 7d, 2w) or a time (2026-12-01, 2026-12-01T08:00:00Z). -
 name or a shell-style pattern. --user matches the user or the sudo user.
 
 --prune removes the records older than --older-than (default: journal.retention, 365d unless
-configured); records older than journal.retention are also removed as new ones are written.
+configured). Records older than journal.retention are also removed as new ones are written,
+now and then rather than by every command: once the oldest is a tenth of the retention (at
+most a day) past it, so --prune without --older-than may find a day's worth to remove.
 ` + cmdutil.ConfirmHelp,
 		Example: `  hvctl history
   hvctl history --vm db01 --since 7d
@@ -249,8 +251,8 @@ func runPrune(ctx context.Context, o *Options) error {
 	}
 	result := model.JournalPrune{Before: cutoff.Format(time.RFC3339), File: path}
 	if n > 0 {
-		q := cmdutil.Question{Verb: "prune", What: "journal records", Done: "pruned",
-			Objects: []string{fmt.Sprintf("%d record(s) older than %s (before %s) from %s", n, age, result.Before, path)}}
+		q := cmdutil.Question{Verb: "prune", What: "journal records", Done: "pruned", Objects: []string{path},
+			Prompt: fmt.Sprintf("prune %s older than %s (started before %s) from %s", records(n), age, result.Before, path)}
 		if err := cmdutil.Confirm(o.F.IO, o.Yes, q); err != nil {
 			return err
 		}
@@ -258,10 +260,18 @@ func runPrune(ctx context.Context, o *Options) error {
 			return errs.Wrap(statedb.Classify(path, err), "journal")
 		}
 	}
-	o.F.Infof("%s: pruned %d journal record(s) older than %s", o.F.Prog, result.Pruned, age)
+	o.F.Infof("%s: pruned %s older than %s", o.F.Prog, records(result.Pruned), age)
 	return output.Object(o.F.IO.Out, format, result, [][2]string{
 		{"pruned:", fmt.Sprint(result.Pruned)}, {"before:", result.Before}, {"file:", result.File},
 	})
+}
+
+// records counts journal records in words: "1 journal record", "2 journal records".
+func records(n int64) string {
+	if n == 1 {
+		return "1 journal record"
+	}
+	return fmt.Sprintf("%d journal records", n)
 }
 
 // columns is the table of records: wide adds where, the targets one by one and the error.

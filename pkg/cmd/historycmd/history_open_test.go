@@ -1,6 +1,7 @@
 package historycmd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -92,5 +93,35 @@ func TestHistoryDamagedPages(t *testing.T) {
 	if errs.KindOf(err) != errs.Unreachable || !strings.Contains(err.Error(), path+": damaged or not a database") ||
 		!errors.As(err, &e) || !strings.Contains(e.Hint, "mv "+path) || out.Len() != 0 {
 		t.Errorf("got %v (kind %v), out %q", err, errs.KindOf(err), out)
+	}
+}
+
+// --prune's question says how many records, how old and from which file, as one sentence on a
+// terminal and in the hint without one (it read "Prune journal records for 2 record(s) …").
+func TestHistoryPrunePromptWording(t *testing.T) {
+	state := t.TempDir()
+	seed(t, state, journal.Entry{Command: "a"}, journal.Entry{Command: "b"}, journal.Entry{Command: "c"})
+	path := filepath.Join(state, journal.FileName)
+	want := "rune 2 journal records older than 10h30m (started before 2026-12-01T01:30:00Z) from " + path
+
+	f, _, errOut := newFactory(t, state)
+	f.IO.SetTTY(true, false, true)
+	f.IO.In.(*bytes.Buffer).WriteString("n\n")
+	err := run(f, NewCmdHistory(f, nil), "history", "--prune", "--older-than", "10h30m")
+	if errs.KindOf(err) != errs.Usage || errOut.String() != "P"+want+"? [y/N] " {
+		t.Errorf("terminal: %v, prompt %q; want %q", err, errOut, "P"+want+"? [y/N] ")
+	}
+
+	f, _, _ = newFactory(t, state)
+	err = run(f, NewCmdHistory(f, nil), "history", "--prune", "--older-than", "10h30m")
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Hint != "would p"+want+"; add --yes to go ahead without a terminal" {
+		t.Errorf("no terminal: %v, hint %q", err, errs.HintOf(err))
+	}
+
+	f, _, errOut = newFactory(t, state)
+	if err := run(f, NewCmdHistory(f, nil), "history", "--prune", "--older-than", "11h", "--yes"); err != nil ||
+		errOut.String() != "hvctl: pruned 1 journal record older than 11h\n" {
+		t.Errorf("--yes: %v, %q", err, errOut)
 	}
 }
