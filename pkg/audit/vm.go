@@ -87,6 +87,15 @@ func verdict(d Domain, control Severity, found []issue, passDetail string, args 
 	return r
 }
 
+// unlessUnknown turns a pass into an error when part of what the control looks at could not be
+// told (a remote host's qemu.conf or devices): never a pass on what was not seen.
+func unlessUnknown(r Result, d Domain, unknown error) Result {
+	if r.Status == Pass && unknown != nil {
+		return errored(d.Name, unknown)
+	}
+	return r
+}
+
 func diskName(disk libvirtxml.DomainDisk) string {
 	if disk.Target != nil && disk.Target.Dev != "" {
 		return "disk " + disk.Target.Dev
@@ -175,7 +184,12 @@ func displays(inv *Inventory, d Domain) []display {
 			x := base
 			switch {
 			case l.Address != nil:
-				x.addr = cmp.Or(l.Address.Address, def)
+				// No address of its own: libvirt filled qemu.conf's in for a running VM.
+				x.addr = cmp.Or(l.Address.Address, liveListenAddress(d, gi, li))
+				if x.addr == "" && !inv.Local {
+					x.err = fmt.Errorf("listens where qemu.conf's %s_listen says, which cannot be read on a remote host", base.kind)
+				}
+				x.addr = cmp.Or(x.addr, def)
 			case l.Network != nil:
 				x.addr = l.Network.Address
 				if x.addr == "" {
@@ -195,7 +209,8 @@ func displays(inv *Inventory, d Domain) []display {
 	return out
 }
 
-// liveListenAddress is the address libvirt filled in for a running VM's network listen.
+// liveListenAddress is the address libvirt filled in for a running VM's listen (a network's, or
+// qemu.conf's for an address listen without one); "" for a VM that does not run.
 func liveListenAddress(d Domain, gi, li int) string {
 	gs := devices(d.Live).Graphics
 	if gi >= len(gs) {
@@ -207,8 +222,12 @@ func liveListenAddress(d Domain, gi, li int) string {
 	} else if gs[gi].Spice != nil {
 		ls = gs[gi].Spice.Listeners
 	}
-	if li < len(ls) && ls[li].Network != nil {
+	switch {
+	case li >= len(ls):
+	case ls[li].Network != nil:
 		return ls[li].Network.Address
+	case ls[li].Address != nil:
+		return ls[li].Address.Address
 	}
 	return ""
 }
@@ -290,6 +309,9 @@ var wholeDiskName = regexp.MustCompile(`^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|n
 // wholeDisk resolves a block device path (through /dev/disk/by-id, /dev/block/MAJ:MIN and other
 // links) and says whether it is a whole disk rather than a partition or a logical volume.
 func wholeDisk(inv *Inventory, dev string) (string, bool) {
+	if !inv.Local { // the kernel's name says it; this machine's /sys is another host's
+		return dev, wholeDiskName.MatchString(filepath.Base(dev))
+	}
 	real := dev
 	if r, err := filepath.EvalSymlinks(inv.Path(dev)); err == nil {
 		real = "/" + relTo(inv, r)
@@ -499,6 +521,9 @@ var vmControls = []Control{
 				case x.err != nil:
 					found = append(found, issue{sev: Critical, device: x.device, detail: fmt.Sprintf("%s: %v", x.kind, x.err)})
 					unknown = true
+				case x.socket != "" && !inv.Local:
+					found = append(found, issue{device: x.device, path: x.socket, detail: fmt.Sprintf("%s socket %s: its mode cannot be read on a remote host", x.kind, x.socket)})
+					unknown = true
 				case x.socket != "":
 					if fi, err := os.Stat(inv.Path(x.socket)); err == nil && fi.Mode().Perm()&0o002 != 0 {
 						found = append(found, issue{sev: High, device: x.device, path: x.socket, detail: fmt.Sprintf("%s socket %s is world-writable (%04o): every local user gets the console", x.kind, x.socket, fi.Mode().Perm()),
@@ -533,7 +558,9 @@ var vmControls = []Control{
 		Check: perVM(func(inv *Inventory, d Domain) Result {
 			var found []issue
 			var seen []string
+			var unknown error
 			for _, x := range displays(inv, d) {
+				unknown = cmp.Or(unknown, x.err)
 				if !x.exposed() {
 					continue
 				}
@@ -543,7 +570,7 @@ var vmControls = []Control{
 					seen = append(seen, x.kind+" on "+x.addr)
 				}
 			}
-			return verdict(d, High, found, "%s", or(strings.Join(seen, ", "), "no display on a network address"))
+			return unlessUnknown(verdict(d, High, found, "%s", or(strings.Join(seen, ", "), "no display on a network address")), d, unknown)
 		})},
 	{ID: "VM-009", Group: "vm", Severity: High, Title: "VNC websocket on the network",
 		Description: "A VNC websocket on a network address without TLS exposes the console to browsers anywhere, in clear.",
@@ -551,12 +578,16 @@ var vmControls = []Control{
 		Remediation: "Remove websocket= or listen on 127.0.0.1 behind a TLS proxy; or set vnc_tls = 1.",
 		Check: perVM(func(inv *Inventory, d Domain) Result {
 			var found []issue
+			var unknown error
 			for _, x := range displays(inv, d) {
+				if x.websocket != 0 {
+					unknown = cmp.Or(unknown, x.err)
+				}
 				if x.websocket != 0 && x.exposed() && !x.tls {
 					found = append(found, issue{device: x.device, detail: fmt.Sprintf("VNC websocket %d on %s without TLS", x.websocket, x.addr)})
 				}
 			}
-			return verdict(d, High, found, "no VNC websocket on a network address")
+			return unlessUnknown(verdict(d, High, found, "no VNC websocket on a network address"), d, unknown)
 		})},
 	{ID: "VM-010", Group: "vm", Severity: Info, Title: "Graphics inventory",
 		Description: "Every display with its listen address and ports, to correlate with HOST-024's listeners.",
@@ -577,6 +608,10 @@ var vmControls = []Control{
 				}
 			}
 			for _, x := range displays(inv, d) {
+				if x.err != nil {
+					items = append(items, x.kind+" "+x.err.Error())
+					continue
+				}
 				items = append(items, x.kind+" listens on "+cmp.Or(x.addr, x.socket, "a socket"))
 			}
 			return pass(d.Name, "%s", or(strings.Join(items, "; "), "no VNC or SPICE display"))
@@ -724,11 +759,18 @@ var vmControls = []Control{
 		Remediation: "Give the guest a partition or a logical volume, or mark the disk <readonly/>.",
 		Check: perVM(func(inv *Inventory, d Domain) Result {
 			var found []issue
+			var unknown error
 			for _, disk := range devices(d.Def).Disks {
 				if disk.Source == nil || disk.Source.Block == nil || disk.ReadOnly != nil {
 					continue
 				}
 				dev := disk.Source.Block.Dev
+				if !inv.Local && filepath.Dir(dev) != "/dev" {
+					// A link (/dev/disk/by-id, /dev/mapper …) resolves on the remote host only:
+					// this machine's would judge another disk.
+					unknown = cmp.Or(unknown, fmt.Errorf("%s is given writable; what it links to cannot be read on a remote host", dev))
+					continue
+				}
 				if real, whole := wholeDisk(inv, dev); whole {
 					via := ""
 					if real != dev {
@@ -737,7 +779,7 @@ var vmControls = []Control{
 					found = append(found, issue{device: diskName(disk), path: dev, detail: fmt.Sprintf("%s%s is given writable as a whole: the guest can rewrite the host's partition table and labels", dev, via)})
 				}
 			}
-			return verdict(d, Medium, found, "no whole host disk given writable")
+			return unlessUnknown(verdict(d, Medium, found, "no whole host disk given writable"), d, unknown)
 		})},
 	{ID: "VM-018", Group: "vm", Severity: Medium, Title: "Writable host directory share",
 		Description: "A writable filesystem share lets the guest change host files; a share of /, /etc, /root, /home or /var/lib/libvirt gives it the host.",

@@ -35,11 +35,11 @@ func TestDisplayWithoutAddressUsesQEMUConf(t *testing.T) {
 <graphics type="spice" autoport="yes"><listen type="address"/></graphics>
 <graphics type="vnc" port="-1" autoport="yes"/>
 </devices></domain>`
-	f := vmFindings(t, &Inventory{QEMUConf: conf(t, "qemu.conf", "")}, xml, "VM-007", "VM-008")
+	f := vmFindings(t, &Inventory{Local: true, QEMUConf: conf(t, "qemu.conf", "")}, xml, "VM-007", "VM-008")
 	if f["VM-007"].Status != "pass" || f["VM-008"].Status != "pass" || !strings.Contains(f["VM-007"].Detail, "spice on 127.0.0.1") {
 		t.Errorf("default listen: %+v / %+v", f["VM-007"], f["VM-008"])
 	}
-	f = vmFindings(t, &Inventory{QEMUConf: conf(t, "qemu.conf", "spice_listen = '0.0.0.0'\n")}, xml, "VM-007")
+	f = vmFindings(t, &Inventory{Local: true, QEMUConf: conf(t, "qemu.conf", "spice_listen = '0.0.0.0'\n")}, xml, "VM-007")
 	if g := f["VM-007"]; g.Status != "fail" || g.Severity != "critical" || !strings.Contains(g.Detail, "spice on 0.0.0.0 without a password") ||
 		g.Location == nil || g.Location.Device != "graphics spice" || g.Location.VM != "vi" {
 		t.Errorf("spice_listen 0.0.0.0: %+v", g)
@@ -54,7 +54,7 @@ func TestDisplayOnNetworkOrSocket(t *testing.T) {
 	if err := os.Chmod(filepath.Join(root, "srv/vnc.sock"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	inv := &Inventory{Root: root, QEMUConf: conf(t, "qemu.conf", ""), Networks: []*libvirtxml.Network{
+	inv := &Inventory{Root: root, Local: true, QEMUConf: conf(t, "qemu.conf", ""), Networks: []*libvirtxml.Network{
 		{Name: "lan", IPs: []libvirtxml.NetworkIP{{Address: "192.168.50.1", Prefix: 24}}},
 		{Name: "local", IPs: []libvirtxml.NetworkIP{{Address: "127.0.0.1", Prefix: 8}}},
 	}}
@@ -180,7 +180,7 @@ func TestPassesSayWhatWasFound(t *testing.T) {
 // The information controls: the graphics inventory lists every display with its ports and
 // resolved listen; a host-passthrough CPU and a guest agent are noted at info.
 func TestVMInventoryControls(t *testing.T) {
-	f := vmFindings(t, &Inventory{QEMUConf: conf(t, "qemu.conf", "")}, `<domain type="kvm"><name>i</name><cpu mode="host-passthrough"/><devices>
+	f := vmFindings(t, &Inventory{Local: true, QEMUConf: conf(t, "qemu.conf", "")}, `<domain type="kvm"><name>i</name><cpu mode="host-passthrough"/><devices>
 <channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>
 <graphics type="vnc" port="5907" autoport="no" websocket="5707"><listen type="address"/></graphics></devices></domain>`, "VM-010", "VM-013", "VM-028")
 	if g := f["VM-010"]; g.Status != "pass" || g.Detail != "vnc port 5907 autoport no websocket 5707; vnc listens on 127.0.0.1" {
@@ -199,5 +199,43 @@ func TestUEFIWithTPM12(t *testing.T) {
 <tpm model="tpm-tis"><backend type="emulator" version="1.2"/></tpm></devices></domain>`, "VM-033")
 	if g := f["VM-033"]; g.Status != "fail" || !strings.Contains(g.Detail, "TPM 1.2") {
 		t.Errorf("VM-033: %+v", g)
+	}
+}
+
+// On a remote host neither its qemu.conf nor its /dev, /sys or sockets can be read from here:
+// what depends on them is never a pass (nor judged by this machine's files), while what the
+// definitions say still is.
+func TestRemoteHostIsNotJudgedByThisMachine(t *testing.T) {
+	const display = `<domain type="kvm"><name>d</name><devices><graphics type="vnc" autoport="yes" websocket="5701"><listen type="address"/></graphics></devices></domain>`
+	f := vmFindings(t, &Inventory{}, display, "VM-007", "VM-008", "VM-009")
+	for _, id := range []string{"VM-007", "VM-008", "VM-009"} {
+		if g := f[id]; g.Status != "error" || !strings.Contains(g.Detail, "qemu.conf's vnc_listen says, which cannot be read on a remote host") {
+			t.Errorf("stopped VM, address from a remote qemu.conf: %s %+v", id, g)
+		}
+	}
+	// Running, libvirt says where it listens: that is judged.
+	for live, want := range map[string]string{"0.0.0.0": "fail", "127.0.0.1": "pass"} {
+		def := domain(t, display)
+		running := domain(t, strings.Replace(display, `<listen type="address"/>`, `<listen type="address" address="`+live+`"/>`, 1))
+		found := Run(&Inventory{Domains: []Domain{{Name: "d", Def: def, Live: running, Secure: true}}}, only("VM-007"), nil)
+		if len(found) != 1 || found[0].Status != want {
+			t.Errorf("running on %s: %+v, want %s", live, found, want)
+		}
+	}
+	f = vmFindings(t, &Inventory{}, `<domain type="kvm"><name>s</name><devices>
+<graphics type="vnc"><listen type="socket" socket="/srv/vnc.sock"/></graphics></devices></domain>`, "VM-007")
+	if g := f["VM-007"]; g.Status != "error" || !strings.Contains(g.Detail, "its mode cannot be read on a remote host") {
+		t.Errorf("socket on a remote host: %+v", g)
+	}
+	disk := func(dev string) string {
+		return `<domain type="kvm"><name>b</name><devices><disk type="block" device="disk"><source dev="` + dev + `"/><target dev="vda" bus="virtio"/></disk></devices></domain>`
+	}
+	// This machine's sdb is a partition (say): that says nothing of the remote host's.
+	here := t.TempDir()
+	write(t, here, map[string]string{"sys/class/block/sdb/partition": "1"})
+	for dev, want := range map[string]string{"/dev/sdb": "fail", "/dev/sdb1": "pass", "/dev/disk/by-id/wwn-0x5000": "error"} {
+		if g := vmFindings(t, &Inventory{Root: here}, disk(dev), "VM-017")["VM-017"]; g.Status != want {
+			t.Errorf("VM-017 of %s on a remote host: %+v, want %s", dev, g, want)
+		}
 	}
 }
