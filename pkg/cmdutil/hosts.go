@@ -282,6 +282,9 @@ func ListHosts[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *H
 	if err != nil {
 		return err
 	}
+	if err := f.CheckHostQualifiers(patterns, hosts); err != nil {
+		return err
+	}
 	type found struct {
 		rows  []T
 		names []string
@@ -324,6 +327,31 @@ func ListHosts[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf *H
 		return fanErr
 	}
 	return MissingNames(what, patterns, names)
+}
+
+// CheckHostQualifiers refuses a target host:PATTERN whose host is in the configuration's
+// [hosts] but not among hosts (those --host selected): it can match nothing, and an empty
+// answer or "not found" would hide the mistake. A prefix that names no configured host stays
+// part of the name (VM names from elsewhere may hold ':'). The bulk verbs say the same.
+func (f *Factory) CheckHostQualifiers(targets []string, hosts []Host) error {
+	l, err := f.Config()
+	if err != nil {
+		return err
+	}
+	selected := IsHostIn(hosts)
+	for _, t := range targets {
+		h, _, ok := strings.Cut(t, ":")
+		if _, configured := l.Config.Hosts[h]; !ok || !configured || selected(h) {
+			continue
+		}
+		names := make([]string, len(hosts))
+		for i, x := range hosts {
+			names[i] = x.Name
+		}
+		return errs.New(errs.Usage, "%s names host %s, which --host does not select (%s)", output.Escape(t), h, strings.Join(names, ", ")).
+			WithHint("add %s to --host, or drop the %s: prefix", h, h)
+	}
+	return nil
 }
 
 // IsHostIn says whether a name is one of hosts, for PatternsForHost.

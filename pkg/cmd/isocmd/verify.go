@@ -182,6 +182,9 @@ func runVerifyHosts(ctx context.Context, o *VerifyOptions, format output.Format)
 	if err != nil {
 		return err
 	}
+	if err := f.CheckHostQualifiers(o.Names, hosts); err != nil {
+		return err
+	}
 	isHost := cmdutil.IsHostIn(hosts)
 	type found struct {
 		results []checked

@@ -108,6 +108,9 @@ func runLeasesHosts(ctx context.Context, o *LeasesOptions, format output.Format)
 	if err != nil {
 		return err
 	}
+	if err := o.F.CheckHostQualifiers(o.Targets, hosts); err != nil {
+		return err
+	}
 	isHost := cmdutil.IsHostIn(hosts)
 	type found struct {
 		leases  []model.Lease

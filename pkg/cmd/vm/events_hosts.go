@@ -77,6 +77,9 @@ func runEventsHosts(ctx context.Context, o *EventsOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.F.CheckHostQualifiers(o.Patterns, hosts); err != nil {
+		return err
+	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = virt.WithTimeout(ctx, o.Timeout)

@@ -31,6 +31,9 @@ func withDomainOnHosts[T any](ctx context.Context, f *cmdutil.Factory, cmd *cobr
 	if err != nil {
 		return nil, err
 	}
+	if err := f.CheckHostQualifiers([]string{name}, hosts); err != nil {
+		return nil, err
+	}
 	isHost := cmdutil.IsHostIn(hosts)
 	bare := name
 	if h, rest, ok := strings.Cut(name, ":"); ok && isHost(h) {

@@ -30,6 +30,9 @@ func runStatsHosts(ctx context.Context, o *StatsOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.F.CheckHostQualifiers(o.Patterns, hosts); err != nil {
+		return err
+	}
 	samplers := make([]*stats.Sampler, len(hosts))
 	for i, h := range hosts {
 		samplers[i] = &stats.Sampler{Open: func(ctx context.Context) (*virt.Conn, error) { return virt.Open(ctx, h.URI, true) }}
