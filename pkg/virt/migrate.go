@@ -361,15 +361,19 @@ func MigrationPreflight(ctx context.Context, dst *Conn, def *libvirtxml.Domain, 
 				bad(errs.Conflict, "disk %s: storage pool %s is not active there", dev, v.Pool)
 				continue
 			}
-			if !mustExist && !incTarget {
+			if incTarget {
+				// libvirt's target looks for the disk it would copy onto by path
+				// (qemuMigrationDstPrecreateStorage: virDomainDiskGetSource, virFileExists), and
+				// a pool volume has no path before the domain starts: it always finds none and
+				// refuses, even when the volume is there.
+				bad(errs.Conflict, "disk %s is pool volume %s/%s: libvirt cannot --copy-storage inc a pool volume (it looks for the target disk by a path a volume has not yet); use --copy-storage all", dev, v.Pool, v.Volume)
+				continue
+			}
+			if !mustExist {
 				continue
 			}
 			if _, err := dst.volumeInPool(ctx, v.Pool, v.Volume); err != nil {
-				if incTarget {
-					bad(errs.NotFound, "disk %s: --copy-storage inc copies onto a disk already there, and volume %s is not in pool %s there (create it there with the same backing image, or use --copy-storage all)", dev, v.Volume, v.Pool)
-				} else {
-					bad(errs.NotFound, "disk %s: volume %s is not in pool %s there (refresh the pool there if the storage is shared, or use --copy-storage)", dev, v.Volume, v.Pool)
-				}
+				bad(errs.NotFound, "disk %s: volume %s is not in pool %s there (refresh the pool there if the storage is shared, or use --copy-storage)", dev, v.Volume, v.Pool)
 			}
 		} else if f := disk.Source.File; f != nil && f.File != "" {
 			pool, covered := pools.covering(f.File)

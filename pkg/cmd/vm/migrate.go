@@ -61,8 +61,10 @@ can provide the VM's CPU, the networks and storage pools the VM names exist ther
 are there (shared storage) unless --copy-storage copies them, and no writable disk uses a
 cache mode that makes a live move unsafe. Each problem is one line; nothing moves until none
 is left. --copy-storage all has libvirt create each copy in the target's pool of the same name
-(a volume) or over the same directory (a file); --copy-storage inc copies only what the
-target's disk lacks, so that disk (with its backing image) must be there already.
+(a volume) or over the same directory (a file), and a failed move removes them again;
+--copy-storage inc copies only what the target's disk lacks, so that disk (with its backing
+image) must be there already, and a file: libvirt looks for it by path, which a pool volume
+does not have before the VM starts, so it refuses inc for pool volumes.
 
 --postcopy switches to post-copy when pre-copy does not converge: once the guest dirties
 memory as fast as the stream moves it (after the first pass over memory), or after
