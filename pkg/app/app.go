@@ -56,6 +56,7 @@ func Run(args []string, f *cmdutil.Factory) int { return run(args, f, false) }
 // run is Run for a process that exits right after when exiting is set.
 func run(args []string, f *cmdutil.Factory, exiting bool) int {
 	rec := &recorder{f: f, argv: args, exiting: exiting}
+	f.Argv = args
 	root := newRoot(f, f.Prog, rec)
 	root.SetArgs(args[1:])
 	root.SetOut(f.IO.Out)

@@ -46,6 +46,9 @@ type Factory struct {
 	UID    int
 	Prog   string // the name the user typed: hvctl, vmctl …
 	Global *Global
+	// Argv is the command line as typed, program name first (app.Run sets it), for messages
+	// that suggest the corrected line (vmctl exec web01 ls -l → … web01 -- ls -l).
+	Argv []string
 
 	cfg *config.Loaded
 	// hostURI, set by ForHost, is the libvirt this Factory talks to instead of -c's.

@@ -72,20 +72,25 @@ libvirt marks a VM that had raw agent commands as tainted (custom-ga-command) in
 		Annotations: cmdutil.Journaled("vm:1", map[string]string{cmdutil.AnnTimeout: "5m", cmdutil.AnnSlack: (execKillWait + 5*time.Second).String(),
 			cmdutil.AnnTimeoutHelp: "5m, after which the guest process is killed (exit 5)"}),
 		ValidArgsFunction: completeVMs(f, false),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		// Checked before the root's flag checks, so that `ps -o pid` says to use -- rather
+		// than that pid is no output format.
+		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			if dash < 0 {
-				suggest := "NAME -- COMMAND [ARG...]"
-				if len(args) > 1 {
-					suggest = args[0] + " -- " + strings.Join(args[1:], " ")
+				line, ok := dashedLine(f, cmd)
+				if !ok {
+					line = cmd.CommandPath() + " NAME -- COMMAND [ARG...]"
 				}
-				return errs.New(errs.Usage, "exec: put the command after --: %s %s", cmd.CommandPath(), output.Escape(suggest)).
-					WithHint("see '%s --help'", cmd.CommandPath())
+				return errs.New(errs.Usage, "exec: put the command after --: %s", line).
+					WithHint("%s reads the flags before -- as its own", cmd.CommandPath())
 			}
 			if dash != 1 || len(args) == dash {
 				return errs.New(errs.Usage, "exec takes one VM name before -- and a command after it").
 					WithHint("see '%s --help'", cmd.CommandPath())
 			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Command = args[0], args[1:]
 			for _, kv := range opts.Env {
 				if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -108,6 +113,7 @@ libvirt marks a VM that had raw agent commands as tainted (custom-ga-command) in
 	fl.StringVar(&opts.Cwd, "cwd", "", "working `DIR`ectory in the guest (agents that support it)")
 	fl.BoolVarP(&opts.NoStdin, "no-stdin", "n", false, "send nothing to the command's stdin, even from a pipe")
 	f.AddOutputFlags(cmd)
+	dashFlagErrors(f, cmd, "the command")
 	return cmd
 }
 

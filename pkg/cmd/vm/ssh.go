@@ -46,6 +46,10 @@ to ssh: options, then the remote command.`,
   vmctl ssh web01 --user root -- -i ~/.ssh/lab uptime
   vmctl start web01 && vmctl ssh web01 -- sudo journalctl -b`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if line, ok := dashedLine(f, cmd); ok && cmd.ArgsLenAtDash() < 0 {
+				return errs.New(errs.Usage, "ssh: put ssh's arguments after --: %s", line).
+					WithHint("%s reads the flags before -- as its own", cmd.CommandPath())
+			}
 			if n := cmd.ArgsLenAtDash(); n == 0 || n > 1 || n < 0 && len(args) != 1 {
 				return errs.New(errs.Usage, "%s takes one VM, then optionally -- and ssh's arguments", cmd.CommandPath()).
 					WithHint("e.g. vmctl ssh web01 -- uptime")
@@ -72,6 +76,7 @@ to ssh: options, then the remote command.`,
 	}
 	cmd.Flags().StringVarP(&opts.User, "user", "l", "", "log in as `USER` (default: the profile's cloud-init user)")
 	cmdutil.StringSliceEnumFlag(cmd, &opts.Sources, "source", "", AddressSources, AddressSources, "where to look for the address, in order")
+	dashFlagErrors(f, cmd, "ssh's arguments")
 	return cmd
 }
 
