@@ -249,7 +249,7 @@ func runEvacuate(ctx context.Context, o *EvacuateOptions) error {
 		if v.State == virt.StateRunning || v.State == virt.StatePaused {
 			running = append(running, v)
 		} else {
-			stay = append(stay, v.Name)
+			stay = append(stay, output.Escape(v.Name)) // a terminal gets no control characters
 		}
 	}
 	if err := cmdutil.MissingNames("VM", o.Patterns, names); err != nil {
@@ -492,7 +492,7 @@ func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placem
 		return "", err
 	}
 	defer d.Free()
-	o.F.Infof("%s: migrating %s to %s", o.F.Prog, p.res.Name, p.to.name)
+	o.F.Infof("%s: migrating %s to %s", o.F.Prog, output.Escape(p.res.Name), p.to.name)
 	start := time.Now()
 	last, err := d.Migrate(ctx, o.migrateOptions(p.to, p), nil)
 	if err != nil {
