@@ -296,6 +296,9 @@ func runEvacuate(ctx context.Context, o *EvacuateOptions) error {
 	}
 
 	plan := o.plan(ctx, src, srcHost.name, running, targets)
+	if err := ctx.Err(); err != nil {
+		return err // interrupted while checking: nothing has moved
+	}
 	if !o.DryRun {
 		var objects []string
 		for _, p := range plan {
@@ -322,8 +325,13 @@ func runEvacuate(ctx context.Context, o *EvacuateOptions) error {
 	if err := output.List(o.F.IO.Out, format, results, EvacuationColumns, func(e model.Evacuation) string { return e.Name }); err != nil {
 		return err
 	}
-	// A host of --to that did not answer was reported; what matters now is whether every VM left.
-	return cmdutil.BulkResultError("evacuate "+srcHost.name, bulk, failures)
+	// A host of --to that did not answer was reported; when every VM left anyway, the host is
+	// empty as asked. When some stayed, the missing host may be why: partial, whatever their reasons.
+	err = cmdutil.BulkResultError("evacuate "+srcHost.name, bulk, failures)
+	if err != nil && hostErr != nil {
+		return errs.New(errs.Partial, "%s; %s", err, hostErr)
+	}
+	return err
 }
 
 // plan checks every VM against every target and chooses one for each: the host that passes

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/spf13/cobra"
 )
 
@@ -168,6 +170,12 @@ func TestEvacuateSelectsAndRefuses(t *testing.T) {
 	if err != nil || evacuations(t, stdout)["web01"].To != "h3" || !strings.Contains(stderr, `"host":"down"`) {
 		t.Errorf("withdown: %v %s %s", err, stdout, stderr)
 	}
+	// When the only other host does not answer and the one that does refuses the VM, the missing
+	// host may be why: partial, not the refusal's own not-found.
+	_, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "lonely01", "--to", "withdown", "--dry-run", "--json")
+	if errs.KindOf(err) != errs.Partial {
+		t.Errorf("lonely01 to withdown: %v, want partial", err)
+	}
 	// A plain name that is not on the host is not found; nothing is planned.
 	_, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "nope", "--to", "h3", "--dry-run")
 	if errs.KindOf(err) != errs.NotFound {
@@ -220,5 +228,22 @@ func TestEvacuateConfirmsThenMoves(t *testing.T) {
 	}
 	if e := got["lonely01"]; e.Code != "not_found" || e.To != "" {
 		t.Errorf("lonely01: %+v", e)
+	}
+}
+
+// An interrupt while the VMs are being checked ends the command there: no question, no move,
+// no results claiming a plan.
+func TestEvacuateInterruptedWhileChecking(t *testing.T) {
+	cfg := evacuateConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx = virt.WithCallHook(ctx, func(what string) {
+		if strings.HasPrefix(what, "look up network") { // the preflight's network check
+			cancel()
+		}
+	})
+	stdout, _, err := runBulkCmdContext(ctx, t, cfg, false, "", evacuateCmd, "h1", "--to", "all4", "--yes", "--json")
+	if errs.KindOf(err) != errs.Interrupted || stdout != "" {
+		t.Errorf("interrupted while checking: %v, stdout %q", err, stdout)
 	}
 }

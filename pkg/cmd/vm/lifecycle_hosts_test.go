@@ -50,6 +50,11 @@ pair = ["h1", "h2"]
 // runBulkCmd runs a bulk verb built by build with the configuration cfg.
 func runBulkCmd(t *testing.T, cfg string, tty bool, stdin string, build func(*cmdutil.Factory) *cobra.Command, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runBulkCmdContext(context.Background(), t, cfg, tty, stdin, build, args...)
+}
+
+func runBulkCmdContext(ctx context.Context, t *testing.T, cfg string, tty bool, stdin string, build func(*cmdutil.Factory) *cobra.Command, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	f, out, errOut := cmdutiltest.NewFactory(t, nil)
 	f.Global.ConfigFile = cfg
 	f.IO.SetTTY(tty, false, tty)
@@ -59,7 +64,7 @@ func runBulkCmd(t *testing.T, cfg string, tty bool, stdin string, build func(*cm
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)
-	err = cmd.ExecuteContext(context.Background())
+	err = cmd.ExecuteContext(ctx)
 	return out.String(), errOut.String(), err
 }
 
