@@ -516,7 +516,7 @@ func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placem
 		actx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), cmdutil.DefaultTimeout)
 		defer cancel()
 		if err := setAutostartOn(actx, p.to.conn, p.res.Name); err != nil {
-			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", p.res.Name, p.to.name, err)
+			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", output.Escape(p.res.Name), p.to.name, err)
 		}
 	}
 	return actMigrated, nil

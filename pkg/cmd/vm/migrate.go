@@ -264,8 +264,11 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	if len(problems) > 0 {
 		return errs.New(problems[0].Kind, "cannot migrate %s to %s: %s", o.Name, tgt.name, virt.JoinProblems(problems))
 	}
+	// Lines for people name the VM escaped, as its errors do: a tab or control character in
+	// a name must not reach the terminal raw.
+	shown := output.Escape(o.Name)
 	for _, n := range notes {
-		o.F.Warnf("%s: %s", o.Name, n)
+		o.F.Warnf("%s: %s", shown, n)
 	}
 
 	// What --copy-storage all will create there; a failed move's partial copies are removed.
@@ -280,14 +283,14 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	if !live {
 		mode = "offline"
 	}
-	o.F.Infof("migrating %s (%s) to %s", o.Name, mode, tgt.name)
-	bar := progress.NewBytes(o.F.IO, fmt.Sprintf("migrate %s → %s", o.Name, tgt.name))
+	o.F.Infof("migrating %s (%s) to %s", shown, mode, tgt.name)
+	bar := progress.NewBytes(o.F.IO, fmt.Sprintf("migrate %s → %s", shown, tgt.name))
 	start := time.Now()
 	switched := false
 	last, err := d.Migrate(moveCtx, vo, func(p virt.MigrationProgress) {
 		if p.Postcopy && !switched {
 			switched = true
-			o.F.Infof("%s: switched to post-copy (%s): it runs on %s now; the move can no longer be aborted", o.Name, p.PostcopyReason, tgt.name)
+			o.F.Infof("%s: switched to post-copy (%s): it runs on %s now; the move can no longer be aborted", shown, p.PostcopyReason, tgt.name)
 		}
 		if p.DataTotal > 0 {
 			bar.Set(int64(p.DataProcessed), int64(p.DataTotal))
@@ -323,7 +326,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		actx, cancel := virt.WithTimeout(context.WithoutCancel(moveCtx), cmdutil.DefaultTimeout)
 		defer cancel()
 		if err := setAutostartOn(actx, dst, o.Name); err != nil {
-			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", o.Name, tgt.name, err)
+			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", shown, tgt.name, err)
 		} else {
 			res.Autostart = true
 		}
@@ -350,6 +353,7 @@ func postcopySummary(m model.Migration) string {
 // sure nothing with this UUID was there before, and a copy that runs there is never touched.
 // It reports whether the target is left without the domain.
 func cleanupTarget(f *cmdutil.Factory, dst *virt.Conn, uuid, name, host string) bool {
+	name = output.Escape(name) // only named in warnings
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	left, err := dst.DomainByUUID(ctx, uuid)
@@ -376,6 +380,7 @@ func cleanupTarget(f *cmdutil.Factory, dst *virt.Conn, uuid, name, host string) 
 // removeCopies deletes the disk copies a failed --copy-storage all move created on the target
 // (libvirt creates them and leaves them when the move fails): they were not there before it.
 func removeCopies(f *cmdutil.Factory, dst *virt.Conn, copies []virt.DiskCopy, name, host string) {
+	name = output.Escape(name) // only named in messages
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, dc := range copies {
