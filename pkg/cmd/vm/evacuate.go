@@ -216,7 +216,8 @@ type placement struct {
 	persistent bool
 	to         *evacTarget
 	failure    error
-	refusal    errs.Kind // the kind of the first host's first problem, when every host refused
+	refusal    errs.Kind           // the kind of the first host's first problem, when every host refused
+	notes      map[string][]string // what each passing host's preflight could not check
 }
 
 func runEvacuate(ctx context.Context, o *EvacuateOptions) error {
@@ -362,6 +363,11 @@ func (o *EvacuateOptions) plan(ctx context.Context, src *virt.Conn, from string,
 			continue
 		}
 		p.choose(passing, len(targets))
+		// What the chosen host's preflight could not check is said as migrate says it: the
+		// table has no room for it, and a plan read on a terminal must not hide it.
+		for _, n := range p.notes[p.to.name] {
+			o.F.Warnf("%s on %s: %s", output.Escape(v.Name), p.to.name, n)
+		}
 		if o.DryRun {
 			p.res.OK, p.res.Action = true, actPlanned
 		}
@@ -411,6 +417,12 @@ func (o *EvacuateOptions) check(ctx context.Context, src *virt.Conn, p *placemen
 		}
 		for _, n := range notes {
 			p.res.Notes = append(p.res.Notes, t.name+": "+n)
+		}
+		if len(notes) > 0 {
+			if p.notes == nil {
+				p.notes = map[string][]string{}
+			}
+			p.notes[t.name] = notes
 		}
 		passing = append(passing, t)
 	}

@@ -247,3 +247,30 @@ func TestEvacuateInterruptedWhileChecking(t *testing.T) {
 		t.Errorf("interrupted while checking: %v, stdout %q", err, stdout)
 	}
 }
+
+// What the chosen host's preflight could not check (a disk in no pool there) is a warning on
+// stderr, as migrate gives it: a plan read as a table must not hide it in the JSON's notes.
+func TestEvacuateWarnsWhatPreflightCouldNotCheck(t *testing.T) {
+	dir := t.TempDir()
+	node := `<node><domain type='test'><name>web01</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>` +
+		`<devices><disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/><source file='/nowhere/web01.img'/>` +
+		`<target dev='vda'/></disk></devices></domain></node>`
+	h1, h2 := filepath.Join(dir, "h1.xml"), filepath.Join(dir, "h2.xml")
+	cfg := filepath.Join(dir, "config.toml")
+	for p, body := range map[string]string{h1: node, h2: `<node></node>`,
+		cfg: "[hosts.h1]\nuri = \"test://" + h1 + "\"\n[hosts.h2]\nuri = \"test://" + h2 + "\"\n"} {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "--to", "h2", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v (stderr %q)", err, stderr)
+	}
+	if !strings.Contains(stdout, "planned") {
+		t.Errorf("web01 not planned: %q", stdout)
+	}
+	if want := "warning: web01 on h2: disk vda: /nowhere/web01.img is in no storage pool there"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q: %q", want, stderr)
+	}
+}
