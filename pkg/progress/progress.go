@@ -3,6 +3,7 @@
 package progress
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -14,22 +15,40 @@ import (
 type Reporter interface {
 	Done(n int)
 	Finish()
+	// Above runs say, which writes whole lines to stderr, with the bar cleared before and
+	// drawn again after, so that a message between units does not run into the bar's line.
+	Above(say func())
 }
 
 type nop struct{}
 
-func (nop) Done(int) {}
-func (nop) Finish()  {}
+func (nop) Done(int)         {}
+func (nop) Finish()          {}
+func (nop) Above(say func()) { say() }
 
 type bar struct {
 	mu sync.Mutex
 	b  *progressbar.ProgressBar
+	w  io.Writer
 }
 
 func (b *bar) Done(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_ = b.b.Add(n)
+}
+
+func (b *bar) Above(say func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_ = b.b.Clear()
+	say()
+	// The bar's last drawing, again: rendering anew would be throttled away right after a unit.
+	if drawn := b.b.String(); drawn != "" {
+		_, _ = io.WriteString(b.w, "\r"+drawn)
+	} else {
+		_ = b.b.RenderBlank()
+	}
 }
 
 func (b *bar) Finish() {
@@ -44,7 +63,7 @@ func New(ios *iostreams.IOStreams, total int, what string) Reporter {
 	if !ios.IsStderrTTY() || ios.Quiet || total < 2 {
 		return nop{}
 	}
-	return &bar{b: progressbar.NewOptions(total,
+	return &bar{w: ios.ErrOut, b: progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(ios.ErrOut),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),

@@ -486,7 +486,7 @@ func (o *EvacuateOptions) move(ctx context.Context, src *virt.Conn, plan []*plac
 	bar := progress.New(o.F.IO, len(names), "evacuate")
 	results, failures := cmdutil.RunBulk(ctx, names, o.Parallel, func(ctx context.Context, name string) (string, error) {
 		defer bar.Done(1)
-		return o.moveOne(ctx, src, byName[name], perVM)
+		return o.moveOne(ctx, src, byName[name], perVM, bar)
 	})
 	bar.Finish()
 	for i, r := range results {
@@ -499,7 +499,7 @@ func (o *EvacuateOptions) move(ctx context.Context, src *virt.Conn, plan []*plac
 	}
 }
 
-func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placement, perVM time.Duration) (string, error) {
+func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placement, perVM time.Duration, bar progress.Reporter) (string, error) {
 	if perVM > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = virt.WithTimeout(ctx, perVM)
@@ -512,7 +512,8 @@ func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placem
 		return "", err
 	}
 	defer d.Free()
-	o.F.Infof("%s: migrating %s to %s", o.F.Prog, output.Escape(p.res.Name), p.to.name)
+	// On a terminal the bar of the moves is drawn meanwhile: the line goes above it.
+	bar.Above(func() { o.F.Infof("%s: migrating %s to %s", o.F.Prog, output.Escape(p.res.Name), p.to.name) })
 	start := time.Now()
 	last, err := d.Migrate(ctx, o.migrateOptions(p.to, p), nil)
 	if err != nil {
@@ -528,7 +529,9 @@ func (o *EvacuateOptions) moveOne(ctx context.Context, src *virt.Conn, p *placem
 		actx, cancel := virt.WithTimeout(context.WithoutCancel(ctx), cmdutil.DefaultTimeout)
 		defer cancel()
 		if err := setAutostartOn(actx, p.to.conn, p.res.Name); err != nil {
-			o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", output.Escape(p.res.Name), p.to.name, err)
+			bar.Above(func() {
+				o.F.Warnf("%s: moved, but autostart could not be set on %s: %v", output.Escape(p.res.Name), p.to.name, err)
+			})
 		}
 	}
 	return actMigrated, nil

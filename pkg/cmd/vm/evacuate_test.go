@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,5 +273,22 @@ func TestEvacuateWarnsWhatPreflightCouldNotCheck(t *testing.T) {
 	}
 	if want := "warning: web01 on h2: disk vda: /nowhere/web01.img is in no storage pool there"; !strings.Contains(stderr, want) {
 		t.Errorf("stderr lacks %q: %q", want, stderr)
+	}
+}
+
+// On a terminal the moves draw a bar; the line that says which VM moves next goes above it,
+// not onto its end. One move at a time: the first fails at once (the test driver cannot
+// migrate), the bar is drawn, and the second move's line follows.
+func TestEvacuateLinesDoNotRunIntoTheBar(t *testing.T) {
+	cfg := evacuateConfig(t)
+	_, stderr, _ := runBulkCmd(t, cfg, true, "y\n", evacuateCmd, "h1", "web*", "--to", "h3", "-j", "1")
+	if n := strings.Count(stderr, ": migrating "); n != 2 {
+		t.Fatalf("%d migrating lines, want 2:\n%q", n, stderr)
+	}
+	if !regexp.MustCompile(`\(\d/2\)`).MatchString(stderr) {
+		t.Fatalf("no bar drawn:\n%q", stderr)
+	}
+	if regexp.MustCompile(`\(\d/2\)[^\r\n]*: migrating`).MatchString(stderr) {
+		t.Errorf("a migrating line runs into the bar:\n%q", stderr)
 	}
 }
