@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -139,12 +140,46 @@ func Push(ctx context.Context, client *http.Client, target string, g prometheus.
 	req.Header.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("push to %s: %v", target, err), Err: err}
+		return 0, pushError(ctx, target, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, errs.New(errs.Failure, "push to %s: %s: %s", target, resp.Status, strings.TrimSpace(string(msg)))
+		return 0, errs.New(errs.Failure, "push to %s: %s: %s", target, resp.Status, firstLine(string(msg)))
 	}
 	return n, nil
+}
+
+// pushError says in one line why a push got no answer, and classifies it: no answer within
+// --timeout or the client's own timeout is a timeout (exit 5), a signal an interrupt (130),
+// anything else (refused, no route, bad TLS) a failure. net/http's error repeats the method
+// and URL and nests the dial's address; the message keeps the target once and the cause.
+func pushError(ctx context.Context, target string, err error) error {
+	var ue *url.Error
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return &errs.Error{Kind: errs.Interrupted, Msg: fmt.Sprintf("push to %s: interrupted", target), Err: err}
+	case ctx.Err() != nil:
+		return &errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("push to %s: no answer before the deadline", target), Err: err}
+	case errors.As(err, &ue) && ue.Timeout():
+		return &errs.Error{Kind: errs.Timeout, Msg: fmt.Sprintf("push to %s: no answer in time", target), Err: err}
+	}
+	cause := err
+	if ue != nil {
+		cause = ue.Err
+	}
+	var se *os.SyscallError
+	if errors.As(cause, &se) { // "dial tcp 127.0.0.1:1: connect: connection refused" → "connection refused"
+		cause = se.Err
+	}
+	return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("push to %s: %v", target, cause), Err: err}
+}
+
+// firstLine is the first line of a server's error body, cut short: one line on stderr.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
 }

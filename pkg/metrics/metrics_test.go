@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 )
 
@@ -252,5 +253,47 @@ func TestServerRegistryMerges(t *testing.T) {
 		if !slices.Contains(names, want) {
 			t.Errorf("no %s in %v", want, names)
 		}
+	}
+}
+
+// TestPushErrors: a server that does not answer within the deadline is a timeout (exit 5, it
+// was exit 1), and a refused connection or a failing server is one line naming the target once,
+// without net/http's repeated method and URL.
+func TestPushErrors(t *testing.T) {
+	reg := Registry(&Collector{Sample: fixedSample})
+	hang := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer hung.Close()
+	defer close(hang)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := Push(ctx, hung.Client(), hung.URL+ImportPath, reg)
+	if errs.KindOf(err) != errs.Timeout {
+		t.Errorf("push to a server that does not answer: %v (%v), want a timeout", err, errs.KindOf(err))
+	}
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	if _, err := Push(context.Background(), client, hung.URL+ImportPath, reg); errs.KindOf(err) != errs.Timeout {
+		t.Errorf("push past the client's timeout: %v (%v), want a timeout", err, errs.KindOf(err))
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String() + ImportPath
+	ln.Close()
+	_, err = Push(context.Background(), http.DefaultClient, refused, reg)
+	if want := "push to " + refused + ": connection refused"; err == nil || err.Error() != want {
+		t.Errorf("push to a closed port: %v, want %q", err, want)
+	}
+
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "cannot parse line 3\nstack:\n"+strings.Repeat("x", 1000))
+	}))
+	defer failing.Close()
+	_, err = Push(context.Background(), failing.Client(), failing.URL+ImportPath, reg)
+	if want := "push to " + failing.URL + ImportPath + ": 500 Internal Server Error: cannot parse line 3"; err == nil || err.Error() != want {
+		t.Errorf("push to a failing server: %v, want %q", err, want)
 	}
 }
