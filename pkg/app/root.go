@@ -85,7 +85,7 @@ tree directly.`,
 		if errors.As(err, &own) {
 			return own
 		}
-		return &errs.Error{Kind: errs.Usage, Msg: err.Error(), Err: err}
+		return flagValueError(err)
 	})
 	root.Version = versioncmd.String()
 	root.SetVersionTemplate(prog + " {{.Version}}\n")
