@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -71,14 +73,50 @@ func WriteText(w io.Writer, g prometheus.Gatherer) (series int, err error) {
 	return series, nil
 }
 
+// CheckTextfileDir refuses, before anything is scraped, a --textfile that is no directory or
+// whose hvctl.prom is one: a usage error naming the flag, rather than the temporary file's
+// name in an open error after the scrape.
+func CheckTextfileDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errs.New(errs.Usage, "--textfile %s: no such directory", dir).
+			WithHint("give node_exporter's --collector.textfile.directory, which must exist")
+	case err != nil:
+		return textfileError(dir, err)
+	case !st.IsDir():
+		return errs.New(errs.Usage, "--textfile %s: not a directory (hvctl writes %s in it)", dir, TextfileName)
+	}
+	if st, err := os.Stat(filepath.Join(dir, TextfileName)); err == nil && st.IsDir() {
+		return errs.New(errs.Usage, "--textfile %s: %s is a directory", dir, TextfileName)
+	}
+	return nil
+}
+
 // WriteTextfile writes DIR/hvctl.prom atomically (a temporary file in DIR renamed over it), so
 // node_exporter never reads half a file.
 func WriteTextfile(dir string, g prometheus.Gatherer) (string, error) {
 	path := filepath.Join(dir, TextfileName)
 	if err := prometheus.WriteToTextfile(path, g); err != nil {
-		return path, &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("write %s: %v", path, err), Err: err}
+		return path, textfileError(path, err)
 	}
 	return path, nil
+}
+
+// textfileError says in one line why path could not be written, without the temporary file's
+// name that the open or rename error carries: a directory hvctl may not write (permission, a
+// read-only file system) is exit 7 as for the state directory; anything else a failure.
+func textfileError(path string, err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("write %s: %v", path, err), Err: err}
+	}
+	kind := errs.Failure
+	switch errno {
+	case syscall.EACCES, syscall.EPERM, syscall.EROFS:
+		kind = errs.Unreachable
+	}
+	return &errs.Error{Kind: kind, Msg: fmt.Sprintf("write %s: %v", path, errno), Err: err}
 }
 
 // Handler serves /metrics and /healthz.

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -295,5 +296,44 @@ func TestPushErrors(t *testing.T) {
 	_, err = Push(context.Background(), failing.Client(), failing.URL+ImportPath, reg)
 	if want := "push to " + failing.URL + ImportPath + ": 500 Internal Server Error: cannot parse line 3"; err == nil || err.Error() != want {
 		t.Errorf("push to a failing server: %v, want %q", err, want)
+	}
+}
+
+// TestTextfileErrors: a --textfile that is missing or no directory is a usage error naming the
+// flag; a directory that may not be written is exit 7 and names hvctl.prom, not the temporary
+// file client_golang opened beside it.
+func TestTextfileErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	taken := t.TempDir()
+	if err := os.Mkdir(filepath.Join(taken, TextfileName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(dir, "missing"), "--textfile " + filepath.Join(dir, "missing") + ": no such directory"},
+		{file, "--textfile " + file + ": not a directory (hvctl writes hvctl.prom in it)"},
+		{taken, "--textfile " + taken + ": hvctl.prom is a directory"},
+	} {
+		err := CheckTextfileDir(tc.dir)
+		if errs.KindOf(err) != errs.Usage || err.Error() != tc.want {
+			t.Errorf("CheckTextfileDir(%s): %v (%v), want a usage error %q", tc.dir, err, errs.KindOf(err), tc.want)
+		}
+	}
+	if err := CheckTextfileDir(dir); err != nil {
+		t.Errorf("CheckTextfileDir of a directory: %v", err)
+	}
+
+	path := filepath.Join(dir, TextfileName)
+	for _, tc := range []struct {
+		errno syscall.Errno
+		kind  errs.Kind
+	}{{syscall.EROFS, errs.Unreachable}, {syscall.EACCES, errs.Unreachable}, {syscall.ENOSPC, errs.Failure}} {
+		err := textfileError(path, &os.PathError{Op: "open", Path: path + "12345", Err: tc.errno})
+		if want := "write " + path + ": " + tc.errno.Error(); errs.KindOf(err) != tc.kind || err.Error() != want {
+			t.Errorf("%v: %v (%v), want %v %q", tc.errno, err, errs.KindOf(err), tc.kind, want)
+		}
 	}
 }

@@ -141,6 +141,11 @@ func sample(ctx context.Context, conn *virt.Conn) (model.StatsSample, error) {
 }
 
 func runMetrics(_ context.Context, o *Options) error {
+	if o.Textfile != "" {
+		if err := metrics.CheckTextfileDir(o.Textfile); err != nil {
+			return err
+		}
+	}
 	var reg prometheus.Gatherer
 	var hostsErr error // with --host: the hosts that did not answer, once the scrape is written
 	if o.Hosts.Enabled() {

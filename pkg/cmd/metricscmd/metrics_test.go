@@ -139,3 +139,18 @@ func TestServeHasNoOverallDeadline(t *testing.T) {
 		t.Errorf("metrics serve has an overall deadline of %s", d)
 	}
 }
+
+// TestTextfileDirCheckedFirst: a --textfile directory that does not exist is a usage error
+// (exit 2) found before libvirt is asked, here one that cannot be reached; it was exit 1 after
+// the scrape, naming client_golang's temporary file.
+func TestTextfileDirCheckedFirst(t *testing.T) {
+	f, stdout, _ := cmdutiltest.NewFactory(t, map[string]string{"HVCTL_URI": "test:///nonexistent/host.xml"})
+	missing := filepath.Join(t.TempDir(), "missing")
+	err := run(t, f, NewCmdMetrics(f, nil), "metrics", "--textfile", missing)
+	if want := "--textfile " + missing + ": no such directory"; errs.KindOf(err) != errs.Usage || err == nil || err.Error() != want {
+		t.Errorf("metrics --textfile into a missing directory: %v (%v), want a usage error %q", err, errs.KindOf(err), want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout: %q", stdout)
+	}
+}
