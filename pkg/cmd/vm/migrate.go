@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,9 +50,11 @@ var CopyStorageModes = []string{"all", "inc"}
 func NewCmdMigrate(f *cmdutil.Factory, runF func(context.Context, *MigrateOptions) error) *cobra.Command {
 	opts := &MigrateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "migrate NAME --to HOST",
+		Use:   "migrate [HOST:]NAME --to HOST",
 		Short: "Move a VM to another host, live when it runs",
 		Long: `Move a VM to another libvirt host (a name of the configuration's [hosts] table, or a URI).
+The VM is on the libvirt of -c, or on the configured host its name is qualified with
+(h2:web01), as with the bulk verbs.
 A running VM moves live; a shut-off one moves its definition (--offline). The source's libvirtd
 drives the move peer to peer: it reaches the target at the host's peer_uri (else its uri) and
 QEMU streams to the host's migration_uri when one is configured.
@@ -80,6 +83,7 @@ on the target and undefined on the source (--keep-source, --transient change tha
 autostart flag follows it, and hvctl's metadata (profile, autostart group) travels in the
 definition.`,
 		Example: `  vmctl migrate web01 --to h2
+  vmctl migrate h2:web01 --to h1
   vmctl migrate db01 --to h2 --copy-storage all --bandwidth 200 --timeout 30m
   vmctl migrate busy01 --to h2 --postcopy --bandwidth 100
   vmctl migrate web01 --to h2 --json | jq .downtime_ms`,
@@ -161,11 +165,36 @@ func (f *MigrateOptions) target() (migrationTarget, error) {
 	if u, err := url.Parse(f.To); err == nil && u.Scheme != "" {
 		return migrationTarget{name: f.To, uri: f.To, peerURI: f.To}, nil
 	}
+	if _, ok := l.Config.Groups[f.To]; ok {
+		return migrationTarget{}, errs.New(errs.Usage, "--to %s is a [groups] name: migrate moves a VM to one host", output.Escape(f.To)).
+			WithHint("name one host of the group, or spread VMs over it with vmctl evacuate")
+	}
 	e := errs.New(errs.Usage, "--to %q is neither a host in the configuration's [hosts] table nor a libvirt URI", output.Escape(f.To))
 	if len(l.Config.Hosts) > 0 {
 		return migrationTarget{}, e.WithHint("hosts: %s", strings.Join(slices.Sorted(maps.Keys(l.Config.Hosts)), ", "))
 	}
 	return migrationTarget{}, e
+}
+
+// source resolves where the VM is: a name qualified with a configured host (h2:web01) is on
+// that host, as the bulk verbs read it; otherwise on the libvirt of -c. A prefix that names no
+// configured host stays part of the name. It returns the Factory that talks to that libvirt,
+// the VM's name there, and the host's name ("" for -c's).
+func (o *MigrateOptions) source() (*cmdutil.Factory, string, string, error) {
+	l, err := o.F.Config()
+	if err != nil {
+		return nil, "", "", err
+	}
+	h, name, found := strings.Cut(o.Name, ":")
+	host, configured := l.Config.Hosts[h]
+	if !found || !configured {
+		return o.F, o.Name, "", nil
+	}
+	if fl := o.F.Global.Flags; fl != nil && fl.Changed("connect") && l.Config.URI != host.URI {
+		return nil, "", "", errs.New(errs.Usage, "%s names host %s, while -c names %s", output.Escape(o.Name), h, output.Escape(o.F.Global.Connect)).
+			WithHint("give one of them: -c %s %s, or %s alone", h, output.Escape(name), output.Escape(o.Name))
+	}
+	return o.F.ForHost(host.URI), name, h, nil
 }
 
 // sourceName is how the summary names the source: the -c host name, else its URI.
@@ -185,6 +214,11 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	if err != nil {
 		return err
 	}
+	srcF, name, srcHost, err := o.source()
+	if err != nil {
+		return err
+	}
+	o.Name = name
 	if err := cmdutil.ValidateLookupName("VM", o.Name); err != nil {
 		return err
 	}
@@ -202,7 +236,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	moveCtx := ctx
 	ctx, cancelSetup := virt.WithTimeout(ctx, cmdutil.DefaultTimeout)
 	defer cancelSetup()
-	src, err := o.F.Connect(ctx, false)
+	src, err := srcF.Connect(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -316,7 +350,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		return werr
 	}
 	res := model.Migration{
-		Name: o.Name, UUID: def.UUID, From: sourceName(o.F, src.URI), To: tgt.name, Mode: mode,
+		Name: o.Name, UUID: def.UUID, From: cmp.Or(srcHost, sourceName(o.F, src.URI)), To: tgt.name, Mode: mode,
 		Persistent: vo.Persistent, SourceKept: !vo.UndefineSource, CopyStorage: o.CopyStorage,
 		DurationSeconds: time.Since(start).Seconds(), DataBytes: last.DataProcessed,
 		Iterations: last.Iteration, DowntimeMillis: uint64(last.Downtime.Milliseconds()), Notes: notes,
