@@ -3,10 +3,13 @@ package metricscmd
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
@@ -66,6 +69,8 @@ func TestNewCmdServe(t *testing.T) {
 			{argv: []string{"serve"}, want: "listen=127.0.0.1:9177 timeout=10s"},
 			{argv: []string{"serve", "--listen", "[::1]:0", "--scrape-timeout", "3s"}, want: "listen=[::1]:0 timeout=3s"},
 			{argv: []string{"serve", "--listen", "9177"}, err: errs.Usage},
+			{argv: []string{"serve", "--listen", "127.0.0.1:99999"}, err: errs.Usage},
+			{argv: []string{"serve", "--listen", "127.0.0.1:-1"}, err: errs.Usage},
 			{argv: []string{"serve", "--scrape-timeout", "-1s"}, err: errs.Usage},
 		})
 }
@@ -152,5 +157,57 @@ func TestTextfileDirCheckedFirst(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout: %q", stdout)
+	}
+}
+
+// TestServeListenErrors: a port in use is one line and a conflict (it was "listen on A: listen
+// tcp A: bind: address already in use"); an address this host does not have is a usage error.
+func TestServeListenErrors(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	err = runServe(context.Background(), &ServeOptions{F: f, Listen: ln.Addr().String(), ScrapeTimeout: time.Second})
+	if want := "listen on " + ln.Addr().String() + ": the port is in use"; errs.KindOf(err) != errs.Conflict || err == nil || err.Error() != want {
+		t.Errorf("serve on a port in use: %v (%v), want a conflict %q", err, errs.KindOf(err), want)
+	}
+	for _, tc := range []struct {
+		err  error
+		kind errs.Kind
+		want string
+	}{
+		{&net.OpError{Op: "listen", Net: "tcp4", Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}, errs.Usage, "listen on A: this host has no such address"},
+		{&net.OpError{Op: "listen", Net: "tcp4", Err: os.NewSyscallError("bind", syscall.EACCES)}, errs.Unreachable, "listen on A: permission denied"},
+		{&net.OpError{Op: "listen", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nohost"}}, errs.Usage, "listen on A: cannot resolve nohost"},
+	} {
+		if err := listenError("A", tc.err); errs.KindOf(err) != tc.kind || err.Error() != tc.want {
+			t.Errorf("%v: %v (%v), want %v %q", tc.err, err, errs.KindOf(err), tc.kind, tc.want)
+		}
+	}
+}
+
+// TestServeNonLoopback: --listen 0.0.0.0:PORT listens on IPv4 only (Go's "tcp" took [::] as
+// well) and warns that the metrics are open to whoever reaches the host; loopback does not warn.
+func TestServeNonLoopback(t *testing.T) {
+	for _, tc := range []struct{ addr, network string }{{"0.0.0.0:9177", "tcp4"}, {"[::]:9177", "tcp6"}, {"127.0.0.1:9177", "tcp4"}, {"localhost:9177", "tcp"}, {":9177", "tcp"}} {
+		if got := listenNetwork(tc.addr); got != tc.network {
+			t.Errorf("listenNetwork(%s) = %s, want %s", tc.addr, got, tc.network)
+		}
+	}
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
+		f, _, stderr := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // serve starts, says where, and stops at once
+		if err := runServe(ctx, &ServeOptions{F: f, Listen: tc.addr, ScrapeTimeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(stderr.String(), "warning: 0.0.0.0:"); got != tc.warn || !strings.Contains(stderr.String(), "serving http://") {
+			t.Errorf("serve --listen %s: stderr %q, want a warning: %v", tc.addr, stderr, tc.warn)
+		}
 	}
 }

@@ -2,8 +2,11 @@ package metricscmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -51,8 +54,10 @@ libvirt_up{host="NAME"} 0 in that scrape, and --strict does not apply.`,
 			if err := checkTimeout(opts.ScrapeTimeout); err != nil {
 				return err
 			}
-			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
+			if _, port, err := net.SplitHostPort(opts.Listen); err != nil {
 				return errs.New(errs.Usage, "--listen %q: want HOST:PORT, e.g. 127.0.0.1:9177", opts.Listen)
+			} else if _, err := net.LookupPort("tcp", port); err != nil {
+				return errs.New(errs.Usage, "--listen %q: port %q is neither a number from 0 to 65535 nor a service name", opts.Listen, port)
 			}
 			if opts.Hosts.Strict {
 				return errs.New(errs.Usage, "--strict does not apply to serve: a host that does not answer a scrape is its libvirt_up{host=\"NAME\"} 0")
@@ -86,12 +91,52 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		defer sampler.Close()
 		g = metrics.ServerRegistry(c)
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := net.Listen(listenNetwork(o.Listen), o.Listen)
 	if err != nil {
-		return errs.New(errs.Conflict, "listen on %s: %v", o.Listen, err)
+		return listenError(o.Listen, err)
 	}
 	if !o.F.IO.Quiet {
 		fmt.Fprintf(o.F.IO.ErrOut, "serving http://%s/metrics\n", ln.Addr())
 	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		o.F.Warnf("%s is not loopback: anyone who reaches this host on that port reads every VM's name and statistics; put a reverse proxy with authentication in front, or listen on 127.0.0.1", ln.Addr())
+	}
 	return metrics.Serve(ctx, ln, g)
+}
+
+// listenNetwork is "tcp4" for an IPv4 address and "tcp6" for an IPv6 one: Go's "tcp" listens
+// on 0.0.0.0 as on [::], IPv6 included, which is more than --listen 0.0.0.0:9177 asked for. A
+// host name keeps "tcp" (its first address).
+func listenNetwork(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4() {
+			return "tcp4"
+		}
+		return "tcp6"
+	}
+	return "tcp"
+}
+
+// listenError says in one line why --listen failed, without net's nested "listen tcp ADDR:
+// bind:": a port in use is a conflict (exit 4), an address this host does not have or a name
+// that does not resolve a usage error (2), a port hvctl may not bind (below 1024 without the
+// capability) exit 7.
+func listenError(addr string, err error) error {
+	var errno syscall.Errno
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &errno) && errno == syscall.EADDRINUSE:
+		return errs.New(errs.Conflict, "listen on %s: the port is in use", addr).
+			WithHint("another exporter (or another 'hvctl metrics serve') has it: stop it, or choose another --listen")
+	case errors.As(err, &errno) && errno == syscall.EADDRNOTAVAIL:
+		return errs.New(errs.Usage, "listen on %s: this host has no such address", addr)
+	case errors.As(err, &errno) && (errno == syscall.EACCES || errno == syscall.EPERM):
+		return &errs.Error{Kind: errs.Unreachable, Msg: fmt.Sprintf("listen on %s: permission denied", addr), Err: err}
+	case errors.As(err, &dns):
+		return errs.New(errs.Usage, "listen on %s: cannot resolve %s", addr, dns.Name)
+	case errors.As(err, &errno):
+		return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("listen on %s: %v", addr, errno), Err: err}
+	}
+	return &errs.Error{Kind: errs.Failure, Msg: fmt.Sprintf("listen on %s: %v", addr, err), Err: err}
 }
