@@ -59,6 +59,12 @@ func termios(t *testing.T, f *os.File) unix.Termios {
 
 func startTop(t *testing.T, args ...string) (*session, unix.Termios) {
 	t.Helper()
+	return startTopEnv(t, nil, args...)
+}
+
+// startTopEnv is startTop with env added to the command's environment.
+func startTopEnv(t *testing.T, env []string, args ...string) (*session, unix.Termios) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +77,7 @@ func startTop(t *testing.T, args ...string) (*session, unix.Termios) {
 	before := termios(t, tty)
 	s.cmd = exec.Command(os.Args[0], append([]string{"-c", "test:///default", "top", "--interval", "100ms"}, args...)...)
 	s.cmd.Env = append(os.Environ(), childEnv+"=1", "HVCTL_SYSTEM_CONFIG=/nonexistent", "HOME="+t.TempDir(), "HVCTL_FORCE_TTY=")
+	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = tty, tty, &s.stderr
 	// Its own session with the pty as controlling terminal: resizing it sends SIGWINCH.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -242,6 +249,20 @@ func TestTopPipeIsBatch(t *testing.T) {
 	got := string(out)
 	if strings.Contains(got, "\x1b") || strings.Count(got, "NAME ") != 2 || !regexp.MustCompile(`(?m)^test +running +[0-9.]+ +2 +2GiB `).MatchString(got) {
 		t.Errorf("pipe output:\n%q", got)
+	}
+}
+
+// TestTopDumbTerminalIsBatch: on a terminal that cannot move the cursor (TERM=dumb: Emacs's
+// shell) top prints the reports stats --count prints; the live view's escape sequences would
+// show as text there.
+func TestTopDumbTerminalIsBatch(t *testing.T) {
+	s, _ := startTopEnv(t, []string{"TERM=dumb"}, "--count", "2", "test")
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, s.stderr.String())
+	}
+	got := s.output()
+	if strings.Contains(got, "\x1b") || strings.Count(got, "NAME ") != 2 || !regexp.MustCompile(`(?m)^test +running +[0-9.]+ +2 +2GiB `).MatchString(got) {
+		t.Errorf("TERM=dumb output:\n%q", got)
 	}
 }
 

@@ -46,7 +46,8 @@ the ones that fit; nothing wraps.
 If libvirt stops answering or the connection is lost, the status line says so, the last data
 stays on the screen, and the view tries again, waiting twice as long each time up to 30s.
 
-In a pipe, with stdin not a terminal, or with --batch, --json, --jq or -o, it prints reports
+In a pipe, with stdin not a terminal, on a terminal that cannot move the cursor (TERM=dumb),
+or with --batch, --json, --jq or -o, it prints reports
 exactly as 'vmctl stats --count' does, in --sort order, until interrupted or --count reports.
 
 Exit status: 0 after q, Ctrl-C or --count refreshes; 130 after SIGTERM or SIGHUP. The
@@ -98,7 +99,10 @@ func runTop(ctx context.Context, o *TopOptions) error {
 	in, inOK := ios.In.(*os.File)
 	out, outOK := ios.Out.(*os.File)
 	// Both must really be terminals (HVCTL_FORCE_TTY only makes tests look like one).
-	if o.Batch || !inOK || !outOK || !ios.IsStdinTTY() || !ios.IsStdoutTTY() || !term.IsTerminal(int(in.Fd())) || !term.IsTerminal(int(out.Fd())) {
+	// TERM=dumb (Emacs's shell, a serial console set so) is a terminal that cannot move the
+	// cursor: the live view would print its escape sequences as text, so it gets the reports.
+	dumb := o.F.Getenv("TERM") == "dumb"
+	if o.Batch || dumb || !inOK || !outOK || !ios.IsStdinTTY() || !ios.IsStdoutTTY() || !term.IsTerminal(int(in.Fd())) || !term.IsTerminal(int(out.Fd())) {
 		return runStats(ctx, &StatsOptions{F: o.F, Patterns: o.Patterns, Interval: o.Interval, Count: o.Count,
 			SampleTimeout: o.Timeout, Order: top.Compare(o.Sort, false)})
 	}
