@@ -235,17 +235,7 @@ func (f *Factory) HostsOutcome(cmd *cobra.Command, hf *HostFlags, hosts []Host, 
 		return nil
 	}
 	if hf.Strict || len(failed) == len(hosts) {
-		// The command's own error names the first host; under --json its error record has no
-		// host field, so that host gets its own record too, like the others.
-		rest := failed[1:]
-		if WantsJSON(cmd, nil) {
-			rest = failed
-		}
-		for _, fl := range rest {
-			f.reportHostFailure(cmd, fl)
-		}
-		first := failed[0]
-		return &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
+		return f.hostsFailed(cmd, failed, len(hosts))
 	}
 	for _, fl := range failed {
 		f.reportHostFailure(cmd, fl)
@@ -255,6 +245,30 @@ func (f *Factory) HostsOutcome(cmd *cobra.Command, hf *HostFlags, hosts []Host, 
 		names[i] = fl.Host.Name
 	}
 	return errs.New(errs.Partial, "%d of %d hosts did not answer: %s", len(failed), len(hosts), strings.Join(names, ", "))
+}
+
+// hostsFailed is the command's error when it fails for its hosts (--strict, or none answered).
+// One host's failure is the error itself. Several are reported one line each in host order and
+// the error names them (kind and hint of the first): were the first the error, it would come
+// last, after the others. Under --json every host gets its record, with its host field.
+func (f *Factory) hostsFailed(cmd *cobra.Command, failed []HostFailure, total int) error {
+	first := failed[0]
+	if len(failed) == 1 {
+		if WantsJSON(cmd, nil) {
+			f.reportHostFailure(cmd, first)
+		}
+		return &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
+	}
+	names := make([]string, len(failed))
+	for i, fl := range failed {
+		f.reportHostFailure(cmd, fl)
+		names[i] = fl.Host.Name
+	}
+	msg := "no host answered: " + strings.Join(names, ", ")
+	if len(failed) < total {
+		msg = fmt.Sprintf("%d of %d hosts did not answer (--strict): %s", len(failed), total, strings.Join(names, ", "))
+	}
+	return &errs.Error{Kind: errs.KindOf(first.Err), Msg: msg, Err: first.Err, Hint: errs.HintOf(first.Err)}
 }
 
 // HostRows says how ListHosts handles the rows of one kind: the single-host table's columns

@@ -95,11 +95,7 @@ func ConnectHosts[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf
 	}
 	if hf.Strict || len(failed) == len(hosts) {
 		CloseSessions(out)
-		for _, fl := range failed[1:] {
-			f.reportHostFailure(cmd, fl)
-		}
-		first := failed[0]
-		return nil, &errs.Error{Kind: errs.KindOf(first.Err), Msg: fmt.Sprintf("host %s: %s", first.Host.Name, first.Err), Err: first.Err, Hint: errs.HintOf(first.Err)}
+		return nil, f.hostsFailed(cmd, failed, len(hosts))
 	}
 	names := make([]string, len(failed))
 	for i, fl := range failed {

@@ -230,6 +230,29 @@ func TestStrictFailsWithTheHostsCodeAndNoTable(t *testing.T) {
 	}
 }
 
+// When no host answers (or several fail under --strict), each is one line in host order and the
+// error names them all, with the first one's exit code: the first host's error as the command's
+// would come last, after the others'.
+func TestSeveralFailingHostsAreReportedInHostOrder(t *testing.T) {
+	hosts := answeringHosts(t)
+	hosts["gone"] = refusedHost(t)
+	hosts["slow"] = silentHost(t)
+	for _, tc := range []struct {
+		args []string
+		last string
+	}{
+		{[]string{"list", "--host", "slow,gone"}, "vmctl: no host answered: slow, gone"},
+		{[]string{"list", "--host", "slow,a,gone", "--strict"}, "vmctl: 2 of 3 hosts did not answer (--strict): slow, gone"},
+	} {
+		stdout, stderr, code := vmctlOnHosts(t, hosts, append(tc.args, "--host-timeout", "300ms")...)
+		got := lines(stderr)
+		if code != 5 || stdout != "" || len(got) != 3 || !strings.HasPrefix(got[0], "vmctl: host slow: ") ||
+			!strings.HasPrefix(got[1], "vmctl: host gone: ") || got[2] != tc.last {
+			t.Errorf("%v: exit %d (want 5, slow's), stdout %q, stderr:\n%s", tc.args, code, stdout, stderr)
+		}
+	}
+}
+
 // One host at a time, in the order given, every host is still asked and each waits out only its
 // own deadline: a and b answer though queued behind hosts that never do.
 func TestHostParallelOneFinishesEveryHost(t *testing.T) {
