@@ -35,6 +35,9 @@ type Collector struct {
 	Commit  string
 	// Images lists the image stores' images (nil: none exported); read at every scrape.
 	Images func() []Image
+	// SampleFailed, when set, hears why a scrape's sample failed (the scrape says libvirt_up 0):
+	// a one-shot command tells the person or the timer's journal.
+	SampleFailed func(error)
 }
 
 // Image is one stored image as the metrics see it: when it was last verified (zero: never).
@@ -218,6 +221,9 @@ func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 	smp, err := c.Sample(ctx)
 	s.add(mDuration, time.Since(start).Seconds())
 	if err != nil {
+		if c.SampleFailed != nil {
+			c.SampleFailed(err)
+		}
 		s.add(mUp, 0)
 		return s.families(), nil
 	}

@@ -109,6 +109,14 @@ func collector(f *cmdutil.Factory, timeout time.Duration) (*metrics.Collector, *
 		Images: func() []metrics.Image { return storedImages(f) }}, sampler
 }
 
+// warnSampleFailed says on stderr why a one-shot scrape has libvirt_up 0 (the exit status
+// stays 0: the scrape was written, and libvirt_up is how it reports the daemon); without it a
+// typo in -c or a stopped libvirtd went unnoticed at a shell. serve, scraped every few seconds,
+// reports it through libvirt_up alone.
+func warnSampleFailed(f *cmdutil.Factory) func(error) {
+	return func(err error) { f.Warnf("no statistics from libvirt, so libvirt_up is 0: %v", err) }
+}
+
 // storedImages lists the images of this host's two stores (isoctl's isos and images) with when
 // each was last verified, from their provenance records. Stores reached through libvirt on
 // another host are isoctl's business: the exporter runs on the host that has the files.
@@ -155,6 +163,7 @@ func runMetrics(_ context.Context, o *Options) error {
 	} else {
 		c, sampler := collector(o.F, o.ScrapeTimeout)
 		defer sampler.Close()
+		c.SampleFailed = warnSampleFailed(o.F)
 		reg = metrics.Registry(c)
 	}
 	if o.Textfile == "" {

@@ -211,3 +211,19 @@ func TestServeNonLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsSaysWhyLibvirtIsDown: a scrape that gets nothing from libvirt still writes
+// libvirt_up 0 and exits 0, and says why on stderr (it was silent: a typo in -c looked like a
+// host without VMs).
+func TestMetricsSaysWhyLibvirtIsDown(t *testing.T) {
+	f, stdout, stderr := cmdutiltest.NewFactory(t, map[string]string{"HVCTL_URI": "test:///nonexistent/host.xml"})
+	if err := run(t, f, NewCmdMetrics(f, nil), "metrics"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "\nlibvirt_up 0\n") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	if want := "hvctl: warning: no statistics from libvirt, so libvirt_up is 0: cannot connect to test:///nonexistent/host.xml"; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("stderr %q, want it to start with %q", stderr, want)
+	}
+}

@@ -77,6 +77,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	} else {
 		c, sampler := collector(o.F, o.ScrapeTimeout)
 		defer sampler.Close()
+		c.SampleFailed = warnSampleFailed(o.F)
 		reg = metrics.Registry(c)
 	}
 	n, err := metrics.Push(ctx, &http.Client{Timeout: 30 * time.Second}, o.URL, reg)
