@@ -83,6 +83,7 @@ func TestNewCmdPush(t *testing.T) {
 			{argv: []string{"push", "--url", "http://127.0.0.1:8428"}, want: "url=http://127.0.0.1:8428/api/v1/import/prometheus json=false"},
 			{argv: []string{"push", "--url", "https://vm/x/import", "--json"}, want: "url=https://vm/x/import json=true"},
 			{argv: []string{"push", "--url", "127.0.0.1:8428"}, err: errs.Usage},
+			{argv: []string{"push", "--url", "http://127.0.0.1:8428", "-o", "name"}, err: errs.Usage},
 		})
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/metrics"
 	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,9 @@ hosts that push rather than get scraped. Run it from a timer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkTimeout(opts.ScrapeTimeout); err != nil {
+				return err
+			}
+			if err := refuseNameOutput(f, "push"); err != nil {
 				return err
 			}
 			target, err := metrics.PushURL(opts.URL)
@@ -89,4 +93,18 @@ func runPush(ctx context.Context, o *PushOptions) error {
 		return err
 	}
 	return hostsErr
+}
+
+// refuseNameOutput refuses -o name before anything is done: push and record report one result
+// that has no name, and the refusal came after the push had been sent (exit 2 for a push that
+// happened), or never, for record (-o name printed nothing).
+func refuseNameOutput(f *cmdutil.Factory, verb string) error {
+	format, err := f.Format()
+	if err != nil {
+		return err
+	}
+	if format.Kind == output.Name {
+		return errs.New(errs.Usage, "-o name: %s prints no name; use -o json", verb)
+	}
+	return nil
 }

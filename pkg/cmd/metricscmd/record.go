@@ -52,6 +52,9 @@ code 7 before libvirt is asked anything.`,
   hvctl metrics record --max-rows 500000 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := refuseNameOutput(f, "record"); err != nil {
+				return err
+			}
 			if opts.Retention != "" {
 				if d, err := units.ParseAge(opts.Retention); err != nil || d <= 0 {
 					return errs.New(errs.Usage, "--retention %q: want a positive duration such as 30d, 2w or 12h", opts.Retention)

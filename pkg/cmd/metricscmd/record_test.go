@@ -81,6 +81,7 @@ func TestNewCmdRecord(t *testing.T) {
 			{argv: []string{"record", "--retention", "forever"}, err: errs.Usage},
 			{argv: []string{"record", "--retention", "0d"}, err: errs.Usage},
 			{argv: []string{"record", "--max-rows", "-1"}, err: errs.Usage},
+			{argv: []string{"record", "-o", "name"}, err: errs.Usage},
 		})
 }
 
