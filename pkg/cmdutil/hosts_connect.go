@@ -63,12 +63,17 @@ func ConnectHosts[T any](ctx context.Context, f *Factory, cmd *cobra.Command, hf
 				}
 			}
 			if err != nil && hctx.Err() != nil && ctx.Err() == nil {
+				// Name --host-timeout only where the command has it: evacuate gives its hosts a
+				// deadline of its own.
+				knob, hint := "--host-timeout ", "is its daemon stuck or overloaded? raise --host-timeout or check that host's libvirtd log"
+				if cmd == nil || cmd.Flags().Lookup("host-timeout") == nil {
+					knob, hint = "", "is its daemon stuck or overloaded? check that host's libvirtd log"
+				}
 				msg := err.Error()
 				if errs.KindOf(err) != errs.Timeout {
-					msg = fmt.Sprintf("no answer within --host-timeout %s", ShortDuration(hf.Timeout))
+					msg = fmt.Sprintf("no answer within %s%s", knob, ShortDuration(hf.Timeout))
 				}
-				err = &errs.Error{Kind: errs.Timeout, Msg: msg, Err: err,
-					Hint: "is its daemon stuck or overloaded? raise --host-timeout or check that host's libvirtd log"}
+				err = &errs.Error{Kind: errs.Timeout, Msg: msg, Err: err, Hint: hint}
 			}
 			failures[i] = err
 		}()

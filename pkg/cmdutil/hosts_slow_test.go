@@ -331,3 +331,25 @@ func TestFanOutKeepsAnswersWhenTheContextDeadlinePasses(t *testing.T) {
 		t.Errorf("stderr: %s", stderr)
 	}
 }
+
+// A host that does not answer within the deadline ConnectHosts was given is named with advice
+// the command can take: --host-timeout only where the command has that flag (evacuate gives its
+// target hosts a deadline of its own).
+func TestConnectHostsHintNamesOnlyFlagsTheCommandHas(t *testing.T) {
+	hosts := []cmdutil.Host{{Name: "slow", URI: silentHost(t)}}
+	hf := &cmdutil.HostFlags{Parallel: 1, Timeout: 300 * time.Millisecond}
+	look := func(context.Context, cmdutil.Host, *virt.Conn) (int, error) { return 0, nil }
+
+	f, _, _ := cmdutiltest.NewFactory(t, nil)
+	_, err := cmdutil.ConnectHosts(context.Background(), f, &cobra.Command{Use: "evacuate"}, hf, hosts, true, look)
+	if errs.KindOf(err) != errs.Timeout || strings.Contains(errs.HintOf(err)+err.Error(), "--host-timeout") {
+		t.Errorf("without --host-timeout: %v (hint %q)", err, errs.HintOf(err))
+	}
+
+	withFlag := &cobra.Command{Use: "list"}
+	cmdutil.AddHostFlags(f, withFlag, &cmdutil.HostFlags{})
+	_, err = cmdutil.ConnectHosts(context.Background(), f, withFlag, hf, hosts, true, look)
+	if errs.KindOf(err) != errs.Timeout || !strings.Contains(errs.HintOf(err), "raise --host-timeout") {
+		t.Errorf("with --host-timeout: %v (hint %q)", err, errs.HintOf(err))
+	}
+}
