@@ -59,11 +59,27 @@ func Open(ctx context.Context, path string, migrations []string, opt Options) (*
 		}
 		f.Close()
 	}
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	dsn := func() string { return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode() }
+	db, err := sql.Open("sqlite3", dsn())
 	if err != nil {
 		return nil, err
 	}
-	if err := pingWaitingOutBusy(ctx, db, opt.BusyTimeout); err != nil {
+	err = pingWaitingOutBusy(ctx, db, opt.BusyTimeout)
+	var se sqlite3.Error
+	if err != nil && opt.ReadOnly && errors.As(err, &se) && se.Code == sqlite3.ErrCantOpen && walHoldsNothing(path) {
+		// A WAL database is read with its -wal and -shm files beside it, which SQLite creates
+		// when they are missing: in a directory this process cannot write (a read-only mount,
+		// a backup copy) it cannot, and the open failed as if the file were missing. With no
+		// -wal, every committed write is in the file itself and nobody is writing it (a writer
+		// would have made one): read it as immutable, without those files.
+		db.Close()
+		q.Set("immutable", "1")
+		if db, err = sql.Open("sqlite3", dsn()); err != nil {
+			return nil, err
+		}
+		err = pingWaitingOutBusy(ctx, db, opt.BusyTimeout)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -99,6 +115,13 @@ func pingWaitingOutBusy(ctx context.Context, db *sql.DB, busyTimeout time.Durati
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// walHoldsNothing says that path's write-ahead log holds no write that is not in the file
+// itself: there is none (none could be created), or it is empty.
+func walHoldsNothing(path string) bool {
+	st, err := os.Stat(path + "-wal")
+	return err != nil || !st.Mode().IsRegular() || st.Size() == 0
 }
 
 // ErrTooNew says the database was written by a newer hvctl.

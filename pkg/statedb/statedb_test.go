@@ -145,3 +145,38 @@ func TestOpenWaitsOutWALSwitchDeadlock(t *testing.T) {
 		t.Errorf("journal_mode %q, %v; want wal", mode, err)
 	}
 }
+
+// TestOpenReadOnlyWhereNothingCanBeCreated: a database read where its -wal and -shm cannot be
+// created (a read-only mount, a backup copy; here a directory squats the -wal name, as root
+// may write any directory) is read as it is. It failed with SQLite's "unable to open database
+// file", which hvctl reported as a directory it could not create the database in.
+func TestOpenReadOnlyWhereNothingCanBeCreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := Open(context.Background(), path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO t (who, n) VALUES ('a', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sidecar := range []string{"-wal", "-shm"} {
+		if err := os.RemoveAll(path + sidecar); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(path+"-wal", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(context.Background(), path, schema, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open where no -wal can be made: %v", err)
+	}
+	defer ro.Close()
+	var who string
+	if err := ro.QueryRow("SELECT who FROM t").Scan(&who); err != nil || who != "a" {
+		t.Errorf("read %q, %v", who, err)
+	}
+}
