@@ -245,6 +245,11 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		return errs.New(errs.Usage, "--to %s is the host the VM is on (%s)", output.Escape(tgt.name), src.URI)
 	}
 	d, err := src.Domain(ctx, o.Name)
+	if errs.KindOf(err) == errs.NotFound && srcHost != "" {
+		// Not "vmctl list": that lists -c's libvirt, not the host the name was qualified with.
+		return errs.New(errs.NotFound, "migrate %s:%s: no VM %s on host %s", srcHost, output.Escape(o.Name), output.Escape(o.Name), srcHost).
+			WithHint("see its VMs with: vmctl list --host %s", srcHost)
+	}
 	if err != nil {
 		return errs.Wrap(err, "migrate %s", o.Name)
 	}

@@ -63,6 +63,10 @@ func TestMigrateQualifiedName(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "migrating web (live) to h2") || !strings.Contains(err.Error(), "migrate web to h2: ") {
 		t.Errorf("h1:web --to h2: %v (stderr %q)", err, stderr)
 	}
+	_, _, err = runHostsCmd(t, cfg, migrate, "h1:nosuch", "--to", "h2")
+	if errs.KindOf(err) != errs.NotFound || err.Error() != "migrate h1:nosuch: no VM nosuch on host h1" || errs.HintOf(err) != "see its VMs with: vmctl list --host h1" {
+		t.Errorf("h1:nosuch: %v (hint %q)", err, errs.HintOf(err))
+	}
 	_, _, err = runHostsCmd(t, cfg, migrate, "h1:web", "--to", "both")
 	if errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "--to both is a [groups] name") {
 		t.Errorf("--to a group: %v", err)
