@@ -3,6 +3,7 @@ package units
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,12 @@ import (
 
 // ErrTooLong is a span past time.Duration's 292 years.
 var ErrTooLong = errors.New("too long")
+
+// ErrNegative is a span written with a minus sign.
+var ErrNegative = errors.New("want a positive span such as 90m, 12h, 30d or 2w")
+
+// durationShape is what time.ParseDuration reads, whatever the size of the numbers.
+var durationShape = regexp.MustCompile(`^([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // ParseAge reads a span of time the way retention settings and --since are written: Go's
 // durations ("90m", "1h30m") plus days and weeks ("30d", "2w", "1d12h"), which
@@ -43,11 +50,16 @@ func ParseAge(s string) (time.Duration, error) {
 	}
 	if rest != "" {
 		d, err := time.ParseDuration(rest)
-		if err != nil {
+		switch {
+		case err != nil && durationShape.MatchString(rest):
+			// Written as a duration, and time.ParseDuration only refuses it for its size.
+			return 0, fmt.Errorf("invalid duration %q: %w", s, ErrTooLong)
+		case err != nil:
 			return 0, fmt.Errorf("invalid duration %q: want e.g. 90m, 12h, 30d or 2w", s)
-		}
-		if d < 0 || total > (1<<63-1)-d {
-			return 0, fmt.Errorf("invalid duration %q: want a positive span such as 90m, 12h, 30d or 2w", s)
+		case d < 0:
+			return 0, fmt.Errorf("invalid duration %q: %w", s, ErrNegative)
+		case total > (1<<63-1)-d:
+			return 0, fmt.Errorf("invalid duration %q: %w", s, ErrTooLong)
 		}
 		total += d
 	}
@@ -70,7 +82,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q: want a span more than 0, such as 1h or 7d", s)
 	case err == nil:
 		return now.Add(-d), nil
-	case errors.Is(err, ErrTooLong):
+	case errors.Is(err, ErrTooLong), errors.Is(err, ErrNegative):
 		return time.Time{}, err // a duration, not "want a duration such as 1h"
 	}
 	at, err := time.Parse(time.RFC3339, t)

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +50,24 @@ func TestParseSince(t *testing.T) {
 	// A duration past 292 years is said to be one, too long; not "want a duration".
 	if _, err := ParseSince("200000d", now); err == nil || err.Error() != `invalid duration "200000d": too long` {
 		t.Errorf("ParseSince(200000d): %v", err)
+	}
+}
+
+// TestParseSinceDurationErrors: a duration too long for time.Duration, or negative, is said
+// to be that; both read as "invalid time … want a duration such as 1h", which they are.
+func TestParseSinceDurationErrors(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{
+		"100000000h": `invalid duration "100000000h": too long`,
+		"9999999d":   `invalid duration "9999999d": too long`,
+		"1d9999999h": `invalid duration "1d9999999h": too long`,
+		"-1h":        `invalid duration "-1h": want a positive span such as 90m, 12h, 30d or 2w`,
+	} {
+		if _, err := ParseSince(in, now); err == nil || err.Error() != want {
+			t.Errorf("ParseSince(%q): %v, want %q", in, err, want)
+		}
+	}
+	if _, err := ParseSince("garbage", now); err == nil || !strings.HasPrefix(err.Error(), `invalid time "garbage"`) {
+		t.Errorf("ParseSince(garbage): %v", err)
 	}
 }
