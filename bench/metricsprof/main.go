@@ -11,7 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -30,11 +32,13 @@ func main() {
 	n := flag.Int("n", 21, "`N` rounds")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of `scrape` to `FILE`")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of `scrape` to `FILE`")
+	only := flag.String("only", "", "`rpc`: time only the variants whose name matches `REGEXP`")
+	exporter := flag.String("exporter", "", "`rpc`: also time a GET of `URL` (another exporter's /metrics), in the same rounds")
 	flag.Parse()
 	var err error
 	switch flag.Arg(0) {
 	case "rpc":
-		err = rpc(*uri, *n)
+		err = rpc(*uri, *n, *only, *exporter)
 	case "scrape":
 		err = scrape(*uri, *n, *cpuprofile, *memprofile)
 	default:
@@ -55,12 +59,27 @@ func median(ds []time.Duration) float64 {
 const allGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL | libvirt.DOMAIN_STATS_BALLOON |
 	libvirt.DOMAIN_STATS_VCPU | libvirt.DOMAIN_STATS_INTERFACE | libvirt.DOMAIN_STATS_BLOCK
 
-func rpc(uri string, n int) error {
-	conn, err := libvirt.NewConnectReadOnly(uri)
+func rpc(uri string, n int, only, exporter string) error {
+	match, err := regexp.Compile(only)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// Connections for the pooled variants; the first is everything else's.
+	var conns []*libvirt.Connect
+	for range 4 {
+		c, err := libvirt.NewConnectReadOnly(uri)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	conn := conns[0]
+	pooled := func(k, perConn int) func() (int, error) {
+		return func() (int, error) {
+			return rawPooledActive(conns[:k], perConn, allGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+		}
+	}
 	nowait := libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
 	active, inactive := libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE
 	stat := func(groups libvirt.DomainStatsTypes, flags libvirt.ConnectGetAllDomainStatsFlags) func() (int, error) {
@@ -77,15 +96,24 @@ func rpc(uri string, n int) error {
 			return len(ds), err
 		}
 	}
-	variants := []struct {
+	type variant struct {
 		name string
 		fn   func() (int, error)
-	}{
+	}
+	variants := []variant{
 		{"all domains, the metrics' 6 groups, NOWAIT", stat(allGroups, nowait)},
 		{"all domains, state", stat(libvirt.DOMAIN_STATS_STATE, 0)},
 		{"running, the metrics' 6 groups, NOWAIT", stat(allGroups, active|nowait)},
 		{"running, the metrics' 6 groups, NOWAIT, 2 calls at once", func() (int, error) { return rawChunkedActive(conn, 2, allGroups, nowait) }},
 		{"running, the metrics' 6 groups, NOWAIT, 4 calls at once", func() (int, error) { return rawChunkedActive(conn, 4, allGroups, nowait) }},
+		{"running, the metrics' 6 groups, NOWAIT, 1 connection, up to 5 calls at once", pooled(1, 5)},
+		{"running, the metrics' 6 groups, NOWAIT, 2 connections, up to 5 calls at once each", pooled(2, 5)},
+		{"running, the metrics' 6 groups, NOWAIT, 3 connections, up to 5 calls at once each", pooled(3, 5)},
+		{"running, the metrics' 6 groups, NOWAIT, 4 connections, up to 5 calls at once each", pooled(4, 5)},
+		{"running, the metrics' 6 groups, NOWAIT, 4 connections, up to 2 calls at once each", pooled(4, 2)},
+		{"running, state+interface", stat(libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_INTERFACE, active|nowait)},
+		{"running, state+cpu+interface", stat(libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_CPU_TOTAL|libvirt.DOMAIN_STATS_INTERFACE, active|nowait)},
+		{"running, state+cpu+vcpu+interface", stat(libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_CPU_TOTAL|libvirt.DOMAIN_STATS_VCPU|libvirt.DOMAIN_STATS_INTERFACE, active|nowait)},
 		{"running, state", stat(libvirt.DOMAIN_STATS_STATE, active|nowait)},
 		{"running, cpu", stat(libvirt.DOMAIN_STATS_CPU_TOTAL, active|nowait)},
 		{"running, balloon", stat(libvirt.DOMAIN_STATS_BALLOON, active|nowait)},
@@ -106,6 +134,20 @@ func rpc(uri string, n int) error {
 		{"list running domains", list(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)},
 		{"node info", func() (int, error) { _, err := conn.GetNodeInfo(); return 1, err }},
 	}
+	if exporter != "" {
+		variants = append(variants, variant{"GET " + exporter, func() (int, error) {
+			resp, err := http.Get(exporter)
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			return 0, err
+		}})
+	}
+	variants = slices.DeleteFunc(variants, func(v variant) bool {
+		return !match.MatchString(v.name)
+	})
 	times := make([][]time.Duration, len(variants))
 	counts := make([]int, len(variants))
 	// Interleaved rounds, so load from elsewhere hits every variant alike; round 0 warms up.
