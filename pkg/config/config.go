@@ -216,6 +216,7 @@ func Load(o Options) (*Loaded, error) {
 		v.SetDefault(k, d)
 	}
 	source := map[string]string{}
+	pos := map[string]keyPos{}
 	for k := range defaults {
 		source[k] = "default"
 	}
@@ -247,6 +248,9 @@ func Load(o Options) (*Loaded, error) {
 		for _, k := range leafKeys("", m) {
 			source[k] = f
 		}
+		for k, p := range keyPositions(f, data) {
+			pos[k] = p
+		}
 		l.Files = append(l.Files, f)
 	}
 
@@ -277,7 +281,7 @@ func Load(o Options) (*Loaded, error) {
 	}); err != nil {
 		return nil, errs.New(errs.Usage, "config: %w", err)
 	}
-	if err := l.Config.validate(source); err != nil {
+	if err := l.Config.validate(source, pos); err != nil {
 		return nil, err
 	}
 	if l.Config.URI == "" {
@@ -338,8 +342,21 @@ func leafKeys(prefix string, m map[string]any) []string {
 	return out
 }
 
-func (c *Config) validate(source map[string]string) error {
+// validate names file:line:col for a key that a file set (as decoding errors do), and the
+// variable or flag otherwise.
+func (c *Config) validate(source map[string]string, pos map[string]keyPos) error {
 	bad := func(key, format string, args ...any) error {
+		// A key that is missing (a host without uri) points at its table.
+		for at := key; at != ""; at = at[:max(strings.LastIndex(at, "."), 0)] {
+			p, ok := pos[at]
+			if !ok {
+				continue
+			}
+			if from := source[key]; from == "" || from == p.file {
+				return errs.New(errs.Usage, "%s:%d:%d: %s: %s", p.file, p.line, p.col, key, fmt.Sprintf(format, args...))
+			}
+			break
+		}
 		return errs.New(errs.Usage, "config %s (from %s): %s", key, source[key], fmt.Sprintf(format, args...))
 	}
 	d := c.VM.Defaults

@@ -86,13 +86,14 @@ func TestStrictErrors(t *testing.T) {
 		"[vm.defaults]\nmemory = \"lots\"\n":     "invalid size",
 		"[hosts.\"bad name\"]\nuri = \"x\"\n":    "not a valid name",
 		"[vm.defaults]\nvcpus = \"two\"\n":       "bad.toml:2:",
-		"[metrics]\nretention = \"forever\"\n":   "config metrics.retention (from ",
+		"[metrics]\nretention = \"forever\"\n":   "bad.toml:2:1: metrics.retention: ",
 		"[metrics]\nretention = \"0d\"\n":        "metrics.retention",
 		"[metrics]\nmax_rows = -1\n":             "metrics.max_rows",
-		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = [\"h1\", \"h9\"]\n": `group "web" names "h9", which is not in [hosts]`,
-		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nall = [\"h1\"]\n":         `"all" already means every host`,
-		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nh1 = [\"h1\"]\n":          "both a host and a group",
-		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = []\n":               `group "web" has no hosts`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = [\"h1\", \"h9\"]\n": `bad.toml:4:1: groups.web: group "web" names "h9", which is not in [hosts]`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nall = [\"h1\"]\n":         `bad.toml:4:1: groups.all: "all" already means every host`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nh1 = [\"h1\"]\n":          `bad.toml:4:1: groups.h1: "h1" is both a host and a group`,
+		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = []\n":               `bad.toml:4:1: groups.web: group "web" has no hosts`,
+		"[hosts.h1]\nuri = \"\"\n": "bad.toml:2:1: hosts.h1.uri: host \"h1\" has no uri",
 	}
 	for body, want := range cases {
 		p := write(t, dir, "bad.toml", body)
@@ -116,6 +117,11 @@ func TestMetricsDefaultsAndOverride(t *testing.T) {
 	l, err = Load(Options{File: p, Getenv: env(map[string]string{"HVCTL_METRICS_RETENTION": "12h"})})
 	if err != nil || l.Config.Metrics.Retention != "12h" || l.Config.Metrics.MaxRows != 0 {
 		t.Fatalf("file then env: %+v, %v", l.Config.Metrics, err)
+	}
+	// A bad value from the environment names the variable, not the file's line it overrode.
+	_, err = Load(Options{File: p, Getenv: env(map[string]string{"HVCTL_METRICS_RETENTION": "forever"})})
+	if err == nil || !strings.Contains(err.Error(), "config metrics.retention (from env HVCTL_METRICS_RETENTION)") {
+		t.Fatalf("bad env over file: %v", err)
 	}
 }
 
