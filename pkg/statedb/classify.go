@@ -19,6 +19,7 @@ import (
 //   - the file is not an SQLite database, or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT, at
 //     open or in a later query): errs.Unreachable as well, since the state cannot be used
 //     whatever the command does, with a hint to move the file aside (never deleted for the user);
+//   - a directory where the file should be: errs.Unreachable, with the same kind of hint;
 //   - the disk is full: errs.Failure;
 //   - a schema newer than this binary: errs.Conflict;
 //   - the context's deadline or cancellation: errs.Timeout or errs.Interrupted.
@@ -60,6 +61,9 @@ func Classify(path string, err error) error {
 			WithHint("move it aside (mv %s %s.damaged): hvctl starts a new one where it was", path, path)
 	case errno(syscall.ENOSPC, syscall.EDQUOT) || (isSQLite && se.Code == sqlite3.ErrFull):
 		return classified(errs.Failure, "no space left to write the database: "+cause)
+	case errno(syscall.EISDIR):
+		return classified(errs.Unreachable, "is a directory, not a database").
+			WithHint("move it aside (mv %s %s.moved): hvctl starts a new database where it was", path, path)
 	case errno(syscall.EROFS):
 		return classified(errs.Unreachable, "cannot write: the state directory is on a read-only file system").
 			WithHint("set paths.state to a writable directory")

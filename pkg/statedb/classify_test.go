@@ -35,6 +35,15 @@ func TestClassifyRealFailures(t *testing.T) {
 	check("state dir through a file", open(filepath.Join(file, "x.db"), Options{}), errs.Unreachable, "cannot create the database there")
 	check("state dir in /proc", open("/proc/hvctl-no-such-dir/x.db", Options{}), errs.Unreachable, "/proc/hvctl-no-such-dir/x.db: cannot create")
 
+	// A directory where the database should be, written or read: one line naming it once (it
+	// was exit 1, "x.db: open x.db: is a directory" or "disk I/O error: is a directory").
+	squatted := filepath.Join(t.TempDir(), "x.db")
+	if err := os.Mkdir(squatted, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	check("a directory in the database's place", open(squatted, Options{}), errs.Unreachable, "x.db: is a directory, not a database")
+	check("a directory in the database's place, read", open(squatted, Options{ReadOnly: true}), errs.Unreachable, "x.db: is a directory, not a database")
+
 	path := filepath.Join(dir, "x.db")
 	if err := open(path, Options{}); err != nil {
 		t.Fatal(err)
