@@ -3,6 +3,8 @@ package virt
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,6 +58,23 @@ func (c *Conn) Network(ctx context.Context, name string) (model.Network, error) 
 		}
 	}
 	return model.Network{}, notFoundNetwork(name)
+}
+
+// ErrNoLeaseSupport is in the error of Leases for a named network whose host's driver has no
+// DHCP lease reporting (test:///, some remote drivers): the host answered, it has none to give.
+var ErrNoLeaseSupport = errors.New("the driver does not report DHCP leases")
+
+// noLeaseSupport is the one line for a named network on a driver without leases; exit 2, as for
+// other things the far side cannot do (a guest agent without --cwd).
+// NoLeaseSupportHint points to where a VM's address can still be found without leases.
+const NoLeaseSupportHint = "vmctl ip VM --source agent,arp finds a VM's addresses without leases"
+
+func noLeaseSupport(network, uri string) error {
+	driver, _, _ := strings.Cut(uri, ":")
+	driver, _, _ = strings.Cut(driver, "+")
+	return &errs.Error{Kind: errs.Usage, Err: ErrNoLeaseSupport,
+		Msg:  fmt.Sprintf("network %s on %s: the %s driver does not report DHCP leases", network, uri, driver),
+		Hint: NoLeaseSupportHint}
 }
 
 func notFoundNetwork(name string) error {
@@ -266,6 +285,9 @@ func (c *Conn) Leases(ctx context.Context, names []string) ([]model.Lease, error
 			if err != nil {
 				if len(names) > 0 && firstErr == nil && active {
 					firstErr = err // asked for this network by name: say why there is nothing
+					if IsCode(err, libvirt.ERR_NO_SUPPORT) {
+						firstErr = noLeaseSupport(name, c.URI)
+					}
 				}
 				continue
 			}

@@ -177,3 +177,26 @@ func TestLeasesHosts(t *testing.T) {
 		t.Errorf("--strict: %v", err)
 	}
 }
+
+// A network named on a host whose driver has no DHCP leases (the test driver): the host answered
+// and says so, exit 2, and it is not counted among the hosts that did not answer.
+func TestLeasesHostsDriverWithoutLeases(t *testing.T) {
+	cfg := hostsConfig(t)
+	_, stderr, err := runHosts(t, cfg, leasesCmd, "--host", "pair", "lab")
+	if errs.KindOf(err) != errs.Usage || !strings.HasPrefix(err.Error(), "host h2: network lab on test://") ||
+		!strings.HasSuffix(err.Error(), ": the test driver does not report DHCP leases") || stderr != "" {
+		t.Errorf("one host: %v (stderr %q)", err, stderr)
+	}
+	_, stderr, err = runHosts(t, cfg, leasesCmd, "--host", "pair", "lab", "default")
+	if errs.KindOf(err) != errs.Usage || err.Error() != "2 of 2 hosts do not report DHCP leases: h1, h2" ||
+		!strings.Contains(stderr, "netctl: host h1: network default on test:///default: the test driver does not report DHCP leases\n") ||
+		!strings.Contains(stderr, "netctl: host h2: network lab on test://") || strings.Contains(stderr, "did not answer") {
+		t.Errorf("two hosts: %v (stderr %q)", err, stderr)
+	}
+	// With a host down, that one is the partial answer; the one without leases is not in it.
+	_, stderr, err = runHosts(t, cfg, leasesCmd, "--host", "all", "default")
+	if errs.KindOf(err) != errs.Partial || err.Error() != "1 of 3 hosts did not answer: down" ||
+		!strings.Contains(stderr, "netctl: host h1: network default on test:///default: the test driver does not report DHCP leases\n") {
+		t.Errorf("a host down: %v (stderr %q)", err, stderr)
+	}
+}

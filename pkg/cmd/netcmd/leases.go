@@ -3,6 +3,7 @@ package netcmd
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,7 +48,9 @@ deleted, or a foreign machine on a bridge). -o name prints the addresses.
 With --host the leases of several configured hosts are listed at once, by host, under a
 leading HOST column (a "host" field in JSON), each matched to the VMs of its own host;
 HOST:NAME names a network of that host only. A host that does not answer is reported and
-the rest still answer (exit 6; --strict fails).`,
+the rest still answer (exit 6; --strict fails). A network named on a host whose driver
+reports no DHCP leases (test:///) is exit 2, saying so; that host answered, and is not counted
+among those that did not.`,
 		Example: `  netctl leases
   netctl leases default --jq '.[] | select(.vm == "web01") | .address'
   netctl leases --host all`,
@@ -113,12 +116,14 @@ func runLeasesHosts(ctx context.Context, o *LeasesOptions, format output.Format)
 	}
 	isHost := cmdutil.IsHostIn(hosts)
 	type found struct {
-		leases  []model.Lease
-		matched []string // the targets that named a network of this host
+		host        cmdutil.Host
+		leases      []model.Lease
+		matched     []string // the targets that named a network of this host
+		unsupported error    // the host answered, but its driver reports no leases
 	}
 	per, fanErr := cmdutil.FanOut(ctx, o.F, o.Cmd, &o.Hosts, hosts, true,
 		func(ctx context.Context, h cmdutil.Host, conn *virt.Conn) ([]found, error) {
-			var fd found
+			fd := found{host: h}
 			var names []string
 			if len(o.Targets) > 0 {
 				existing, err := conn.NetworkNames(ctx)
@@ -140,6 +145,10 @@ func runLeasesHosts(ctx context.Context, o *LeasesOptions, format output.Format)
 				names = slices.Compact(names)
 			}
 			leases, err := conn.Leases(ctx, names)
+			if errors.Is(err, virt.ErrNoLeaseSupport) {
+				fd.unsupported = err
+				return []found{fd}, nil
+			}
 			if err != nil {
 				return nil, errs.Wrap(err, "leases")
 			}
@@ -154,17 +163,35 @@ func runLeasesHosts(ctx context.Context, o *LeasesOptions, format output.Format)
 	}
 	leases := []model.Lease{}
 	var matched []string
+	var unsupported []found
 	for _, p := range per {
 		leases = append(leases, p.leases...)
 		matched = append(matched, p.matched...)
+		if p.unsupported != nil {
+			unsupported = append(unsupported, p)
+		}
 	}
 	slices.SortStableFunc(leases, func(a, b model.Lease) int { return cmp.Compare(a.Host, b.Host) })
 	cols := append([]output.Column[model.Lease]{{Header: "host", Value: func(l model.Lease) string { return l.Host }}}, leaseColumns...)
 	if err := output.List(o.F.IO.Out, format, leases, cols, func(l model.Lease) string { return l.Address }); err != nil {
 		return err
 	}
+	// A host whose driver has no leases answered: it is not among those that did not, but what
+	// was asked of it cannot be had there, and the command says so (exit 2) after the rest.
+	slices.SortFunc(unsupported, func(a, b found) int { return cmp.Compare(a.host.Name, b.host.Name) })
+	if fanErr == nil && len(unsupported) == 1 {
+		return &errs.Error{Kind: errs.Usage, Err: unsupported[0].unsupported, Msg: "host " + unsupported[0].host.Name + ": " + unsupported[0].unsupported.Error(), Hint: virt.NoLeaseSupportHint}
+	}
+	var noLeases []string
+	for _, u := range unsupported {
+		o.F.ReportHostFailure(o.Cmd, u.host, u.unsupported)
+		noLeases = append(noLeases, u.host.Name)
+	}
 	if fanErr != nil { // a host that did not answer may hold a network asked for: say that first
 		return fanErr
+	}
+	if len(noLeases) > 0 {
+		return errs.New(errs.Usage, "%d of %d hosts do not report DHCP leases: %s", len(noLeases), len(hosts), strings.Join(noLeases, ", ")).WithHint(virt.NoLeaseSupportHint)
 	}
 	for _, t := range o.Targets {
 		if !slices.Contains(matched, t) {
