@@ -48,8 +48,9 @@ func watch(t *testing.T, wrapper ...string) (cmd *exec.Cmd, stderr *bytes.Buffer
 }
 
 // A hang-up (the terminal or the ssh session closed) ends a command as SIGTERM does, through
-// its own ending (here: an endless watch ends cleanly), not by a kill midway that would skip
-// create's rollback or leave a console's terminal in raw mode.
+// its own ending (here: an endless watch finishes its report and says it was interrupted, exit
+// 130), not by a kill midway that would skip create's rollback or leave a console's terminal in
+// raw mode.
 func TestHangUpEndsCommandsCleanly(t *testing.T) {
 	cmd, stderr, rest := watch(t)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -57,8 +58,8 @@ func TestHangUpEndsCommandsCleanly(t *testing.T) {
 	}
 	out := <-rest
 	_ = cmd.Wait()
-	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() || ws.ExitStatus() != 0 {
-		t.Errorf("after SIGHUP: %v, stderr %q; want the watch's own clean end (exit 0)", cmd.ProcessState, stderr.String())
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() || ws.ExitStatus() != 130 {
+		t.Errorf("after SIGHUP: %v, stderr %q; want the watch's own end as interrupted (exit 130)", cmd.ProcessState, stderr.String())
 	}
 	if out != "" && !strings.HasSuffix(out, "}\n") {
 		t.Errorf("the last report was cut: …%q", out[max(0, len(out)-40):])
@@ -84,7 +85,7 @@ func TestNohupKeepsHangUpIgnored(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	<-done
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("after SIGINT: exit %d, stderr %q", code, stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("after SIGINT: exit %d, stderr %q; want 130", code, stderr.String())
 	}
 }

@@ -50,7 +50,8 @@ and one line per disk and network interface. --json gives the counters and the r
 their units in the keys; null means not reported or not known yet (a VM that just started, a
 counter that went down because the VM restarted).
 
-With --count N, N reports follow each other, --interval apart (0: until interrupted); in a
+With --count N, N reports follow each other, --interval apart (0: until interrupted, which
+exits 130 as every interrupted command does: a service needs SuccessExitStatus=130); in a
 pipe, --json prints one JSON document per line (NDJSON). --timeout bounds each sample, not the
 whole command. A VM whose QEMU does not answer in time (hung, stopped, or busy with a
 migration) is still reported, with timed_out true in JSON, its disk and guest memory figures
@@ -154,9 +155,6 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 	for n := 0; o.Count == 0 || n < o.Count; n++ {
 		select {
 		case <-ctx.Done():
-			if o.Count == 0 && n > 0 && ctx.Err() == context.Canceled {
-				return nil // the way to end an endless watch
-			}
 			return errs.Wrap(ctx.Err(), "stats")
 		case <-time.After(o.Interval):
 		}

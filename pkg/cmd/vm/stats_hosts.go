@@ -83,9 +83,6 @@ func runStatsHosts(ctx context.Context, o *StatsOptions) error {
 	for n := 0; o.Count == 0 || n < o.Count; n++ {
 		select {
 		case <-ctx.Done():
-			if o.Count == 0 && n > 0 && ctx.Err() == context.Canceled {
-				return partial // the way to end an endless watch
-			}
 			return errs.Wrap(ctx.Err(), "stats")
 		case <-time.After(o.Interval):
 		}
