@@ -69,10 +69,13 @@ type Domain struct {
 // Inventory is everything the controls look at. Check functions read it and the files under
 // Root; they call no API and run nothing.
 type Inventory struct {
-	Root     string // host file system root: "/" on the host itself, a fixture tree in tests
-	Local    bool   // the libvirt host is this machine: host files can be read
-	Domains  []Domain
-	Networks []*libvirtxml.Network
+	Root  string // host file system root: "/" on the host itself, a fixture tree in tests
+	Local bool   // the libvirt host is this machine: host files can be read
+	// Elsewhere names a host that is not Local in skip reasons ("test:///default, not this
+	// machine's libvirt"); empty is "a remote host", which only a URI naming another machine is.
+	Elsewhere string
+	Domains   []Domain
+	Networks  []*libvirtxml.Network
 	// NetworkActive says which networks run; a network missing from it counts as active.
 	NetworkActive map[string]bool
 	Pools         []*libvirtxml.StoragePool
@@ -141,10 +144,18 @@ func fail(target, detail string, args ...any) Result {
 	return Result{Target: target, Status: Fail, Detail: fmt.Sprintf(detail, args...)}
 }
 
-// remoteSkip begins the reason of a control skipped on a remote libvirt host: it reads the
-// host's own files or processes, which hvctl cannot reach through libvirt. It is not judged
-// there (never a pass), and --require-complete counts it as missing.
-const remoteSkip = "not applicable on a remote host"
+// notHere begins the reason of a control skipped on a libvirt host that is not this machine: it
+// reads the host's own files or processes, which hvctl cannot reach through libvirt. It is not
+// judged there (never a pass), and --require-complete counts it as missing.
+func notHere(inv *Inventory) string { return "not applicable on " + inv.elsewhere() }
+
+// elsewhere names the host that is not this machine: Elsewhere, or a remote host.
+func (inv *Inventory) elsewhere() string {
+	if inv.Elsewhere != "" {
+		return inv.Elsewhere
+	}
+	return "a remote host"
+}
 
 func skipped(target, why string) Result {
 	return Result{Target: target, Status: Skipped, Detail: why}

@@ -389,7 +389,7 @@ func (inv *Inventory) modular() bool {
 func withConf(pick func(inv *Inventory) *Conf, check func(inv *Inventory, c *Conf) []Result) func(inv *Inventory) []Result {
 	return func(inv *Inventory) []Result {
 		if !inv.Local {
-			return []Result{skipped("host", remoteSkip+": its configuration files cannot be read from here")}
+			return []Result{skipped("host", notHere(inv)+": its configuration files cannot be read from here")}
 		}
 		c := pick(inv)
 		if c == nil {

@@ -260,7 +260,7 @@ var daemonControls = []Control{
 		Remediation: "Set auth_unix_rw = \"polkit\", or make the socket 0600/0660 to an admin group (unix_sock_rw_perms, or SocketMode= in the systemd socket unit).",
 		Check: func(inv *Inventory) []Result {
 			if !inv.Local {
-				return []Result{skipped("host", remoteSkip+": its sockets cannot be examined from here")}
+				return []Result{skipped("host", notHere(inv)+": its sockets cannot be examined from here")}
 			}
 			var out []Result
 			for sock, c := range map[string]*Conf{"/run/libvirt/libvirt-sock": inv.RemoteConf, "/run/libvirt/virtqemud-sock": inv.DriverConf} {

@@ -16,7 +16,7 @@ import (
 func hostOnly(check func(inv *Inventory) []Result) func(inv *Inventory) []Result {
 	return func(inv *Inventory) []Result {
 		if !inv.Local {
-			return []Result{skipped("host", remoteSkip+": its files cannot be read from here")}
+			return []Result{skipped("host", notHere(inv)+": its files cannot be read from here")}
 		}
 		return check(inv)
 	}

@@ -18,7 +18,7 @@ import (
 func storageHost(check func(inv *Inventory) []Result) func(inv *Inventory) []Result {
 	return func(inv *Inventory) []Result {
 		if !inv.Local {
-			return []Result{skipped("storage", remoteSkip+": its files cannot be read from here")}
+			return []Result{skipped("storage", notHere(inv)+": its files cannot be read from here")}
 		}
 		if inv.PoolsErr != nil {
 			return []Result{errored("storage", fmt.Errorf("cannot list the storage pools: %w", inv.PoolsErr))}

@@ -187,7 +187,7 @@ func displays(inv *Inventory, d Domain) []display {
 				// No address of its own: libvirt filled qemu.conf's in for a running VM.
 				x.addr = cmp.Or(l.Address.Address, liveListenAddress(d, gi, li))
 				if x.addr == "" && !inv.Local {
-					x.err = fmt.Errorf("listens where qemu.conf's %s_listen says, which cannot be read on a remote host", base.kind)
+					x.err = fmt.Errorf("listens where qemu.conf's %s_listen says, which cannot be read on %s", base.kind, inv.elsewhere())
 				}
 				x.addr = cmp.Or(x.addr, def)
 			case l.Network != nil:
@@ -522,7 +522,7 @@ var vmControls = []Control{
 					found = append(found, issue{sev: Critical, device: x.device, detail: fmt.Sprintf("%s: %v", x.kind, x.err)})
 					unknown = true
 				case x.socket != "" && !inv.Local:
-					found = append(found, issue{device: x.device, path: x.socket, detail: fmt.Sprintf("%s socket %s: its mode cannot be read on a remote host", x.kind, x.socket)})
+					found = append(found, issue{device: x.device, path: x.socket, detail: fmt.Sprintf("%s socket %s: its mode cannot be read on %s", x.kind, x.socket, inv.elsewhere())})
 					unknown = true
 				case x.socket != "":
 					if fi, err := os.Stat(inv.Path(x.socket)); err == nil && fi.Mode().Perm()&0o002 != 0 {
@@ -768,7 +768,7 @@ var vmControls = []Control{
 				if !inv.Local && filepath.Dir(dev) != "/dev" {
 					// A link (/dev/disk/by-id, /dev/mapper …) resolves on the remote host only:
 					// this machine's would judge another disk.
-					unknown = cmp.Or(unknown, fmt.Errorf("%s is given writable; what it links to cannot be read on a remote host", dev))
+					unknown = cmp.Or(unknown, fmt.Errorf("%s is given writable; what it links to cannot be read on %s", dev, inv.elsewhere()))
 					continue
 				}
 				if real, whole := wholeDisk(inv, dev); whole {
@@ -904,7 +904,7 @@ var vmControls = []Control{
 		Remediation: "Add <memoryBacking><nosharepages/></memoryBacking> to sensitive guests.",
 		Check: func(inv *Inventory) []Result {
 			if !inv.Local {
-				return []Result{skipped("vm", remoteSkip+": whether KSM runs cannot be read from here")}
+				return []Result{skipped("vm", notHere(inv)+": whether KSM runs cannot be read from here")}
 			}
 			if !ksmOn(inv) {
 				return []Result{skipped("vm", "KSM is off (or /sys/kernel/mm/ksm/run cannot be read)")}
@@ -1051,7 +1051,7 @@ var vmControls = []Control{
 		Remediation: "Nothing to do unless the guest needs protection from the host: then add <launchSecurity type='sev'> (or tdx, s390-pv).",
 		Check: func(inv *Inventory) []Result {
 			if !inv.Local {
-				return []Result{skipped("vm", remoteSkip+": its confidential-guest support cannot be read from here")}
+				return []Result{skipped("vm", notHere(inv)+": its confidential-guest support cannot be read from here")}
 			}
 			tech := confidentialHost(inv)
 			return perVM(func(_ *Inventory, d Domain) Result {

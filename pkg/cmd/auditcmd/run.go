@@ -81,13 +81,13 @@ FORMAT=FILE also writes json, sarif or junit to a file (atomically), for timers.
 Exit status: 9 when an unwaived control failed at or above --fail-on (default low: every
 real finding; info findings only with --fail-on info); else 6 when the audit is incomplete: a
 result could not be evaluated, or, with --require-complete, controls were skipped on a
-remote host; else 0. Bad flags and waiver files are 2.
+host that is not this machine; else 0. Bad flags and waiver files are 2.
 
 Run it as root on the host itself: the QEMU processes, /etc/libvirt and the image files
 are root's, and graphics passwords are only in the definitions a read-write connection
-reads. Against a remote host only the libvirt-side controls run; the ones that read the
-host's files or processes are reported as not applicable on a remote host (skipped, never
-a pass) and summarised on stderr.
+reads. Against a remote host (or libvirt's test driver, which is not this machine's libvirt
+either) only the libvirt-side controls run; the ones that read the host's files or processes
+are reported as not applicable there (skipped, never a pass) and summarised on stderr.
 
 With --host several configured hosts are audited at once, each through its own libvirt (a
 host whose URI is this machine's own also gets its files read): the table gains a leading
@@ -318,6 +318,10 @@ func auditOne(ctx context.Context, f *cmdutil.Factory, o *RunOptions, waivers []
 		Secrets: data.Secrets, Versions: data.Versions, NetworkActive: data.NetworkActive,
 		NetworksErr: data.NetworksErr, PoolsErr: data.PoolsErr, FiltersErr: data.FiltersErr, SecretsErr: data.SecretsErr,
 		Local: o.Root != "/" || !virt.IsRemote(uri) && !strings.HasPrefix(uri, "test:")}
+	if !inv.Local && !virt.IsRemote(uri) {
+		// test:/// runs in this process: not remote, and not this machine's libvirt either.
+		inv.Elsewhere = uri + ", libvirt's test driver, not this machine"
+	}
 	for _, d := range data.Domains {
 		if auditreport.MatchAny(o.VMs, d.Name) {
 			inv.Domains = append(inv.Domains, audit.Domain{Name: d.Name, UUID: d.UUID, Def: d.Def, Live: d.Live, Autostart: d.Autostart, Secure: d.Secure, Err: d.Err})
@@ -378,7 +382,7 @@ func exitStatus(run *auditreport.Run, o *RunOptions) error {
 		return errs.New(errs.Partial, "audit incomplete: %d control result(s) could not be evaluated", t.ByStatus.Error).
 			WithHint("run it as root on the host itself")
 	case run.Incomplete(o.RequireComplete):
-		return errs.New(errs.Partial, "audit incomplete: %d control result(s) skipped on a remote host (--require-complete)", t.ByStatus.Skipped).
+		return errs.New(errs.Partial, "audit incomplete: %d control result(s) skipped on a host that is not this machine (--require-complete)", t.ByStatus.Skipped).
 			WithHint("run the audit on the host itself for the host's files and processes")
 	}
 	return nil

@@ -284,8 +284,8 @@ func TestRunSelection(t *testing.T) {
 
 func TestRunCompleteness(t *testing.T) {
 	e := newTestEnv(t)
-	// A remote host (the test driver counts as one): host-file controls are skipped, summarised
-	// on stderr and in JSON; exit 0 unless --require-complete.
+	// Not this machine (the test driver, which is not called remote either): host-file controls
+	// are skipped, summarised on stderr and in JSON; exit 0 unless --require-complete.
 	r, err := e.report(t, "--skip", "VM-030,STOR-010,VM-025")
 	if err != nil {
 		t.Fatal(err)
@@ -293,12 +293,12 @@ func TestRunCompleteness(t *testing.T) {
 	if r.Complete || len(r.Skipped) < 20 {
 		t.Errorf("complete %v with %d skipped", r.Complete, len(r.Skipped))
 	}
-	if !strings.Contains(e.errOut.String(), "control result(s) skipped:\n  not applicable on a remote host: ") {
+	if !strings.Contains(e.errOut.String(), "control result(s) skipped:\n  not applicable on test:///default, libvirt's test driver, not this machine: ") {
 		t.Errorf("stderr has no skipped summary:\n%s", e.errOut)
 	}
 	_, err = e.report(t, "--skip", "VM-030,STOR-010,VM-025", "--require-complete")
 	wantKind(t, err, errs.Partial)
-	if !strings.Contains(err.Error(), "skipped on a remote host (--require-complete)") {
+	if !strings.Contains(err.Error(), "skipped on a host that is not this machine (--require-complete)") {
 		t.Errorf("error %q", err)
 	}
 	// -q: no summary.
