@@ -60,7 +60,7 @@ migration_uri = "tcp://10.213.0.2"
 	farPool(t, c2)
 	// The data disk has the default cache mode: refused unless the user vouches for the storage.
 	_, errOut, code = e.run("vmctl", "migrate", vm, "--to", "far")
-	if code != 4 || !strings.Contains(errOut, "disk vdb uses cache mode the default") {
+	if code != 4 || !strings.Contains(errOut, "disk vdb uses the default cache mode") {
 		t.Fatalf("cache preflight: exit %d, %s", code, errOut)
 	}
 

@@ -337,11 +337,11 @@ func MigrationPreflight(ctx context.Context, dst *Conn, def *libvirtxml.Domain, 
 				cache = disk.Driver.Cache
 			}
 			if cache != "none" && cache != "directsync" {
-				shown := cache
-				if shown == "" {
-					shown = "the default"
+				shown := "cache='" + cache + "'"
+				if cache == "" {
+					shown = "the default cache mode (QEMU's writeback)"
 				}
-				bad(errs.Conflict, "disk %s uses cache mode %s: a live move of it could lose writes; set cache='none', or pass --unsafe if the storage is shared and coherent, or --copy-storage", dev, shown)
+				bad(errs.Conflict, "disk %s uses %s: a live move of it could lose writes; set cache='none', or pass --unsafe if the storage is shared and coherent, or --copy-storage", dev, shown)
 			}
 		}
 		// Without --copy-storage (and for read-only media, which libvirt never copies) the disk

@@ -66,7 +66,7 @@ func TestMigrationPreflight(t *testing.T) {
 		"a domain named test already exists there",
 		"network lan9 does not exist there",
 		"disk vda: storage pool vmpool does not exist there",
-		"disk vda uses cache mode the default",
+		"disk vda uses the default cache mode (QEMU's writeback)",
 		"disk sda: /default-pool/missing.iso is not there",
 	} {
 		if !strings.Contains(got, want) {
