@@ -657,8 +657,14 @@ func (i ImageInspection) ObjectName() string { return i.File }
 // ObjectName is the VM whose drive changed, for -o name.
 func (m MediaChange) ObjectName() string { return m.VM }
 
-// ObjectName is the VM's name, for -o name.
-func (v VMDetail) ObjectName() string { return v.Name }
+// ObjectName is the VM's name, for -o name; found with --host, host:name, as list prints it
+// and as the VM is named back to hvctl.
+func (v VMDetail) ObjectName() string {
+	if v.Host != "" {
+		return v.Host + ":" + v.Name
+	}
+	return v.Name
+}
 
 // ExecResult is `vmctl exec --json`: how the guest process ended and what it wrote. It is
 // printed only when the process ran; hvctl's own failures are the error body on stderr.

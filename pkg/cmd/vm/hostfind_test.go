@@ -75,6 +75,15 @@ func TestShowHostsFindsTheVMsHost(t *testing.T) {
 	if err != nil || !strings.HasPrefix(stdout, "Host:") || !strings.Contains(strings.SplitN(stdout, "\n", 2)[0], "h2") {
 		t.Errorf("the table does not lead with the host: %v\n%s", err, stdout)
 	}
+	// -o name is host:name, as list --host prints it and as the VM is named back to hvctl.
+	stdout, _, err = runHostsCmd(t, cfg, showCmd, "--host", "pair", "-o", "name", "web01")
+	if err != nil || stdout != "h2:web01\n" {
+		t.Errorf("-o name: %v %q", err, stdout)
+	}
+	stdout, _, err = runHostsCmd(t, cfg, func(f *cmdutil.Factory) *cobra.Command { return NewCmdList(f, nil) }, "--host", "pair", "-o", "name", "web01")
+	if err != nil || stdout != "h2:web01\n" {
+		t.Errorf("list -o name, which show's must match: %v %q", err, stdout)
+	}
 
 	// On two hosts: the name must be qualified, and qualified it is that host's.
 	_, _, err = runHostsCmd(t, cfg, showCmd, "--host", "h2,h3", "web01")
