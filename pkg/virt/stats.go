@@ -120,8 +120,11 @@ func activeDomainStats(conn *libvirt.Connect, parts int, types libvirt.DomainSta
 				ch <- result{err: lastError()}
 				return
 			}
-			defer C.virDomainStatsRecordListFree(records)
-			ch <- result{recs: decodeRecords(records, int(got))}
+			recs := decodeRecords(records, int(got))
+			// Freed before the result is sent: the records' domains hold references to the
+			// connection, which the caller may close as soon as it has every result.
+			C.virDomainStatsRecordListFree(records)
+			ch <- result{recs: recs}
 		}()
 	}
 	out := make([]rawStats, 0, n)
