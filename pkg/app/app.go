@@ -70,7 +70,14 @@ func run(args []string, f *cmdutil.Factory, exiting bool) int {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
-	defer stop()
+	// A process that exits right after keeps catching them to the end: with the default action
+	// back, a Ctrl-C in the moment between a finished command and the exit killed the process,
+	// so a create that had made everything was reported as killed by the signal.
+	defer func() {
+		if !exiting {
+			stop()
+		}
+	}()
 	cmd, err := root.ExecuteContextC(ctx)
 	code := 0
 	if err != nil {

@@ -89,3 +89,19 @@ func TestNohupKeepsHangUpIgnored(t *testing.T) {
 		t.Errorf("after SIGINT: exit %d, stderr %q; want 130", code, stderr.String())
 	}
 }
+
+// A signal that comes after the command finished, in the moment before the process exits, is
+// absorbed: the process exits with the command's own code, not killed by the signal (a create
+// that had made everything was reported as killed).
+func TestLateSignalIsAbsorbed(t *testing.T) {
+	bin, err := exec.LookPath("hvctl-late-signal") // testscript.Main put it on PATH
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "version")
+	cmd.Env = append(os.Environ(), "HVCTL_SYSTEM_CONFIG=/nonexistent", "XDG_CONFIG_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() || ws.ExitStatus() != 0 {
+		t.Errorf("hvctl version, then SIGINT before the exit: %v (%v)\n%s; want exit 0", cmd.ProcessState, err, out)
+	}
+}

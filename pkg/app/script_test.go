@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,13 @@ func TestMain(m *testing.M) {
 	cmds := map[string]func(){"hvctl": func() { os.Exit(app.Main()) }}
 	for _, l := range app.Links {
 		cmds[l.Name] = func() { os.Exit(app.Main()) }
+	}
+	// hvctl, then a SIGINT in the moment before the process exits (TestLateSignalIsAbsorbed).
+	cmds["hvctl-late-signal"] = func() {
+		code := app.Main()
+		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		time.Sleep(300 * time.Millisecond)
+		os.Exit(code)
 	}
 	testscript.Main(m, cmds)
 }
