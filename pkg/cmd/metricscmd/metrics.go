@@ -117,6 +117,20 @@ func warnSampleFailed(f *cmdutil.Factory) func(error) {
 	return func(err error) { f.Warnf("no statistics from libvirt, so libvirt_up is 0: %v", err) }
 }
 
+// gather is the one scrape of metrics and metrics push: every --host at once, else this
+// connection's collector. With --host, err names the hosts that did not answer (the scrape of
+// the others is still there); a nil Gatherer means there is nothing to write. done releases the
+// local sampler.
+func gather(f *cmdutil.Factory, cmd *cobra.Command, hf *cmdutil.HostFlags, timeout time.Duration) (reg prometheus.Gatherer, done func(), err error) {
+	if hf.Enabled() {
+		reg, err = scrapeHosts(f, cmd, hf, timeout)
+		return reg, func() {}, err
+	}
+	c, sampler := collector(f, timeout)
+	c.SampleFailed = warnSampleFailed(f)
+	return metrics.Registry(c), sampler.Close, nil
+}
+
 // storedImages lists the images of this host's two stores (isoctl's isos and images) with when
 // each was last verified, from their provenance records. Stores reached through libvirt on
 // another host are isoctl's business: the exporter runs on the host that has the files.
@@ -154,18 +168,12 @@ func runMetrics(_ context.Context, o *Options) error {
 			return err
 		}
 	}
-	var reg prometheus.Gatherer
-	var hostsErr error // with --host: the hosts that did not answer, once the scrape is written
-	if o.Hosts.Enabled() {
-		if reg, hostsErr = scrapeHosts(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout); reg == nil {
-			return hostsErr
-		}
-	} else {
-		c, sampler := collector(o.F, o.ScrapeTimeout)
-		defer sampler.Close()
-		c.SampleFailed = warnSampleFailed(o.F)
-		reg = metrics.Registry(c)
+	// with --host, hostsErr names the hosts that did not answer, once the scrape is written
+	reg, done, hostsErr := gather(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
+	if reg == nil {
+		return hostsErr
 	}
+	defer done()
 	if o.Textfile == "" {
 		if _, err := metrics.WriteText(o.F.IO.Out, reg); err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/metrics"
 	"github.com/hyper-nixos/hvctl/pkg/output"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -72,18 +71,12 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	var reg prometheus.Gatherer
-	var hostsErr error // with --host: the hosts that did not answer, once the scrape is sent
-	if o.Hosts.Enabled() {
-		if reg, hostsErr = scrapeHosts(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout); reg == nil {
-			return hostsErr
-		}
-	} else {
-		c, sampler := collector(o.F, o.ScrapeTimeout)
-		defer sampler.Close()
-		c.SampleFailed = warnSampleFailed(o.F)
-		reg = metrics.Registry(c)
+	// with --host, hostsErr names the hosts that did not answer, once the scrape is sent
+	reg, done, hostsErr := gather(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
+	if reg == nil {
+		return hostsErr
 	}
+	defer done()
 	n, err := metrics.Push(ctx, &http.Client{Timeout: 30 * time.Second}, o.URL, reg)
 	if err != nil {
 		return err
