@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,11 +31,40 @@ import (
 // tests run the real command in a process of its own, on a terminal of their own.
 const childEnv = "HVCTL_TOP_PTY_CHILD"
 
+// shellEnv makes this test binary stand in for a job-control shell: the session's leader,
+// running vmctl in a process group of its own in the terminal's foreground, as a shell runs a
+// job, so that group is not orphaned and Ctrl-Z may stop it. It writes vmctl's pid to the file
+// the variable names and exits with vmctl's code.
+const shellEnv = "HVCTL_TOP_PTY_SHELL"
+
 func TestMain(m *testing.M) {
+	if pidFile := os.Getenv(shellEnv); pidFile != "" {
+		os.Exit(jobShell(pidFile))
+	}
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(app.Run(append([]string{"vmctl"}, os.Args[1:]...), cmdutil.New("vmctl")))
 	}
 	os.Exit(m.Run())
+}
+
+func jobShell(pidFile string) int {
+	job := exec.Command(os.Args[0], os.Args[1:]...)
+	job.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, shellEnv+"=") }), childEnv+"=1")
+	job.Stdin, job.Stdout, job.Stderr = os.Stdin, os.Stdout, os.Stderr
+	job.SysProcAttr = &syscall.SysProcAttr{Foreground: true, Ctty: 0}
+	if err := job.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "job shell:", err)
+		return 125
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(job.Process.Pid)), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "job shell:", err)
+		return 125
+	}
+	_ = job.Wait()
+	if ws, ok := job.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return job.ProcessState.ExitCode()
 }
 
 // session is vmctl top running on a pseudo-terminal.
@@ -41,6 +73,7 @@ type session struct {
 	ptmx   *os.File // the terminal emulator's side: what we type, what the screen gets
 	tty    *os.File // the program's side, held open here too so its modes can be read afterwards
 	cmd    *exec.Cmd
+	pid    int // vmctl's: cmd's own, or under a job shell the job's
 	stderr bytes.Buffer
 	done   chan struct{}
 
@@ -60,6 +93,22 @@ func termios(t *testing.T, f *os.File) unix.Termios {
 func startTop(t *testing.T, args ...string) (*session, unix.Termios) {
 	t.Helper()
 	return startTopEnv(t, nil, args...)
+}
+
+// startTopInShell is startTop under a job-control shell (see shellEnv) instead of as the
+// session's leader, whose process group is orphaned.
+func startTopInShell(t *testing.T, args ...string) (*session, unix.Termios) {
+	t.Helper()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	s, before := startTopEnv(t, []string{shellEnv + "=" + pidFile}, args...)
+	for end := time.Now().Add(10 * time.Second); s.pid == s.cmd.Process.Pid; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 {
+			s.pid, _ = strconv.Atoi(string(b))
+		} else if time.Now().After(end) {
+			t.Fatalf("the job shell did not start vmctl top: %v; stderr %q", err, s.stderr.String())
+		}
+	}
+	return s, before
 }
 
 // startTopEnv is startTop with env added to the command's environment.
@@ -84,11 +133,15 @@ func startTopEnv(t *testing.T, env []string, args ...string) (*session, unix.Ter
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.pid = s.cmd.Process.Pid
 	t.Cleanup(func() {
 		select {
 		case <-s.done:
 		default:
 			_ = s.cmd.Process.Kill()
+			if s.pid != s.cmd.Process.Pid { // a job shell's job, maybe stopped
+				_ = syscall.Kill(s.pid, syscall.SIGKILL)
+			}
 			<-s.done
 		}
 	})
@@ -448,9 +501,9 @@ func processState(t *testing.T, pid int) string {
 // Ctrl-Z (and SIGTSTP from elsewhere) suspends as in any program: the terminal is given back
 // while the job is stopped, and taken again, with a fresh screen, when the shell continues it.
 func TestTopPTYSuspend(t *testing.T) {
-	s, before := startTop(t)
+	s, before := startTopInShell(t)
 	s.waitFor("the first screen", func(out string) bool { return vmRow.MatchString(out) })
-	pid := s.cmd.Process.Pid
+	pid := s.pid
 	for i, stop := range []func() error{
 		func() error { _, err := s.ptmx.Write([]byte{0x1a}); return err },
 		func() error { return syscall.Kill(pid, syscall.SIGTSTP) },
@@ -483,6 +536,56 @@ func TestTopPTYSuspend(t *testing.T) {
 			t.Errorf("case %d: continued without raw mode (lflag %#o)", i, raw.Lflag)
 		}
 	}
+	if _, err := s.ptmx.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.exit(); code != 0 {
+		t.Errorf("exit %d after q", code)
+	}
+	if after := termios(t, s.tty); after.Lflag != before.Lflag {
+		t.Errorf("modes not restored at the end")
+	}
+}
+
+// In an orphaned process group (here vmctl is its session's leader; in life, its shell died or
+// it was started with setsid) nothing would continue a stopped top: Ctrl-Z and SIGTSTP leave it
+// running, with the terminal still its own, and say why, as the kernel drops a terminal's stop
+// signals for such a group.
+func TestTopPTYSuspendOrphaned(t *testing.T) {
+	s, before := startTop(t)
+	s.waitFor("the first screen", func(out string) bool { return vmRow.MatchString(out) })
+	for i, stop := range []func() error{
+		func() error { _, err := s.ptmx.Write([]byte{0x1a}); return err },
+		func() error { return syscall.Kill(s.pid, syscall.SIGTSTP) },
+	} {
+		if i > 0 { // a key clears the last refusal, so this one is seen anew
+			mark := len(s.output())
+			if _, err := s.ptmx.Write([]byte("c")); err != nil {
+				t.Fatal(err)
+			}
+			s.waitFor("the keys line again", func(out string) bool { return strings.Contains(out[mark:], "keys: c m d n sort") })
+		}
+		mark := len(s.output())
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor("the refusal on the status line", func(out string) bool {
+			return strings.Contains(out[mark:], "not suspended: no job-control shell")
+		})
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if st := processState(t, s.pid); st == "T" {
+				t.Fatalf("case %d: vmctl top stopped in an orphaned process group", i)
+			}
+		}
+		if out := s.output()[mark:]; strings.Contains(out, top.LeaveSequence) {
+			t.Fatalf("case %d: gave the terminal back though it did not stop: …%q", i, tail(out, 80))
+		}
+		if raw := termios(t, s.tty); raw.Lflag&(unix.ICANON|unix.ECHO) != 0 {
+			t.Errorf("case %d: the terminal left raw mode (lflag %#o)", i, raw.Lflag)
+		}
+	}
+	mark := len(s.output())
+	s.waitFor("a refresh after the refusals", func(out string) bool { return vmRow.MatchString(out[mark:]) })
 	if _, err := s.ptmx.Write([]byte("q")); err != nil {
 		t.Fatal(err)
 	}

@@ -86,20 +86,25 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	// suspend is Ctrl-Z (a byte in raw mode) or SIGTSTP: give the terminal back, stop the whole
 	// process group as the terminal would have (the shell sees its job stop), and take the
-	// terminal again once the shell continues us (fg). SIGSTOP rather than SIGTSTP, which the
-	// kernel drops for an orphaned process group and Go's runtime keeps handling once
-	// notified. The stop lands a moment after kill returns, so the terminal is taken back
-	// only on SIGCONT, which comes with the continuation.
+	// terminal again once the shell continues us (fg). The stop lands a moment after kill
+	// returns, so the terminal is taken back only on SIGCONT, which comes with the
+	// continuation. In an orphaned process group nothing would continue us: like the kernel,
+	// which drops the terminal's stop signals there, we stay and say why.
 	continued := make(chan os.Signal, 1)
 	signal.Notify(continued, syscall.SIGCONT)
 	defer signal.Stop(continued)
 	suspend := func() error {
+		if groupOrphaned() {
+			v.Say(notSuspended)
+			_ = draw()
+			return nil
+		}
 		t.Restore()
 		select {
 		case <-continued: // a stale one
 		default:
 		}
-		_ = syscall.Kill(0, syscall.SIGSTOP)
+		stopGroup()
 		select {
 		case <-continued:
 		case <-ctx.Done():

@@ -197,6 +197,12 @@ func (v *View) Key(k byte) Action {
 	return Redraw
 }
 
+// Say puts msg on the status line until the next key.
+func (v *View) Say(msg string) { v.message = msg }
+
+// notSuspended answers Ctrl-Z where no job-control shell could continue a stopped top.
+const notSuspended = "not suspended: no job-control shell here would continue it (q quits)"
+
 const helpLine = "sort: c cpu, m memory, d disk, n net, < > column, r reverse   p pause   q quit"
 
 // Line is one screen line: its text and whether it is drawn in reverse video (the column

@@ -40,7 +40,8 @@ they match. Each refresh is one bulk statistics call for every VM plus two host 
 
 Keys: c, m, d, n sort by CPU, memory, disk or network (the busiest first; the sorted column's
 header has a *), < and > move the sort one column left or right, r reverses it, p pauses the
-display, h shows the keys, Ctrl-Z suspends (until fg), q or Ctrl-C quits. A terminal too narrow for every column shows
+display, h shows the keys, Ctrl-Z suspends (until fg; not where no job-control shell could
+continue it, which the status line says), q or Ctrl-C quits. A terminal too narrow for every column shows
 the ones that fit; nothing wraps.
 
 If libvirt stops answering or the connection is lost, the status line says so, the last data
