@@ -21,6 +21,10 @@ iso=${HVCTL_GUEST_ISO:-/var/lib/libvirt/images/hvctl-guest/guest.iso}
 uri=${HVCTL_BENCH_URI:-qemu:///system}
 prefix=${HVCTL_BENCH_PREFIX:-t-metrics}
 net=$prefix-bench
+# Each guest's data disk (a sparse raw file): a VM without one would make the exporter skip its
+# block question (it skips CD-ROMs), which no real VM does. Under the images directory, where
+# QEMU may open it.
+disks=/var/lib/libvirt/images/$prefix-disks
 export PATH=/usr/local/go/bin:$PATH
 [[ $(id -u) -eq 0 ]] || { echo "bench: run as root (it defines $n domains on $uri)" >&2; exit 2; }
 for p in time curl prometheus-libvirt-exporter; do
@@ -39,7 +43,7 @@ cleanup() {
 	for ((i = 0; i < n; i++)); do printf 'undefine %s-b%04d\n' "$prefix" "$i"; done | virsh -c "$uri" -q >/dev/null 2>&1 || true
 	virsh -c "$uri" net-destroy "$net" >/dev/null 2>&1 || true
 	virsh -c "$uri" net-undefine "$net" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
+	rm -rf "$tmp" "$disks"
 }
 trap cleanup EXIT
 
@@ -52,11 +56,14 @@ if ((guests > 0)); then
 <ip address='10.213.99.1' netmask='255.255.255.0'><dhcp><range start='10.213.99.100' end='10.213.99.200'/></dhcp></ip></network>
 XML
 	virsh -c "$uri" net-define "$tmp/net.xml" >/dev/null && virsh -c "$uri" net-start "$net" >/dev/null
+	mkdir -p "$disks"
 	for ((i = 0; i < guests; i++)); do
+		truncate -s 64M "$disks/g$i.raw"
 		cat >"$tmp/g$i.xml" <<XML
 <domain type='qemu'><name>$prefix-g$(printf %02d "$i")</name><memory unit='MiB'>160</memory><vcpu>1</vcpu>
 <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='cdrom'/></os><features><acpi/></features>
 <devices><disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='$iso'/><target dev='sda' bus='sata'/><readonly/></disk>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$disks/g$i.raw'/><target dev='vda' bus='virtio'/></disk>
 <interface type='network'><source network='$net'/><model type='virtio'/></interface>
 <memballoon model='virtio'><stats period='5'/></memballoon><serial type='pty'/></devices></domain>
 XML
@@ -66,8 +73,25 @@ XML
 	done
 fi
 
-# Let the guests boot past their busiest part before anything is timed.
-if ((guests > 0)); then sleep 45; fi
+# Let the guests boot before anything is timed: until their QEMUs together use less than 5% of
+# a CPU each over 5 s (an idle guest uses under 1%), at most 5 minutes. Booting guests on
+# loaded CPUs slow every monitor question and would be measured instead of the exporters.
+settle() {
+	local pids ticks t0 t1 hz
+	pids=$(for ((i = 0; i < guests; i++)); do cat "/run/libvirt/qemu/$prefix-g$(printf %02d "$i").pid"; echo; done)
+	ticks() { for p in $pids; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+	hz=$(getconf CLK_TCK)
+	for _ in $(seq 1 60); do
+		t0=$(ticks)
+		sleep 5
+		t1=$(ticks)
+		if awk -v d="$((t1 - t0))" -v hz="$hz" -v g="$guests" 'BEGIN {exit !(d / hz / 5 < 0.05 * g)}'; then
+			return 0
+		fi
+	done
+	echo "bench: the guests were still busy after 5 minutes; timing anyway" >&2
+}
+if ((guests > 0)); then settle; fi
 
 # The two exporters run on loopback; their scrape is timed with curl.
 serve_port=$(free_port)
@@ -209,3 +233,11 @@ Like for like, after the inactive domains were undefined: $like_domains domains 
 
 hvctl metrics serve ÷ prometheus-libvirt-exporter: $(ratio "${wall[serve]}" "${wall[exporter]}") with the $n inactive domains, $(ratio "$(median "$like_serve")" "$(median "$like_exporter")") on the running guests alone
 TABLE
+
+# What each asks the guests' QEMUs, which is where the time goes (bench/qmpcost.sh).
+if ((guests > 0)); then
+	echo
+	echo "What libvirt asks a running guest's QEMU, by statistics group and per exporter scrape:"
+	echo
+	bash bench/qmpcost.sh "$prefix-g00" 100 "http://127.0.0.1:$serve_port/metrics" "http://127.0.0.1:$exporter_port/metrics"
+fi
