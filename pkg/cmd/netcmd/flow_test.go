@@ -78,6 +78,9 @@ func TestNetworkFlow(t *testing.T) {
 	must(2, "not in the subnet of lab", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "10.9.9.9")
 	must(2, "the host's own address", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.1")
 	must(2, "multicast", "reserve", "lab", "--mac", "01:54:00:aa:bb:cc", "--ip", "198.51.100.11")
+	// The subnet's network and broadcast addresses are nobody's: dnsmasq would never hand them out.
+	must(2, "198.51.100.255 is the network or broadcast address of lab (198.51.100.0/24)", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.255")
+	must(2, "198.51.100.0 is the network or broadcast address of lab", "reserve", "lab", "--mac", "52:54:00:aa:bb:cc", "--ip", "198.51.100.0")
 	must(0, "198.51.100.10 no longer reserved", "unreserve", "lab", "--ip", "198.51.100.10")
 	must(0, "lab\n", "show", "lab", "-o", "name")
 	must(0, `"reservations":[]`, "show", "lab", "--json")

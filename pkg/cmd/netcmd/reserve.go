@@ -105,6 +105,11 @@ func runReserve(ctx context.Context, o *ReserveOptions) error {
 			return errs.New(errs.Usage, "%s is the host's own address on %s", r.IP, n.Name)
 		}
 		if p.Contains(o.IP) {
+			// dnsmasq never hands out a subnet's network or broadcast address: a reservation
+			// of one would be accepted here and then never given to the NIC.
+			if o.IP == p.Masked().Addr() || o.IP == lastAddr(p) {
+				return errs.New(errs.Usage, "%s is the network or broadcast address of %s (%s)", r.IP, n.Name, p.Masked())
+			}
 			inSubnet = true
 		}
 		for _, x := range a.Reservations {
