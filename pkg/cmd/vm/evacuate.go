@@ -46,10 +46,11 @@ const (
 func NewCmdEvacuate(f *cmdutil.Factory, runF func(context.Context, *EvacuateOptions) error) *cobra.Command {
 	opts := &EvacuateOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "evacuate HOST [PATTERN...] --to HOST|GROUP",
+		Use:   "evacuate HOST [PATTERN...] --to HOST|GROUP[,...]",
 		Short: "Move every running VM off a host, live, before maintenance",
 		Long: `Move every running (or paused) VM of HOST live to the host --to names, or spread them over
-the hosts of a [groups] name, as 'vmctl migrate' moves one: peer to peer, defined on the
+the hosts of a [groups] name or of a comma-separated list of hosts and groups, as 'vmctl
+migrate' moves one: peer to peer, defined on the
 target and undefined on the source, libvirt's autostart flag and hvctl's metadata with it.
 Patterns (shell-style globs) narrow it to the running VMs they match. Shut-off VMs stay.
 
@@ -67,6 +68,7 @@ the link's bandwidth). --timeout bounds each VM's move. Ctrl-C aborts the moves 
 their VMs keep running on HOST and nothing is left of them on the target (exit 130).`,
 		Example: `  vmctl evacuate h1 --to h2 --dry-run
   vmctl evacuate h1 --to web --yes -j 4
+  vmctl evacuate h1 --to h2,h3 --dry-run
   vmctl evacuate h1 'db-*' --to h2 --timeout 10m --json`,
 		Args:              cmdutil.MinimumArgs(1, "the host to evacuate"),
 		ValidArgsFunction: completeHosts(f),
@@ -75,7 +77,7 @@ their VMs keep running on HOST and nothing is left of them on the target (exit 1
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Source, opts.Patterns, opts.Cmd = args[0], args[1:], cmd
 			if opts.To == "" {
-				return errs.New(errs.Usage, "--to HOST|GROUP is required: where the VMs of %s go", output.Escape(opts.Source))
+				return errs.New(errs.Usage, "--to HOST|GROUP[,...] is required: where the VMs of %s go", output.Escape(opts.Source))
 			}
 			if opts.Parallel < 1 {
 				return errs.New(errs.Usage, "--parallel must be at least 1")
@@ -93,7 +95,7 @@ their VMs keep running on HOST and nothing is left of them on the target (exit 1
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.To, "to", "", "the `HOST` (of the configuration's [hosts], or a libvirt URI) or [groups] name to move the VMs to")
+	fl.StringVar(&opts.To, "to", "", "the `HOST` (of the configuration's [hosts], or a libvirt URI) or [groups] name to move the VMs to; several, comma-separated")
 	fl.IntVarP(&opts.Parallel, "parallel", "j", 2, "move at most `N` VMs at once")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "check and plan only: say where each VM would go and why, move nothing")
 	fl.BoolVar(&opts.Unsafe, "unsafe", false, "move disks whose cache mode libvirt deems unsafe (you know the storage is shared and coherent)")
@@ -165,11 +167,23 @@ func (o *EvacuateOptions) hosts() (migrationTarget, []migrationTarget, error) {
 	if !ok {
 		return migrationTarget{}, nil, unknownHost(cfg, "HOST", o.Source)
 	}
+	// A list, as --host takes: hosts, groups and URIs, comma-separated. A whole value that is
+	// a URI stays whole, commas and all.
+	specs := strings.Split(o.To, ",")
+	if _, ok := evacHost(cfg, o.To); ok {
+		specs = []string{o.To}
+	}
 	var names []string
-	if members, ok := cfg.Groups[o.To]; ok {
-		names = members
-	} else {
-		names = []string{o.To}
+	for _, spec := range specs {
+		spec = strings.TrimSpace(spec)
+		if spec == "" {
+			return migrationTarget{}, nil, errs.New(errs.Usage, "--to %s: empty host name in the list", output.Escape(o.To))
+		}
+		if members, ok := cfg.Groups[spec]; ok {
+			names = append(names, members...)
+		} else {
+			names = append(names, spec)
+		}
 	}
 	var targets []migrationTarget
 	for _, n := range names {

@@ -177,18 +177,42 @@ func TestEvacuateSelectsAndRefuses(t *testing.T) {
 	if errs.KindOf(err) != errs.Partial {
 		t.Errorf("lonely01 to withdown: %v, want partial", err)
 	}
+	// --to takes a comma-separated list of hosts and groups, as --host does: h2,h3 spreads
+	// web* as the group of those two would; a group in the list brings its hosts (h1 itself left
+	// out), and a host named twice counts once.
+	for _, to := range []string{"h2,h3", " h3 , h2", "withdown,h2", "all4,h3"} {
+		stdout, stderr, err := runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "big01", "web01", "--to", to, "--dry-run", "--json")
+		if to == "withdown,h2" {
+			if err != nil || !strings.Contains(stderr, `"host":"down"`) {
+				t.Errorf("--to %s: %v, stderr %q", to, err, stderr)
+			}
+		} else if err != nil {
+			t.Errorf("--to %s: %v, stderr %q", to, err, stderr)
+			continue
+		}
+		got := evacuations(t, stdout)
+		if got["big01"].To != "h3" || got["web01"].To != "h2" {
+			t.Errorf("--to %s: big01 to %q, web01 to %q, want h3 and h2", to, got["big01"].To, got["web01"].To)
+		}
+		if to == "all4,h3" && (len(got["web01"].Refused) != 1 || !refusedBy(got["web01"], "h4", "network lan")) {
+			t.Errorf("--to %s: h4 not asked once: %+v", to, got["web01"].Refused)
+		}
+	}
 	// A plain name that is not on the host is not found; nothing is planned.
 	_, _, err = runBulkCmd(t, cfg, false, "", evacuateCmd, "h1", "nope", "--to", "h3", "--dry-run")
 	if errs.KindOf(err) != errs.NotFound {
 		t.Errorf("nope: %v", err)
 	}
 	for _, args := range [][]string{
-		{"h1"},                      // no --to
-		{"h1", "--to", "h1"},        // the host itself
-		{"h9", "--to", "h2"},        // not a host
-		{"h1", "--to", "nowhere"},   // not a host or group
-		{"h1", "--to", "h2", "-j0"}, // no parallelism
-		{"h1", "[", "--to", "h2"},   // a bad pattern
+		{"h1"},                       // no --to
+		{"h1", "--to", "h1"},         // the host itself
+		{"h9", "--to", "h2"},         // not a host
+		{"h1", "--to", "nowhere"},    // not a host or group
+		{"h1", "--to", "h2,nowhere"}, // one of a list not a host or group
+		{"h1", "--to", "h2,"},        // an empty name in the list
+		{"h1", "--to", "h1,h1"},      // only the host itself
+		{"h1", "--to", "h2", "-j0"},  // no parallelism
+		{"h1", "[", "--to", "h2"},    // a bad pattern
 	} {
 		if _, _, err := runBulkCmd(t, cfg, false, "", evacuateCmd, args...); errs.KindOf(err) != errs.Usage {
 			t.Errorf("%v: %v, want usage", args, err)
