@@ -66,8 +66,8 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Keep[path] = "shareable disk"
 		case under(path, protected):
 			plan.Keep[path] = "in the image store"
-		case len(users[path]) > 0:
-			plan.Keep[path] = "used by " + strings.Join(users[path], ", ")
+		case len(d.c.UsersOf(users, path)) > 0:
+			plan.Keep[path] = "used by " + strings.Join(d.c.UsersOf(users, path), ", ")
 		case backing[path] != "":
 			plan.Keep[path] = "backing file of " + backing[path]
 		default:
@@ -181,8 +181,12 @@ func (c *Conn) DiskUsers(ctx context.Context, except string) (map[string][]strin
 			return nil, errs.Wrap(err, "cannot tell which images %s uses", n)
 		}
 		for _, p := range paths {
-			if !slices.Contains(users[p], n) {
-				users[p] = append(users[p], n)
+			// Under its own name and, when a symlink leads there, under the file's real name:
+			// one VM may name through a linked directory the file another names directly.
+			for _, key := range []string{p, c.RealPath(p)} {
+				if !slices.Contains(users[key], n) {
+					users[key] = append(users[key], n)
+				}
 			}
 		}
 	}
@@ -190,6 +194,31 @@ func (c *Conn) DiskUsers(ctx context.Context, except string) (map[string][]strin
 		slices.Sort(u)
 	}
 	return users, nil
+}
+
+// RealPath is path with symbolic links resolved, on a local connection, so two names of one
+// file compare equal; a file that does not exist yet is resolved through its directory. A
+// remote host's paths (and what cannot be resolved) are only cleaned.
+func (c *Conn) RealPath(path string) string {
+	clean := filepath.Clean(path)
+	if IsRemote(c.URI) || !filepath.IsAbs(clean) {
+		return clean
+	}
+	if real, err := filepath.EvalSymlinks(clean); err == nil {
+		return real
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(clean)); err == nil {
+		return filepath.Join(dir, filepath.Base(clean))
+	}
+	return clean
+}
+
+// UsersOf names the domains in users (from DiskUsers) that use path under any of its names.
+func (c *Conn) UsersOf(users map[string][]string, path string) []string {
+	if u := users[c.RealPath(path)]; len(u) > 0 {
+		return u // every user is filed under the real name too
+	}
+	return users[path]
 }
 
 // domainFiles lists the files domain n depends on, in its persistent and its live definition.

@@ -95,7 +95,7 @@ func (d *Domain) Dependants(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range users[p] {
+		for _, u := range d.c.UsersOf(users, p) {
 			if !slices.Contains(out, u) {
 				out = append(out, u)
 			}

@@ -3,6 +3,9 @@ package vm
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +68,44 @@ func TestDeleteStorageWithInactivePool(t *testing.T) {
 	}
 	if len(got) != 1 || len(got[0].Removed) != 1 || !strings.HasSuffix(got[0].Removed[0], "/gone.qcow2") ||
 		len(got[0].Kept) != 1 || got[0].Kept[0] != (model.KeptVolume{Path: "/isos/debian.iso", Reason: "install media"}) {
+		t.Errorf("delete result: %s", out())
+	}
+}
+
+// delete --remove-storage keeps a volume another VM names through a symlinked directory: the
+// two paths differ as strings, so the VM using it went unseen and its disk was deleted.
+func TestDeleteStorageKeepsDiskUsedThroughSymlink(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "pool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "pool"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolCreateXML("<pool type='dir'><name>linked</name><target><path>"+filepath.Join(dir, "pool")+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "linked", Name: "gone.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	disk := func(vm, path string) string {
+		return `<domain type='test'><name>` + vm + `</name><memory>65536</memory><os><type>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='` + path + `'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>`
+	}
+	virttest.Define(t, c, disk("gone", filepath.Join(dir, "pool", "gone.qcow2")), disk("other", filepath.Join(dir, "link", "gone.qcow2")))
+	o, out := deleteOptions(t)
+	if err := runLifecycle(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := virttest.Volumes(t, c, "linked"); !slices.Equal(got, []string{"gone.qcow2"}) {
+		t.Errorf("volumes left: %v, want the one other uses; output: %s", got, out())
+	}
+	if !strings.Contains(out(), `"reason":"used by other"`) {
 		t.Errorf("delete result: %s", out())
 	}
 }

@@ -305,8 +305,8 @@ func removeMadeVolume(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, 
 	err := conn.Settle(cctx)
 	if err == nil {
 		var users map[string][]string
-		if users, err = conn.DiskUsers(cctx, ""); err == nil && len(users[path]) > 0 {
-			f.Warnf("kept %s: the attach went through after all (%s uses it)", path, strings.Join(users[path], ", "))
+		if users, err = conn.DiskUsers(cctx, ""); err == nil && len(conn.UsersOf(users, path)) > 0 {
+			f.Warnf("kept %s: the attach went through after all (%s uses it)", path, strings.Join(conn.UsersOf(users, path), ", "))
 			return
 		}
 	}
@@ -339,7 +339,7 @@ func refuseUsed(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, path s
 	if err != nil {
 		return err
 	}
-	if u := users[path]; len(u) > 0 {
+	if u := conn.UsersOf(users, path); len(u) > 0 {
 		return errs.New(errs.Conflict, "%s is in use by %s", path, strings.Join(u, ", ")).
 			WithHint("a disk written by two VMs is corrupted; copy it, or detach it from the other VM first")
 	}

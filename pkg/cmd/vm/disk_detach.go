@@ -266,7 +266,7 @@ func removableVolume(ctx context.Context, o *DiskDetachOptions, d *virt.Domain, 
 	if err != nil {
 		return "", err
 	}
-	if u := users[path]; len(u) > 0 {
+	if u := conn.UsersOf(users, path); len(u) > 0 {
 		return refuse(path + " is used by " + strings.Join(u, ", "))
 	}
 	if over, err := conn.VolumeBasedOn(ctx, path); err != nil {

@@ -108,7 +108,7 @@ func fillUsedBy(ctx context.Context, c *virt.Conn, vols []model.Volume) error {
 		return err
 	}
 	for i := range vols {
-		vols[i].UsedBy = append([]string{}, users[vols[i].Path]...)
+		vols[i].UsedBy = append([]string{}, c.UsersOf(users, vols[i].Path)...)
 	}
 	return nil
 }
