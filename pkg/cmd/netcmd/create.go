@@ -5,6 +5,7 @@ import (
 	"fmt"
 	stdnet "net"
 	"net/netip"
+	"regexp"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -14,6 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"libvirt.org/go/libvirtxml"
 )
+
+// dnsName is a DNS domain name: dot-separated labels of letters, digits and inner hyphens.
+var dnsName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
 // forwardModes are create's --forward values.
 var forwardModes = []string{"isolated", "nat", "route"}
@@ -103,6 +107,11 @@ func networkDef(o *CreateOptions) (*libvirtxml.Network, netip.Prefix, error) {
 		def.Bridge = &libvirtxml.NetworkBridge{Name: o.Bridge, STP: "on", Delay: "0"}
 	}
 	if o.Domain != "" {
+		// dnsmasq takes the name as it is into domain= and local=/…/: a space or an empty
+		// label starts it with a domain no guest can resolve, and DHCP hands that out.
+		if len(o.Domain) > 253 || !dnsName.MatchString(o.Domain) {
+			return nil, prefix, errs.New(errs.Usage, "--domain %q: want a DNS name such as lab.internal (letters, digits and '-' in dot-separated labels of at most 63)", output.Escape(o.Domain))
+		}
 		def.Domain = &libvirtxml.NetworkDomain{Name: o.Domain, LocalOnly: "yes"}
 	}
 	switch o.DHCPRange {

@@ -44,6 +44,10 @@ func TestNetworkDef(t *testing.T) {
 		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "10.50.0.9-10.50.0.2"}, "want START-END"},
 		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "10.50.0.9-10.50.0.255"}, "below the broadcast"},
 		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto", Bridge: "a-very-long-bridge-name"}, "at most 15 characters"},
+		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto", Domain: "my lab"}, "want a DNS name"},
+		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto", Domain: "lab..test"}, "want a DNS name"},
+		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto", Domain: "-lab.test"}, "want a DNS name"},
+		{"lab", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto", Domain: "lab/x"}, "want a DNS name"},
 		{"../x", CreateOptions{Subnet: "10.50.0.0/24", Forward: "isolated", DHCPRange: "auto"}, "network"},
 	} {
 		c.o.Name = c.name
