@@ -299,6 +299,20 @@ func netChardevs(inv *Inventory, def *libvirtxml.Domain, all bool) []chardev {
 	for i, x := range dv.Channels {
 		add("channel", i, x.Source, x.Protocol)
 	}
+	// The same chardev sources under other devices listen as well: a bound USB redirection
+	// lets whoever connects plug a USB device into the guest, a smartcard passthrough hands
+	// them the card channel, an EGD backend feeds the guest's entropy.
+	for i, x := range dv.RedirDevs {
+		add("redirdev", i, x.Source, x.Protocol)
+	}
+	for i, x := range dv.Smartcards {
+		add("smartcard", i, x.Passthrough, x.Protocol)
+	}
+	for i, x := range dv.RNGs {
+		if x.Backend != nil && x.Backend.EGD != nil {
+			add("rng", i, x.Backend.EGD.Source, x.Backend.EGD.Protocol)
+		}
+	}
 	return out
 }
 
@@ -618,7 +632,7 @@ var vmControls = []Control{
 		})},
 	{ID: "VM-011", Group: "vm", Severity: Critical, Title: "Serial, console, parallel or channel on TCP/UDP",
 		Description: "A chardev bound to a network address without TLS is an unauthenticated guest console or data channel for anyone who reaches the port.",
-		HowChecked:  "//devices/serial, console, parallel and channel with source mode='bind' on TCP (raw or telnet) or UDP, their tls attribute and qemu.conf chardev_tls.",
+		HowChecked:  "//devices/serial, console, parallel and channel, and the chardev sources of redirdev, smartcard passthrough and rng's EGD backend, with source mode='bind' on TCP (raw or telnet) or UDP, their tls attribute and qemu.conf chardev_tls.",
 		Remediation: "Bind chardevs to 127.0.0.1 or a UNIX socket (<serial type='pty'> / type='unix'), or set tls='yes' with chardev_tls = 1 in qemu.conf.",
 		Check: perVM(func(inv *Inventory, d Domain) Result {
 			var found []issue

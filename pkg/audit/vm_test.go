@@ -105,6 +105,10 @@ func TestDefinitionEvasions(t *testing.T) {
 		name, id, devices, extra, sev, device string
 	}{
 		{"parallel", "VM-011", `<parallel type="tcp"><source mode="bind" host="0.0.0.0" service="2445"/></parallel>`, "", "critical", "parallel 0"},
+		{"redirdev-tcp", "VM-011", `<controller type="usb" model="qemu-xhci"/><redirdev bus="usb" type="tcp"><source mode="bind" host="0.0.0.0" service="4000"/></redirdev>`, "", "critical", "redirdev 0"},
+		{"smartcard-tcp", "VM-011", `<smartcard mode="passthrough" type="tcp"><source mode="bind" host="::" service="2001"/><protocol type="raw"/></smartcard>`, "", "critical", "smartcard 0"},
+		{"rng-egd-tcp", "VM-011", `<rng model="virtio"><backend model="egd" type="tcp"><source mode="bind" host="10.0.0.5" service="708"/><protocol type="raw"/></backend></rng>`, "", "critical", "rng 0"},
+		{"rng-egd-udp", "VM-011", `<rng model="virtio"><backend model="egd" type="udp"><source mode="bind" host="0.0.0.0" service="709"/><source mode="connect" host="10.0.0.2" service="710"/></backend></rng>`, "", "critical", "rng 0"},
 		{"dac-uid0", "VM-003", "", `<seclabel type="static" model="dac" relabel="yes"><label>+0:+107</label></seclabel>`, "critical", "seclabel dac"},
 		{"dac-gid0", "VM-003", "", `<seclabel type="static" model="dac" relabel="yes"><label>+107:+0</label></seclabel>`, "high", "seclabel dac"},
 		{"qemu-caps", "VM-006", "", `<qemu:capabilities xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"><qemu:del capability="seccomp-sandbox"/></qemu:capabilities>`, "high", "qemu:capabilities"},
