@@ -337,5 +337,5 @@ func (c *Conn) VolumeBasedOn(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return backing[path], nil
+	return c.OverlayOn(backing, path), nil
 }

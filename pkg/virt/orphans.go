@@ -75,7 +75,7 @@ func (c *Conn) Orphans(ctx context.Context, pool string) ([]Orphan, error) {
 	var out []Orphan
 	for _, v := range vols {
 		vm := OwnerOf(v[0])
-		if vm == "" || len(c.UsersOf(users, v[1])) > 0 || backing[v[1]] != "" ||
+		if vm == "" || len(c.UsersOf(users, v[1])) > 0 || c.OverlayOn(backing, v[1]) != "" ||
 			slices.ContainsFunc(names, func(n string) bool { return belongsTo(v[0], n) }) {
 			continue
 		}

@@ -68,8 +68,8 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Keep[path] = "in the image store"
 		case len(d.c.UsersOf(users, path)) > 0:
 			plan.Keep[path] = "used by " + strings.Join(d.c.UsersOf(users, path), ", ")
-		case backing[path] != "":
-			plan.Keep[path] = "backing file of " + backing[path]
+		case d.c.OverlayOn(backing, path) != "":
+			plan.Keep[path] = "backing file of " + d.c.OverlayOn(backing, path)
 		default:
 			ok, err := call(ctx, d.c, "lookup volume", func() (bool, error) {
 				v, err := d.c.c.LookupStorageVolByPath(path)
@@ -219,6 +219,15 @@ func (c *Conn) UsersOf(users map[string][]string, path string) []string {
 		return u // every user is filed under the real name too
 	}
 	return users[path]
+}
+
+// OverlayOn names the volume in backing (from BackedVolumes) whose backing file is path under
+// any of its names, "" when none is.
+func (c *Conn) OverlayOn(backing map[string]string, path string) string {
+	if o := backing[c.RealPath(path)]; o != "" {
+		return o
+	}
+	return backing[path]
 }
 
 // domainFiles lists the files domain n depends on, in its persistent and its live definition.
@@ -395,7 +404,9 @@ func (c *Conn) backingFiles(ctx context.Context) (map[string]string, error) {
 				}
 				var v libvirtxml.StorageVolume
 				if v.Unmarshal(x) == nil && v.BackingStore != nil && v.BackingStore.Path != "" {
+					// Under the real name too: an overlay may name its base through a symlink.
 					out[v.BackingStore.Path] = path
+					out[c.RealPath(v.BackingStore.Path)] = path
 				}
 			}
 		}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"github.com/spf13/cobra"
 )
@@ -337,5 +341,42 @@ func TestCreateNamesHowToMakeAMissingPool(t *testing.T) {
 	}
 	if ok, _ := c.Exists(context.Background(), "small"); ok {
 		t.Error("create defined the VM anyway")
+	}
+}
+
+// volume delete refuses a base that an overlay names through a symlinked directory: the
+// overlay's backing path differed from the base's as a string, so the base was deleted and
+// the overlay left without its data.
+func TestVolumeDeleteKeepsBaseNamedThroughSymlink(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "pool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "pool"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolCreateXML("<pool type='dir'><name>linked</name><target><path>"+filepath.Join(dir, "pool")+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	base, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "linked", Name: "base.qcow2", Format: "qcow2", Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := *base
+	linked.Path = filepath.Join(dir, "link", "base.qcow2")
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "linked", Name: "overlay.qcow2", Format: "qcow2", Capacity: 1 << 20, Backing: &linked}); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := storageFactory(t)
+	err = runVolumeDelete(ctx, &VolumeDeleteOptions{F: f, Refs: []volumeRef{{"linked", "base.qcow2"}}, Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "backing file of") {
+		t.Errorf("delete of a base under an overlay: %v", err)
+	}
+	if got := virttest.Volumes(t, c, "linked"); !slices.Equal(got, []string{"base.qcow2", "overlay.qcow2"}) {
+		t.Errorf("volumes left: %v", got)
 	}
 }

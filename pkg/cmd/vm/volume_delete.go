@@ -86,8 +86,8 @@ func runVolumeDelete(ctx context.Context, o *VolumeDeleteOptions) error {
 			switch {
 			case len(v.UsedBy) > 0:
 				refused = append(refused, ref+" (used by "+strings.Join(v.UsedBy, ", ")+")")
-			case backed[v.Path] != "":
-				refused = append(refused, ref+" (backing file of "+backed[v.Path]+")")
+			case c.OverlayOn(backed, v.Path) != "":
+				refused = append(refused, ref+" (backing file of "+c.OverlayOn(backed, v.Path)+")")
 			}
 		}
 		if len(refused) > 0 {
