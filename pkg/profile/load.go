@@ -583,6 +583,10 @@ var validHostname = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 })
 
+// ValidHostname says whether s is a hostname cloud_init.hostname accepts: isoctl seed holds
+// its --hostname to the same rule.
+func ValidHostname(s string) bool { return validHostname().MatchString(s) }
+
 func validListen(s string) bool {
 	ip := strings.Trim(s, "[]")
 	return regexp.MustCompile(`^(\d{1,3}\.){3}\d{1,3}$`).MatchString(ip) || strings.Contains(ip, ":")

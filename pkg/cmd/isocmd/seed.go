@@ -9,6 +9,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/profile"
 	"github.com/hyper-nixos/hvctl/pkg/seed"
 	"github.com/spf13/cobra"
@@ -40,6 +41,14 @@ OUT is replaced only after confirmation: ` + cmdutil.ConfirmHelp,
 			opts.Out = args[0]
 			if opts.Hostname == "" {
 				return errs.New(errs.Usage, "--hostname is required")
+			}
+			if !profile.ValidHostname(opts.Hostname) {
+				return errs.New(errs.Usage, "--hostname %q: not a valid hostname (letters, digits and '-' in dot-separated labels)", output.Escape(opts.Hostname))
+			}
+			// A user-data file replaces the generated cloud-config whole: the user and key
+			// would be dropped without a word, as a profile giving both is refused.
+			if opts.UserData != "" && (opts.User != "" || opts.SSHKey != "") {
+				return errs.New(errs.Usage, "give --user-data or --user and --ssh-key, not both: the user-data file replaces the cloud-config they would go into")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
