@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -70,6 +71,14 @@ OUT is replaced only after confirmation: ` + cmdutil.ConfirmHelp,
 const maxKeyFile = 1 << 20
 
 func runSeed(_ context.Context, o *SeedOptions) error {
+	// Said before anything is asked or written: the atomic write would otherwise fail on its
+	// hidden temporary file (naming a file the user never gave) or ask to "overwrite" a directory.
+	if fi, err := os.Stat(o.Out); err == nil && fi.IsDir() {
+		return errs.New(errs.Usage, "seed %s: is a directory; give the file to write", o.Out)
+	}
+	if fi, err := os.Stat(filepath.Dir(o.Out)); err != nil || !fi.IsDir() {
+		return errs.New(errs.Usage, "seed %s: no directory %s", o.Out, filepath.Dir(o.Out))
+	}
 	c := &profile.Cloud{Hostname: o.Hostname, User: o.User, UserData: o.UserData, NetworkConfig: o.NetworkConfig}
 	if o.SSHKey != "" {
 		key, err := readKey(o.SSHKey)
