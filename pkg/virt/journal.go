@@ -139,7 +139,8 @@ func (c *Conn) remove(ctx context.Context, e *journalEntry) error {
 		}
 		d := &Domain{Name: e.name, c: c, d: raw}
 		defer d.Free()
-		return d.Undefine(ctx, true)
+		_, err = d.Undefine(ctx, true)
+		return err
 	}
 	_, err := withVolume(ctx, c, e.pool, e.name, "delete volume", func(v *libvirt.StorageVol) (struct{}, error) {
 		return struct{}{}, v.Delete(0)

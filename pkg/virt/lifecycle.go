@@ -8,6 +8,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
 )
 
 // Actions reported by lifecycle verbs: what was done, or "none" when nothing had to be.
@@ -302,21 +303,39 @@ func (d *Domain) SetAutostart(ctx context.Context, on bool) (string, error) {
 	return act, call0(ctx, d.c, "autostart "+d.Name, func() error { return d.d.SetAutostart(on) })
 }
 
+// Undefined says what Undefine kept: the NVRAM file, when other domains name it too.
+type Undefined struct {
+	KeptNVRAM  string
+	NVRAMUsers []string
+}
+
 // Undefine removes the definition with its NVRAM, snapshot and checkpoint metadata and managed
-// save image. A running persistent domain is destroyed first only when force is set.
-func (d *Domain) Undefine(ctx context.Context, force bool) error {
+// save image. A running persistent domain is destroyed first only when force is set. An NVRAM
+// file another domain's definition names as well (a definition copied by hand keeps the path)
+// stays: libvirt would delete it under that domain.
+func (d *Domain) Undefine(ctx context.Context, force bool) (Undefined, error) {
+	var out Undefined
+	err := d.undefine(ctx, force, &out)
+	return out, err
+}
+
+func (d *Domain) undefine(ctx context.Context, force bool, out *Undefined) error {
 	state, _, err := d.State(ctx)
 	if err != nil {
 		return err
+	}
+	if !isDown(state) && !force {
+		return errs.New(errs.Conflict, "domain is %s", state).WithHint("stop it first, or add --force to power it off and delete it")
+	}
+	nvram, others, err := d.nvramSharers(ctx)
+	if err != nil {
+		return errs.Wrap(err, "cannot tell whether another VM uses the NVRAM of %s; nothing deleted", d.Name)
 	}
 	persistent, err := call(ctx, d.c, "persistent "+d.Name, d.d.IsPersistent)
 	if err != nil {
 		return err
 	}
 	if !isDown(state) {
-		if !force {
-			return errs.New(errs.Conflict, "domain is %s", state).WithHint("stop it first, or add --force to power it off and delete it")
-		}
 		if _, err := d.Kill(ctx); err != nil {
 			return err
 		}
@@ -326,11 +345,61 @@ func (d *Domain) Undefine(ctx context.Context, force bool) error {
 	}
 	flags := libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
 		libvirt.DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.DOMAIN_UNDEFINE_MANAGED_SAVE
+	if len(others) > 0 {
+		flags = flags&^libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_KEEP_NVRAM
+		out.KeptNVRAM, out.NVRAMUsers = nvram, others
+	}
 	err = call0(ctx, d.c, "undefine "+d.Name, func() error { return d.d.UndefineFlags(flags) })
 	if err != nil && (IsCode(err, libvirt.ERR_INVALID_ARG) || IsCode(err, libvirt.ERR_NO_SUPPORT)) {
 		err = call0(ctx, d.c, "undefine "+d.Name, d.d.Undefine)
 	}
 	return err
+}
+
+// nvramSharers is d's NVRAM file and the other domains whose definitions (persistent or live)
+// name the same file. It reads every domain only when d has an NVRAM file, and fails closed.
+func (d *Domain) nvramSharers(ctx context.Context) (string, []string, error) {
+	nvramOf := func(def *libvirtxml.Domain) string {
+		if def.OS == nil || def.OS.NVRam == nil || def.OS.NVRam.NVRam == "" {
+			return ""
+		}
+		return d.c.RealPath(def.OS.NVRam.NVRam)
+	}
+	def, err := d.Definition(ctx, true)
+	if err != nil {
+		return "", nil, err
+	}
+	own := nvramOf(def)
+	if own == "" {
+		return "", nil, nil
+	}
+	names, err := d.c.DomainNames(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	var others []string
+	for _, n := range names {
+		if n == d.Name {
+			continue
+		}
+		o, err := d.c.Domain(ctx, n)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, inactive := range []bool{true, false} {
+			def, err := o.Definition(ctx, inactive)
+			if err != nil {
+				o.Free()
+				return "", nil, err
+			}
+			if nvramOf(def) == own {
+				others = append(others, n)
+				break
+			}
+		}
+		o.Free()
+	}
+	return def.OS.NVRam.NVRam, others, nil
 }
 
 // WaitState waits until ok(state) holds, woken by lifecycle events and polling as a fallback (some

@@ -107,7 +107,7 @@ func TestLifecycleSequence(t *testing.T) {
 			t.Errorf("%s: got %q, %v; want %q", s.name, got, err, s.want)
 		}
 	}
-	if err := d.Undefine(ctx, false); err != nil {
+	if _, err := d.Undefine(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Domain(ctx, "db-01"); errs.KindOf(err) != errs.NotFound {
@@ -123,10 +123,10 @@ func TestUndefineRunningNeedsForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Free()
-	if err := d.Undefine(ctx, false); errs.KindOf(err) != errs.Conflict {
+	if _, err := d.Undefine(ctx, false); errs.KindOf(err) != errs.Conflict {
 		t.Fatalf("undefine running without force: %v", err)
 	}
-	if err := d.Undefine(ctx, true); err != nil {
+	if _, err := d.Undefine(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -116,7 +116,7 @@ func TestLinkedCloneProtectsItsTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lc.Undefine(ctx, true); err != nil {
+	if _, err := lc.Undefine(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	lc.Free()

@@ -80,10 +80,16 @@ func deleteOne(ctx context.Context, d *virt.Domain, o *LifecycleOptions) (string
 				WithHint("start the pool (virsh pool-start POOL) and delete again, or delete without --remove-storage to keep the disks")
 		}
 	}
-	if err := d.Undefine(ctx, o.Force); err != nil {
+	undefined, err := d.Undefine(ctx, o.Force)
+	if err != nil {
 		return "", err
 	}
 	var report model.Result
+	if undefined.KeptNVRAM != "" {
+		why := "NVRAM also used by " + strings.Join(undefined.NVRAMUsers, ", ")
+		o.F.Infof("%s: %s: kept %s (%s)", o.F.Prog, d.Name, undefined.KeptNVRAM, why)
+		report.Kept = append(report.Kept, model.KeptVolume{Path: undefined.KeptNVRAM, Reason: why})
+	}
 	for _, p := range slices.Sorted(maps.Keys(plan.Keep)) {
 		o.F.Infof("%s: %s: kept %s (%s)", o.F.Prog, d.Name, p, plan.Keep[p])
 		report.Kept = append(report.Kept, model.KeptVolume{Path: p, Reason: plan.Keep[p]})

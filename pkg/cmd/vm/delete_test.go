@@ -109,3 +109,31 @@ func TestDeleteStorageKeepsDiskUsedThroughSymlink(t *testing.T) {
 		t.Errorf("delete result: %s", out())
 	}
 }
+
+// delete keeps an NVRAM file another VM's definition names too (a definition copied by hand
+// keeps the path): libvirt's undefine deleted it under that VM. An NVRAM of its own still goes.
+func TestDeleteKeepsSharedNVRAM(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	uefi := func(vm, nvram string) string {
+		return `<domain type='test'><name>` + vm + `</name><memory>65536</memory><os><type>hvm</type>
+<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader><nvram>` + nvram + `</nvram></os></domain>`
+	}
+	virttest.Define(t, c, uefi("gone", "/var/lib/libvirt/qemu/nvram/orig_VARS.fd"), uefi("orig", "/var/lib/libvirt/qemu/nvram/orig_VARS.fd"))
+	o, out := deleteOptions(t)
+	o.Storage = false
+	if err := runLifecycle(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out(), `"kept":[{"path":"/var/lib/libvirt/qemu/nvram/orig_VARS.fd","reason":"NVRAM also used by orig"}]`) {
+		t.Errorf("delete result: %s", out())
+	}
+	d, err := c.Domain(ctx, "orig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	if kept, err := d.Undefine(ctx, false); err != nil || kept.KeptNVRAM != "" {
+		t.Errorf("undefine of the last VM naming the NVRAM: kept %+v, %v", kept, err)
+	}
+}

@@ -89,7 +89,7 @@ func TestCloneInterruptedAtEveryCallLeavesNothing(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := d.Undefine(bg, true); err != nil {
+				if _, err := d.Undefine(bg, true); err != nil {
 					t.Fatal(err)
 				}
 				d.Free()

@@ -221,7 +221,7 @@ func TestPoolAndVolumeLifecycle(t *testing.T) {
 	if _, err := d.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Undefine(ctx, true); err != nil {
+	if _, err := d.Undefine(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
