@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,6 +88,25 @@ func TestPullVerifiesAndPublishes(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(dir, "img.iso"), got, 0o644)
 	if _, err := Verify(dir, "img.iso"); errs.KindOf(err) != errs.Verify {
 		t.Errorf("flipped byte: %v", err)
+	}
+}
+
+// A password in the URL is used for the download but never written into the record, which
+// everyone can read and list, show and --json print.
+func TestPullRecordHidesURLPassword(t *testing.T) {
+	data := image(1 << 20)
+	srv, _ := serve(t, data, nil)
+	dir := t.TempDir()
+	want := sum256(data)
+	u := strings.Replace(srv.URL, "http://", "http://ops:s3cret@", 1) + "/img.iso"
+	rec, _, err := Pull(context.Background(), PullOptions{URL: u, Expect: &want, Dir: dir, ChecksumURL: u + ".sums", Signature: u + ".sums (clearsigned)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, _ := os.ReadFile(RecordPath(dir, "img.iso"))
+	if bytes.Contains(onDisk, []byte("s3cret")) || !strings.HasPrefix(rec.SourceURL, "http://ops:xxxxx@") ||
+		!strings.HasPrefix(rec.FinalURL, "http://ops:xxxxx@") || !strings.HasSuffix(rec.SignatureURL, ".sums (clearsigned)") {
+		t.Errorf("record keeps the password or loses the URL:\n%s", onDisk)
 	}
 }
 
