@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,7 +68,7 @@ func (r *recorder) begin(cmd *cobra.Command, args []string) context.Context {
 	}
 	e := journal.Entry{
 		Time: r.start, UID: &r.f.UID, User: userName(r.f.UID), SudoUser: r.f.Getenv("SUDO_USER"),
-		Command: cmd.CommandPath(), Kind: kind, Targets: targets,
+		Command: cmd.CommandPath(), Kind: kind, Targets: redactAll(targets),
 		Argv: journal.Redact(append([]string{r.f.Prog}, r.argv[1:]...), flagLookup(cmd)),
 	}
 	e.Host, _ = os.Hostname()
@@ -111,14 +112,14 @@ func (r *recorder) finish(code int, err error) {
 	}
 	o := journal.Outcome{Duration: r.f.Now().Sub(r.start), ExitCode: code}
 	if err != nil {
-		o.Error = err.Error()
+		o.Error = redactText(err.Error())
 	}
 	if r.sink != nil {
 		if results, ok := r.sink.Results(); ok {
 			o.Results = journalTargets(results)
 		} else if names := r.sink.Targets(); len(names) > 0 {
 			for _, n := range names {
-				o.Results = append(o.Results, model.JournalTarget{Name: n, OK: code == 0, Error: o.Error})
+				o.Results = append(o.Results, model.JournalTarget{Name: redactText(n), OK: code == 0, Error: o.Error})
 			}
 		}
 	}
@@ -132,7 +133,27 @@ func (r *recorder) finish(code int, err error) {
 func journalTargets(results []model.Result) []model.JournalTarget {
 	out := make([]model.JournalTarget, 0, len(results))
 	for _, res := range results {
-		out = append(out, model.JournalTarget{Name: res.Name, OK: res.OK, Action: res.Action, Error: res.Error})
+		out = append(out, model.JournalTarget{Name: redactText(res.Name), OK: res.OK, Action: res.Action, Error: redactText(res.Error)})
+	}
+	return out
+}
+
+// redactText redacts the secrets of every URL in s, as the command line's are: a target or
+// an error can be a URL with a password (isoctl pull https://user:password@…), and the
+// journal's records are shipped to the system log.
+func redactText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return nonSpace.ReplaceAllStringFunc(s, journal.RedactURLs)
+}
+
+var nonSpace = regexp.MustCompile(`\S+`)
+
+func redactAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = redactText(s)
 	}
 	return out
 }

@@ -92,6 +92,28 @@ func TestJournalRecordsCommandsThatChangeSomething(t *testing.T) {
 	}
 }
 
+// A password in a URL given as a target stays out of the journal: not in the command line,
+// the targets, nor the error that quotes the URL.
+func TestJournalRedactsURLTargets(t *testing.T) {
+	state := t.TempDir()
+	env := map[string]string{"HVCTL_PATHS_STATE": state, "HVCTL_PATHS_ISOS": filepath.Join(state, "isos"), "HVCTL_PATHS_IMAGES": filepath.Join(state, "images")}
+	if _, code := journalRun(t, env, 0, "isoctl", "pull", "http://ops:s3cret@127.0.0.1:1/x.iso", "--insecure"); code == 0 {
+		t.Fatal("a pull from a closed port succeeded")
+	}
+	recs := readJournal(t, filepath.Join(state, journal.FileName), journal.Filter{})
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	all := strings.Join(r.Argv, " ") + " " + r.Error
+	for _, tg := range r.Targets {
+		all += " " + tg.Name + " " + tg.Error
+	}
+	if strings.Contains(all, "s3cret") || len(r.Targets) != 1 || !strings.Contains(r.Targets[0].Name, "ops:REDACTED@127.0.0.1:1/x.iso") {
+		t.Errorf("the journal keeps the password or loses the target: %+v", r)
+	}
+}
+
 // A user who is not root and keeps the default paths.state writes their own journal under
 // $XDG_STATE_HOME; `hvctl history` reads that one.
 func TestJournalOfAnotherUser(t *testing.T) {
