@@ -46,10 +46,26 @@ On a terminal the command asks for confirmation; elsewhere it needs --yes.`,
 	return cmd
 }
 
-func confirmDelete(_ context.Context, o *LifecycleOptions, sets []targetSet) error {
+// confirmDelete asks about the VMs that will go: a name that does not exist, or a running VM
+// without --force, is refused per target anyway, so asking first would make the user confirm
+// a delete that then does not happen (and, off a terminal, turn its "not found" into exit 2).
+func confirmDelete(ctx context.Context, o *LifecycleOptions, sets []targetSet) error {
 	var targets []string
 	for _, s := range sets {
-		targets = append(targets, s.labels()...)
+		for _, n := range s.names {
+			d, err := s.conn.Domain(ctx, n)
+			if errs.KindOf(err) == errs.NotFound {
+				continue
+			}
+			if err == nil {
+				state, _, serr := d.State(ctx)
+				d.Free()
+				if serr == nil && state != virt.StateShutOff && !o.Force {
+					continue
+				}
+			}
+			targets = append(targets, s.label(n))
+		}
 	}
 	what := "VM definitions"
 	if o.Storage {

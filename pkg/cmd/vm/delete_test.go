@@ -137,3 +137,26 @@ func TestDeleteKeepsSharedNVRAM(t *testing.T) {
 		t.Errorf("undefine of the last VM naming the NVRAM: kept %+v, %v", kept, err)
 	}
 }
+
+// delete asks only about VMs it will delete: off a terminal without --yes, a name that does
+// not exist is "not found" (3) and a running VM without --force "in use" (4), as with --yes,
+// not "not confirmed" (2); on a terminal the user no longer confirms a delete that then fails.
+func TestDeleteAsksOnlyAboutWhatGoes(t *testing.T) {
+	virttest.Open(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		target string
+		force  bool
+		kind   errs.Kind
+	}{
+		{"nope", false, errs.NotFound},
+		{"test", false, errs.Conflict},
+		{"test", true, errs.Usage},
+	} {
+		o, _ := deleteOptions(t)
+		o.Targets, o.Yes, o.Storage, o.Force = []string{tc.target}, false, false, tc.force
+		if err := runLifecycle(ctx, o); errs.KindOf(err) != tc.kind {
+			t.Errorf("delete %s (force %v) without --yes: %v, want a %v error", tc.target, tc.force, err, tc.kind)
+		}
+	}
+}

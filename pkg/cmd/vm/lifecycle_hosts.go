@@ -30,15 +30,6 @@ func (s targetSet) label(name string) string {
 	return s.host + ":" + name
 }
 
-// labels are the set's targets as label names them.
-func (s targetSet) labels() []string {
-	out := make([]string, len(s.names))
-	for i, n := range s.names {
-		out[i] = s.label(n)
-	}
-	return out
-}
-
 type targetRef struct {
 	set  targetSet
 	name string
