@@ -8,6 +8,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/app"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"libvirt.org/go/libvirtxml"
 )
 
 // netctl runs one invocation in-process against test:///default, whose state lives as long
@@ -92,6 +93,30 @@ func TestNetworkFlow(t *testing.T) {
 	must(0, "warning: deleting default under running VMs: test", "delete", "default", "--yes", "--force")
 	if out := must(0, "", "list", "-o", "name"); out != "" {
 		t.Errorf("networks left: %q", out)
+	}
+}
+
+// A network with a second IPv4 subnet serves DHCP on one only: libvirt puts every reservation
+// there, and dnsmasq would ignore an address of the other subnet.
+func TestReserveInTheDHCPSubnet(t *testing.T) {
+	c, err := virt.Open(context.Background(), "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	def := &libvirtxml.Network{Name: "two", IPs: []libvirtxml.NetworkIP{
+		{Address: "198.51.100.1", Prefix: 24, DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: "198.51.100.2", End: "198.51.100.99"}}}},
+		{Address: "203.0.113.1", Prefix: 24},
+	}}
+	if err := c.DefineNetwork(context.Background(), def, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := netctl(t, "reserve", "two", "--mac", "52:54:00:aa:bb:01", "--ip", "203.0.113.5"); code != 2 ||
+		!strings.Contains(errOut, "203.0.113.5 is not in 198.51.100.0/24, the subnet two serves DHCP on") {
+		t.Errorf("a reservation outside the DHCP subnet: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := netctl(t, "reserve", "two", "--mac", "52:54:00:aa:bb:01", "--ip", "198.51.100.5"); code != 0 {
+		t.Errorf("a reservation in the DHCP subnet: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

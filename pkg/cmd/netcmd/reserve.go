@@ -122,11 +122,36 @@ func runReserve(ctx context.Context, o *ReserveOptions) error {
 	if !inSubnet {
 		return errs.New(errs.Usage, "%s is not in the subnet of %s (%s)", r.IP, n.Name, cidrs(n))
 	}
+	// libvirt serves DHCP on one IPv4 address of a network and puts every reservation there;
+	// dnsmasq ignores one outside that subnet, so an address of another of the network's
+	// subnets would be accepted and never given.
+	if p, ok := dhcpSubnet(n); ok && !p.Contains(o.IP) {
+		return errs.New(errs.Usage, "%s is not in %s, the subnet %s serves DHCP on", r.IP, p.Masked(), n.Name)
+	}
 	if err := conn.Reserve(ctx, n.Name, r, false); err != nil {
 		return errs.Wrap(err, "reserve %s on %s", r.IP, n.Name)
 	}
 	o.F.Infof("%s: %s: %s now always gets %s", o.F.Prog, n.Name, r.MAC, r.IP)
 	return printChange(o.F, format, model.ReservationChange{Network: n.Name, Action: "reserved", Reservation: r})
+}
+
+// dhcpSubnet is the IPv4 subnet libvirt adds a network's reservations to: the first with a
+// DHCP range or reservations, else the first IPv4 one.
+func dhcpSubnet(n model.Network) (netip.Prefix, bool) {
+	var first netip.Prefix
+	for _, a := range n.Addresses {
+		p, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", a.Address, a.Prefix))
+		if err != nil || a.Family != "ipv4" {
+			continue
+		}
+		if a.DHCPStart != "" || len(a.Reservations) > 0 {
+			return p, true
+		}
+		if !first.IsValid() {
+			first = p
+		}
+	}
+	return first, first.IsValid()
 }
 
 // printChange prints what reserve or unreserve did: a JSON object under --json, the MAC with
