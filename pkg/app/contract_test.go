@@ -12,6 +12,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // run invokes prog in-process against the test driver and returns stdout, stderr and the exit code.
@@ -169,5 +170,36 @@ func TestLookupTakesAnyLibvirtName(t *testing.T) {
 	}
 	if _, stderr, code := run(t, "vmctl", "show", "a/b"); code != 2 || !strings.Contains(stderr, "cannot contain '/'") {
 		t.Errorf("show a/b: exit %d: %s", code, stderr)
+	}
+}
+
+// A flag value the flag's parser refuses is a usage error that names the flag as typed
+// (--state, -j/--parallel), in every tree: "invalid state …" or "invalid output format …"
+// leaves a cron job's author to guess which of a dozen flags it was.
+func TestBadFlagValuesNameTheFlag(t *testing.T) {
+	const bad = "bogus%"
+	for _, prog := range []string{"vmctl", "isoctl", "netctl", "auditctl", "hvctl"} {
+		walk(t, prog, func(c *cobra.Command) {
+			if c.Runnable() == false || c.Name() == "help" || c.Name() == "__complete" {
+				return
+			}
+			path := strings.Fields(c.CommandPath())[1:]
+			c.LocalFlags().VisitAll(func(fl *pflag.Flag) {
+				if fl.Value.Type() == "bool" || fl.Value.Type() == "count" || fl.Value.Set(bad) == nil {
+					return // the parser takes anything; the command checks it, if at all
+				}
+				_, stderr, code := run(t, prog, append(append([]string{}, path...), "--"+fl.Name, bad)...)
+				if code != 2 || !strings.Contains(strings.SplitN(stderr, "\n", 2)[0], "--"+fl.Name) {
+					t.Errorf("%s --%s %s: exit %d, %q; want exit 2 naming --%s", c.CommandPath(), fl.Name, bad, code, stderr, fl.Name)
+				}
+			})
+		})
+	}
+	// -o is checked by the command, not its parser: the same rule.
+	for _, args := range [][]string{{"vmctl", "list", "-o", "yaml"}, {"auditctl", "run", "-o", "pdf"}, {"netctl", "list", "--output", "yaml"}} {
+		_, stderr, code := run(t, args[0], args[1:]...)
+		if code != 2 || !strings.Contains(stderr, "-o/--output ") {
+			t.Errorf("%v: exit %d, %q; want exit 2 naming -o/--output", args, code, stderr)
+		}
 	}
 }

@@ -125,7 +125,7 @@ tree directly.`,
 			if _, err := f.Format(); err != nil {
 				if own != "" && g.Output != "" && !slices.Contains(output.Kinds, g.Output) {
 					// Name the command's own formats too (auditctl run: sarif, junit), as -o's help does.
-					return errs.New(errs.Usage, "invalid output format %q (want one of %s)", g.Output,
+					return errs.New(errs.Usage, "-o/--output %q: want one of %s", g.Output,
 						strings.Join(append(slices.Clone(output.Kinds), strings.Split(own, ",")...), ", "))
 				}
 				return err

@@ -11,18 +11,27 @@ import (
 )
 
 // The values' errors are usage errors that say everything (pflag wraps them in "invalid
-// argument … for … flag", which the root's flag error handler strips again).
+// argument … for … flag", which the root's flag error handler strips again), so they name the
+// flag as it is typed: "--state \"x\": want one of …", like every other bad flag value.
+
+// flagName is how a message names the flag: --name, or -s/--name when it has a shorthand.
+func flagName(name, shorthand string) string {
+	if shorthand != "" {
+		return "-" + shorthand + "/--" + name
+	}
+	return "--" + name
+}
 
 // enumValue is a string flag that accepts only one of its values.
 type enumValue struct {
-	name    string
+	name    string // as typed: --name or -s/--name
 	p       *string
 	allowed []string
 }
 
 func (e *enumValue) Set(v string) error {
 	if !slices.Contains(e.allowed, v) {
-		return errs.New(errs.Usage, "invalid %s %q: want one of %s", e.name, v, strings.Join(e.allowed, ", "))
+		return errs.New(errs.Usage, "%s %q: want one of %s", e.name, v, strings.Join(e.allowed, ", "))
 	}
 	*e.p = v
 	return nil
@@ -34,7 +43,7 @@ func (e *enumValue) Type() string   { return "string" }
 // time (a usage error, exit 2), is shown in the help and completes on the shell.
 func StringEnumFlag(cmd *cobra.Command, p *string, name, shorthand, def string, values []string, usage string) *pflag.Flag {
 	*p = def
-	f := cmd.Flags().VarPF(&enumValue{name: name, p: p, allowed: values}, name, shorthand, fmt.Sprintf("%s {%s}", usage, strings.Join(values, "|")))
+	f := cmd.Flags().VarPF(&enumValue{name: flagName(name, shorthand), p: p, allowed: values}, name, shorthand, fmt.Sprintf("%s {%s}", usage, strings.Join(values, "|")))
 	_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 	return f
 }
@@ -52,7 +61,7 @@ func (e *enumSliceValue) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {
 		s = strings.TrimSpace(s)
 		if !slices.Contains(e.allowed, s) {
-			return errs.New(errs.Usage, "invalid %s %q: want one of %s", e.name, s, strings.Join(e.allowed, ", "))
+			return errs.New(errs.Usage, "%s %q: want one of %s", e.name, s, strings.Join(e.allowed, ", "))
 		}
 		got = append(got, s)
 	}
@@ -69,7 +78,7 @@ func (e *enumSliceValue) Type() string   { return "strings" }
 // StringSliceEnumFlag is StringEnumFlag for a list flag (repeated or comma-separated).
 func StringSliceEnumFlag(cmd *cobra.Command, p *[]string, name, shorthand string, def, values []string, usage string) *pflag.Flag {
 	*p = def
-	f := cmd.Flags().VarPF(&enumSliceValue{name: name, p: p, allowed: values}, name, shorthand, fmt.Sprintf("%s {%s}", usage, strings.Join(values, "|")))
+	f := cmd.Flags().VarPF(&enumSliceValue{name: flagName(name, shorthand), p: p, allowed: values}, name, shorthand, fmt.Sprintf("%s {%s}", usage, strings.Join(values, "|")))
 	_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 	return f
 }

@@ -57,7 +57,7 @@ func ParseFormat(output string, asJSON bool, jq string, noHeaders bool) (Format,
 	switch f.Kind {
 	case Table, Wide, JSON, Name:
 	default:
-		return f, errs.New(errs.Usage, "invalid output format %q (want one of %s)", output, strings.Join(Kinds, ", "))
+		return f, errs.New(errs.Usage, "-o/--output %q: want one of %s", output, strings.Join(Kinds, ", "))
 	}
 	if asJSON {
 		if output != "" && f.Kind != JSON {

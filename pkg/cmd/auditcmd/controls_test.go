@@ -18,7 +18,7 @@ func TestNewCmdControls(t *testing.T) {
 		{name: "plain"},
 		{name: "json", args: []string{"--json"}},
 		{name: "arguments", args: []string{"VM-007"}, wantErr: `auditctl controls takes no arguments, got 1`},
-		{name: "bad format", args: []string{"-o", "sarif"}, wantErr: `invalid output format "sarif"`},
+		{name: "bad format", args: []string{"-o", "sarif"}, wantErr: `-o/--output "sarif": want one of`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)

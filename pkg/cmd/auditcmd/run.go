@@ -162,7 +162,7 @@ func runFormat(f *cmdutil.Factory) (string, output.Format, error) {
 	}
 	format, err := f.Format()
 	if err != nil && g.Output != "" && !slices.Contains(output.Kinds, g.Output) {
-		return "", format, errs.New(errs.Usage, "invalid output format %q (want one of %s)", g.Output,
+		return "", format, errs.New(errs.Usage, "-o/--output %q: want one of %s", g.Output,
 			strings.Join(append(slices.Clone(output.Kinds), FormatSARIF, FormatJUnit), ", "))
 	}
 	return "", format, err

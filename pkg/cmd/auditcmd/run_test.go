@@ -62,9 +62,9 @@ func TestNewCmdRun(t *testing.T) {
 			}
 		}},
 		{name: "sarif and json", args: []string{"-o", "sarif", "--json"}, wantErr: "-o sarif and --json/--jq contradict each other"},
-		{name: "unknown format", args: []string{"-o", "pdf"}, wantErr: `invalid output format "pdf" (want one of table, wide, json, name, sarif, junit)`},
-		{name: "bad severity", args: []string{"--fail-on", "severe"}, wantErr: `invalid fail-on "severe": want one of info, low, medium, high, critical`},
-		{name: "bad group", args: []string{"--group", "kernel"}, wantErr: `invalid group "kernel": want one of host, daemon, vm, network, storage`},
+		{name: "unknown format", args: []string{"-o", "pdf"}, wantErr: `-o/--output "pdf": want one of table, wide, json, name, sarif, junit`},
+		{name: "bad severity", args: []string{"--fail-on", "severe"}, wantErr: `--fail-on "severe": want one of info, low, medium, high, critical`},
+		{name: "bad group", args: []string{"--group", "kernel"}, wantErr: `--group "kernel": want one of host, daemon, vm, network, storage`},
 		{name: "bad id", args: []string{"--only", "VM-99"}, wantErr: `--only "VM-99": not a control ID or group (did you mean VM-009?)`},
 		{name: "bad skip", args: []string{"--skip", "HOST-1000"}, wantErr: `--skip "HOST-1000": not a control ID or group`},
 		{name: "bad glob", args: []string{"--vm", "web-["}, wantErr: `--vm "web-[": not a valid glob`},

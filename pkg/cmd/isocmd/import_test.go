@@ -9,7 +9,7 @@ func TestNewCmdImport(t *testing.T) {
 		{argv: "--legacy /var/lib/hypervisor/isos", want: ImportOptions{Path: "/var/lib/hypervisor/isos", Legacy: true}},
 		{argv: "--legacy dir --name x", wantErr: "do not apply"},
 		{argv: "a.iso --sha256 zz", wantErr: "--sha256"},
-		{argv: "a.iso --store nowhere", wantErr: `invalid store "nowhere": want one of isos, images`},
+		{argv: "a.iso --store nowhere", wantErr: `--store "nowhere": want one of isos, images`},
 		{argv: "", wantErr: "takes a file or, with --legacy, a directory, got 0"},
 	})
 }

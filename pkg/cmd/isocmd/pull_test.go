@@ -16,6 +16,6 @@ func TestNewCmdPull(t *testing.T) {
 		{argv: "https://x/a.iso --sha256 " + sha + " --checksum-url https://x/SUMS", wantErr: "not both"},
 		{argv: "https://x/a.iso --sha256 1234", wantErr: "--sha256: checksum \"1234\""},
 		{argv: "https://x/a.iso --max-size lots", wantErr: "--max-size \"lots\""},
-		{argv: "https://x/a.iso --store disks", wantErr: `invalid store "disks": want one of isos, images`},
+		{argv: "https://x/a.iso --store disks", wantErr: `--store "disks": want one of isos, images`},
 	})
 }
