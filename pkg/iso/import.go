@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +101,9 @@ type LegacyResult struct {
 // .sha256 sidecar by hashing it again; the old .verified markers are ignored (they were empty
 // files, bound to nothing). Files without a sidecar are reported, not imported.
 func ImportLegacy(ctx context.Context, legacy, dir string, now time.Time) ([]LegacyResult, error) {
+	if err := CheckLegacyDir(legacy); err != nil {
+		return nil, err
+	}
 	isos, err := filepath.Glob(filepath.Join(legacy, "*.iso"))
 	if err != nil {
 		return nil, err
@@ -122,6 +127,21 @@ func ImportLegacy(ctx context.Context, legacy, dir string, now time.Time) ([]Leg
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// CheckLegacyDir refuses a --legacy DIR that is missing or no directory: the glob of its ISOs
+// would find nothing and the import would succeed with nothing done, a typo unseen.
+func CheckLegacyDir(legacy string) error {
+	fi, err := os.Stat(legacy)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errs.New(errs.NotFound, "--legacy %s: no such directory", legacy)
+	case err != nil:
+		return &errs.Error{Kind: errs.KindOf(err), Msg: fmt.Sprintf("--legacy %s: %v", legacy, err), Err: err}
+	case !fi.IsDir():
+		return errs.New(errs.Usage, "--legacy %s: not a directory (give the Hyper-NixOS ISO directory; import FILE takes one file)", legacy)
+	}
+	return nil
 }
 
 // sidecarDigest reads a .sha256 file: a bare hash, or a checksum line naming the file.

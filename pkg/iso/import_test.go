@@ -11,6 +11,22 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 )
 
+// A mistyped --legacy directory, or a file given for it, is an error, not an empty success.
+func TestImportLegacyNeedsADirectory(t *testing.T) {
+	root, store := t.TempDir(), t.TempDir()
+	file := filepath.Join(root, "one.iso")
+	_ = os.WriteFile(file, image(1000), 0o644)
+	if _, err := ImportLegacy(context.Background(), filepath.Join(root, "isoz"), store, time.Now()); errs.KindOf(err) != errs.NotFound || !strings.Contains(err.Error(), "no such directory") {
+		t.Errorf("a missing directory: %v", err)
+	}
+	if _, err := ImportLegacy(context.Background(), file, store, time.Now()); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a file: %v", err)
+	}
+	if res, err := ImportLegacy(context.Background(), root, store, time.Now()); err != nil || len(res) != 1 {
+		t.Errorf("a directory: %v %+v", err, res)
+	}
+}
+
 func TestImportLegacy(t *testing.T) {
 	legacy, store := t.TempDir(), t.TempDir()
 	good, bad := image(100000), image(5000)

@@ -97,6 +97,9 @@ func runImport(ctx context.Context, o *ImportOptions) error {
 
 func importLegacy(ctx context.Context, o *ImportOptions, format output.Format) error {
 	f := o.F
+	if err := iso.CheckLegacyDir(o.Path); err != nil {
+		return err // before the store is set up: nothing is made for a mistyped directory
+	}
 	s, err := storeFor(f, ".iso", storeISOs)
 	if err != nil {
 		return err
