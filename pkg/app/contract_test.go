@@ -203,3 +203,14 @@ func TestBadFlagValuesNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// -o name on a command whose data has no name is refused (exit 2, nothing on stdout) as
+// `hvctl version -o name` is: printing the whole document instead feeds xargs garbage.
+func TestNameOutputWithoutNames(t *testing.T) {
+	for _, args := range [][]string{{"hvctl", "version", "-o", "name"}, {"vmctl", "profile", "schema", "-o", "name"}} {
+		stdout, stderr, code := run(t, args[0], args[1:]...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "-o name: this command prints no name; use -o json") {
+			t.Errorf("%v: exit %d, stdout %.40q, stderr %q; want exit 2 and no output", args, code, stdout, stderr)
+		}
+	}
+}

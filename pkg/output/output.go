@@ -139,6 +139,11 @@ func (f Format) writeName(b *strings.Builder, name string) {
 	}
 }
 
+// NoNameError refuses -o name for data that has no name (one word for every command).
+func NoNameError() error {
+	return errs.New(errs.Usage, "-o name: this command prints no name; use -o json")
+}
+
 // Named is implemented by objects that know their name, for -o name.
 type Named interface{ ObjectName() string }
 
@@ -151,7 +156,7 @@ func Object(w io.Writer, f Format, obj any, pairs [][2]string) error {
 	case Name:
 		name, ok := objectName(obj, pairs)
 		if !ok {
-			return errs.New(errs.Usage, "-o name: this command prints no name; use -o json")
+			return NoNameError()
 		}
 		var b strings.Builder
 		f.writeName(&b, name)

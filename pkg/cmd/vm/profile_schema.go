@@ -38,6 +38,9 @@ func runProfileSchema(_ context.Context, o *ProfileSchemaOptions) error {
 	if err != nil {
 		return err
 	}
+	if format.Kind == output.Name {
+		return output.NoNameError() // the schema has no name; printing it all would feed xargs a document
+	}
 	format.Pretty = true // a schema is read by people as often as by programs
 	return output.WriteJSON(o.F.IO.Out, format, profile.Schema())
 }
