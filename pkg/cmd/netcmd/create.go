@@ -90,6 +90,12 @@ func networkDef(o *CreateOptions) (*libvirtxml.Network, netip.Prefix, error) {
 		return nil, prefix, errs.New(errs.Usage, "--subnet %s: the prefix must be /8 to /29", o.Subnet)
 	}
 	prefix = prefix.Masked()
+	// Addresses no bridge may take: the host's own loopback, multicast groups, "this network"
+	// (0/8) and the reserved 240/4 (with the broadcast address). libvirt defines such a
+	// network and the kernel or dnsmasq then refuses it, or it shadows the host's loopback.
+	if a := prefix.Addr(); a.IsLoopback() || a.IsMulticast() || a.As4()[0] == 0 || a.As4()[0] >= 240 {
+		return nil, prefix, errs.New(errs.Usage, "--subnet %s: a loopback, multicast or reserved range; use a private one such as 10.50.0.0/24", o.Subnet)
+	}
 	host := prefix.Addr().Next()
 	broadcast := lastAddr(prefix)
 	def := &libvirtxml.Network{Name: o.Name, IPs: []libvirtxml.NetworkIP{{Address: host.String(), Prefix: uint(prefix.Bits())}}}
