@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -392,7 +393,7 @@ func (c *Conn) PoolUsers(ctx context.Context, pool string) (map[string][]string,
 			return nil, err
 		}
 		for _, v := range vols {
-			paths[v.Path] = true
+			paths[c.RealPath(v.Path)] = true
 		}
 	} else if err != nil {
 		return nil, err
@@ -401,17 +402,22 @@ func (c *Conn) PoolUsers(ctx context.Context, pool string) (map[string][]string,
 	if err != nil {
 		return nil, err
 	}
+	// Paths compare by their real names: a VM may name a disk through a symlinked directory,
+	// or the pool's target be one (DiskUsers files each disk under both names).
 	var dir string
 	if def.Target != nil && def.Target.Path != "" {
-		dir = filepath.Clean(def.Target.Path)
+		dir = c.RealPath(def.Target.Path)
 	}
 	out := map[string][]string{}
 	for path, vms := range users {
-		if !paths[path] && (dir == "" || filepath.Dir(filepath.Clean(path)) != dir) {
+		real := c.RealPath(path)
+		if !paths[real] && (dir == "" || filepath.Dir(real) != dir) {
 			continue
 		}
 		for _, vm := range vms {
-			out[vm] = append(out[vm], path)
+			if !slices.Contains(out[vm], real) {
+				out[vm] = append(out[vm], real)
+			}
 		}
 	}
 	return out, nil

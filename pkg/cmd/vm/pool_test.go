@@ -380,3 +380,40 @@ func TestVolumeDeleteKeepsBaseNamedThroughSymlink(t *testing.T) {
 		t.Errorf("volumes left: %v", got)
 	}
 }
+
+// pool delete --delete-data refuses a pool whose target is a symlink when a VM names its disk
+// through the real directory: the paths differed as strings, so no VM seemed to use the pool
+// and its data, that VM's disk included, was deleted.
+func TestPoolDeleteDataSeesVMThroughSymlinkedTarget(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolDefineXML("<pool type='dir'><name>linked</name><target><path>"+filepath.Join(dir, "link")+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Create(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "linked", Name: "disk.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	virttest.Define(t, c, `<domain type='test'><name>user</name><memory>65536</memory><os><type>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='`+filepath.Join(dir, "real", "disk.qcow2")+`'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>`)
+	f, _, _ := storageFactory(t)
+	err = runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "linked", Yes: true, DeleteData: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "user") {
+		t.Errorf("pool delete --delete-data under a VM: %v", err)
+	}
+	if got := virttest.Volumes(t, c, "linked"); !slices.Equal(got, []string{"disk.qcow2"}) {
+		t.Errorf("volumes left: %v", got)
+	}
+}
