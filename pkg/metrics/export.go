@@ -178,14 +178,27 @@ func Push(ctx context.Context, client *http.Client, target string, g prometheus.
 	req.Header.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, pushError(ctx, target, err)
+		return 0, pushError(ctx, RedactURL(target), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, errs.New(errs.Failure, "push to %s: %s: %s", target, resp.Status, firstLine(string(msg)))
+		return 0, errs.New(errs.Failure, "push to %s: %s: %s", RedactURL(target), resp.Status, firstLine(string(msg)))
 	}
 	return n, nil
+}
+
+// RedactURL hides the password of a push URL (http://user:xxxxx@host/…) wherever it is shown:
+// push runs from timers, whose stderr goes to the system journal.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); !has {
+		return s
+	}
+	return u.Redacted()
 }
 
 // pushError says in one line why a push got no answer, and classifies it: no answer within

@@ -288,6 +288,13 @@ func TestPushErrors(t *testing.T) {
 		t.Errorf("push to a closed port: %v, want %q", err, want)
 	}
 
+	// A password in the URL is sent, never shown: push runs from timers, whose stderr is logged.
+	withPassword := strings.Replace(refused, "http://", "http://vm:s3cret@", 1)
+	_, err = Push(context.Background(), http.DefaultClient, withPassword, reg)
+	if want := "push to " + strings.Replace(refused, "http://", "http://vm:xxxxx@", 1) + ": connection refused"; err == nil || err.Error() != want {
+		t.Errorf("push with a password: %v, want %q", err, want)
+	}
+
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, "cannot parse line 3\nstack:\n"+strings.Repeat("x", 1000))

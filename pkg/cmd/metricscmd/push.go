@@ -81,7 +81,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	res := PushResult{URL: o.URL, Series: n}
+	res := PushResult{URL: metrics.RedactURL(o.URL), Series: n}
 	if err := output.Object(o.F.IO.Out, format, res, [][2]string{{"url", res.URL}, {"series", strconv.Itoa(n)}}); err != nil {
 		return err
 	}
