@@ -214,3 +214,20 @@ func TestNameOutputWithoutNames(t *testing.T) {
 		}
 	}
 }
+
+// --jq implies --json, so -o table|wide|name with it contradict each other as with --json
+// (and as -o sarif with --jq does): one of the two would be silently ignored.
+func TestJQContradictsOtherFormats(t *testing.T) {
+	for _, o := range []string{"name", "wide", "table"} {
+		for _, prog := range []string{"vmctl", "netctl"} {
+			stdout, stderr, code := run(t, prog, "list", "--jq", ".[].name", "-o", o)
+			var body model.ErrorBody
+			if code != 2 || stdout != "" || json.Unmarshal([]byte(stderr), &body) != nil || !strings.Contains(body.Error.Message, "--jq and -o "+o+" contradict each other") {
+				t.Errorf("%s list --jq … -o %s: exit %d, stdout %q, stderr %q; want a JSON usage error", prog, o, code, stdout, stderr)
+			}
+		}
+	}
+	if stdout, stderr, code := run(t, "vmctl", "list", "--jq", ".[].name", "-o", "json"); code != 0 || stdout != "test\n" {
+		t.Errorf("--jq with -o json: exit %d, %q %s", code, stdout, stderr)
+	}
+}

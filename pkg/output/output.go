@@ -66,6 +66,10 @@ func ParseFormat(output string, asJSON bool, jq string, noHeaders bool) (Format,
 		f.Kind = JSON
 	}
 	if jq != "" {
+		// --jq implies --json: another -o is the same contradiction, not silently ignored.
+		if output != "" && Kind(output) != JSON {
+			return f, errs.New(errs.Usage, "--jq and -o %s contradict each other", output)
+		}
 		q, err := gojq.Parse(jq)
 		if err != nil {
 			return f, errs.New(errs.Usage, "--jq: %w", err)
