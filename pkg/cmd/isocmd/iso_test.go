@@ -287,3 +287,50 @@ func TestPartialsClear(t *testing.T) {
 		t.Errorf("a.iso's partial stayed: %v", err)
 	}
 }
+
+// rm sees a VM that names the image by another path to the same file: through a symlinked
+// directory, or by its real path when the store itself is reached through a symlink. Matching
+// path strings would call the image unused and remove it under the VM.
+func TestRmSeesAUserThroughASymlink(t *testing.T) {
+	ctx := context.Background()
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "isos")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "linked.iso")
+	if err := os.WriteFile(src, []byte("medium"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := isopkg.ImportFile(ctx, src, real, "", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := virt.Open(ctx, "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, c := range []struct{ store, named string }{
+		{real, filepath.Join(link, "linked.iso")}, // the VM names it through the link
+		{link, filepath.Join(real, "linked.iso")}, // the store is the link; the VM names the file
+	} {
+		t.Run(c.named, func(t *testing.T) {
+			defineVM(t, conn, "t-iso-linked", `<disk type='file' device='cdrom'><source file='`+c.named+`'/><target dev='sda' bus='sata'/><readonly/></disk>`)
+			f := factory(t, c.store)
+			err := run(t, f, "rm", "linked.iso", "--yes")
+			if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "used by t-iso-linked") {
+				t.Fatalf("rm of an image a VM names as %s: %v", c.named, err)
+			}
+			if _, err := os.Stat(filepath.Join(real, "linked.iso")); err != nil {
+				t.Fatal("the image went anyway")
+			}
+			f = factory(t, c.store)
+			if err := run(t, f, "list", "--json"); err != nil {
+				t.Fatal(err)
+			}
+			if out := f.IO.Out.(*bytes.Buffer).String(); !strings.Contains(out, `"t-iso-linked"`) {
+				t.Errorf("list leaves the user out: %s", out)
+			}
+		})
+	}
+}

@@ -66,7 +66,7 @@ func runRm(ctx context.Context, o *RmOptions) error {
 		}
 		f.Infof("%s: warning: removing %s unchecked: %v", f.Prog, o.Name, err)
 	}
-	if u := users[path]; len(u) > 0 {
+	if u := usersOf(users, path, !remote(f)); len(u) > 0 {
 		if !o.Force {
 			return errs.New(errs.Conflict, "image %s is used by %s", o.Name, strings.Join(u, ", ")).WithHint("detach it first, or --force")
 		}

@@ -178,11 +178,26 @@ func imageUsers(ctx context.Context, f *cmdutil.Factory) (map[string][]string, e
 	return conn.DiskUsers(c, "")
 }
 
-func usersOf(users map[string][]string, path string) []string {
-	if u := users[path]; len(u) > 0 {
-		return slices.Clone(u)
+// usersOf names the VMs in users (from imageUsers) that use the image at path. A file of a
+// local store is looked up under its real name too: DiskUsers files each user under the real
+// name of what it names as well, so a VM that names the image through a symlinked directory,
+// or names the real file of a store reached through one, is seen. A remote host's path means
+// nothing on this machine and is looked up as it is.
+func usersOf(users map[string][]string, path string, local bool) []string {
+	out := slices.Clone(users[path])
+	if local {
+		if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+			for _, u := range users[real] {
+				if !slices.Contains(out, u) {
+					out = append(out, u)
+				}
+			}
+		}
 	}
-	return []string{}
+	if out == nil {
+		return []string{}
+	}
+	return out
 }
 
 // describe is the JSON and table view of one stored image. Its users come from a best-effort
@@ -193,7 +208,7 @@ func describe(ctx context.Context, f *cmdutil.Factory, s store, r *iso.Record) m
 	if err != nil {
 		f.Infof("%s: warning: used-by may be incomplete: %v", f.Prog, err)
 	}
-	return model.Image{ImageRecord: *r, Store: s.name, Path: p, UsedBy: usersOf(users, p)}
+	return model.Image{ImageRecord: *r, Store: s.name, Path: p, UsedBy: usersOf(users, p, !remote(f))}
 }
 
 func imagePairs(im model.Image) [][2]string {
@@ -230,7 +245,7 @@ func listAll(ctx context.Context, f *cmdutil.Factory, withUsers bool) (entries [
 	for _, s := range all {
 		for _, r := range iso.Records(s.dir) {
 			p := filepath.Join(s.dir, r.Name)
-			out = append(out, model.Image{ImageRecord: r, Store: s.name, Path: p, UsedBy: usersOf(users, p)})
+			out = append(out, model.Image{ImageRecord: r, Store: s.name, Path: p, UsedBy: usersOf(users, p, true)})
 		}
 	}
 	slices.SortFunc(out, func(a, b model.Image) int { return strings.Compare(a.Name, b.Name) })
@@ -259,7 +274,7 @@ func listRemote(ctx context.Context, f *cmdutil.Factory, all []store, users map[
 			return nil, err
 		}
 		for p, r := range remoteEntries(ctx, conn, files) {
-			out = append(out, model.Image{ImageRecord: r, Store: s.name, Path: p, UsedBy: usersOf(users, p)})
+			out = append(out, model.Image{ImageRecord: r, Store: s.name, Path: p, UsedBy: usersOf(users, p, false)})
 		}
 	}
 	slices.SortFunc(out, func(a, b model.Image) int { return strings.Compare(a.Name, b.Name) })
