@@ -275,8 +275,8 @@ func Pull(ctx context.Context, o PullOptions) (*Record, bool, error) {
 		return fail(e, true)
 	}
 	got256 := hex.EncodeToString(sum256.Sum(nil))
-	rec := &Record{Name: o.Name, Catalog: o.Catalog, SourceURL: redactURL(o.URL), FinalURL: redactURL(resp.Request.URL.String()), SizeBytes: done, SHA256: got256,
-		ChecksumURL: redactURL(o.ChecksumURL), SignatureURL: redactURL(o.Signature), Signer: o.Signer, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
+	rec := &Record{Name: o.Name, Catalog: o.Catalog, SourceURL: RedactURL(o.URL), FinalURL: RedactURL(resp.Request.URL.String()), SizeBytes: done, SHA256: got256,
+		ChecksumURL: RedactURL(o.ChecksumURL), SignatureURL: RedactURL(o.Signature), Signer: o.Signer, FetchedAt: o.Now().UTC().Format(time.RFC3339), FetchedBy: whoami()}
 	if o.Expect != nil {
 		got := got256
 		if expectHash != nil {
@@ -445,10 +445,10 @@ func Verify(dir, name string) (*Record, error) {
 	return r, nil
 }
 
-// redactURL hides the password of a URL's userinfo (https://user:xxxxx@host/…) before it goes
+// RedactURL hides the password of a URL's userinfo (https://user:xxxxx@host/…) before it goes
 // into a record: records are readable by everyone (QEMU's user reads the store) and list,
 // show and --json print them. A trailing note (" (clearsigned)") is kept as it is.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	head, note, _ := strings.Cut(s, " ")
 	u, err := url.Parse(head)
 	if err != nil || u.User == nil {

@@ -3,6 +3,7 @@ package isocmd
 import (
 	"cmp"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ libvirt stream, with its record.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runPull(cmd.Context(), opts)
+			return hidePasswords(runPull(cmd.Context(), opts), opts.Ref, opts.ChecksumURL, opts.SignatureURL, opts.KeyURL)
 		},
 	}
 	fl := cmd.Flags()
@@ -330,4 +331,19 @@ func uploadStaged(ctx context.Context, f *cmdutil.Factory, s store, stage, name 
 	_ = os.Remove(filepath.Join(stage, name))
 	_ = os.Remove(iso.RecordPath(stage, name))
 	return nil
+}
+
+// hidePasswords shows the URLs in err with their passwords as xxxxx, as the record keeps them:
+// an error names the URL it failed on, and a pull's stderr may go to a log.
+func hidePasswords(err error, urls ...string) error {
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	for _, u := range urls {
+		if r := iso.RedactURL(u); r != u {
+			e.Msg, e.Hint = strings.ReplaceAll(e.Msg, u, r), strings.ReplaceAll(e.Hint, u, r)
+		}
+	}
+	return err
 }
