@@ -231,3 +231,20 @@ func TestJQContradictsOtherFormats(t *testing.T) {
 		t.Errorf("--jq with -o json: exit %d, %q %s", code, stdout, stderr)
 	}
 }
+
+// The same act has the same action word in every tree's results: a script that checks for
+// "autostart_on" works for VMs, networks and pools alike.
+func TestAutostartActionIsOneWord(t *testing.T) {
+	for _, args := range [][]string{
+		{"vmctl", "autostart", "on", "test"}, {"netctl", "autostart", "on", "default"}, {"vmctl", "pool", "autostart", "on", "default-pool"},
+		{"vmctl", "autostart", "off", "test"}, {"netctl", "autostart", "off", "default"}, {"vmctl", "pool", "autostart", "off", "default-pool"},
+	} {
+		stdout, stderr, code := run(t, args[0], append(args[1:], "--json")...)
+		var results []model.Result
+		want := "autostart_" + args[len(args)-2]
+		// "none" is the word for nothing to do (vmctl autostart off of a VM that has none).
+		if code != 0 || json.Unmarshal([]byte(stdout), &results) != nil || len(results) != 1 || (results[0].Action != want && results[0].Action != "none") {
+			t.Errorf("%v --json: exit %d, %q %s; want action %q", args, code, stdout, stderr, want)
+		}
+	}
+}

@@ -52,9 +52,9 @@ func NewCmdPoolAutostart(f *cmdutil.Factory, runF func(context.Context, *PoolAut
 }
 
 func runPoolAutostart(ctx context.Context, o *PoolAutostartOptions) error {
-	action := "autostart-off"
+	action := virt.ActAutoOff // the words of vmctl and netctl autostart
 	if o.On {
-		action = "autostart-on"
+		action = virt.ActAutoOn
 	}
 	return runPoolBulk(ctx, o.F, "autostart", o.Targets, o.Bulk, nil, func(ctx context.Context, c *virt.Conn, name string) (string, error) {
 		return action, c.SetPoolAutostart(ctx, name, o.On)
