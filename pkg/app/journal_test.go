@@ -55,7 +55,7 @@ func TestJournalRecordsCommandsThatChangeSomething(t *testing.T) {
 		{"vmctl", "start", "te*", "nomatch*", "-q"},               // one ok, one unmatched: exit 6
 		{"vmctl", "snapshot", "create", "test", "before-upgrade"}, // the VM is the target, not the snapshot
 		{"hvctl", "history"},                                      // reads: no record
-		{"netctl", "autostart", "off", "default"},
+		{"netctl", "autostart", "on", "default"},
 	} {
 		journalRun(t, env, 0, argv[0], argv[1:]...)
 	}
@@ -76,7 +76,7 @@ func TestJournalRecordsCommandsThatChangeSomething(t *testing.T) {
 		"vmctl pause|vmctl pause test|vm|0|test=true/paused|",
 		"vmctl start|vmctl start te* nomatch* -q|vm|6|test=true/none,nomatch*=false/|start failed for 1 of 2 targets",
 		"vmctl snapshot create|vmctl snapshot create test before-upgrade|vm|4|test=false/|snapshot create test: test has a writable disk vda that is not qcow2: internal snapshots need qcow2",
-		"netctl autostart off|netctl autostart off default|network|0|default=true/" + "autostart_off|",
+		"netctl autostart on|netctl autostart on default|network|0|default=true/" + "autostart_on|",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("records:\n got %q\nwant %q", got, want)

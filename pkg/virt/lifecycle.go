@@ -287,6 +287,22 @@ func (d *Domain) Resume(ctx context.Context) (string, error) {
 	return "", errs.New(errs.Conflict, "domain is %s, not paused", state)
 }
 
+// switchAutostart sets an object's autostart flag through get and set: ActAutoOn or
+// ActAutoOff, or ActNone when it already was as asked (and nothing is written).
+func switchAutostart(get func() (bool, error), set func(bool) error, on bool) (string, error) {
+	cur, err := get()
+	if err != nil {
+		return "", err
+	}
+	if cur == on {
+		return ActNone, nil
+	}
+	if on {
+		return ActAutoOn, set(true)
+	}
+	return ActAutoOff, set(false)
+}
+
 // SetAutostart switches autostart; reports none when it already was as asked.
 func (d *Domain) SetAutostart(ctx context.Context, on bool) (string, error) {
 	cur, err := call(ctx, d.c, "autostart "+d.Name, d.d.GetAutostart)

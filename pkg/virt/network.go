@@ -443,12 +443,12 @@ func (c *Conn) StopNetwork(ctx context.Context, name string) (string, error) {
 	})
 }
 
-// SetNetworkAutostart turns autostart on or off.
-func (c *Conn) SetNetworkAutostart(ctx context.Context, name string, on bool) error {
-	_, err := c.withNetwork(ctx, name, "autostart network", func(n *libvirt.Network) (string, error) {
-		return "", n.SetAutostart(on)
+// SetNetworkAutostart turns autostart on or off: autostart_on or autostart_off, or none when
+// it already was as asked, as for a domain.
+func (c *Conn) SetNetworkAutostart(ctx context.Context, name string, on bool) (string, error) {
+	return c.withNetwork(ctx, name, "autostart network", func(n *libvirt.Network) (string, error) {
+		return switchAutostart(n.GetAutostart, n.SetAutostart, on)
 	})
-	return err
 }
 
 // DeleteNetwork stops the network when it runs and removes its definition.

@@ -246,9 +246,12 @@ func (c *Conn) StopPool(ctx context.Context, name string) (stopped bool, err err
 	})
 }
 
-// SetPoolAutostart sets whether the pool starts with the daemon.
-func (c *Conn) SetPoolAutostart(ctx context.Context, name string, on bool) error {
-	return withPool0(ctx, c, name, "autostart pool", func(p *libvirt.StoragePool) error { return p.SetAutostart(on) })
+// SetPoolAutostart sets whether the pool starts with the daemon: autostart_on or
+// autostart_off, or none when it already was as asked, as for a domain.
+func (c *Conn) SetPoolAutostart(ctx context.Context, name string, on bool) (string, error) {
+	return withPool(ctx, c, name, "autostart pool", func(p *libvirt.StoragePool) (string, error) {
+		return switchAutostart(p.GetAutostart, p.SetAutostart, on)
+	})
 }
 
 // UndefinePool removes the pool's definition; its storage stays where it is.

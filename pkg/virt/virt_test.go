@@ -90,6 +90,10 @@ func TestLifecycleSequence(t *testing.T) {
 		{"start paused resumes", func() (string, error) { return d.Start(ctx) }, ActResumed, errs.Failure},
 		{"autostart on", func() (string, error) { return d.SetAutostart(ctx, true) }, ActAutoOn, errs.Failure},
 		{"autostart on again", func() (string, error) { return d.SetAutostart(ctx, true) }, ActNone, errs.Failure},
+		// A network answers in the same words (pools: TestPoolAutostartActions).
+		{"network autostart on", func() (string, error) { return c.SetNetworkAutostart(ctx, "isolated", true) }, ActAutoOn, errs.Failure},
+		{"network autostart on again", func() (string, error) { return c.SetNetworkAutostart(ctx, "isolated", true) }, ActNone, errs.Failure},
+		{"network autostart off", func() (string, error) { return c.SetNetworkAutostart(ctx, "isolated", false) }, ActAutoOff, errs.Failure},
 		{"stop", func() (string, error) { return d.Stop(ctx, StopOptions{Wait: 5 * time.Second}) }, ActStopped, errs.Failure},
 		{"kill stopped", func() (string, error) { return d.Kill(ctx) }, ActNone, errs.Failure},
 		{"restart stopped starts", func() (string, error) { return d.Restart(ctx, StopOptions{Wait: time.Second}) }, ActRestarted, errs.Failure},
@@ -291,5 +295,23 @@ func TestMissingPoolSaysHowToCreateIt(t *testing.T) {
 	_, err = c.VolumeExists(context.Background(), "t-nopool", "x.qcow2")
 	if errs.KindOf(err) != errs.NotFound || !strings.Contains(errs.HintOf(err), "vmctl pool create t-nopool") {
 		t.Errorf("VolumeExists: %v (hint %q)", err, errs.HintOf(err))
+	}
+}
+
+// A pool's autostart answers as a domain's: the act, or none when it already was as asked.
+func TestPoolAutostartActions(t *testing.T) {
+	ctx := context.Background()
+	c, err := Open(ctx, "test:///default", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, step := range []struct {
+		on   bool
+		want string
+	}{{true, ActAutoOn}, {true, ActNone}, {false, ActAutoOff}, {false, ActNone}} {
+		if got, err := c.SetPoolAutostart(ctx, "default-pool", step.on); err != nil || got != step.want {
+			t.Errorf("step %d, autostart %v: %q, %v; want %q", i, step.on, got, err, step.want)
+		}
 	}
 }

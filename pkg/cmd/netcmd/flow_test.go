@@ -47,6 +47,7 @@ func TestNetworkFlow(t *testing.T) {
 	must(0, "lab    started   ok", "start", "lab")
 	// autostart reads as vmctl's: on|off, then names or globs; the old order warns.
 	must(0, "lab    autostart_off   ok", "autostart", "off", "l*")
+	must(0, "lab    none     ok", "autostart", "off", "lab") // already off: nothing to do, as for a VM
 	must(0, "false", "list", "lab", "--jq", ".[0].autostart")
 	must(0, "deprecated: write 'autostart on lab'", "autostart", "lab", "on")
 	must(0, "true", "list", "lab", "--jq", ".[0].autostart")

@@ -308,13 +308,7 @@ func isOnOff(s string) bool { return s == "on" || s == "off" }
 func runAutostart(ctx context.Context, o *AutostartOptions) error {
 	return bulkRun{f: o.F, verb: "autostart", targets: o.Targets, bulk: o.Bulk,
 		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
-			if err := conn.SetNetworkAutostart(ctx, name, o.On); err != nil {
-				return "", err
-			}
-			if o.On {
-				return "autostart_on", nil
-			}
-			return "autostart_off", nil
+			return conn.SetNetworkAutostart(ctx, name, o.On)
 		}}.run(ctx)
 }
 

@@ -52,11 +52,7 @@ func NewCmdPoolAutostart(f *cmdutil.Factory, runF func(context.Context, *PoolAut
 }
 
 func runPoolAutostart(ctx context.Context, o *PoolAutostartOptions) error {
-	action := virt.ActAutoOff // the words of vmctl and netctl autostart
-	if o.On {
-		action = virt.ActAutoOn
-	}
 	return runPoolBulk(ctx, o.F, "autostart", o.Targets, o.Bulk, nil, func(ctx context.Context, c *virt.Conn, name string) (string, error) {
-		return action, c.SetPoolAutostart(ctx, name, o.On)
+		return c.SetPoolAutostart(ctx, name, o.On)
 	})
 }

@@ -239,7 +239,7 @@ func createPool(ctx context.Context, o *PoolCreateOptions, c *virt.Conn, def *li
 			return model.Pool{}, err
 		}
 		if !o.NoAutostart {
-			if err := c.SetPoolAutostart(ctx, o.Name, true); err != nil {
+			if _, err := c.SetPoolAutostart(ctx, o.Name, true); err != nil {
 				return model.Pool{}, err
 			}
 		}
