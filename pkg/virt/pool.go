@@ -481,8 +481,9 @@ func (c *Conn) ActiveDomainNames(ctx context.Context) ([]string, error) {
 	})
 }
 
-// BackedVolumes maps each file that backs a volume of an active pool (a base under a qcow2
-// overlay) to that overlay's path.
+// BackedVolumes maps each file that backs a volume (a base under a qcow2 overlay) to that
+// overlay's path: the volumes of active pools, and on this machine the files of inactive
+// directory pools.
 func (c *Conn) BackedVolumes(ctx context.Context) (map[string]string, error) {
 	return c.backingFiles(ctx)
 }

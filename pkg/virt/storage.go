@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -404,14 +405,78 @@ func (c *Conn) backingFiles(ctx context.Context) (map[string]string, error) {
 				}
 				var v libvirtxml.StorageVolume
 				if v.Unmarshal(x) == nil && v.BackingStore != nil && v.BackingStore.Path != "" {
-					// Under the real name too: an overlay may name its base through a symlink.
-					out[v.BackingStore.Path] = path
-					out[c.RealPath(v.BackingStore.Path)] = path
+					c.fileBacking(out, v.BackingStore.Path, path)
 				}
 			}
 		}
-		return out, nil
+		return out, c.inactivePoolBacking(out)
 	})
+}
+
+// fileBacking files overlay under its backing file's name and under its real name: an overlay
+// may name its base through a symlink.
+func (c *Conn) fileBacking(out map[string]string, backing, overlay string) {
+	out[backing] = overlay
+	out[c.RealPath(backing)] = overlay
+}
+
+// inactivePoolBacking adds the overlays in the directories of inactive pools to out. libvirt lists
+// no volumes of an inactive pool, so an overlay parked there (a template, the disk of a VM whose
+// pool is stopped) would not protect its base; on this machine the qcow2 headers say. A remote
+// host's inactive pools cannot be read from here and are left out.
+func (c *Conn) inactivePoolBacking(out map[string]string) error {
+	if IsRemote(c.URI) {
+		return nil
+	}
+	pools, err := c.c.ListAllStoragePools(libvirt.CONNECT_LIST_STORAGE_POOLS_INACTIVE)
+	if err != nil {
+		if IsCode(err, libvirt.ERR_NO_SUPPORT) {
+			return nil
+		}
+		return err
+	}
+	var dirs []string
+	for i := range pools {
+		x, err := pools[i].GetXMLDesc(0)
+		_ = pools[i].Free()
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_POOL) {
+				continue // undefined since it was listed
+			}
+			return err
+		}
+		var def libvirtxml.StoragePool
+		if def.Unmarshal(x) == nil && (def.Type == "dir" || def.Type == "fs" || def.Type == "netfs") &&
+			def.Target != nil && def.Target.Path != "" {
+			dirs = append(dirs, def.Target.Path)
+		}
+	}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // an unbuilt or unmounted pool holds nothing
+		}
+		if err != nil {
+			// Fail closed: the caller deletes what no overlay is seen on.
+			return fmt.Errorf("inactive pool directory %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			backing, err := qcow2.BackingFile(path)
+			switch {
+			case errors.Is(err, qcow2.ErrNotQcow2), errors.Is(err, fs.ErrNotExist):
+				continue
+			case err != nil:
+				return fmt.Errorf("overlays of inactive pool directory %s: %w", dir, err)
+			case backing != "":
+				c.fileBacking(out, backing, path)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteVolume deletes the storage volume at path.

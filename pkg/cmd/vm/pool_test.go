@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -378,6 +379,39 @@ func TestVolumeDeleteKeepsBaseNamedThroughSymlink(t *testing.T) {
 	}
 	if got := virttest.Volumes(t, c, "linked"); !slices.Equal(got, []string{"base.qcow2", "overlay.qcow2"}) {
 		t.Errorf("volumes left: %v", got)
+	}
+}
+
+// volume delete refuses a base whose overlay sits in an inactive pool: libvirt lists no volumes
+// of a stopped pool, so the overlay was not seen and the base was deleted from under it.
+func TestVolumeDeleteKeepsBaseOfOverlayInInactivePool(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	base, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "t-base.qcow2", Format: "qcow2", Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := make([]byte, 512)
+	copy(hdr, "QFI\xfb\x00\x00\x00\x03")
+	binary.BigEndian.PutUint64(hdr[8:16], 256)
+	binary.BigEndian.PutUint32(hdr[16:20], uint32(len(base.Path)))
+	copy(hdr[256:], base.Path)
+	if err := os.WriteFile(filepath.Join(dir, "template.qcow2"), hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolDefineXML("<pool type='dir'><name>t-parked</name><target><path>"+dir+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	f, _, _ := storageFactory(t)
+	err = runVolumeDelete(ctx, &VolumeDeleteOptions{F: f, Refs: []volumeRef{{"default-pool", "t-base.qcow2"}}, Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "template.qcow2") {
+		t.Errorf("delete of a base under an overlay in an inactive pool: %v", err)
+	}
+	if got := virttest.Volumes(t, c, "default-pool"); !slices.Contains(got, "t-base.qcow2") {
+		t.Errorf("the base was deleted: %v", got)
 	}
 }
 
