@@ -198,34 +198,58 @@ func (c *Conn) networkUsers(ctx context.Context) (map[string][]string, error) {
 	return out, nil
 }
 
-// RunningNetworkUsers maps each network to the running (or paused) VMs with a NIC on it: the
-// VMs whose NICs a stop or delete would cut off. Each VM's state is asked once.
-func (c *Conn) RunningNetworkUsers(ctx context.Context) (map[string][]string, error) {
-	users, err := c.networkUsers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	running := map[string]bool{}
-	out := map[string][]string{}
-	for network, vms := range users {
-		for _, vm := range vms {
-			up, seen := running[vm]
-			if !seen {
-				d, err := c.Domain(ctx, vm)
+// NetworkUsers are the VMs a stop or delete of a network concerns, by network.
+type NetworkUsers struct {
+	// Running are the running (or paused) VMs with a NIC on the network in their live
+	// definitions: the VMs whose NICs a stop or delete would cut off.
+	Running map[string][]string
+	// ShutOff are the defined, shut-off VMs whose persistent definitions name the network:
+	// they would not start while it is stopped or gone.
+	ShutOff map[string][]string
+}
+
+// NetworkUsersByState finds both kinds of NetworkUsers in one walk: one list of the running
+// and paused domains, one of the shut-off ones, and one definition each (the live one of a
+// running VM, the persistent one of a shut-off VM). Each list is sorted.
+func (c *Conn) NetworkUsersByState(ctx context.Context) (NetworkUsers, error) {
+	return call(ctx, c, "list domains", func() (NetworkUsers, error) {
+		out := NetworkUsers{Running: map[string][]string{}, ShutOff: map[string][]string{}}
+		for _, l := range []struct {
+			flags libvirt.ConnectListAllDomainsFlags
+			into  map[string][]string
+		}{
+			{libvirt.CONNECT_LIST_DOMAINS_RUNNING | libvirt.CONNECT_LIST_DOMAINS_PAUSED, out.Running},
+			{libvirt.CONNECT_LIST_DOMAINS_SHUTOFF | libvirt.CONNECT_LIST_DOMAINS_PERSISTENT, out.ShutOff},
+		} {
+			doms, err := c.c.ListAllDomains(l.flags)
+			if err != nil {
+				return out, err
+			}
+			for i := range doms {
+				name, _ := doms[i].GetName()
+				x, err := doms[i].GetXMLDesc(0)
+				_ = doms[i].Free()
 				if err != nil {
 					continue // gone meanwhile
 				}
-				state, _, err := d.State(ctx)
-				d.Free()
-				up = err == nil && (state == StateRunning || state == StatePaused)
-				running[vm] = up
+				var def libvirtxml.Domain
+				if def.Unmarshal(x) != nil || def.Devices == nil {
+					continue
+				}
+				seen := map[string]bool{}
+				for _, nic := range def.Devices.Interfaces {
+					if nic.Source != nil && nic.Source.Network != nil && !seen[nic.Source.Network.Network] {
+						seen[nic.Source.Network.Network] = true
+						l.into[nic.Source.Network.Network] = append(l.into[nic.Source.Network.Network], name)
+					}
+				}
 			}
-			if up {
-				out[network] = append(out[network], vm)
+			for _, v := range l.into {
+				slices.Sort(v)
 			}
 		}
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // NetworkMACs maps the MAC of every NIC on the network (as the VMs' definitions give it) to its

@@ -8,6 +8,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/app"
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
+	"github.com/hyper-nixos/hvctl/pkg/virt/virttest"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -151,5 +152,47 @@ func TestDeleteAsksOnTerminal(t *testing.T) {
 	}
 	if out, errOut, code := answer("y\n", "delete", "lab-*"); code != 0 || !strings.Contains(out, "lab-a   deleted   ok") {
 		t.Errorf("answered y: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// Shut-off VMs whose definitions name a network do not stop its delete or stop (they use
+// nothing now), but the question and a warning name them, in table and JSON output alike: they
+// will not start until the network is back.
+func TestStopAndDeleteNameShutOffUsers(t *testing.T) {
+	c := virttest.Open(t)
+	if _, errOut, code := netctl(t, "create", "lab-off", "--subnet", "198.51.100.0/24"); code != 0 {
+		t.Fatal(errOut)
+	}
+	nic := `<devices><interface type='network'><source network='lab-off'/></interface></devices>`
+	for _, n := range []string{"web01", "db01"} {
+		virttest.Define(t, c, `<domain type='test'><name>`+n+`</name><memory>65536</memory><os><type>hvm</type></os>`+nic+`</domain>`)
+	}
+	// Without a terminal and --yes, the refusal's hint names them (stop connects to ask).
+	_, errOut, code := netctl(t, "stop", "--all")
+	if code != 2 || !strings.Contains(errOut, "lab-off (db01, web01 (shut off) name it and will not start until it is started again)") {
+		t.Errorf("stop --all without --yes: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code := netctl(t, "stop", "lab-off", "--json")
+	if code != 0 || !strings.Contains(out, `"action":"stopped"`) ||
+		!strings.Contains(errOut, "netctl: warning: db01, web01 (shut off) name lab-off and will not start until it is started again\n") {
+		t.Errorf("stop: exit %d\n%s%s", code, out, errOut)
+	}
+	// Stopped already: nothing done, nothing to warn of.
+	if _, errOut, code := netctl(t, "stop", "lab-off"); code != 0 || strings.Contains(errOut, "warning") {
+		t.Errorf("stop again: exit %d\n%s", code, errOut)
+	}
+	// On a terminal, the question names them.
+	f, _, errBuf := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	f.Prog = "netctl"
+	f.IO.SetTTY(true, false, true)
+	f.IO.In = strings.NewReader("n\n")
+	if code := app.Run([]string{"netctl", "delete", "lab-off"}, f); code != 2 ||
+		!strings.Contains(errBuf.String(), "Delete networks for lab-off (db01, web01 (shut off) name it and will not start until it exists again)? [y/N]") {
+		t.Errorf("delete on a terminal: exit %d\n%s", code, errBuf)
+	}
+	out, errOut, code = netctl(t, "delete", "lab-off", "--yes")
+	if code != 0 || !strings.Contains(out, "lab-off   deleted   ok") ||
+		!strings.Contains(errOut, "netctl: warning: db01, web01 (shut off) name lab-off and will not start until it exists again\n") {
+		t.Errorf("delete: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -93,8 +93,8 @@ func resultName(r model.Result) string { return r.Name }
 
 // usersBlock says what running VMs a stop or delete of name would cut off: a conflict without
 // --force, a warning with it.
-func usersBlock(f *cmdutil.Factory, users map[string][]string, name, verb string, force bool) error {
-	vms := users[name]
+func usersBlock(f *cmdutil.Factory, users virt.NetworkUsers, name, verb string, force bool) error {
+	vms := users.Running[name]
 	if len(vms) == 0 {
 		return nil
 	}
@@ -106,19 +106,57 @@ func usersBlock(f *cmdutil.Factory, users map[string][]string, name, verb string
 	return nil
 }
 
+// shutOffNote says which shut-off VMs name the network in their definitions and will not start
+// until it is back ("until it exists again" after a delete, "until it is started again" after
+// a stop); subject is how the sentence names the network. Empty when there are none.
+func shutOffNote(users virt.NetworkUsers, name, subject, until string) string {
+	vms := users.ShutOff[name]
+	if len(vms) == 0 {
+		return ""
+	}
+	verb := "name"
+	if len(vms) == 1 {
+		verb = "names"
+	}
+	return strings.Join(vms, ", ") + " (shut off) " + verb + " " + subject + " and will not start until " + until
+}
+
+// warnShutOff tells, once name was stopped or deleted, which shut-off VMs now cannot start:
+// the action goes ahead (they use nothing now), but the user should not find out at their next
+// start.
+func warnShutOff(f *cmdutil.Factory, users virt.NetworkUsers, name, until string) {
+	if note := shutOffNote(users, name, name, until); note != "" {
+		f.Warnf("%s", note)
+	}
+}
+
 // question is the confirmation of a stop or delete: the networks, each (with --force) with the
-// running VMs it cuts off. cuts says whether there are any.
-func question(verb, done string, users map[string][]string, targets []string, force bool) (q cmdutil.Question, cuts bool) {
+// running VMs it cuts off and the shut-off VMs that will not start. cuts says whether any
+// running VMs are cut off.
+func question(verb, done, until string, users virt.NetworkUsers, targets []string, force bool) (q cmdutil.Question, cuts bool) {
 	q = cmdutil.Question{Verb: verb, What: "networks", Done: done}
 	for _, t := range targets {
-		if vms := users[t]; force && len(vms) > 0 {
+		var notes []string
+		if vms := users.Running[t]; force && len(vms) > 0 {
 			cuts = true
-			t += " (cutting off running VMs " + strings.Join(vms, ", ") + ")"
+			notes = append(notes, "cutting off running VMs "+strings.Join(vms, ", "))
+		}
+		if note := shutOffNote(users, t, "it", until); note != "" {
+			notes = append(notes, note)
+		}
+		if len(notes) > 0 {
+			t += " (" + strings.Join(notes, "; ") + ")"
 		}
 		q.Objects = append(q.Objects, t)
 	}
 	return q, cuts
 }
+
+// The ends of the shut-off VMs' sentence after a stop and after a delete.
+const (
+	untilStarted = "it is started again"
+	untilExists  = "it exists again"
+)
 
 // StartOptions of `net start`.
 type StartOptions struct {
@@ -177,7 +215,9 @@ func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *StopOptions) err
 		Short:       "Stop networks (refused while running VMs use them, unless --force)",
 		Long: `Stop the named networks. A network running VMs are attached to is not stopped unless
 --force: their NICs would lose the bridge and stay cut off until the VMs are restarted. A
-transient network (never defined) is gone once stopped.
+transient network (never defined) is gone once stopped. Shut-off VMs whose definitions name a
+stopped network will not start until it is started again: the question, when there is one,
+and a warning name them.
 
 Stopping with --all, or with --force under running VMs, is destructive: on a terminal the
 command lists the networks and asks; elsewhere it needs --yes.` + bulkHelp,
@@ -201,14 +241,14 @@ command lists the networks and asks; elsewhere it needs --yes.` + bulkHelp,
 }
 
 func runStop(ctx context.Context, o *StopOptions) error {
-	var users map[string][]string
+	var users virt.NetworkUsers
 	return bulkRun{f: o.F, verb: "stop", targets: o.Targets, bulk: o.Bulk,
 		prepare: func(ctx context.Context, conn *virt.Conn, targets []string) error {
 			var err error
-			if users, err = conn.RunningNetworkUsers(ctx); err != nil {
+			if users, err = conn.NetworkUsersByState(ctx); err != nil {
 				return errs.Wrap(err, "stop")
 			}
-			q, cuts := question("stop", "stopped", users, targets, o.Force)
+			q, cuts := question("stop", "stopped", untilStarted, users, targets, o.Force)
 			if !o.Bulk.All && !cuts {
 				return nil // stopping networks no running VM is on destroys nothing
 			}
@@ -218,7 +258,11 @@ func runStop(ctx context.Context, o *StopOptions) error {
 			if err := usersBlock(o.F, users, name, "stopping", o.Force); err != nil {
 				return "", err
 			}
-			return conn.StopNetwork(ctx, name)
+			action, err := conn.StopNetwork(ctx, name)
+			if err == nil && action == "stopped" {
+				warnShutOff(o.F, users, name, untilStarted)
+			}
+			return action, err
 		}}.run(ctx)
 }
 
@@ -331,7 +375,8 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 		Short:       "Stop and remove networks (refused while running VMs use them, unless --force)",
 		Long: `Stop the named networks and remove their definitions. Refused while running VMs use a
 network, unless --force. VMs whose definitions name a deleted network keep that NIC and will
-not start until it exists again (netctl show lists them under "used by").
+not start until it exists again: the question and a warning name the shut-off ones (netctl
+show lists them all under "used by").
 
 ` + cmdutil.ConfirmHelp + bulkHelp,
 		Example:           "  netctl delete lab\n  netctl delete 'lab-*' --yes",
@@ -358,14 +403,14 @@ not start until it exists again (netctl show lists them under "used by").
 }
 
 func runDelete(ctx context.Context, o *DeleteOptions) error {
-	var users map[string][]string
+	var users virt.NetworkUsers
 	return bulkRun{f: o.F, verb: "delete", targets: o.Targets, bulk: o.Bulk,
 		prepare: func(ctx context.Context, conn *virt.Conn, targets []string) error {
 			var err error
-			if users, err = conn.RunningNetworkUsers(ctx); err != nil {
+			if users, err = conn.NetworkUsersByState(ctx); err != nil {
 				return errs.Wrap(err, "delete")
 			}
-			q, _ := question("delete", "deleted", users, targets, o.Force)
+			q, _ := question("delete", "deleted", untilExists, users, targets, o.Force)
 			return cmdutil.Confirm(o.F.IO, o.Yes, q)
 		},
 		act: func(ctx context.Context, conn *virt.Conn, name string) (string, error) {
@@ -375,6 +420,7 @@ func runDelete(ctx context.Context, o *DeleteOptions) error {
 			if err := conn.DeleteNetwork(ctx, name); err != nil {
 				return "", err
 			}
+			warnShutOff(o.F, users, name, untilExists)
 			return "deleted", nil
 		}}.run(ctx)
 }
