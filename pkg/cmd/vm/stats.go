@@ -152,32 +152,43 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 	if err := cmdutil.MissingNames("VM", o.Patterns, names); err != nil {
 		return err // nothing to watch: say so now, not after the interval
 	}
-	for n := 0; o.Count == 0 || n < o.Count; n++ {
-		select {
-		case <-ctx.Done():
-			return errs.Wrap(ctx.Err(), "stats")
-		case <-time.After(o.Interval):
-		}
+	return emitReports(ctx, o, format, func() (model.StatsReport, error) {
 		cur, err := sample()
 		if err != nil {
-			return err
+			return model.StatsReport{}, err
 		}
 		rep := stats.Rates(prev, cur)
 		prev = cur
 		kept := rep.VMs[:0]
 		for _, v := range rep.VMs {
 			if cmdutil.MatchAny(o.Patterns, v.Name) {
+				warnTimedOut(o.F, v)
 				kept = append(kept, v)
 			}
 		}
 		rep.VMs = kept
-		for _, v := range rep.VMs {
-			if v.TimedOut {
-				o.F.Warnf("VM %s did not answer in time (its QEMU is hung, stopped or busy with another job): its disk and guest memory figures are missing", output.Escape(v.Name))
-			}
-		}
 		if o.Order != nil {
 			slices.SortStableFunc(rep.VMs, o.Order)
+		}
+		return rep, nil
+	})
+}
+
+// emitReports writes o.Count reports (0: until interrupted), each from next after waiting
+// --interval, blank-line separated in a table; the first one interrupted ends the loop.
+func emitReports(ctx context.Context, o *StatsOptions, format output.Format, next func() (model.StatsReport, error)) error {
+	for n := 0; o.Count == 0 || n < o.Count; n++ {
+		select {
+		case <-ctx.Done():
+			return errs.Wrap(ctx.Err(), "stats")
+		case <-time.After(o.Interval):
+		}
+		rep, err := next()
+		if ctx.Err() != nil {
+			return errs.Wrap(ctx.Err(), "stats") // interrupted mid-sample: not a failure of libvirt
+		}
+		if err != nil {
+			return err
 		}
 		if n > 0 && !format.IsJSON() && format.Kind != output.Name {
 			fmt.Fprintln(o.F.IO.Out)
@@ -187,6 +198,18 @@ func runStats(ctx context.Context, o *StatsOptions) error {
 		}
 	}
 	return nil
+}
+
+// warnTimedOut says on stderr that v's figures from QEMU are missing from this report.
+func warnTimedOut(f *cmdutil.Factory, v model.VMStatsReport) {
+	if !v.TimedOut {
+		return
+	}
+	name := output.Escape(v.Name)
+	if v.Host != "" {
+		name = v.Host + ":" + name
+	}
+	f.Warnf("VM %s did not answer in time (its QEMU is hung, stopped or busy with another job): its disk and guest memory figures are missing", name)
 }
 
 // sampleTimeout is --timeout when given, else the default: the bound of one sample of a

@@ -3,14 +3,11 @@ package vm
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
-	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 )
@@ -80,19 +77,14 @@ func runStatsHosts(ctx context.Context, o *StatsOptions) error {
 			return err // nothing to watch: say so now, not after the interval
 		}
 	}
-	for n := 0; o.Count == 0 || n < o.Count; n++ {
-		select {
-		case <-ctx.Done():
-			return errs.Wrap(ctx.Err(), "stats")
-		case <-time.After(o.Interval):
-		}
+	err = emitReports(ctx, o, format, func() (model.StatsReport, error) {
 		cur, failures := sample(active)
 		if ctx.Err() != nil {
-			continue // the select above says how it ended
+			return model.StatsReport{}, ctx.Err()
 		}
 		if err := o.F.HostsOutcome(o.Cmd, &o.Hosts, hosts, failures); err != nil {
 			if errs.KindOf(err) != errs.Partial { // --strict, or no host answered
-				return errs.Wrap(err, "stats")
+				return model.StatsReport{}, errs.Wrap(err, "stats")
 			}
 			partial = cmp.Or(partial, err)
 		}
@@ -115,21 +107,17 @@ func runStatsHosts(ctx context.Context, o *StatsOptions) error {
 					continue
 				}
 				v.Host = h.Name
-				if v.TimedOut {
-					o.F.Warnf("VM %s:%s did not answer in time (its QEMU is hung, stopped or busy with another job): its disk and guest memory figures are missing", h.Name, output.Escape(v.Name))
-				}
+				warnTimedOut(o.F, v)
 				rep.VMs = append(rep.VMs, v)
 			}
 		}
 		slices.SortStableFunc(rep.VMs, func(a, b model.VMStatsReport) int {
 			return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
 		})
-		if n > 0 && !format.IsJSON() && format.Kind != output.Name {
-			fmt.Fprintln(o.F.IO.Out)
-		}
-		if err := writeStats(o.F.IO.Out, format, rep); err != nil {
-			return err
-		}
+		return rep, nil
+	})
+	if err != nil {
+		return err
 	}
 	return partial
 }
