@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -127,6 +128,12 @@ func walHoldsNothing(path string) bool {
 // ErrTooNew says the database was written by a newer hvctl.
 var ErrTooNew = errors.New("database schema is newer than this hvctl knows; upgrade hvctl")
 
+// ErrNoSchema says a read-only open found a file without hvctl's schema: an empty file (a
+// writer stopped between creating it and its first transaction, or `touch`), or an SQLite
+// database hvctl never wrote. It matches fs.ErrNotExist, so a reader treats it as the database
+// that does not exist yet, which is what it is to hvctl: the first writer adds the schema.
+var ErrNoSchema = fmt.Errorf("no hvctl schema in it yet: %w", fs.ErrNotExist)
+
 func checkVersion(ctx context.Context, db *sql.DB, known int) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
@@ -134,6 +141,9 @@ func checkVersion(ctx context.Context, db *sql.DB, known int) error {
 	}
 	if v > known {
 		return fmt.Errorf("%w (schema %d, known %d)", ErrTooNew, v, known)
+	}
+	if v == 0 && known > 0 {
+		return ErrNoSchema
 	}
 	return nil
 }

@@ -105,6 +105,43 @@ func TestOpenRefusesNewerSchemaAndMissingReadOnly(t *testing.T) {
 	}
 }
 
+// TestOpenReadOnlyWithoutSchemaIsNotThereYet: an empty file (a first writer stopped before its
+// first transaction, or touch) or an SQLite database without hvctl's schema is, to a reader,
+// the database that does not exist yet: not "no such table: …" (exit 1) from the first query.
+func TestOpenReadOnlyWithoutSchemaIsNotThereYet(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE other (x)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, path := range []string{empty, foreign} {
+		if _, err := Open(context.Background(), path, schema, Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) || !errors.Is(err, ErrNoSchema) {
+			t.Errorf("read-only open of %s: %v; want ErrNoSchema, a not-exist", filepath.Base(path), err)
+		}
+		// A writer still adds the schema to it.
+		db, err := Open(context.Background(), path, schema, Options{})
+		if err != nil {
+			t.Fatalf("writer on %s: %v", filepath.Base(path), err)
+		}
+		db.Close()
+		db, err = Open(context.Background(), path, schema, Options{ReadOnly: true})
+		if err != nil {
+			t.Errorf("read-only open of %s after a writer: %v", filepath.Base(path), err)
+		} else {
+			db.Close()
+		}
+	}
+}
+
 // TestOpenWaitsOutWALSwitchDeadlock: a database still in rollback mode whose write lock another
 // connection holds. Switching it to WAL needs the exclusive lock while holding a shared one, the
 // case in which SQLite returns BUSY at once instead of calling the busy handler (several first

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,6 +162,19 @@ func TestHistoryWithoutJournal(t *testing.T) {
 	f, out, _ := newFactory(t, filepath.Join(t.TempDir(), "none"))
 	if err := run(f, NewCmdHistory(f, nil), "history", "--json"); err != nil || out.String() != "[]\n" {
 		t.Errorf("no journal: %v, %q", err, out)
+	}
+}
+
+// An empty journal.db (a first command stopped between creating the file and writing to it)
+// is a journal with nothing in it yet: it said "no such table: records" and exit 1.
+func TestHistoryEmptyJournalFile(t *testing.T) {
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, journal.FileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, _ := newFactory(t, state)
+	if err := run(f, NewCmdHistory(f, nil), "history", "--json"); err != nil || out.String() != "[]\n" {
+		t.Errorf("empty journal file: %v, %q", err, out)
 	}
 }
 

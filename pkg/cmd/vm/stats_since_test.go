@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,6 +159,16 @@ func TestStatsSinceWithoutSamples(t *testing.T) {
 	}
 	if !strings.HasPrefix(stderr, "vmctl: no samples recorded on test:///default since 2026-12-03T11:00:00Z in "+filepath.Join(state, "metrics.db")+"\nhint: 'hvctl metrics record'") {
 		t.Errorf("stderr %q", stderr)
+	}
+	// An empty metrics.db (a first record stopped before its first transaction, or touch) is
+	// the same: it said "no such table: hosts" and exit 1.
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "metrics.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = runSince(t, empty, "--since", "1h", "--json")
+	if err != nil || !strings.Contains(out, `"vms":[]`) || !strings.Contains(stderr, "no samples recorded") {
+		t.Errorf("empty database file: %q, %q, %v; want an empty list", out, stderr, err)
 	}
 	recorded := t.TempDir()
 	recordHistory(t, recorded)
