@@ -22,7 +22,8 @@ import (
 //   - a directory where the file should be: errs.Unreachable, with the same kind of hint;
 //   - the disk is full: errs.Failure;
 //   - a schema newer than this binary: errs.Conflict;
-//   - the context's deadline or cancellation: errs.Timeout or errs.Interrupted.
+//   - the context's deadline or cancellation: errs.Timeout or errs.Interrupted, said in words
+//     (it was Go's "context deadline exceeded").
 //
 // A caller that may go on without the database (the journal) tests the kind; one that cannot
 // returns the error.
@@ -50,8 +51,10 @@ func Classify(path string, err error) error {
 		return &errs.Error{Kind: k, Msg: path + ": " + what, Err: err}
 	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return classified(errs.KindOf(err), cause) // --timeout or an interrupt: 5 or 130
+	case errors.Is(err, context.DeadlineExceeded): // --timeout: 5, in words, not Go's
+		return classified(errs.Timeout, "not done before the deadline (--timeout)")
+	case errors.Is(err, context.Canceled): // an interrupt: 130
+		return classified(errs.Interrupted, "interrupted")
 	case errors.Is(err, ErrTooNew):
 		return classified(errs.Conflict, cause)
 	case isSQLite && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):

@@ -58,7 +58,14 @@ func TestClassifyRealFailures(t *testing.T) {
 	expired, cancel := context.WithTimeout(ctx, -time.Second)
 	defer cancel()
 	_, err = db.QueryContext(expired, "SELECT count(*) FROM t")
-	check("deadline", Classify(path, err), errs.Timeout, "context deadline exceeded")
+	check("deadline", Classify(path, err), errs.Timeout, "x.db: not done before the deadline (--timeout)")
+	if strings.Contains(Classify(path, err).Error(), "context") {
+		t.Errorf("deadline: %v; want it in words, not Go's context error", Classify(path, err))
+	}
+	interrupted, stop := context.WithCancel(ctx)
+	stop()
+	_, err = db.QueryContext(interrupted, "SELECT count(*) FROM t")
+	check("interrupt", Classify(path, err), errs.Interrupted, "x.db: interrupted")
 	db.Close()
 
 	// One process holds the write lock; another gives up after its busy timeout.
