@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
@@ -32,6 +33,10 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 		return nil, errs.New(errs.NotFound, "import: %w", err)
 	}
 	defer in.Close()
+	srcInfo, err := in.Stat()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, err
 	}
@@ -45,12 +50,18 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 	}
 	// Not .NAME.partial: that is a pull's, which a later pull may resume.
 	partial := filepath.Join(dir, "."+name+importSuffix)
-	out, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	mode := importMode(srcInfo)
+	out, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(partial) // a no-op once renamed
 	defer out.Close()
+	// The mode is set before a byte is written, and narrowed explicitly: a leftover partial of
+	// an interrupted import keeps its old mode through O_TRUNC.
+	if err := narrowMode(out, mode, srcInfo); err != nil {
+		return nil, err
+	}
 	h256 := sha256.New()
 	hs := []io.Writer{h256}
 	var hx hash.Hash
@@ -88,6 +99,39 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 		return nil, err
 	}
 	return rec, WriteRecord(dir, rec)
+}
+
+// importMode is the mode a stored copy of src is created with: the store's 0644 (less the
+// umask), without the group or other read bit the source does not have. An image only root could
+// read (a seed with secrets) stays so in the store; QEMU still opens it, as libvirt's
+// dynamic_ownership hands a VM's images to the QEMU user when the VM starts or media is changed.
+func importMode(src fs.FileInfo) fs.FileMode {
+	return 0o644 &^ (0o044 &^ src.Mode().Perm())
+}
+
+// narrowMode makes out's mode at most mode, and drops its group read bit unless its group is
+// the source's: a copy in the importer's group would otherwise open it to that group's members,
+// who may not be the ones the source's group let read it.
+func narrowMode(out *os.File, mode fs.FileMode, src fs.FileInfo) error {
+	fi, err := out.Stat()
+	if err != nil {
+		return err
+	}
+	want := fi.Mode().Perm() & mode
+	if want&0o040 != 0 && !sameGroup(fi, src) {
+		want &^= 0o040
+	}
+	if want == fi.Mode().Perm() {
+		return nil
+	}
+	return out.Chmod(want)
+}
+
+// sameGroup says whether a and b belong to one group (true where the system does not say).
+func sameGroup(a, b fs.FileInfo) bool {
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return !ok1 || !ok2 || sa.Gid == sb.Gid
 }
 
 // LegacyResult is one file of a Hyper-NixOS ISO directory.

@@ -2,6 +2,7 @@ package iso
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,50 @@ func TestLocate(t *testing.T) {
 	}
 	if _, err := Locate(dir, "fedora"); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("unknown: %v", err)
+	}
+}
+
+// The stored copy is no more readable than its source: a seed only root could read stays so,
+// and a leftover partial of an interrupted import does not lend it its own, wider mode.
+func TestImportKeepsTheSourcesReaders(t *testing.T) {
+	root, store := t.TempDir(), t.TempDir()
+	// A partial an interrupted import left, world-readable.
+	_ = os.WriteFile(filepath.Join(store, ".s600.iso"+importSuffix), []byte("old"), 0o644)
+	for _, c := range []struct {
+		src, want os.FileMode
+	}{{0o600, 0o600}, {0o400, 0o600}, {0o640, 0o640}, {0o604, 0o604}, {0o644, 0o644}, {0o755, 0o644}} {
+		name := fmt.Sprintf("s%o.iso", c.src)
+		file := filepath.Join(root, name)
+		_ = os.WriteFile(file, image(1000), 0o600)
+		_ = os.Chmod(file, c.src) // whatever the umask
+		if _, err := ImportFile(context.Background(), file, store, "", nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(store, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The store's 0644 is less the umask; what the source withholds stays withheld.
+		if got := fi.Mode().Perm(); got&^c.want != 0 || got&0o400 == 0 {
+			t.Errorf("source %o stored as %o, want at most %o", c.src, got, c.want)
+		}
+	}
+}
+
+// A source readable by its group gives the copy no group read unless the copy is in that group:
+// the importer's group may hold other people.
+func TestImportDropsAnotherGroupsRead(t *testing.T) {
+	root, store := t.TempDir(), t.TempDir()
+	file := filepath.Join(root, "g.iso")
+	_ = os.WriteFile(file, image(1000), 0o640)
+	_ = os.Chmod(file, 0o640)
+	if err := os.Chown(file, -1, os.Getegid()+4242); err != nil {
+		t.Skip("cannot give the source another group:", err)
+	}
+	if _, err := ImportFile(context.Background(), file, store, "", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(store, "g.iso")); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("a 0640 source of another group stored as %v (%v), want no group or other read", fi.Mode(), err)
 	}
 }

@@ -29,7 +29,8 @@ func NewCmdImport(f *cmdutil.Factory, runF func(context.Context, *ImportOptions)
 		Use:   "import FILE | import --legacy DIR",
 		Short: "Copy a local image into the store, or take over a Hyper-NixOS ISO directory",
 		Long: `Copy FILE into the store, hashing it on the way; with --sha256 it is verified (exit 8 on a
-mismatch, nothing stored), without it the record marks it unverified.
+mismatch, nothing stored), without it the record marks it unverified. The copy is no more
+readable than FILE: a file only its owner can read (a seed with secrets) is stored 0600.
 
 --legacy DIR imports the ISOs of a Hyper-NixOS ISO directory: each is hashed again and
 compared with its .sha256 sidecar; the old .verified markers are ignored (they were empty
