@@ -270,12 +270,15 @@ func writeStats(w interface{ Write([]byte) (int, error) }, f output.Format, rep 
 			units.Human(v.MemoryBytes), optBytes(v.MemoryRSSBytes), used, optBytes(v.MemoryAvailableBytes),
 			bytesRate(r.DiskReadBytesPerSecond), bytesRate(r.DiskWriteBytesPerSecond), countRate(r.DiskReadRequestsPerSecond), countRate(r.DiskWriteRequestsPerSecond),
 			bytesRate(r.NetRxBytesPerSecond), bytesRate(r.NetTxBytesPerSecond), countRate(r.NetRxPacketsPerSecond), countRate(r.NetTxPacketsPerSecond)))
+		// A device row has a dash in the columns that are the VM's or the other kind of
+		// device's, never an empty cell: awk '{print $11}' then reads DISK-READ/S on every row.
+		const na = "-"
 		for _, d := range r.Disks {
-			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(d.Name), "", "", "", "", "", "", "", "",
-				bytesRate(d.ReadBytesPerSecond), bytesRate(d.WriteBytesPerSecond), countRate(d.ReadRequestsPerSecond), countRate(d.WriteRequestsPerSecond), "", "", "", ""))
+			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(d.Name), na, na, na, na, na, na, na, na,
+				bytesRate(d.ReadBytesPerSecond), bytesRate(d.WriteBytesPerSecond), countRate(d.ReadRequestsPerSecond), countRate(d.WriteRequestsPerSecond), na, na, na, na))
 		}
 		for _, n := range r.NICs {
-			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(n.Name), "", "", "", "", "", "", "", "", "", "", "", "",
+			rows = append(rows, row(v, output.Escape(v.Name), output.Escape(n.Name), na, na, na, na, na, na, na, na, na, na, na, na,
 				bytesRate(n.RxBytesPerSecond), bytesRate(n.TxBytesPerSecond), countRate(n.RxPacketsPerSecond), countRate(n.TxPacketsPerSecond)))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/spf13/cobra"
 )
 
@@ -100,5 +102,53 @@ func TestStatsTestDriver(t *testing.T) {
 	}
 	if out, err := runStatsCmd(t, "--interval", "10ms", "-o", "name", "te*"); err != nil || out != "test\n" {
 		t.Errorf("-o name te*: %q, %v", out, err)
+	}
+}
+
+// TestStatsWideDeviceRowsHaveEveryField: -o wide's per-disk and per-interface rows have as many
+// whitespace-separated fields as the header, a dash where a column is not theirs, so awk reads
+// one column on every row; the empty cells left a disk row with 6 fields under 18 headers.
+func TestStatsWideDeviceRowsHaveEveryField(t *testing.T) {
+	rate := func(v float64) *float64 { return &v }
+	rep := model.StatsReport{VMs: []model.VMStatsReport{{
+		VMStats: model.VMStats{Name: "web", State: "running", VCPUs: 1, MemoryBytes: 1 << 30},
+		Rates: model.VMRates{
+			CPUPercentOfVCPUs: rate(12), CPUPercentOfHost: rate(6),
+			DiskReadBytesPerSecond: rate(2048), DiskWriteBytesPerSecond: rate(0), DiskReadRequestsPerSecond: rate(2), DiskWriteRequestsPerSecond: rate(0),
+			NetRxBytesPerSecond: rate(100), NetTxBytesPerSecond: rate(50), NetRxPacketsPerSecond: rate(1), NetTxPacketsPerSecond: rate(1),
+			Disks: []model.DiskRates{{Name: "vda", ReadBytesPerSecond: rate(2048), WriteBytesPerSecond: rate(0), ReadRequestsPerSecond: rate(2), WriteRequestsPerSecond: rate(0)}},
+			NICs:  []model.NICRates{{Name: "vnet0", RxBytesPerSecond: rate(100), TxBytesPerSecond: rate(50), RxPacketsPerSecond: rate(1), TxPacketsPerSecond: rate(1)}},
+		},
+	}}}
+	f, err := output.ParseFormat("wide", false, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := writeStats(&b, f, rep); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want a header, the VM, its disk and its NIC:\n%s", b.String())
+	}
+	header := strings.Fields(lines[0])
+	for _, l := range lines[1:] {
+		fields := strings.Fields(l)
+		if len(fields) != len(header) {
+			t.Errorf("%d fields under %d headers: %q", len(fields), len(header), l)
+			continue
+		}
+		col := func(name string) string { return fields[slices.Index(header, name)] }
+		switch fields[1] {
+		case "vda":
+			if col("DISK-READ/S") != "2KiB/s" || col("READ-IOPS") != "2.0" || col("STATE") != "-" || col("NET-RX/S") != "-" {
+				t.Errorf("disk row: %q", l)
+			}
+		case "vnet0":
+			if col("NET-RX/S") != "100B/s" || col("TX-PKTS/S") != "1.0" || col("DISK-READ/S") != "-" {
+				t.Errorf("interface row: %q", l)
+			}
+		}
 	}
 }
