@@ -44,22 +44,19 @@ func toModel(vm string, s virt.Snapshot, depth int) model.Snapshot {
 		Memory: s.Memory, Kind: kind, Description: s.Description, Depth: depth, StateBytes: s.StateBytes}
 }
 
-// snapshotColumns is the table view of model.Snapshot. On a terminal the name is indented by
-// its depth so the table reads as the tree; elsewhere the NAME column holds only names (for
-// awk and cut) and the tree is in the PARENT column.
-func snapshotColumns(tree bool) []output.Column[model.Snapshot] {
-	name := func(s model.Snapshot) string { return s.Name }
-	if tree {
-		name = func(s model.Snapshot) string {
+// snapshotColumns is the table view of model.Snapshot, the same on a terminal and in a pipe:
+// NAME holds only names (for awk and cut) and PARENT the tree; -o wide adds TREE, the names
+// indented by depth, beside them.
+func snapshotColumns() []output.Column[model.Snapshot] {
+	return []output.Column[model.Snapshot]{
+		{Header: "name", Value: func(s model.Snapshot) string { return s.Name }},
+		{Header: "tree", Wide: true, Value: func(s model.Snapshot) string {
 			if s.Depth == 0 {
 				return s.Name
 			}
 			return strings.Repeat("  ", s.Depth-1) + "└─ " + s.Name
-		}
-	}
-	return []output.Column[model.Snapshot]{
-		{Header: "name", Value: name},
-		{Header: "parent", Wide: tree, Value: func(s model.Snapshot) string { return dash(s.Parent) }},
+		}},
+		{Header: "parent", Value: func(s model.Snapshot) string { return dash(s.Parent) }},
 		{Header: "created", Value: func(s model.Snapshot) string { return dash(s.Created) }},
 		{Header: "state", Value: func(s model.Snapshot) string { return s.State }},
 		{Header: "memory", Value: func(s model.Snapshot) string { return yesNo(s.Memory) }},

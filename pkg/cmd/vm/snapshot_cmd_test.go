@@ -155,9 +155,9 @@ func TestNewCmdSnapshotPrune(t *testing.T) {
 	}
 }
 
-// Off a terminal the NAME column holds names only (the tree is in PARENT), so awk and cut
-// see clean columns.
-func TestSnapshotListColumnsOffTerminal(t *testing.T) {
+// The table is the same on a terminal and in a pipe: NAME holds names only (for awk and cut)
+// and PARENT the tree; -o wide adds the indented TREE, again on both alike.
+func TestSnapshotListSameOnTerminalAndPipe(t *testing.T) {
 	c := virttest.Open(t)
 	virttest.Define(t, c, snapVM)
 	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
@@ -166,12 +166,28 @@ func TestSnapshotListColumnsOffTerminal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
-	if err := runSnapshotList(context.Background(), &SnapshotListOptions{F: f, VM: "snappy"}); err != nil {
-		t.Fatal(err)
+	list := func(tty bool, wide bool) string {
+		f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+		f.IO.SetTTY(false, tty, false)
+		if wide {
+			f.Global.Output = "wide"
+		}
+		if err := runSnapshotList(context.Background(), &SnapshotListOptions{F: f, VM: "snappy"}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || strings.Contains(out.String(), "└") || strings.Fields(lines[2])[0] != "two" || strings.Fields(lines[2])[1] != "one" {
-		t.Errorf("table:\n%s", out.String())
+	pipe, term := list(false, false), list(true, false)
+	if pipe != term {
+		t.Errorf("the table differs between a pipe:\n%s\nand a terminal:\n%s", pipe, term)
+	}
+	lines := strings.Split(strings.TrimSpace(pipe), "\n")
+	if len(lines) != 3 || strings.Contains(pipe, "└") || strings.Fields(lines[0])[1] != "PARENT" ||
+		strings.Fields(lines[2])[0] != "two" || strings.Fields(lines[2])[1] != "one" {
+		t.Errorf("table:\n%s", pipe)
+	}
+	pipe, term = list(false, true), list(true, true)
+	if pipe != term || !strings.Contains(pipe, "└─ two") || !strings.Contains(pipe, "PARENT") {
+		t.Errorf("wide in a pipe:\n%s\non a terminal:\n%s", pipe, term)
 	}
 }

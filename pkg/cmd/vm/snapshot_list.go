@@ -25,8 +25,9 @@ func NewCmdSnapshotList(f *cmdutil.Factory, runF func(context.Context, *Snapshot
 		Aliases: []string{"ls"},
 		Short:   "List a VM's snapshots as a tree",
 		Example: "  vmctl snapshot list web01\n  vmctl snapshot list web01 --jq '.[] | select(.current) | .name'",
-		Long: `List a VM's snapshots depth-first from each root. On a terminal the names are indented
-as a tree; in a pipe the NAME column holds only names and the PARENT column the tree.`,
+		Long: `List a VM's snapshots depth-first from each root. The NAME column holds only names and
+the PARENT column the tree, on a terminal and in a pipe alike; -o wide adds a TREE column
+with the names indented by depth.`,
 		Args:              cmdutil.ExactArgs(1, "one VM name"),
 		ValidArgsFunction: completeVMs(f, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,6 +55,6 @@ func runSnapshotList(ctx context.Context, o *SnapshotListOptions) error {
 	if err != nil {
 		return errs.Wrap(err, "snapshot list %s", o.VM)
 	}
-	cols := snapshotColumns(o.F.IO.IsStdoutTTY())
+	cols := snapshotColumns()
 	return output.List(o.F.IO.Out, format, tree(o.VM, snaps), cols, func(s model.Snapshot) string { return s.Name })
 }
