@@ -176,11 +176,23 @@ func Push(ctx context.Context, client *http.Client, target string, g prometheus.
 		return 0, err
 	}
 	req.Header.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	resp, err := client.Do(req)
+	// A redirect is not followed: net/http turns the POST into a GET on 301, 302 and 303, so
+	// a proxy sending http to https, or to a login page, answered the GET with 200 and the
+	// push reported its series as sent when nothing was imported.
+	noRedirect := *client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		return 0, pushError(ctx, RedactURL(target), err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 3 {
+		e := errs.New(errs.Failure, "push to %s: %s: redirected, so not imported (push does not follow redirects)", RedactURL(target), resp.Status)
+		if loc, err := resp.Location(); err == nil {
+			e = e.WithHint("give --url %s, where it redirects to", RedactURL(loc.String()))
+		}
+		return 0, e
+	}
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return 0, errs.New(errs.Failure, "push to %s: %s: %s", RedactURL(target), resp.Status, firstLine(string(msg)))

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -303,6 +304,28 @@ func TestPushErrors(t *testing.T) {
 	_, err = Push(context.Background(), failing.Client(), failing.URL+ImportPath, reg)
 	if want := "push to " + failing.URL + ImportPath + ": 500 Internal Server Error: cannot parse line 3"; err == nil || err.Error() != want {
 		t.Errorf("push to a failing server: %v, want %q", err, want)
+	}
+
+	// A redirect is not followed: net/http re-sent the POST as a GET on 301/302/303, a login
+	// page or an http-to-https proxy answered it with 200, and the push said its series were
+	// sent when nothing had been imported. On 307/308 it re-sent the body, ten times over.
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect} {
+		var posts, gets int
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				gets++
+				_, _ = io.WriteString(w, "<html>sign in</html>")
+				return
+			}
+			posts++
+			http.Redirect(w, r, "/login", code)
+		}))
+		_, err = Push(context.Background(), redirecting.Client(), redirecting.URL+ImportPath, reg)
+		redirecting.Close()
+		want := fmt.Sprintf("push to %s%s: %d %s: redirected, so not imported (push does not follow redirects)", redirecting.URL, ImportPath, code, http.StatusText(code))
+		if errs.KindOf(err) != errs.Failure || err == nil || err.Error() != want || errs.HintOf(err) != "give --url "+redirecting.URL+"/login, where it redirects to" || posts != 1 || gets != 0 {
+			t.Errorf("push answered %d: %v (hint %q), %d POSTs and %d GETs; want %q, one POST", code, err, errs.HintOf(err), posts, gets, want)
+		}
 	}
 }
 

@@ -36,7 +36,8 @@ func NewCmdPush(f *cmdutil.Factory, runF func(context.Context, *PushOptions) err
 		Short: "Send one scrape to VictoriaMetrics",
 		Long: `Take one scrape and send it to VictoriaMetrics's Prometheus import API
 (URL/api/v1/import/prometheus when URL has no path; a URL with a path is used as it is), for
-hosts that push rather than get scraped. Run it from a timer.`,
+hosts that push rather than get scraped. Run it from a timer. A redirect is not followed (it
+would turn the POST into a GET): the push fails (exit 1) and the hint names where it points.`,
 		Example: `  hvctl metrics push --url http://127.0.0.1:8428
   hvctl metrics push --url https://vm.example.org/api/v1/import/prometheus --json`,
 		Args: cobra.NoArgs,
