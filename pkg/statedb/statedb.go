@@ -67,10 +67,12 @@ func Open(ctx context.Context, path string, migrations []string, opt Options) (*
 	}
 	err = pingWaitingOutBusy(ctx, db, opt.BusyTimeout)
 	var se sqlite3.Error
-	if err != nil && opt.ReadOnly && errors.As(err, &se) && se.Code == sqlite3.ErrCantOpen && walHoldsNothing(path) {
+	if err != nil && opt.ReadOnly && errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly) && walHoldsNothing(path) {
 		// A WAL database is read with its -wal and -shm files beside it, which SQLite creates
 		// when they are missing: in a directory this process cannot write (a read-only mount,
-		// a backup copy) it cannot, and the open failed as if the file were missing. With no
+		// a backup copy, root's state directory read by a user the file's mode lets in) it
+		// cannot, and the open failed as if the file were missing (CANTOPEN) or as
+		// SQLITE_READONLY_DIRECTORY, "attempt to write a readonly database". With no
 		// -wal, every committed write is in the file itself and nobody is writing it (a writer
 		// would have made one): read it as immutable, without those files.
 		db.Close()

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,5 +217,77 @@ func TestOpenReadOnlyWhereNothingCanBeCreated(t *testing.T) {
 	var who string
 	if err := ro.QueryRow("SELECT who FROM t").Scan(&who); err != nil || who != "a" {
 		t.Errorf("read %q, %v", who, err)
+	}
+}
+
+// TestOpenReadOnlyInADirectoryNotWritable: a database whose file this user may read, in a
+// directory it may not write (root's state directory with the file made 0644 for a monitoring
+// user), is read without its -wal and -shm. SQLite said SQLITE_READONLY_DIRECTORY ("attempt to
+// write a readonly database"), which the fallback for CANTOPEN did not take: exit 7, "cannot
+// create the database there". Root writes any directory, so as root the check runs in a child
+// process of this test as nobody.
+func TestOpenReadOnlyInADirectoryNotWritable(t *testing.T) {
+	if path := os.Getenv("HVCTL_STATEDB_READ_AS_USER"); path != "" {
+		ro, err := Open(context.Background(), path, schema, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only open in a directory this user cannot write: %v", err)
+		}
+		defer ro.Close()
+		var who string
+		if err := ro.QueryRow("SELECT who FROM t").Scan(&who); err != nil || who != "a" {
+			t.Fatalf("read %q, %v", who, err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.db")
+	db, err := Open(context.Background(), path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO t (who, n) VALUES ('a', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sidecar := range []string{"-wal", "-shm"} {
+		if err := os.RemoveAll(path + sidecar); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(dir, 0o700) //nolint:errcheck // so that TempDir's cleanup can remove it
+		t.Setenv("HVCTL_STATEDB_READ_AS_USER", path)
+		TestOpenReadOnlyInADirectoryNotWritable(t)
+		return
+	}
+	// As root: this test binary, copied where nobody may run it, reads the database as nobody
+	// from a directory root owns (0755: nobody may enter it, not write it).
+	const nobody = 65534
+	bin := filepath.Join(t.TempDir(), "statedb.test")
+	exe, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir), filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestOpenReadOnlyInADirectoryNotWritable$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HVCTL_STATEDB_READ_AS_USER="+path, "HOME=/", "TMPDIR=/tmp")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
