@@ -121,7 +121,8 @@ func warnSampleFailed(f *cmdutil.Factory) func(error) {
 // connection's collector. With --host, err names the hosts that did not answer (the scrape of
 // the others is still there); a nil Gatherer means there is nothing to write. done releases the
 // local sampler.
-func gather(f *cmdutil.Factory, cmd *cobra.Command, hf *cmdutil.HostFlags, timeout time.Duration) (reg prometheus.Gatherer, done func(), err error) {
+func gather(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, hf *cmdutil.HostFlags, timeout time.Duration) (reg prometheus.Gatherer, done func(), err error) {
+	timeout = scrapeBudget(ctx, timeout)
 	if hf.Enabled() {
 		reg, err = scrapeHosts(f, cmd, hf, timeout)
 		return reg, func() {}, err
@@ -129,6 +130,19 @@ func gather(f *cmdutil.Factory, cmd *cobra.Command, hf *cmdutil.HostFlags, timeo
 	c, sampler := collector(f, timeout)
 	c.SampleFailed = warnSampleFailed(f)
 	return metrics.Registry(c), sampler.Close, nil
+}
+
+// scrapeBudget is --scrape-timeout, or what is left of the command's --timeout when that ends
+// first: the scrape runs on a context of its own (a Gatherer takes none), so `hvctl metrics
+// --timeout 2s` waited out the 10 s scrape timeout on a stuck libvirt. Past the deadline, the
+// scrape gives up at once (libvirt_up 0, as for any scrape that libvirt did not answer in time).
+func scrapeBudget(ctx context.Context, timeout time.Duration) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); left < timeout {
+			return max(left, time.Nanosecond)
+		}
+	}
+	return timeout
 }
 
 // storedImages lists the images of this host's two stores (isoctl's isos and images) with when
@@ -162,14 +176,14 @@ func sample(ctx context.Context, conn *virt.Conn) (model.StatsSample, error) {
 	return s, err
 }
 
-func runMetrics(_ context.Context, o *Options) error {
+func runMetrics(ctx context.Context, o *Options) error {
 	if o.Textfile != "" {
 		if err := metrics.CheckTextfileDir(o.Textfile); err != nil {
 			return err
 		}
 	}
 	// with --host, hostsErr names the hosts that did not answer, once the scrape is written
-	reg, done, hostsErr := gather(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
+	reg, done, hostsErr := gather(ctx, o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
 	if reg == nil {
 		return hostsErr
 	}

@@ -228,3 +228,29 @@ func TestMetricsSaysWhyLibvirtIsDown(t *testing.T) {
 		t.Errorf("stderr %q, want it to start with %q", stderr, want)
 	}
 }
+
+// TestMetricsTimeoutBoundsTheScrape: --timeout bounds hvctl metrics, its scrape included. The
+// scrape ran on a context of its own with --scrape-timeout alone, so a --timeout that had
+// already passed still got a full scrape (and a stuck libvirt held the command 10 s for
+// --timeout 2s). Past the deadline, the scrape is one libvirt did not answer in time.
+func TestMetricsTimeoutBoundsTheScrape(t *testing.T) {
+	f, stdout, stderr := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	root := &cobra.Command{Use: "hvctl", SilenceErrors: true, SilenceUsage: true}
+	root.PersistentFlags().AddFlagSet(f.Global.Flags)
+	root.AddCommand(NewCmdMetrics(f, nil))
+	root.SetArgs([]string{"metrics"})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "\nlibvirt_up 0\n") || strings.Contains(stdout.String(), "libvirt_domain_info_state") {
+		t.Errorf("a scrape past the command's deadline:\n%s", stdout)
+	}
+	if !strings.Contains(stderr.String(), "libvirt_up is 0") {
+		t.Errorf("stderr %q", stderr)
+	}
+	if d := scrapeBudget(context.Background(), 10*time.Second); d != 10*time.Second {
+		t.Errorf("no deadline: %s, want --scrape-timeout", d)
+	}
+}

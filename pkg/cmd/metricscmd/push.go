@@ -73,7 +73,7 @@ func runPush(ctx context.Context, o *PushOptions) error {
 		return err
 	}
 	// with --host, hostsErr names the hosts that did not answer, once the scrape is sent
-	reg, done, hostsErr := gather(o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
+	reg, done, hostsErr := gather(ctx, o.F, o.Cmd, &o.Hosts, o.ScrapeTimeout)
 	if reg == nil {
 		return hostsErr
 	}
