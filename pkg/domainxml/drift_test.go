@@ -2,6 +2,7 @@ package domainxml
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"libvirt.org/go/libvirtxml"
@@ -157,4 +158,125 @@ func TestCompareNICQueues(t *testing.T) {
 	if len(changes) != 1 || changes[0].Key != "devices.interface[0].driver.queues" || changes[0].Live != "4" || changes[0].Kind != Added {
 		t.Errorf("queues set by hand: %+v", changes)
 	}
+}
+
+// rulesDomain is a small definition around the XML given for the top level and for <devices>.
+func rulesDomain(t *testing.T, top, devices string) *libvirtxml.Domain {
+	t.Helper()
+	x := "<domain type='qemu'><name>t-drift-rules</name><memory unit='KiB'>131072</memory>" +
+		"<vcpu placement='static'>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os>" +
+		top + "<devices>" + devices + "</devices></domain>"
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(x); err != nil {
+		t.Fatalf("%v\n%s", err, x)
+	}
+	return &d
+}
+
+// fillIn is one check of a rule in libvirtDefaults: desired is what a profile renders, live the
+// definition libvirt keeps; key is the one change expected, "" for none.
+type fillIn struct {
+	rule          string
+	desired, live side
+	key           string
+}
+
+type side struct{ top, devices string }
+
+func checkFillIns(t *testing.T, cases []fillIn) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.rule, func(t *testing.T) {
+			desired := rulesDomain(t, c.desired.top, c.desired.devices)
+			live := rulesDomain(t, c.live.top, c.live.devices)
+			changes, err := Compare(desired, live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, ch := range changes {
+				keys = append(keys, ch.Key+" "+ch.Kind+" "+ch.Live)
+			}
+			switch {
+			case c.key == "" && len(changes) != 0:
+				t.Errorf("libvirt's own fill-in taken for drift: %v", keys)
+			case c.key != "" && (len(changes) != 1 || changes[0].Key != c.key):
+				t.Errorf("want %s only, got %v", c.key, keys)
+			}
+		})
+	}
+}
+
+// What libvirt 9.0 does not write into a definition on its own (`virsh define` of a domain
+// without it, read back with INACTIVE|SECURE) is drift when it appears: a person put it there.
+func TestCompareLibvirtFillsNothing(t *testing.T) {
+	checkFillIns(t, []fillIn{
+		{"channel state", side{devices: agentChannel("")}, side{devices: agentChannel("<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>")}, "devices.channel[0].target.state"},
+		{"channel source", side{devices: agentChannel("")}, side{devices: agentChannel("<source mode='bind' path='/run/agent.sock'/>")}, "devices.channel[0].source"},
+		{"channel source path", side{devices: agentChannel("<source mode='bind'/>")}, side{devices: agentChannel("<source mode='bind' path='/run/agent.sock'/>")}, "devices.channel[0].source.path"},
+		{"interface portgroup", side{devices: "<interface type='network'><source network='lan'/><model type='virtio'/></interface>"},
+			side{devices: "<interface type='network'><source network='lan' portgroup='admin'/><model type='virtio'/></interface>"}, "devices.interface[0].source.portgroup"},
+		{"interface target", side{devices: "<interface type='network'><source network='lan'/><model type='virtio'/></interface>"},
+			side{devices: "<interface type='network'><source network='lan'/><target dev='tap-web'/><model type='virtio'/></interface>"}, "devices.interface[0].target"},
+		{"interface target named by libvirt", side{devices: "<interface type='network'><source network='lan'/><model type='virtio'/></interface>"},
+			side{devices: "<interface type='network'><source network='lan'/><target dev='vnet3'/><model type='virtio'/></interface>"}, ""},
+		{"interface target named by the test driver", side{devices: "<interface type='network'><source network='lan'/><model type='virtio'/></interface>"},
+			side{devices: "<interface type='network'><source network='lan'/><target dev='testnet0'/><model type='virtio'/></interface>"}, ""},
+		{"fs driver", side{devices: mountFS("passthrough")}, side{devices: "<filesystem type='mount' accessmode='passthrough'><driver type='path' wrpolicy='immediate'/><source dir='/srv'/><target dir='share'/></filesystem>"}, "devices.filesystem[0].driver"},
+		{"fs driver type", side{devices: "<filesystem type='mount' accessmode='passthrough'><driver wrpolicy='immediate'/><source dir='/srv'/><target dir='share'/></filesystem>"},
+			side{devices: "<filesystem type='mount' accessmode='passthrough'><driver type='path' wrpolicy='immediate'/><source dir='/srv'/><target dir='share'/></filesystem>"}, "devices.filesystem[0].driver.type"},
+		{"fs binary", side{devices: virtiofs("<binary/>")}, side{devices: virtiofs("<binary path='/opt/virtiofsd'/>")}, "devices.filesystem[0].binary.path"},
+		{"hostdev driver", side{devices: pciHostdev("yes")}, side{devices: strings.Replace(pciHostdev("yes"), "<source>", "<driver name='kvm'/><source>", 1)}, "devices.hostdev[0].driver"},
+		{"hostdev startupPolicy", side{devices: usbHostdev("")}, side{devices: usbHostdev(" startupPolicy='optional'")}, "devices.hostdev[0].source.startupPolicy"},
+		{"sound audio", side{devices: "<sound model='ich9'/>"}, side{devices: "<sound model='ich9'><audio id='1'/></sound>"}, "devices.sound[0].audio"},
+		{"listen network", side{devices: "<graphics type='vnc' autoport='yes'><listen type='network'/></graphics>"},
+			side{devices: "<graphics type='vnc' autoport='yes'><listen type='network' network='mgmt'/></graphics>"}, "devices.graphics[0].listen.network"},
+		{"graphics image", side{devices: spice("")}, side{devices: spice("<image compression='off'/>")}, "devices.graphics[0].image"},
+		{"graphics gl", side{devices: spice("")}, side{devices: spice("<gl enable='yes'/>")}, "devices.graphics[0].gl"},
+		{"cpu topology", side{top: "<cpu mode='host-passthrough' check='none' migratable='on'/>"},
+			side{top: "<cpu mode='host-passthrough' check='none' migratable='on'><topology sockets='1' dies='1' cores='1' threads='1'/></cpu>"}, "cpu.topology"},
+	})
+}
+
+func pciHostdev(managed string) string {
+	m := ""
+	if managed != "" {
+		m = " managed='" + managed + "'"
+	}
+	return "<hostdev mode='subsystem' type='pci'" + m + "><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></hostdev>"
+}
+
+func usbHostdev(policy string) string {
+	return "<hostdev mode='subsystem' type='usb' managed='no'><source" + policy + "><vendor id='0x046d'/><product id='0xc52b'/></source></hostdev>"
+}
+
+func fileDisk(driver string) string {
+	n := ""
+	if driver != "" {
+		n = " name='" + driver + "'"
+	}
+	return "<disk type='file' device='disk'><driver" + n + " type='qcow2'/><source file='/var/lib/libvirt/images/a.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+}
+
+func mountFS(mode string) string {
+	m := ""
+	if mode != "" {
+		m = " accessmode='" + mode + "'"
+	}
+	return "<filesystem type='mount'" + m + "><source dir='/srv'/><target dir='share'/></filesystem>"
+}
+
+func virtiofs(binary string) string {
+	return "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>" + binary + "<source dir='/srv'/><target dir='share'/></filesystem>"
+}
+
+func agentChannel(inner string) string {
+	if !strings.Contains(inner, "<target") {
+		inner += "<target type='virtio' name='org.qemu.guest_agent.0'/>"
+	}
+	return "<channel type='unix'>" + inner + "</channel>"
+}
+
+func spice(inner string) string {
+	return "<graphics type='spice' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/>" + inner + "</graphics>"
 }
