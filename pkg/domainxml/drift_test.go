@@ -238,6 +238,37 @@ func TestCompareLibvirtFillsNothing(t *testing.T) {
 	})
 }
 
+// Where libvirt 9.0 fills in one fixed value (a domain defined without the attribute, read back
+// with INACTIVE|SECURE), that value is what absence means: libvirt's fill-in and the value
+// stated are not drift; any other value set by hand is.
+func TestCompareLibvirtDefaults(t *testing.T) {
+	passthrough := side{top: "<cpu mode='host-passthrough' check='none'/>"}
+	vnc := side{devices: "<graphics type='vnc' autoport='yes'><listen type='address' address='127.0.0.1'/></graphics>"}
+	direct := side{devices: "<interface type='direct'><source dev='eth0'/><model type='virtio'/></interface>"}
+	hyperv := side{top: "<features><hyperv><relaxed state='on'/></hyperv></features>"}
+	checkFillIns(t, []fillIn{
+		{"cpu migratable filled", passthrough, side{top: "<cpu mode='host-passthrough' check='none' migratable='on'/>"}, ""},
+		{"cpu migratable off", passthrough, side{top: "<cpu mode='host-passthrough' check='none' migratable='off'/>"}, "cpu.migratable"},
+		{"cpu migratable off, maximum", side{top: "<cpu mode='maximum' check='none'/>"}, side{top: "<cpu mode='maximum' check='none' migratable='off'/>"}, "cpu.migratable"},
+		{"graphics port filled", vnc, side{devices: "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>"}, ""},
+		{"graphics port pinned", vnc, side{devices: "<graphics type='vnc' port='5905' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>"}, "devices.graphics[0].port"},
+		{"hostdev managed filled", side{devices: pciHostdev("")}, side{devices: pciHostdev("no")}, ""},
+		{"hostdev managed yes", side{devices: pciHostdev("")}, side{devices: pciHostdev("yes")}, "devices.hostdev[0].managed"},
+		{"hostdev managed no stated", side{devices: pciHostdev("no")}, side{devices: pciHostdev("")}, ""},
+		{"direct mode filled", direct, side{devices: "<interface type='direct'><source dev='eth0' mode='vepa'/><model type='virtio'/></interface>"}, ""},
+		{"direct mode bridge", direct, side{devices: "<interface type='direct'><source dev='eth0' mode='bridge'/><model type='virtio'/></interface>"}, "devices.interface[0].source.mode"},
+		{"watchdog action filled", side{devices: "<watchdog model='i6300esb'/>"}, side{devices: "<watchdog model='i6300esb' action='reset'/>"}, ""},
+		{"watchdog action poweroff", side{devices: "<watchdog model='i6300esb'/>"}, side{devices: "<watchdog model='i6300esb' action='poweroff'/>"}, "devices.watchdog[0].action"},
+		{"disk driver filled", side{devices: fileDisk("")}, side{devices: fileDisk("qemu")}, ""},
+		{"disk driver other", side{devices: fileDisk("")}, side{devices: fileDisk("tap")}, "devices.disk[vda].driver.name"},
+		{"hyperv mode filled", hyperv, side{top: "<features><hyperv mode='custom'><relaxed state='on'/></hyperv></features>"}, ""},
+		{"hyperv mode passthrough", hyperv, side{top: "<features><hyperv mode='passthrough'><relaxed state='on'/></hyperv></features>"}, "features.hyperv.mode"},
+		{"redirdev bus filled", side{devices: "<redirdev type='spicevmc'/>"}, side{devices: "<redirdev bus='usb' type='spicevmc'/>"}, ""},
+		{"fs accessmode filled", side{devices: mountFS("")}, side{devices: mountFS("passthrough")}, ""},
+		{"fs accessmode mapped", side{devices: mountFS("")}, side{devices: mountFS("mapped")}, "devices.filesystem[0].accessmode"},
+	})
+}
+
 func pciHostdev(managed string) string {
 	m := ""
 	if managed != "" {

@@ -7,7 +7,7 @@ import (
 
 // Normalizer sets aside what libvirt writes into a definition on its own, so that comparing a
 // profile's rendered domain with the persistent definition libvirt keeps shows only what a
-// person (or another tool) changed. It knows three classes of libvirt additions:
+// person (or another tool) changed. It knows four classes of libvirt additions:
 //
 //   - generated elements: device addresses and aliases, the emulator, the controllers and
 //     implicit PS/2 inputs libvirt adds for the machine type, audio backends chosen to match
@@ -15,14 +15,19 @@ import (
 //     resource partition, empty backing-store markers. They are removed from both sides.
 //   - canonical forms: sizes in any unit become KiB, expanded machine names (pc-q35-7.2) their
 //     family (q35), an absent vCPU "current" the vCPU count, duplicated listen attributes go.
-//   - filled-in defaults: attributes and child elements libvirt fills in where the profile left
-//     them out (a serial port's target, a UEFI loader and NVRAM chosen by firmware
-//     auto-selection, video RAM sizes, a graphics port of -1). They are ignored only when the
-//     rendered side leaves them out; when it says something, it must match. A display
-//     password counts among them: no profile sets one, apply keeps it (KeepDisplayPasswords),
-//     and a read-only connection cannot see it.
+//   - filled-in values: attributes and child elements libvirt fills in where the profile left
+//     them out, with a value that depends on the machine, the host or the rest of the
+//     definition (a serial port's target, a UEFI loader and NVRAM chosen by firmware
+//     auto-selection, video RAM sizes by video model). They are ignored only when the rendered
+//     side leaves them out; when it says something, it must match. A display password counts
+//     among them although libvirt fills none: no profile sets one, apply keeps it
+//     (KeepDisplayPasswords), and a read-only connection cannot see it.
+//   - defaults: attributes whose absence means one known value (a hostdev's managed='no', a
+//     watchdog's action='reset'): libvirt's fill-in and that value stated are not drift, any
+//     other value is.
 //
-// Anything else that differs is drift. The tables below are the whole of that knowledge.
+// Anything else that differs is drift. The tables below are the whole of that knowledge; each
+// entry was checked against what libvirt 9.0 writes back for a domain defined without it.
 type Normalizer struct {
 	// generated says whether an element at path (names from the root, "/"-separated, the
 	// root itself left out) is one libvirt makes itself.
@@ -46,28 +51,34 @@ var libvirtDefaults = Normalizer{
 	filledAttrs: map[string][]string{
 		"os/loader":                   {"*"},
 		"os/nvram":                    {"*"},
-		"cpu":                         {"migratable", "check"},
+		"cpu":                         {"check"},
 		"vcpu":                        {"placement"},
-		"devices/graphics":            {"port", "autoport", "listen", "passwd", "passwdValidTo"},
+		"devices/graphics":            {"autoport", "listen", "passwd", "passwdValidTo"},
 		"devices/video/model":         {"primary", "vram", "ram", "vgamem"},
 		"devices/console/target":      {"port"},
 		"devices/serial/target":       {"port", "type"},
-		"devices/hostdev":             {"managed"},
-		"devices/interface/source":    {"mode"},
 		"devices/tpm/backend":         {"version"},
 		"devices/input":               {"bus"},
 		"devices/controller/target":   {"*"},
 		"devices/panic":               {"model"},
-		"devices/watchdog":            {"action"},
-		"devices/disk/driver":         {"name"},
-		"features/hyperv":             {"mode"},
-		"devices/redirdev":            {"bus"},
-		"devices/filesystem":          {"accessmode"},
 		"devices/serial/target/model": {"*"},
 	},
 	defaultAttrs: map[string]map[string]string{
 		"devices/memballoon":       {"autodeflate": "off", "freePageReporting": "off"},
 		"devices/interface/driver": {"queues": "1"},
+		// What libvirt 9.0 writes when the attribute is left out, whatever the machine or host.
+		// migratable: written for host-passthrough; for maximum nothing is written, and QEMU's
+		// host and max CPUs are migratable unless told otherwise.
+		"cpu": {"migratable": "on"},
+		// port: -1 (automatic) for VNC, which canonical removes; SPICE gets none.
+		"devices/graphics":         {"port": "-1"},
+		"devices/hostdev":          {"managed": "no"},
+		"devices/interface/source": {"mode": "vepa"}, // direct (macvtap) NICs; no other type has a mode to fill
+		"devices/watchdog":         {"action": "reset"},
+		"devices/disk/driver":      {"name": "qemu"},
+		"features/hyperv":          {"mode": "custom"},
+		"devices/redirdev":         {"bus": "usb"},
+		"devices/filesystem":       {"accessmode": "passthrough"}, // 9p and virtiofs alike
 	},
 	filledText: []string{"os/loader", "os/nvram"},
 	filledKids: map[string][]string{
