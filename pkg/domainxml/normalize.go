@@ -48,20 +48,38 @@ type Normalizer struct {
 // libvirtDefaults is the normaliser for what libvirt 9 and later write.
 var libvirtDefaults = Normalizer{
 	generated: generatedByLibvirt,
+	// Each rule below is kept because the value libvirt 9.0 fills in depends on context (what
+	// it wrote for a domain defined without it is in the comment). What libvirt does not fill
+	// has no place here, display passwords aside (see above); what it fills with one fixed
+	// value belongs in defaultAttrs.
 	filledAttrs: map[string][]string{
-		"os/loader":                   {"*"},
-		"os/nvram":                    {"*"},
-		"cpu":                         {"check"},
-		"vcpu":                        {"placement"},
-		"devices/graphics":            {"autoport", "listen", "passwd", "passwdValidTo"},
-		"devices/video/model":         {"primary", "vram", "ram", "vgamem"},
+		// Firmware auto-selection: what the host's firmware descriptors offer (nothing where
+		// there are none).
+		"os/loader": {"*"},
+		"os/nvram":  {"*"},
+		// check: none for host-passthrough, maximum and (TCG) custom; partial for host-model.
+		"cpu": {"check"},
+		// placement: static, or auto when <numatune> places memory automatically.
+		"vcpu": {"placement"},
+		// autoport: yes for VNC without a port, no with one, nothing for SPICE; listen: a copy
+		// of the first <listen> address. Passwords are not filled: see KeepDisplayPasswords.
+		"devices/graphics": {"autoport", "listen", "passwd", "passwdValidTo"},
+		// primary='yes' on the first video only; RAM sizes by model (qxl ram/vram 65536,
+		// vgamem 16384; vga, cirrus, bochs vram 16384; virtio none).
+		"devices/video/model": {"primary", "vram", "ram", "vgamem"},
+		// port: the console's or serial port's index; type and model: by architecture
+		// (isa-serial on x86, others elsewhere).
 		"devices/console/target":      {"port"},
 		"devices/serial/target":       {"port", "type"},
-		"devices/tpm/backend":         {"version"},
-		"devices/input":               {"bus"},
-		"devices/controller/target":   {"*"},
-		"devices/panic":               {"model"},
 		"devices/serial/target/model": {"*"},
+		// version: by model in 9.0 (tpm-crb 2.0, tpm-tis and no model 1.2).
+		"devices/tpm/backend": {"version"},
+		// bus: by input type and architecture (x86: tablet usb, mouse and keyboard ps2).
+		"devices/input": {"bus"},
+		// PCI topology: a root port's chassis and port follow its index and slot.
+		"devices/controller/target": {"*"},
+		// model: by machine (isa on x86, pseries, s390).
+		"devices/panic": {"model"},
 	},
 	defaultAttrs: map[string]map[string]string{
 		"devices/memballoon":       {"autodeflate": "off", "freePageReporting": "off"},
@@ -82,13 +100,19 @@ var libvirtDefaults = Normalizer{
 	},
 	filledText: []string{"os/loader", "os/nvram"},
 	filledKids: map[string][]string{
-		"os":                    {"loader", "nvram", "boot"},
-		"cpu":                   {"model"},
+		// loader and nvram: firmware auto-selection; boot: <boot dev='hd'/> only when no
+		// device has a boot order.
+		"os": {"loader", "nvram", "boot"},
+		// model: written only when <cpu> is absent, by domain type (qemu64 for TCG).
+		"cpu": {"model"},
+		// target and its model: by architecture and index, as for the attributes above.
 		"devices/serial":        {"target"},
 		"devices/console":       {"target"},
 		"devices/serial/target": {"model"},
-		"devices/interface":     {"model"},
-		"devices/graphics":      {"listen"},
+		// model: by architecture (rtl8139 on x86).
+		"devices/interface": {"model"},
+		// listen: <listen type='address'/> for VNC, type='none' for SPICE without autoport.
+		"devices/graphics": {"listen"},
 	},
 }
 
