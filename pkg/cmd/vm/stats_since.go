@@ -37,7 +37,7 @@ func checkSince(cmd *cobra.Command, o *StatsOptions) error {
 		}
 	}
 	if _, err := units.ParseSince(o.Since, o.F.Now()); err != nil {
-		return errs.New(errs.Usage, "--since %v", err)
+		return errs.New(errs.Usage, "--since: %v", err)
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func runStatsSince(ctx context.Context, o *StatsOptions) error {
 	now := o.F.Now()
 	since, err := units.ParseSince(o.Since, now)
 	if err != nil {
-		return errs.New(errs.Usage, "--since %v", err)
+		return errs.New(errs.Usage, "--since: %v", err)
 	}
 	path := stats.HistoryPath(cfg.Config.Paths.State)
 	rep := model.HistoryReport{Since: since.UTC(), Until: now.UTC(), URI: uri, Database: path, VMs: []model.VMHistory{}}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
+	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/spf13/cobra"
@@ -189,5 +190,20 @@ func TestStatsSinceCompletion(t *testing.T) {
 	root.SetArgs([]string{"__complete", "stats", "--since", ""})
 	if err := root.Execute(); err != nil || !strings.HasPrefix(out.String(), "1h\tthe last hour\n24h\t") || !strings.HasSuffix(out.String(), "\n:4\n") {
 		t.Errorf("--since completion: %q, %v", out, err)
+	}
+}
+
+// TestStatsSinceBadValueMessage: a --since it cannot read is one line that names the flag as
+// hvctl history does ("--since: invalid duration …"); it read "--since invalid duration …".
+func TestStatsSinceBadValueMessage(t *testing.T) {
+	for value, want := range map[string]string{
+		"-1h":        `--since: invalid duration "-1h": want a positive span such as 90m, 12h, 30d or 2w`,
+		"1x":         `--since: invalid time "1x": want a duration such as 1h or 7d, or a time such as 2006-01-02, "2006-01-02 15:04" or RFC 3339`,
+		"2999-01-01": `--since: "2999-01-01" is in the future`,
+	} {
+		_, _, err := runSince(t, t.TempDir(), "--since", value)
+		if errs.KindOf(err) != errs.Usage || err.Error() != want {
+			t.Errorf("--since %s: %v (%v), want a usage error %q", value, err, errs.KindOf(err), want)
+		}
 	}
 }
