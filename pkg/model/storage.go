@@ -28,8 +28,12 @@ type PoolChange struct {
 	// Steps of create (defined, built, started, autostart) or delete (stopped, volumes-deleted,
 	// storage-deleted, undefined), in the order taken.
 	Steps []string `json:"steps"`
-	// Kept says what delete left in place: without --delete-data, the pool's storage.
+	// Kept says what delete left in place: without --delete-data, the pool's storage; with it,
+	// a symlink the pool's target was.
 	Kept string `json:"kept"`
+	// Removed are the paths delete --delete-data removed: each volume's, then the pool's
+	// directory (its real one when the target was a symlink to it).
+	Removed []string `json:"removed,omitempty"`
 }
 
 // ObjectName is the pool's name, for -o name.

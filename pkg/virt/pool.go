@@ -2,11 +2,14 @@ package virt
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
@@ -265,6 +268,50 @@ func (c *Conn) DeletePoolStorage(ctx context.Context, name string) error {
 	return withPool0(ctx, c, name, "delete pool storage", func(p *libvirt.StoragePool) error {
 		return p.Delete(libvirt.STORAGE_POOL_DELETE_NORMAL)
 	})
+}
+
+// LinkedPoolDir says, on a local connection, whether a pool's target path is a symbolic link
+// to a directory, and which: libvirt removes a directory pool's storage with rmdir(target),
+// which fails on a link (ENOTDIR). A remote host's links cannot be seen (ok is false).
+func (c *Conn) LinkedPoolDir(target string) (real string, ok bool) {
+	if target == "" || IsRemote(c.URI) || !filepath.IsAbs(target) {
+		return "", false
+	}
+	fi, err := os.Lstat(target)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return "", false
+	}
+	real, err = filepath.EvalSymlinks(target)
+	if err != nil {
+		return "", false
+	}
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+		return "", false
+	}
+	return real, true
+}
+
+// RemoveEmptyPoolDir removes dir, the real directory of a stopped pool whose target is a link
+// to it (LinkedPoolDir), as libvirt would remove a directory pool's target: only when it is an
+// empty directory, never what is in it, never a link. Local connections only.
+func (c *Conn) RemoveEmptyPoolDir(dir string) error {
+	if IsRemote(c.URI) {
+		return errs.New(errs.Usage, "cannot remove %s on a remote host", dir)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return errs.New(errs.Conflict, "%s is not a directory", dir)
+	}
+	if err := syscall.Rmdir(dir); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return errs.New(errs.Conflict, "%s is not empty (files libvirt does not list as volumes)", dir)
+		}
+		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
+	return nil
 }
 
 // RefreshPool rescans the pool's storage so that files made outside libvirt show as volumes.

@@ -2,6 +2,8 @@ package vm
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -34,7 +36,8 @@ volume in it stay where they are, and the output says so: 'vmctl pool create' wi
 arguments serves them again.
 
 --delete-data removes the data too: each volume, then the pool's storage itself (an empty
-directory, the volume group). It is refused (exit 4) while any VM, running or not, has a disk
+directory, the volume group), and lists what it removed. A target that is a symlink to a
+directory stays; the directory it points to is removed once its volumes are. It is refused (exit 4) while any VM, running or not, has a disk
 in the pool, with or without --force. Without --delete-data a pool that VMs' disks are in is
 refused unless --force: their definitions would name a pool that no longer exists.
 
@@ -78,7 +81,8 @@ func runPoolDelete(ctx context.Context, o *PoolDeleteOptions) error {
 		o.F.Infof("%s: kept %s", o.F.Prog, ch.Kept)
 	}
 	return output.Object(o.F.IO.Out, format, ch, [][2]string{
-		{"name", ch.Name}, {"action", ch.Action}, {"steps", strings.Join(ch.Steps, ", ")}, {"kept", output.Dash(ch.Kept)},
+		{"name", ch.Name}, {"action", ch.Action}, {"steps", strings.Join(ch.Steps, ", ")},
+		{"removed", output.Dash(strings.Join(ch.Removed, ", "))}, {"kept", output.Dash(ch.Kept)},
 	})
 }
 
@@ -114,6 +118,13 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 	}
 	q := cmdutil.Question{Verb: "delete", What: "storage pool (its data stays)", Done: "deleted", Objects: []string{o.Name}}
 	var vols []model.Volume
+	// A directory pool's target may be a symlink to its real directory: libvirt cannot remove
+	// the storage then (rmdir of a link), so the real directory is removed here, once empty, and
+	// the link, which is not the pool's, stays.
+	realDir, linked := "", false
+	if o.DeleteData && dirPool(p.Type) {
+		realDir, linked = c.LinkedPoolDir(p.Path)
+	}
 	if o.DeleteData {
 		if !p.Active {
 			// Volumes are listed only while a pool is active; what would be deleted must be seen.
@@ -133,6 +144,9 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 		}
 		q.What = "storage pool and its data"
 		q.Objects = []string{o.Name + " (" + output.Dash(p.Path) + ")"}
+		if linked {
+			q.Objects[0] = o.Name + " (" + realDir + ", through the symlink " + p.Path + ", which stays)"
+		}
 		for _, v := range vols {
 			q.Objects = append(q.Objects, "volume "+v.Name)
 		}
@@ -142,8 +156,15 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 	}
 	for _, v := range vols {
 		if err := c.DeleteVolumeIn(ctx, o.Name, v.Name); err != nil {
-			return ch, errs.Wrap(err, "delete volume %s (pool and remaining volumes kept)", v.Name)
+			return ch, errs.Wrap(err, "%sdelete volume %s (pool and remaining volumes kept)", removedSoFar(ch.Removed), v.Name)
 		}
+		// Where the volume was: through a linked target, its real directory. The volume's own
+		// name is not resolved: a volume that is a symlink is removed, not what it points to.
+		path := v.Path
+		if linked && filepath.Dir(path) == filepath.Clean(p.Path) {
+			path = filepath.Join(realDir, filepath.Base(path))
+		}
+		ch.Removed = append(ch.Removed, path)
 	}
 	if len(vols) > 0 {
 		ch.Steps = append(ch.Steps, "volumes-deleted")
@@ -153,12 +174,23 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 	} else if stopped {
 		ch.Steps = append(ch.Steps, "stopped")
 	}
-	if o.DeleteData {
-		if err := c.DeletePoolStorage(ctx, o.Name); err != nil {
-			return ch, errs.Wrap(err, "delete the pool's storage (the definition is kept)")
+	switch {
+	case o.DeleteData && linked:
+		if err := c.RemoveEmptyPoolDir(realDir); err != nil {
+			return ch, errs.Wrap(err, "%sdelete the pool's directory (it and the definition are kept)", removedSoFar(ch.Removed))
 		}
 		ch.Steps = append(ch.Steps, "storage-deleted")
-	} else {
+		ch.Removed = append(ch.Removed, realDir)
+		ch.Kept = "the symlink " + p.Path + " (it pointed to the pool's directory " + realDir + ", now removed)"
+	case o.DeleteData:
+		if err := c.DeletePoolStorage(ctx, o.Name); err != nil {
+			return ch, errs.Wrap(err, "%sdelete the pool's storage (the definition is kept)", removedSoFar(ch.Removed))
+		}
+		ch.Steps = append(ch.Steps, "storage-deleted")
+		if p.Path != "" {
+			ch.Removed = append(ch.Removed, p.Path)
+		}
+	default:
 		ch.Kept = "the pool's storage"
 		if p.Path != "" {
 			ch.Kept += " at " + p.Path
@@ -172,4 +204,19 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 		ch.Steps = append(ch.Steps, "undefined")
 	}
 	return ch, nil
+}
+
+// dirPool says whether libvirt removes a pool type's storage by removing its target directory.
+func dirPool(typ string) bool { return typ == "dir" || typ == "fs" || typ == "netfs" }
+
+// removedSoFar opens an error after some volumes were removed, so that the one line says what
+// is gone as well as what failed.
+func removedSoFar(removed []string) string {
+	switch len(removed) {
+	case 0:
+		return ""
+	case 1:
+		return "removed " + removed[0] + ", then: "
+	}
+	return fmt.Sprintf("removed %d volumes (%s …), then: ", len(removed), removed[0])
 }

@@ -294,7 +294,8 @@ func TestPoolDeleteData(t *testing.T) {
 	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-data", DeleteData: true, Yes: true}); err != nil {
 		t.Fatal(err)
 	}
-	if ch := decode[model.PoolChange](t, out); strings.Join(ch.Steps, ",") != "volumes-deleted,stopped,storage-deleted,undefined" || ch.Kept != "" {
+	if ch := decode[model.PoolChange](t, out); strings.Join(ch.Steps, ",") != "volumes-deleted,stopped,storage-deleted,undefined" || ch.Kept != "" ||
+		!slices.Equal(ch.Removed, []string{"/nonexistent/t-data/a.qcow2", "/nonexistent/t-data"}) {
 		t.Errorf("delete --delete-data: %+v", ch)
 	}
 }
@@ -449,5 +450,100 @@ func TestPoolDeleteDataSeesVMThroughSymlinkedTarget(t *testing.T) {
 	}
 	if got := virttest.Volumes(t, c, "linked"); !slices.Equal(got, []string{"disk.qcow2"}) {
 		t.Errorf("volumes left: %v", got)
+	}
+}
+
+// pool delete --delete-data of a pool whose target is a symlink to its directory removes the
+// volumes and the real directory, keeps the link (not the pool's) and what is outside, and says
+// which: libvirt's own removal, rmdir of the target, fails on a link after the volumes are gone.
+func TestPoolDeleteDataThroughSymlinkedTarget(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	real, link, outside := filepath.Join(dir, "real"), filepath.Join(dir, "link"), filepath.Join(dir, "outside")
+	for _, d := range []string{real, outside} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolDefineXML("<pool type='dir'><name>linked</name><target><path>"+link+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Create(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "linked", Name: "disk.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	f, out, errOut := storageFactory(t)
+	err = runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "linked", DeleteData: true})
+	if want := "linked (" + real + ", through the symlink " + link + ", which stays)"; errs.KindOf(err) != errs.Usage || !strings.Contains(errs.HintOf(err), want) {
+		t.Errorf("the question does not say %q: %v (hint %q)", want, err, errs.HintOf(err))
+	}
+	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "linked", DeleteData: true, Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+	ch := decode[model.PoolChange](t, out)
+	if strings.Join(ch.Steps, ",") != "volumes-deleted,stopped,storage-deleted,undefined" ||
+		!slices.Equal(ch.Removed, []string{filepath.Join(real, "disk.qcow2"), real}) || !strings.Contains(ch.Kept, "the symlink "+link) {
+		t.Errorf("delete --delete-data: %+v", ch)
+	}
+	if !strings.Contains(errOut.String(), "kept the symlink "+link+" (it pointed to the pool's directory "+real+", now removed)") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	if _, err := os.Stat(real); !os.IsNotExist(err) {
+		t.Errorf("the pool's real directory: %v", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was not kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("a file outside the pool: %v", err)
+	}
+	if _, err := c.Pool(ctx, "linked"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("pool after delete: %v", err)
+	}
+}
+
+// A linked target's real directory is removed only when empty: what libvirt does not list as
+// a volume stays, and so do the pool's definition and the link.
+func TestPoolDeleteDataKeepsANonEmptyLinkedDirectory(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The test driver lists no files as volumes: this one stands for what libvirt skips.
+	if err := os.WriteFile(filepath.Join(real, ".unlisted"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolDefineXML("<pool type='dir'><name>linked2</name><target><path>"+link+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pool.Free()
+	f, _, _ := storageFactory(t)
+	err = runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "linked2", DeleteData: true, Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), real+" is not empty") {
+		t.Errorf("a non-empty real directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(real, ".unlisted")); err != nil {
+		t.Errorf("an unlisted file: %v", err)
+	}
+	if _, err := c.Pool(ctx, "linked2"); err != nil {
+		t.Errorf("the definition: %v", err)
 	}
 }
