@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
+	"github.com/hyper-nixos/hvctl/pkg/fsutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -93,11 +94,19 @@ func CheckTextfileDir(dir string) error {
 	return nil
 }
 
-// WriteTextfile writes DIR/hvctl.prom atomically (a temporary file in DIR renamed over it), so
-// node_exporter never reads half a file.
+// WriteTextfile writes DIR/hvctl.prom atomically, as hvctl writes every file (fsutil: a
+// temporary file in DIR, fsync, rename, the directory synced), so node_exporter never reads
+// half a file, nor an empty one after a crash. The scrape is taken first: client_golang's
+// WriteToTextfile created its temporary file before the scrape, which can take the whole
+// --scrape-timeout, and did not fsync; a recorder killed meanwhile (a timer's RuntimeMaxSec,
+// the OOM killer) left one hvctl.promNNNN in node_exporter's directory per kill.
 func WriteTextfile(dir string, g prometheus.Gatherer) (string, error) {
 	path := filepath.Join(dir, TextfileName)
-	if err := prometheus.WriteToTextfile(path, g); err != nil {
+	var scrape bytes.Buffer
+	if _, err := WriteText(&scrape, g); err != nil {
+		return path, err
+	}
+	if err := fsutil.WriteAtomic(path, scrape.Bytes(), 0o644); err != nil {
 		return path, textfileError(path, err)
 	}
 	return path, nil

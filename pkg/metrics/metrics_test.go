@@ -21,6 +21,8 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -165,6 +167,24 @@ func TestTextfileIsAtomicAndReadable(t *testing.T) {
 	}
 	if _, err := WriteTextfile(filepath.Join(dir, "missing"), Registry(&Collector{Sample: fixedSample})); err == nil {
 		t.Errorf("writing into a missing directory succeeded")
+	}
+
+	// Nothing is in the directory while the scrape runs (it may take the whole
+	// --scrape-timeout): client_golang's temporary hvctl.promNNNN was there already, and a
+	// recorder killed then left it behind for good.
+	var during []string
+	watching := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			during = append(during, e.Name())
+		}
+		return Registry(&Collector{Sample: fixedSample}).Gather()
+	})
+	if _, err := WriteTextfile(dir, watching); err != nil {
+		t.Fatal(err)
+	}
+	if len(during) != 1 || during[0] != TextfileName {
+		t.Errorf("during the scrape the directory held %v, want the last hvctl.prom alone", during)
 	}
 }
 
