@@ -97,6 +97,9 @@ func report(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) in
 	if errors.As(err, &status) { // the command said all it had to (vmctl exec: the guest's status)
 		return status.Code
 	}
+	if refusal := cmdutil.NotConfirmed(err); refusal != nil {
+		err = refusal // worded alike in every tree, whatever context the command added
+	}
 	kind := errs.KindOf(err)
 	msg := err.Error()
 	var e *errs.Error

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -31,6 +32,20 @@ type Question struct {
 	Prompt string
 }
 
+// ErrNotConfirmed is the cause of every refusal of Confirm. The refusal is reported as Confirm
+// worded it, whatever context a command wrapped around it, so that every tree refuses alike.
+var ErrNotConfirmed = errors.New("not confirmed")
+
+// NotConfirmed returns Confirm's own refusal inside err, nil when err is none.
+func NotConfirmed(err error) *errs.Error {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if e, ok := err.(*errs.Error); ok && e.Err == ErrNotConfirmed {
+			return e
+		}
+	}
+	return nil
+}
+
 // Confirm is the one confirmation model for destructive actions. With yes it agrees at once;
 // on a terminal it lists the objects on stderr and reads y/N from stdin; without a terminal it
 // refuses with a usage error (exit 2), so a cron job never acts on a guess. An empty list needs
@@ -45,6 +60,7 @@ func Confirm(ios *iostreams.IOStreams, yes bool, q Question) error {
 	}
 	if !ios.CanPrompt() {
 		e := errs.New(errs.Usage, "not confirmed: refusing to %s without confirmation (use --yes)", q.Verb)
+		e.Err = ErrNotConfirmed
 		if q.Prompt != "" {
 			return e.WithHint("would %s; add --yes to go ahead without a terminal", output.Escape(q.Prompt))
 		}
@@ -66,7 +82,9 @@ func Confirm(ios *iostreams.IOStreams, yes bool, q Question) error {
 	case "y", "yes":
 		return nil
 	}
-	return errs.New(errs.Usage, "not confirmed; nothing %s", done)
+	e := errs.New(errs.Usage, "not confirmed; nothing %s", done)
+	e.Err = ErrNotConfirmed
+	return e
 }
 
 func capitalise(s string) string {
