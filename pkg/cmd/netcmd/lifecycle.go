@@ -99,8 +99,14 @@ func usersBlock(f *cmdutil.Factory, users virt.NetworkUsers, name, verb string, 
 		return nil
 	}
 	if !force {
+		// A VM restarted while the network is down does not start at all, so the way back for
+		// a cut-off NIC is the network first, then the VM.
+		after := "until " + name + " is started again and they are restarted"
+		if verb == "deleting" {
+			after = "and they cannot start again until a network named " + name + " exists and runs"
+		}
 		return errs.New(errs.Conflict, "running VMs use %s: %s", name, strings.Join(vms, ", ")).
-			WithHint("stop them first, or --force (their NICs stay cut off until they are restarted)")
+			WithHint("stop them first, or --force (their NICs stay cut off %s)", after)
 	}
 	f.Infof("%s: warning: %s %s under running VMs: %s", f.Prog, verb, name, strings.Join(vms, ", "))
 	return nil
@@ -214,7 +220,8 @@ func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *StopOptions) err
 		Annotations: cmdutil.Journaled("network", nil),
 		Short:       "Stop networks (refused while running VMs use them, unless --force)",
 		Long: `Stop the named networks. A network running VMs are attached to is not stopped unless
---force: their NICs would lose the bridge and stay cut off until the VMs are restarted. A
+--force: their NICs would lose the bridge and stay cut off until the network is started again
+and the VMs are restarted (a VM does not start while its network is down). A
 transient network (never defined) is gone once stopped. Shut-off VMs whose definitions name a
 stopped network will not start until it is started again: the question, when there is one,
 and a warning name them.
