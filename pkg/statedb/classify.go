@@ -3,6 +3,8 @@ package statedb
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -73,9 +75,30 @@ func Classify(path string, err error) error {
 	case errno(syscall.EACCES, syscall.EPERM) || (isSQLite && (se.Code == sqlite3.ErrPerm || se.Code == sqlite3.ErrAuth)):
 		return classified(errs.Unreachable, "permission denied").
 			WithHint("run as the user that owns paths.state (root for the system's), or set paths.state")
+	case errno(syscall.ENOTDIR) && fileOnTheWay(path) != "":
+		// Said plainly, not as Go's "mkdir /var/lib/hvctl: not a directory" or, to a reader
+		// that creates nothing, "cannot create the database there: stat …: not a directory".
+		return classified(errs.Unreachable, fileOnTheWay(path)+" is a file, not a directory").
+			WithHint("paths.state must be a directory hvctl can create and write")
 	case errno(syscall.ENOENT, syscall.ENOTDIR) || (isSQLite && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)):
 		return classified(errs.Unreachable, "cannot create the database there: "+cause).
 			WithHint("paths.state must be a directory hvctl can create and write")
 	}
 	return classified(errs.Failure, cause)
+}
+
+// fileOnTheWay is the nearest directory of path's that is a file instead ("" when none is):
+// what makes the database unreachable when the error is ENOTDIR.
+func fileOnTheWay(path string) string {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		if st, err := os.Stat(dir); err == nil {
+			if st.IsDir() {
+				return ""
+			}
+			return dir
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return ""
+		}
+	}
 }

@@ -32,7 +32,13 @@ func TestClassifyRealFailures(t *testing.T) {
 			t.Errorf("%s: %v (kind %v); want one %v line containing %q, naming the file once", what, err, errs.KindOf(err), kind, text)
 		}
 	}
-	check("state dir through a file", open(filepath.Join(file, "x.db"), Options{}), errs.Unreachable, "cannot create the database there")
+	// A file where a directory of the path should be is named, for a writer and a reader
+	// alike: it was "cannot create the database there: mkdir …: not a directory" (or stat …).
+	check("state dir through a file", open(filepath.Join(file, "x.db"), Options{}), errs.Unreachable, "x.db: "+file+" is a file, not a directory")
+	check("state dir through a file, read", open(filepath.Join(file, "state", "x.db"), Options{ReadOnly: true}), errs.Unreachable, "x.db: "+file+" is a file, not a directory")
+	if err := open(filepath.Join(file, "state", "x.db"), Options{}); strings.Contains(err.Error(), "mkdir") || strings.Contains(err.Error(), "stat ") {
+		t.Errorf("state dir through a file: %v; want it without Go's mkdir/stat wording", err)
+	}
 	check("state dir in /proc", open("/proc/hvctl-no-such-dir/x.db", Options{}), errs.Unreachable, "/proc/hvctl-no-such-dir/x.db: cannot create")
 
 	// A directory where the database should be, written or read: one line naming it once (it

@@ -181,7 +181,7 @@ func TestRecordUnwritableStateDir(t *testing.T) {
 	f, _, _ := cmdutiltest.NewFactory(t, map[string]string{"HVCTL_URI": "qemu+tcp://192.0.2.1/system", "HVCTL_PATHS_STATE": filepath.Join(file, "state")})
 	err := recordArgs(f, "record")
 	if errs.KindOf(err) != errs.Unreachable || strings.Contains(err.Error(), "\n") ||
-		!strings.HasPrefix(err.Error(), "metrics record: "+filepath.Join(file, "state", "metrics.db")+": cannot create the database there") {
+		err.Error() != "metrics record: "+filepath.Join(file, "state", "metrics.db")+": "+file+" is a file, not a directory" {
 		t.Errorf("state dir under a file: %v (%v); want one line, exit 7", err, errs.KindOf(err))
 	}
 }
