@@ -100,6 +100,23 @@ func (d *Domain) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	})
 }
 
+// snapshotStateName maps the state a snapshot's XML records (libvirt's own words: shutoff,
+// shutdown, nostate, disk-snapshot) to the contract's, so that a snapshot taken of a shut-off VM
+// says shut_off as vmctl list does and one jq select fits both.
+func snapshotStateName(s string) string {
+	switch s {
+	case "shutoff":
+		return StateShutOff
+	case "shutdown":
+		return StateShutdown
+	case "nostate":
+		return StateNone
+	case "disk-snapshot":
+		return "disk_snapshot"
+	}
+	return s
+}
+
 func describeSnapshot(s *libvirt.DomainSnapshot) (Snapshot, error) {
 	x, err := s.GetXMLDesc(0)
 	if err != nil {
@@ -109,7 +126,7 @@ func describeSnapshot(s *libvirt.DomainSnapshot) (Snapshot, error) {
 	if err := def.Unmarshal(ValidXML(x)); err != nil {
 		return Snapshot{}, err
 	}
-	out := Snapshot{Name: def.Name, Description: def.Description, State: def.State}
+	out := Snapshot{Name: def.Name, Description: def.Description, State: snapshotStateName(def.State)}
 	if def.Parent != nil {
 		out.Parent = def.Parent.Name
 	}

@@ -57,6 +57,10 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if len(list) != 3 || list[0].Name != "20261126-143000" || list[1].Parent != list[0].Name || list[2].Depth != 2 || !list[2].Current || list[2].Description != "the three" {
 		t.Errorf("tree: %+v", list)
 	}
+	// The VM's state when snapshotted, in the contract's words (libvirt's XML says "shutoff").
+	if list[0].State != "shut_off" {
+		t.Errorf("state of a snapshot of a shut-off VM: %q, want shut_off as vmctl list says", list[0].State)
+	}
 	// Destructive verbs need --yes without a terminal, and do nothing without it.
 	for _, args := range [][]string{{"revert", "snappy", "two"}, {"delete", "snappy", "two"}, {"prune", "snappy", "--keep-last", "1"}} {
 		if _, err := runSnap(t, now, args...); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "not confirmed") {
