@@ -228,6 +228,8 @@ func TestTopPTYRestoresTerminal(t *testing.T) {
 		{"SIGINT", func(s *session) error { return s.cmd.Process.Signal(syscall.SIGINT) }, 0},
 		{"SIGTERM", func(s *session) error { return s.cmd.Process.Signal(syscall.SIGTERM) }, 130},
 		{"SIGHUP", func(s *session) error { return s.cmd.Process.Signal(syscall.SIGHUP) }, 130},
+		// Go's own SIGQUIT (a stack dump, exit 2) left the alternate screen and a hidden cursor.
+		{"SIGQUIT", func(s *session) error { return s.cmd.Process.Signal(syscall.SIGQUIT) }, 130},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, before := startTop(t)

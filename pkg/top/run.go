@@ -28,7 +28,7 @@ type Options struct {
 const maxRetry = 30 * time.Second
 
 // Run shows the view on the terminal until q, Ctrl-C (a byte in raw mode, or SIGINT), Count
-// refreshes (all: nil), SIGTERM or SIGHUP (errs.Interrupted), or a closed terminal. The
+// refreshes (all: nil), SIGTERM, SIGHUP or SIGQUIT (errs.Interrupted), or a closed terminal. The
 // terminal is restored on every way out, a panic in any of its goroutines included; a failing
 // libvirt is shown on the status line and tried again, doubling the wait up to 30 s.
 func Run(ctx context.Context, o Options) (err error) {
@@ -39,7 +39,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer t.Restore() // runs while a panic of this goroutine unwinds, too
 
 	sigs := make(chan os.Signal, 4)
-	watched := []os.Signal{syscall.SIGWINCH, syscall.SIGTERM, os.Interrupt, syscall.SIGTSTP}
+	// SIGQUIT too: Go's default for it (a stack dump, exit 2) left the terminal in the
+	// alternate screen with the cursor hidden.
+	watched := []os.Signal{syscall.SIGWINCH, syscall.SIGTERM, os.Interrupt, syscall.SIGTSTP, syscall.SIGQUIT}
 	if !signal.Ignored(syscall.SIGHUP) { // under nohup a hang-up shows as the input's end instead
 		watched = append(watched, syscall.SIGHUP)
 	}
@@ -194,7 +196,7 @@ func Run(ctx context.Context, o Options) (err error) {
 }
 
 // signalled is how a signal ends the view: SIGINT is Ctrl-C sent as a signal (a plain quit,
-// exit 0); SIGTERM and SIGHUP come from elsewhere and end it as interrupted (exit 130).
+// exit 0); SIGTERM, SIGHUP and SIGQUIT come from elsewhere and end it as interrupted (exit 130).
 func signalled(s os.Signal) error {
 	if s == os.Interrupt {
 		return nil

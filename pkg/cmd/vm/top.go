@@ -52,7 +52,8 @@ or with --batch, --json, --jq or -o, it prints reports
 exactly as 'vmctl stats --count' does, in --sort order, until interrupted or --count reports.
 
 Exit status: 0 after q, Ctrl-C (a key in the live view) or --count refreshes; 130 after
-SIGTERM or SIGHUP, and in batch mode after any signal (Ctrl-C included), as stats --count 0.
+SIGTERM, SIGHUP or SIGQUIT, and in batch mode after any signal (Ctrl-C included), as stats
+--count 0.
 The terminal is restored on every way out.`,
 		Example: `  vmctl top
   vmctl top 'web-*' --sort memory --interval 5s
