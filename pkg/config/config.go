@@ -383,7 +383,9 @@ func (c *Config) validate(source map[string]string, pos map[string]keyPos) error
 			return bad(k, "%q is not a duration such as 2s or 500ms", v)
 		}
 	}
-	if d, err := units.ParseAge(c.Metrics.Retention); err != nil || d <= 0 {
+	if d, err := units.ParseAge(c.Metrics.Retention); errors.Is(err, units.ErrTooLong) {
+		return bad("metrics.retention", "%q is too long: at most 292 years", c.Metrics.Retention)
+	} else if err != nil || d <= 0 {
 		return bad("metrics.retention", "%q is not a positive duration such as 30d, 2w or 12h", c.Metrics.Retention)
 	}
 	if c.Metrics.MaxRows < 0 {

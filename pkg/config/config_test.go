@@ -92,12 +92,14 @@ func TestStrictErrors(t *testing.T) {
 		"[groups]\nweb = \"lab\"\n":            "bad.toml:2:7: groups.web must be an array, not a string",
 		"[metrics]\nretention = \"forever\"\n": "bad.toml:2:1: metrics.retention: ",
 		"[metrics]\nretention = \"0d\"\n":      "metrics.retention",
-		"[metrics]\nmax_rows = -1\n":           "metrics.max_rows",
+		// A span past time.Duration's range is said to be too long, not "not a positive duration".
+		"[metrics]\nretention = \"200000d\"\n":                                      `bad.toml:2:1: metrics.retention: "200000d" is too long: at most 292 years`,
+		"[metrics]\nmax_rows = -1\n":                                                "metrics.max_rows",
 		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = [\"h1\", \"h9\"]\n": `bad.toml:4:1: groups.web: group "web" names "h9", which is not in [hosts]`,
 		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nall = [\"h1\"]\n":         `bad.toml:4:1: groups.all: "all" already means every host`,
 		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nh1 = [\"h1\"]\n":          `bad.toml:4:1: groups.h1: "h1" is both a host and a group`,
 		"[hosts.h1]\nuri = \"test:///default\"\n[groups]\nweb = []\n":               `bad.toml:4:1: groups.web: group "web" has no hosts`,
-		"[hosts.h1]\nuri = \"\"\n": "bad.toml:2:1: hosts.h1.uri: host \"h1\" has no uri",
+		"[hosts.h1]\nuri = \"\"\n":                                                  "bad.toml:2:1: hosts.h1.uri: host \"h1\" has no uri",
 	}
 	for body, want := range cases {
 		p := write(t, dir, "bad.toml", body)

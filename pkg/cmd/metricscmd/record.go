@@ -2,6 +2,7 @@ package metricscmd
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -56,7 +57,9 @@ code 7 before libvirt is asked anything.`,
 				return err
 			}
 			if opts.Retention != "" {
-				if d, err := units.ParseAge(opts.Retention); err != nil || d <= 0 {
+				if d, err := units.ParseAge(opts.Retention); errors.Is(err, units.ErrTooLong) {
+					return errs.New(errs.Usage, "--retention %q: too long, at most 292 years", opts.Retention)
+				} else if err != nil || d <= 0 {
 					return errs.New(errs.Usage, "--retention %q: want a positive duration such as 30d, 2w or 12h", opts.Retention)
 				}
 			}

@@ -228,3 +228,13 @@ func TestRecordCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordRetentionTooLong: a --retention past time.Duration's 292 years is said to be too
+// long; it was "want a positive duration such as 30d", which 200000d is.
+func TestRecordRetentionTooLong(t *testing.T) {
+	f, _, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{"HVCTL_PATHS_STATE": t.TempDir()}))
+	err := recordArgs(f, "record", "--retention", "200000d")
+	if want := `--retention "200000d": too long, at most 292 years`; errs.KindOf(err) != errs.Usage || err == nil || err.Error() != want {
+		t.Errorf("got %v (%v), want a usage error %q", err, errs.KindOf(err), want)
+	}
+}
