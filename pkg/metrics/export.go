@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/fsutil"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -72,6 +74,40 @@ func WriteText(w io.Writer, g prometheus.Gatherer) (series int, err error) {
 		series += len(mf.GetMetric())
 	}
 	return series, nil
+}
+
+// Samples is one scrape as series, in the order of the text format (by name, then labels): what
+// `hvctl metrics --json` prints, for scripts that want a value without a Prometheus parser.
+func Samples(g prometheus.Gatherer) ([]model.MetricSample, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := []model.MetricSample{}
+	for _, mf := range mfs {
+		typ := strings.ToLower(mf.GetType().String())
+		for _, m := range mf.GetMetric() {
+			s := model.MetricSample{Name: mf.GetName(), Type: typ, Labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.Labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				s.Value = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				s.Value = m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				s.Value = m.GetUntyped().GetValue()
+			default:
+				continue // hvctl exports counters and gauges only
+			}
+			if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+				continue // JSON has no word for them
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // CheckTextfileDir refuses, before anything is scraped, a --textfile that is no directory or

@@ -157,3 +157,12 @@ type PoolStats struct {
 	AllocationBytes uint64 `json:"allocation_bytes"`
 	AvailableBytes  uint64 `json:"available_bytes"`
 }
+
+// MetricSample is one series of a scrape as `hvctl metrics --json` prints it: the metric's
+// name, its Prometheus type (counter or gauge), its labels and its value.
+type MetricSample struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"`
+	Labels map[string]string `json:"labels"`
+	Value  float64           `json:"value"`
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/iso"
 	"github.com/hyper-nixos/hvctl/pkg/metrics"
 	"github.com/hyper-nixos/hvctl/pkg/model"
+	"github.com/hyper-nixos/hvctl/pkg/output"
 	"github.com/hyper-nixos/hvctl/pkg/stats"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,7 +51,8 @@ series, and when libvirt itself does not answer in time, libvirt_up is 0.
 
 Without a verb, one scrape goes to stdout, or with --textfile DIR atomically to DIR/hvctl.prom
 for node_exporter's textfile collector (run it from a timer). 'serve' is a long-running
-exporter, 'push' sends one scrape to VictoriaMetrics.
+exporter, 'push' sends one scrape to VictoriaMetrics. --json (or --jq) prints the same series
+as a JSON array of {name, type, labels, value} for scripts without a Prometheus parser.
 
 With --host (here, and on serve and push), every host named is scraped at once, each through
 its own connection within --scrape-timeout (or --host-timeout if shorter), and every series
@@ -66,6 +68,7 @@ This is 'hvctl metrics', not 'vmctl metrics': it describes the host as a whole (
 health, every VM at once) and is run by services and timers rather than about one VM.`,
 		Example: `  hvctl metrics
   hvctl metrics --textfile /var/lib/prometheus/node-exporter
+  hvctl metrics --jq '.[] | select(.name == "libvirt_domain_info_state") | "\(.labels.domain) \(.value)"'
   hvctl metrics serve --listen 127.0.0.1:9177
   hvctl metrics --host all --textfile /var/lib/prometheus/node-exporter
   hvctl metrics push --url http://127.0.0.1:8428`,
@@ -85,6 +88,7 @@ health, every VM at once) and is run by services and timers rather than about on
 	addScrapeTimeout(cmd, &opts.ScrapeTimeout)
 	cmdutil.AddHostFlags(f, cmd, &opts.Hosts)
 	_ = cmd.MarkFlagDirname("textfile")
+	f.AddOutputFlags(cmd)
 	cmd.AddCommand(NewCmdServe(f, nil), NewCmdPush(f, nil), NewCmdRecord(f, nil))
 	return cmd
 }
@@ -177,6 +181,16 @@ func sample(ctx context.Context, conn *virt.Conn) (model.StatsSample, error) {
 }
 
 func runMetrics(ctx context.Context, o *Options) error {
+	format, err := o.F.Format()
+	if err != nil {
+		return err
+	}
+	switch {
+	case format.Kind == output.Name:
+		return output.NoNameError() // a scrape has no names to hand to xargs
+	case format.IsJSON() && o.Textfile != "":
+		return errs.New(errs.Usage, "--textfile writes Prometheus's text format: leave out --json/--jq, or --textfile to print JSON")
+	}
 	if o.Textfile != "" {
 		if err := metrics.CheckTextfileDir(o.Textfile); err != nil {
 			return err
@@ -188,6 +202,16 @@ func runMetrics(ctx context.Context, o *Options) error {
 		return hostsErr
 	}
 	defer done()
+	if format.IsJSON() {
+		samples, err := metrics.Samples(reg)
+		if err != nil {
+			return err
+		}
+		if err := output.WriteJSON(o.F.IO.Out, format, samples); err != nil {
+			return err
+		}
+		return hostsErr
+	}
 	if o.Textfile == "" {
 		if _, err := metrics.WriteText(o.F.IO.Out, reg); err != nil {
 			return err

@@ -2,10 +2,12 @@ package metricscmd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/iso"
+	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/spf13/cobra"
 )
 
@@ -252,5 +255,45 @@ func TestMetricsTimeoutBoundsTheScrape(t *testing.T) {
 	}
 	if d := scrapeBudget(context.Background(), 10*time.Second); d != 10*time.Second {
 		t.Errorf("no deadline: %s, want --scrape-timeout", d)
+	}
+}
+
+// --json prints the scrape's series as {name, type, labels, value}, the same series and values
+// as the text format; it refuses -o name and --textfile (which writes the text format), and
+// writes nothing then.
+func TestMetricsJSON(t *testing.T) {
+	f, stdout, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+	if err := run(t, f, NewCmdMetrics(f, nil), "metrics", "--json"); err != nil {
+		t.Fatal(err)
+	}
+	var samples []model.MetricSample
+	if err := json.Unmarshal(stdout.Bytes(), &samples); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	want := map[string]model.MetricSample{
+		"libvirt_up":                       {Name: "libvirt_up", Type: "gauge", Labels: map[string]string{}, Value: 1},
+		"libvirt_domain_info_state":        {Name: "libvirt_domain_info_state", Type: "gauge", Labels: map[string]string{"domain": "test", "uuid": "6695eb01-f6a4-8304-79aa-97f2502e193f"}, Value: 1},
+		"libvirt_pool_info_capacity_bytes": {Name: "libvirt_pool_info_capacity_bytes", Type: "gauge", Labels: map[string]string{"pool": "default-pool"}, Value: 107374182400},
+	}
+	var counters int
+	for _, s := range samples {
+		if w, ok := want[s.Name]; ok {
+			if !reflect.DeepEqual(s, w) {
+				t.Errorf("%s: %+v, want %+v", s.Name, s, w)
+			}
+			delete(want, s.Name)
+		}
+		if s.Name == "libvirt_domain_info_cpu_time_seconds_total" && s.Type == "counter" && s.Value > 0 {
+			counters++
+		}
+	}
+	if len(want) > 0 || counters != 1 {
+		t.Errorf("missing %v, cpu counters %d, in %s", want, counters, stdout)
+	}
+	for _, argv := range [][]string{{"metrics", "-o", "name"}, {"metrics", "--json", "--textfile", t.TempDir()}} {
+		f, stdout, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(nil))
+		if err := run(t, f, NewCmdMetrics(f, nil), argv...); errs.KindOf(err) != errs.Usage || stdout.Len() > 0 {
+			t.Errorf("%v: %v, stdout %q", argv, err, stdout)
+		}
 	}
 }
