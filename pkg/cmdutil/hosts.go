@@ -46,7 +46,7 @@ func AddHostFlags(f *Factory, cmd *cobra.Command, hf *HostFlags) {
 	fl.IntVar(&hf.Parallel, "host-parallel", 8, "contact at most `N` hosts at once")
 	fl.DurationVar(&hf.Timeout, "host-timeout", 30*time.Second, "give each host at most `DURATION` to answer; a host that does not is reported and the rest still answer")
 	hf.flag = fl.Lookup("host")
-	fl.BoolVar(&hf.Strict, "strict", false, "fail when any host does not answer, instead of answering from the rest (exit 6)")
+	fl.BoolVar(&hf.Strict, "strict", false, "fail when any host does not answer, instead of answering from the rest (exit with its code: 5 timed out, 7 refused)")
 	// With --host the command has no deadline of its own unless --timeout is given (see
 	// EffectiveTimeout): say so where --timeout's default is shown.
 	if _, ok := cmd.Annotations[AnnTimeoutHelp]; !ok && cmd.Annotations[AnnTimeout] != "none" {
