@@ -147,5 +147,18 @@ func vmRates(p, v model.VMStats, dt float64, hostCPUs int) model.VMRates {
 	out.NetRxBytesPerSecond, out.NetTxBytesPerSecond = sum(rxb...), sum(txb...)
 	out.NetRxPacketsPerSecond, out.NetTxPacketsPerSecond = sum(rxp...), sum(txp...)
 	out.CountersReset = c.reset
+	if !hasIO(v.State) {
+		// A VM that is not running has no disk or network counters at all: its totals are
+		// unknown, not zero (0 B/s read as "idle" next to the running ones).
+		out.DiskReadBytesPerSecond, out.DiskWriteBytesPerSecond = nil, nil
+		out.DiskReadRequestsPerSecond, out.DiskWriteRequestsPerSecond = nil, nil
+		out.NetRxBytesPerSecond, out.NetTxBytesPerSecond = nil, nil
+		out.NetRxPacketsPerSecond, out.NetTxPacketsPerSecond = nil, nil
+	}
 	return out
+}
+
+// hasIO says whether a VM in state has a QEMU whose disk and network counters the sample read.
+func hasIO(state string) bool {
+	return state != virt.StateShutOff && state != virt.StateCrashed && state != virt.StateNone
 }

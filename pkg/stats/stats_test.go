@@ -84,6 +84,12 @@ func TestRates(t *testing.T) {
 			want: "a: cpu 50%v 6.25%h disk 0/0 iops 0/0 net 0/0 pkts 0/0 [vda 0] [vnet0 0]; new: cpu -%v -%h disk -/- iops -/- net -/- pkts -/- [vda -] [vnet0 -]; ", interval: 1,
 		},
 		{
+			name: "a shut-off VM has no disk or network counters: its totals are null, not 0 B/s; a running VM without disks or NICs does read 0",
+			prev: sample(0, model.VMStats{Name: "off", UUID: "u-o", State: "shut_off", VCPUs: 1}, model.VMStats{Name: "bare", UUID: "u-b", State: "running", VCPUs: 1, CPUTimeNanoseconds: u64(0)}),
+			cur:  sample(time.Second, model.VMStats{Name: "off", UUID: "u-o", State: "shut_off", VCPUs: 1}, model.VMStats{Name: "bare", UUID: "u-b", State: "running", VCPUs: 1, CPUTimeNanoseconds: u64(0)}),
+			want: "off: cpu -%v -%h disk -/- iops -/- net -/- pkts -/-; bare: cpu 0%v 0%h disk 0/0 iops 0/0 net 0/0 pkts 0/0; ", interval: 1,
+		},
+		{
 			name: "a renamed VM keeps its rates: matched by UUID",
 			prev: sample(0, vm("old", "u-a", 1, 0, 0, 0)),
 			cur:  sample(time.Second, vm("new", "u-a", 1, 1e9, 0, 0)),
