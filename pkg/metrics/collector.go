@@ -278,7 +278,7 @@ func (s series) addVM(v model.VMStats) {
 	s.add(mVCPUMax, float64(v.MaxVCPUs), id...)
 	for _, c := range v.VCPU {
 		l := []*dto.LabelPair{domain, uuid, label(&lVCPU, strconv.Itoa(c.Index))}
-		s.add(mVCPUState, float64(c.State), l...)
+		s.add(mVCPUState, float64(c.StateCode), l...)
 		s.add(mVCPUTime, float64(c.TimeNanoseconds)*ns, l...)
 		opt(mVCPUWait, c.WaitNanoseconds, ns, l...)
 		opt(mVCPUDelay, c.DelayNanoseconds, ns, l...)

@@ -33,7 +33,7 @@ func fixedSample(context.Context) (model.StatsSample, error) {
 	return model.StatsSample{Time: time.Now(), HostCPUs: 4, HostMemoryBytes: 8 << 30, VMs: []model.VMStats{
 		{Name: "web", UUID: "u-web", State: "running", VCPUs: 2, MaxVCPUs: 4, CPUTimeNanoseconds: u64(12_500_000_000),
 			MemoryBytes: 1 << 30, MaxMemoryBytes: 2 << 30, MemoryRSSBytes: u64(300 << 20), MemoryUsableBytes: u64(700 << 20), MemoryAvailableBytes: u64(1000 << 20),
-			VCPU:  []model.VCPUStats{{Index: 0, State: 1, TimeNanoseconds: 4e9, WaitNanoseconds: u64(1e9)}, {Index: 1, State: 1, TimeNanoseconds: 5e9}},
+			VCPU:  []model.VCPUStats{{Index: 0, State: "running", StateCode: 1, TimeNanoseconds: 4e9, WaitNanoseconds: u64(1e9)}, {Index: 1, State: "running", StateCode: 1, TimeNanoseconds: 5e9}},
 			Disks: []model.DiskStats{{Name: "vda", Path: "/img/web.qcow2", ReadBytes: 4096, ReadRequests: 2, WriteBytes: 8192, WriteRequests: 3, CapacityBytes: 1 << 30}},
 			NICs:  []model.NICStats{{Name: "vnet0", RxBytes: 1500, RxPackets: 3, TxBytes: 700, TxPackets: 2}}},
 		{Name: "db", UUID: "u-db", State: "shut_off", VCPUs: 1, MaxVCPUs: 1, MaxMemoryBytes: 1 << 30},

@@ -34,7 +34,8 @@ type VMStats struct {
 // VCPUStats is one virtual CPU's counters.
 type VCPUStats struct {
 	Index            int     `json:"index"`
-	State            int     `json:"state"` // virVcpuState: 0 offline, 1 running, 2 blocked
+	State            string  `json:"state"` // offline, running or blocked: a word, as every state of the contract
+	StateCode        int     `json:"-"`     // libvirt's virVcpuState (0, 1, 2), what libvirt_domain_vcpu_state exports
 	TimeNanoseconds  uint64  `json:"time_nanoseconds"`
 	WaitNanoseconds  *uint64 `json:"wait_nanoseconds"`  // runnable but waiting for a host CPU
 	DelayNanoseconds *uint64 `json:"delay_nanoseconds"` // steal time as the guest sees it

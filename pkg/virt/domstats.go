@@ -131,7 +131,8 @@ func vmStats(r rawStats) model.VMStats {
 		if _, ok := r.uint(p + "state"); !ok {
 			continue // not plugged in
 		}
-		vm.VCPU = append(vm.VCPU, model.VCPUStats{Index: i, State: int(num(p + "state")), TimeNanoseconds: num(p + "time"),
+		code := int(num(p + "state"))
+		vm.VCPU = append(vm.VCPU, model.VCPUStats{Index: i, State: VCPUStateName(code), StateCode: code, TimeNanoseconds: num(p + "time"),
 			WaitNanoseconds: ptr(p+"wait", 1), DelayNanoseconds: ptr(p+"delay", 1)})
 	}
 	for i := 0; i < int(num("block.count")); i++ {
@@ -179,4 +180,17 @@ func (c *Conn) fillStatsFromInfo(ctx context.Context, vm *model.VMStats) error {
 		vm.MemoryBytes, vm.MaxMemoryBytes = info.Memory*1024, info.MaxMem*1024
 	}
 	return nil
+}
+
+// VCPUStateName is the contract's word for libvirt's vCPU state (virVcpuState).
+func VCPUStateName(code int) string {
+	switch code {
+	case int(libvirt.VCPU_OFFLINE):
+		return "offline"
+	case int(libvirt.VCPU_RUNNING):
+		return "running"
+	case int(libvirt.VCPU_BLOCKED):
+		return "blocked"
+	}
+	return "unknown"
 }

@@ -33,8 +33,8 @@ func TestVMStatsDecodesBulkFields(t *testing.T) {
 		`"cpu_time_nanoseconds":5000000000,"cpu_user_nanoseconds":3000000000,"cpu_system_nanoseconds":1000000000,` +
 		`"memory_bytes":1073741824,"max_memory_bytes":2147483648,"memory_usable_bytes":819200000,"memory_available_bytes":1024000000,` +
 		`"memory_unused_bytes":null,"memory_rss_bytes":536870912,` +
-		`"vcpu":[{"index":0,"state":1,"time_nanoseconds":100,"wait_nanoseconds":7,"delay_nanoseconds":null},` +
-		`{"index":1,"state":1,"time_nanoseconds":200,"wait_nanoseconds":null,"delay_nanoseconds":9}],` +
+		`"vcpu":[{"index":0,"state":"running","time_nanoseconds":100,"wait_nanoseconds":7,"delay_nanoseconds":null},` +
+		`{"index":1,"state":"running","time_nanoseconds":200,"wait_nanoseconds":null,"delay_nanoseconds":9}],` +
 		`"disks":[{"name":"vda","path":"/img/web.qcow2","read_bytes":4096,"read_requests":3,"read_time_nanoseconds":0,"write_bytes":8192,"write_requests":4,"write_time_nanoseconds":0,"flush_requests":1,"flush_time_nanoseconds":0,"capacity_bytes":1073741824,"allocation_bytes":1048576,"physical_bytes":0,"counters_missing":false},` +
 		`{"name":"sda","path":"","read_bytes":2048,"read_requests":0,"read_time_nanoseconds":0,"write_bytes":0,"write_requests":0,"write_time_nanoseconds":0,"flush_requests":0,"flush_time_nanoseconds":0,"capacity_bytes":0,"allocation_bytes":0,"physical_bytes":0,"counters_missing":false}],` +
 		`"nics":[{"name":"vnet3","rx_bytes":1000,"rx_packets":10,"rx_errors":1,"rx_drops":2,"tx_bytes":500,"tx_packets":5,"tx_errors":0,"tx_drops":0}],"timed_out":false}`
