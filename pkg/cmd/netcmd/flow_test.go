@@ -88,6 +88,11 @@ func TestNetworkFlow(t *testing.T) {
 	must(0, "lab\n", "show", "lab", "-o", "name")
 	must(0, `"reservations":[]`, "show", "lab", "--json")
 	must(3, "lab has no reservation for 52:54:00:12:34:56", "unreserve", "lab", "--mac", "52:54:00:12:34:56")
+	// --all and a glob without a terminal and --yes are refused naming the matched networks,
+	// as one name is: --all exited 0 having said and done nothing, a glob named itself.
+	must(2, "not confirmed: refusing to delete without confirmation (use --yes)\nhint: would delete networks: default, lab;", "delete", "--all")
+	must(2, "hint: would delete networks: lab;", "delete", "la*")
+	must(0, "true", "list", "lab", "--jq", ".[0].active")
 	must(0, "lab    deleted   ok", "delete", "lab", "--yes")
 	must(3, "network lab not found", "show", "lab")
 	// The running VM "test" is on default: --force and a warning to delete it.

@@ -3,6 +3,7 @@ package netcmd
 import (
 	"context"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -392,8 +393,10 @@ show lists them all under "used by").
 			if err := opts.Bulk.Check(args); err != nil {
 				return err
 			}
-			if !opts.Yes && !f.IO.CanPrompt() {
-				// Say so before connecting: no terminal and no --yes can never go ahead.
+			if !opts.Yes && !f.IO.CanPrompt() && !opts.Bulk.All && !slices.ContainsFunc(args, cmdutil.IsGlob) {
+				// Say so before connecting: no terminal and no --yes can never go ahead. --all
+				// and globs are refused once matched, so that the hint names the networks (an
+				// empty --all here was no question, and the command exited 0 having done nothing).
 				return cmdutil.Confirm(f.IO, false, cmdutil.Question{Verb: "delete", What: "networks", Done: "deleted", Objects: args})
 			}
 			opts.Targets = args
