@@ -66,14 +66,10 @@ func snapshotColumns() []output.Column[model.Snapshot] {
 			}
 			return units.Human(*s.StateBytes)
 		}},
-		{Header: "current", Value: func(s model.Snapshot) string {
-			if s.Current {
-				return "*"
-			}
-			return ""
-		}},
+		// yes/no as MEMORY, and a dash for no description: an empty cell shifts awk's columns.
+		{Header: "current", Value: func(s model.Snapshot) string { return yesNo(s.Current) }},
 		{Header: "kind", Wide: true, Value: func(s model.Snapshot) string { return s.Kind }},
-		{Header: "description", Wide: true, Value: func(s model.Snapshot) string { return s.Description }},
+		{Header: "description", Wide: true, Value: func(s model.Snapshot) string { return dash(s.Description) }},
 	}
 }
 

@@ -190,4 +190,15 @@ func TestSnapshotListSameOnTerminalAndPipe(t *testing.T) {
 	if pipe != term || !strings.Contains(pipe, "└─ two") || !strings.Contains(pipe, "PARENT") {
 		t.Errorf("wide in a pipe:\n%s\non a terminal:\n%s", pipe, term)
 	}
+	// Every row has a word in every column, so awk's $N is the same column in each: a snapshot
+	// that is not current and one without a description left their cells empty, and in -o wide
+	// KIND read as CURRENT. (TREE's "└─ " is one more word on a child's row.)
+	for _, table := range []string{list(false, false), list(false, true)} {
+		lines := strings.Split(strings.TrimSpace(table), "\n")
+		for _, l := range lines[1:] {
+			if got, want := len(strings.Fields(l))-strings.Count(l, "└─ "), len(strings.Fields(lines[0])); got != want {
+				t.Errorf("row %q has %d fields under %d headers:\n%s", l, got, want, table)
+			}
+		}
+	}
 }
