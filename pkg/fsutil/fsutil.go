@@ -48,3 +48,37 @@ func WriteAtomicFrom(path string, mode os.FileMode, write func(io.Writer) error)
 	}
 	return nil
 }
+
+// WriteNew writes data to path, which must not exist: like WriteAtomic, but a file already at
+// path (another's, perhaps made meanwhile) is left as it is and the error is fs.ErrExist.
+func WriteNew(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".hvctl-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// link(2), unlike rename(2), fails when path exists.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

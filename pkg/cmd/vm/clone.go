@@ -2,6 +2,8 @@ package vm
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,8 +40,9 @@ func NewCmdClone(f *cmdutil.Factory, runF func(context.Context, *CloneOptions) e
 		Short: "Copy a VM: its writable volumes (or overlays on them), a new UUID, MACs and seed",
 		Long: `Make NEW from SOURCE. Every writable volume is copied through libvirt (or, with --linked, a
 qcow2 overlay on the source's volume is made: fast and small, but the source's disks must
-then stay as they are). The clone gets a new UUID and new MAC addresses, a copy of the NVRAM,
-and a cloud-init seed with its own hostname and instance-id, so cloud-init treats it as a new
+then stay as they are). The clone gets a new UUID and new MAC addresses, a copy of the NVRAM
+(NEW_VARS.fd beside the source's; a file already there is another VM's, and the clone is
+refused, exit 4), and a cloud-init seed with its own hostname and instance-id, so cloud-init treats it as a new
 machine. Install media and shared disks are attached, not copied.
 
 A running source is refused (exit 4): copying disks under a running guest gives a broken
@@ -134,6 +137,17 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 		}
 	}
 
+	// Where the clone's NVRAM goes is checked before anything is made: a file already there
+	// is another VM's (delete keeps an NVRAM file another VM names), never ours to replace.
+	var srcNV, dstNV string
+	if dos := def.OS; dos != nil && dos.NVRam != nil && dos.NVRam.NVRam != "" && !virt.IsRemote(conn.URI) {
+		srcNV = dos.NVRam.NVRam
+		dstNV = filepath.Join(filepath.Dir(srcNV), o.Name+"_VARS.fd")
+		if _, err := os.Lstat(dstNV); err == nil {
+			return errNVRAMThere(o.Source, dstNV)
+		}
+	}
+
 	result := model.Cloned{Name: o.Name, Source: o.Source, Linked: o.Linked, Volumes: []string{}}
 	r := revert.New()
 	defer r.Fail()
@@ -214,17 +228,17 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 	if dos := def.OS; dos != nil && dos.NVRam != nil && dos.NVRam.NVRam != "" {
 		// libvirt has no API to copy NVRAM; on a local host the file is ours to copy, so the
 		// clone keeps the source's UEFI variables (boot entries, enrolled keys).
-		srcNV := dos.NVRam.NVRam
-		dstNV := filepath.Join(filepath.Dir(srcNV), o.Name+"_VARS.fd")
-		if data, rerr := os.ReadFile(srcNV); rerr == nil && !virt.IsRemote(conn.URI) {
-			if werr := fsutil.WriteAtomic(dstNV, data, 0o600); werr != nil {
+		if data, rerr := os.ReadFile(srcNV); rerr == nil && srcNV != "" {
+			if werr := fsutil.WriteNew(dstNV, data, 0o600); errors.Is(werr, fs.ErrExist) {
+				return errNVRAMThere(o.Source, dstNV) // made meanwhile
+			} else if werr != nil {
 				return wrap(werr)
 			}
 			r.Add(func() { _ = os.Remove(dstNV) })
 			dos.NVRam.NVRam = dstNV
 		} else {
+			o.F.Infof("%s: clone %s: %s gets fresh UEFI variables from the firmware template (cannot read %s)", o.F.Prog, o.Source, o.Name, dos.NVRam.NVRam)
 			dos.NVRam.NVRam = ""
-			o.F.Infof("%s: clone %s: %s gets fresh UEFI variables from the firmware template (cannot read %s)", o.F.Prog, o.Source, o.Name, srcNV)
 		}
 	}
 	d, err := defineAndStart(ctx, conn, def, o.Start)
@@ -246,4 +260,9 @@ func runClone(ctx context.Context, o *CloneOptions) error {
 	}
 	pairs = append(pairs, [2]string{"started", output.YesNo(result.Started)})
 	return output.Object(o.F.IO.Out, format, result, pairs)
+}
+
+func errNVRAMThere(source, path string) error {
+	return errs.New(errs.Conflict, "clone %s: NVRAM file %s exists (another VM's?); nothing made", source, path).
+		WithHint("choose another name, or move the file away if no VM uses it")
 }

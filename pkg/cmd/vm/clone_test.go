@@ -183,3 +183,38 @@ func TestApplyOfTemplateNeedsForce(t *testing.T) {
 		t.Errorf("forced apply: %v", err)
 	}
 }
+
+// A clone never writes its NVRAM over a file already there: after `delete` kept a shared NVRAM
+// file (another VM names it), a clone taking the deleted VM's name replaced that VM's UEFI
+// variables with the source's, and a failed clone then removed the file. It is refused (exit 4)
+// before anything is made.
+func TestCloneKeepsAnNVRAMFileAlreadyThere(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "src.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "src_VARS.fd"), []byte("source vars"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "dst_VARS.fd")
+	if err := os.WriteFile(theirs, []byte("another VM's vars"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x := strings.Replace(cloneSrc, "<os><type>hvm</type></os>", "<os><type>hvm</type><loader readonly='yes' type='pflash'>/nonexistent/CODE.fd</loader><nvram>"+dir+"/src_VARS.fd</nvram></os>", 1)
+	virttest.Define(t, c, x)
+	err := runClone(ctx, cloneOpts(t, "src", "dst", false))
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), theirs) {
+		t.Errorf("clone onto an NVRAM file already there: %v", err)
+	}
+	if b, _ := os.ReadFile(theirs); string(b) != "another VM's vars" {
+		t.Errorf("the NVRAM file already there was overwritten: %q", b)
+	}
+	if exists, _ := c.Exists(ctx, "dst"); exists {
+		t.Error("the clone was defined")
+	}
+	if names := strings.Join(virttest.Volumes(t, c, "default-pool"), " "); names != "src.qcow2" {
+		t.Errorf("volumes left: %s", names)
+	}
+}
