@@ -379,10 +379,27 @@ func (c *Conn) volumeBacking(ctx context.Context, path string) (backing string, 
 	return r.backing, r.known, err
 }
 
-// backingFiles maps each path that backs a volume (a base image under an overlay) to that volume.
+// backingFiles maps each path that backs a volume (a base image under an overlay) to that volume
+// (one of them, when several overlays share the base).
 func (c *Conn) backingFiles(ctx context.Context) (map[string]string, error) {
-	return call(ctx, c, "list volumes", func() (map[string]string, error) {
-		out := map[string]string{}
+	all, err := c.Overlays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(all))
+	for b, o := range all {
+		out[b] = o[0]
+	}
+	return out, nil
+}
+
+// Overlays maps each path that backs a volume (a base image under an overlay) to the paths of
+// all the volumes it backs, sorted: the volumes of active pools and, on this machine, the qcow2
+// files of inactive directory pools. A base is filed under the name its overlay gives it and
+// under its real name.
+func (c *Conn) Overlays(ctx context.Context) (map[string][]string, error) {
+	out, err := call(ctx, c, "list volumes", func() (map[string][]string, error) {
+		out := map[string][]string{}
 		pools, err := c.c.ListAllStoragePools(libvirt.CONNECT_LIST_STORAGE_POOLS_ACTIVE)
 		if err != nil {
 			if IsCode(err, libvirt.ERR_NO_SUPPORT) {
@@ -411,20 +428,36 @@ func (c *Conn) backingFiles(ctx context.Context) (map[string]string, error) {
 		}
 		return out, c.inactivePoolBacking(out)
 	})
+	for _, o := range out {
+		slices.Sort(o)
+	}
+	return out, err
 }
 
 // fileBacking files overlay under its backing file's name and under its real name: an overlay
 // may name its base through a symlink.
-func (c *Conn) fileBacking(out map[string]string, backing, overlay string) {
-	out[backing] = overlay
-	out[c.RealPath(backing)] = overlay
+func (c *Conn) fileBacking(out map[string][]string, backing, overlay string) {
+	for _, key := range []string{backing, c.RealPath(backing)} {
+		if !slices.Contains(out[key], overlay) {
+			out[key] = append(out[key], overlay)
+		}
+	}
+}
+
+// OverlaysOn lists the volumes in overlays (from Overlays) whose backing file is path under any
+// of its names.
+func (c *Conn) OverlaysOn(overlays map[string][]string, path string) []string {
+	if o := overlays[c.RealPath(path)]; len(o) > 0 {
+		return o
+	}
+	return overlays[path]
 }
 
 // inactivePoolBacking adds the overlays in the directories of inactive pools to out. libvirt lists
 // no volumes of an inactive pool, so an overlay parked there (a template, the disk of a VM whose
 // pool is stopped) would not protect its base; on this machine the qcow2 headers say. A remote
 // host's inactive pools cannot be read from here and are left out.
-func (c *Conn) inactivePoolBacking(out map[string]string) error {
+func (c *Conn) inactivePoolBacking(out map[string][]string) error {
 	if IsRemote(c.URI) {
 		return nil
 	}

@@ -38,7 +38,8 @@ arguments serves them again.
 --delete-data removes the data too: each volume, then the pool's storage itself (an empty
 directory, the volume group), and lists what it removed. A target that is a symlink to a
 directory stays; the directory it points to is removed once its volumes are. It is refused (exit 4) while any VM, running or not, has a disk
-in the pool, with or without --force. Without --delete-data a pool that VMs' disks are in is
+in the pool, or while a volume of it backs an overlay outside it (a disk kept by vmctl delete,
+a template in another pool), with or without --force. Without --delete-data a pool that VMs' disks are in is
 refused unless --force: their definitions would name a pool that no longer exists.
 
 ` + cmdutil.ConfirmHelp,
@@ -142,6 +143,9 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 		if vols, err = c.Volumes(ctx, o.Name); err != nil {
 			return ch, err
 		}
+		if err := basesOfOverlaysElsewhere(ctx, c, o.Name, vols); err != nil {
+			return ch, err
+		}
 		q.What = "storage pool and its data"
 		q.Objects = []string{o.Name + " (" + output.Dash(p.Path) + ")"}
 		if linked {
@@ -219,4 +223,36 @@ func removedSoFar(removed []string) string {
 		return "removed " + removed[0] + ", then: "
 	}
 	return fmt.Sprintf("removed %d volumes (%s …), then: ", len(removed), removed[0])
+}
+
+// basesOfOverlaysElsewhere refuses --delete-data of a pool one of whose volumes backs an
+// overlay outside it (a disk kept when its VM was deleted, a template in another pool): the
+// overlay would be left without its base, as volume delete refuses to leave one. An overlay in
+// the same pool goes with its base.
+func basesOfOverlaysElsewhere(ctx context.Context, c *virt.Conn, pool string, vols []model.Volume) error {
+	overlays, err := c.Overlays(ctx)
+	if err != nil {
+		return errs.Wrap(err, "cannot tell which volumes back others; not deleting the data of pool %s", pool)
+	}
+	inside := map[string]bool{}
+	for _, v := range vols {
+		inside[v.Path], inside[c.RealPath(v.Path)] = true, true
+	}
+	var refused []string
+	for _, v := range vols {
+		var outside []string
+		for _, ov := range c.OverlaysOn(overlays, v.Path) {
+			if !inside[ov] && !inside[c.RealPath(ov)] {
+				outside = append(outside, ov)
+			}
+		}
+		if len(outside) > 0 {
+			refused = append(refused, v.Name+" (backing file of "+strings.Join(outside, ", ")+")")
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return errs.New(errs.Conflict, "volumes of pool %s back overlays outside it: %s; not deleting its data", pool, strings.Join(refused, "; ")).
+		WithHint("delete those overlays first (vmctl volume delete POOL/NAME), or copy them to stand alone")
 }

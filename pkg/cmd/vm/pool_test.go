@@ -547,3 +547,42 @@ func TestPoolDeleteDataKeepsANonEmptyLinkedDirectory(t *testing.T) {
 		t.Errorf("the definition: %v", err)
 	}
 }
+
+// pool delete --delete-data refuses a pool one of whose volumes backs an overlay outside it
+// (a VM's disk kept by delete, a template in another pool): volume delete refuses such a base,
+// but --delete-data checked only the VMs' disks and deleted the base from under the overlay.
+// An overlay inside the same pool goes with its base and does not stop it.
+func TestPoolDeleteDataKeepsABaseOfAnOverlayElsewhere(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	f, _, _ := storageFactory(t)
+	if err := runPoolCreate(ctx, &PoolCreateOptions{F: f, Name: "t-bases", Type: "dir", Path: "/nonexistent/t-bases", NoAutostart: true}); err != nil {
+		t.Fatal(err)
+	}
+	base, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "t-bases", Name: "debian.qcow2", Format: "qcow2", Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "t-bases", Name: "inner.qcow2", Format: "qcow2", Capacity: 1 << 20, Backing: base}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: "kept.qcow2", Format: "qcow2", Capacity: 1 << 20, Backing: base}); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ = storageFactory(t)
+	err = runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-bases", DeleteData: true, Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "debian.qcow2") || !strings.Contains(err.Error(), "kept.qcow2") {
+		t.Errorf("--delete-data of a pool with a base of an overlay elsewhere: %v", err)
+	}
+	if got := virttest.Volumes(t, c, "t-bases"); !slices.Equal(got, []string{"debian.qcow2", "inner.qcow2"}) {
+		t.Errorf("volumes left: %v", got)
+	}
+	// Once the overlay elsewhere is gone, the pool goes with both.
+	if err := c.DeleteVolumeIn(ctx, "default-pool", "kept.qcow2"); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ = storageFactory(t)
+	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-bases", DeleteData: true, Yes: true}); err != nil {
+		t.Errorf("--delete-data of a pool whose overlays are all inside it: %v", err)
+	}
+}
