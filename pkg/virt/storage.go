@@ -65,7 +65,7 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Keep[path] = "read-only disk"
 		case disk.Shareable != nil:
 			plan.Keep[path] = "shareable disk"
-		case under(path, protected):
+		case d.c.Under(path, protected):
 			plan.Keep[path] = "in the image store"
 		case len(d.c.UsersOf(users, path)) > 0:
 			plan.Keep[path] = "used by " + strings.Join(d.c.UsersOf(users, path), ", ")
@@ -115,6 +115,22 @@ func (c *Conn) volumeUnresolved(ctx context.Context, pool, name string) (string,
 		}
 		return "", nil
 	})
+}
+
+// Under says whether path is in one of dirs (the image and ISO stores), by name or, on a
+// local connection, by real name: a store configured through a symlinked directory, or a
+// file named through one, is the same store.
+func (c *Conn) Under(path string, dirs []string) bool {
+	if under(path, dirs) {
+		return true
+	}
+	real := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		if d != "" {
+			real = append(real, c.RealPath(d))
+		}
+	}
+	return under(c.RealPath(path), real)
 }
 
 func under(path string, dirs []string) bool {

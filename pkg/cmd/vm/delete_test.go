@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
+	"github.com/hyper-nixos/hvctl/pkg/cmdutil/cmdutiltest"
 	"github.com/hyper-nixos/hvctl/pkg/errs"
 	"github.com/hyper-nixos/hvctl/pkg/model"
 	"github.com/hyper-nixos/hvctl/pkg/virt"
@@ -157,6 +159,54 @@ func TestDeleteAsksOnlyAboutWhatGoes(t *testing.T) {
 		o.Targets, o.Yes, o.Storage, o.Force = []string{tc.target}, false, false, tc.force
 		if err := runLifecycle(ctx, o); errs.KindOf(err) != tc.kind {
 			t.Errorf("delete %s (force %v) without --yes: %v, want a %v error", tc.target, tc.force, err, tc.kind)
+		}
+	}
+}
+
+// delete --remove-storage keeps a disk in the image store when the store is configured through
+// a symlink (paths.images = /var/lib/hvctl/images -> /srv/images) and the VM names the real
+// file, or the other way round: the store was compared as a string, so such a disk, a pool
+// volume no other VM used, was deleted from the store.
+func TestDeleteStorageKeepsImageStoreReachedThroughSymlink(t *testing.T) {
+	for i, viaLink := range []bool{false, true} {
+		name := fmt.Sprintf("t-store%d", i)
+		c := virttest.Open(t)
+		ctx := context.Background()
+		dir := t.TempDir()
+		real, link := filepath.Join(dir, "srv-images"), filepath.Join(dir, "images")
+		if err := os.Mkdir(real, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, link); err != nil {
+			t.Fatal(err)
+		}
+		pool, err := c.Raw().StoragePoolCreateXML("<pool type='dir'><name>"+name+"</name><target><path>"+real+"</path></target></pool>", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pool.Free()
+		if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: name, Name: "debian.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		store, named := link, filepath.Join(real, "debian.qcow2")
+		if viaLink {
+			store, named = real, filepath.Join(link, "debian.qcow2")
+		}
+		virttest.Define(t, c, `<domain type='test'><name>gone</name><memory>65536</memory><os><type>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='`+named+`'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>`)
+		f, out, _ := cmdutiltest.NewFactory(t, cmdutiltest.TestDriver(map[string]string{"HVCTL_PATHS_IMAGES": store}))
+		f.Global.OutputFlags.JSON = true
+		o := &LifecycleOptions{F: f, Verb: "delete", Targets: []string{"gone"}, Bulk: cmdutil.BulkFlags{Parallel: 1},
+			PerVM: 10e9, Yes: true, Storage: true, Act: deleteOne, prepare: confirmDelete}
+		if err := runLifecycle(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if got := virttest.Volumes(t, c, name); !slices.Equal(got, []string{"debian.qcow2"}) {
+			t.Errorf("store %s, disk %s: the image was deleted from the store (%s)", store, named, out)
+		}
+		if !strings.Contains(out.String(), `"reason":"in the image store"`) {
+			t.Errorf("store %s, disk %s: %s", store, named, out)
 		}
 	}
 }

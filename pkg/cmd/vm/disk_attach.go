@@ -330,7 +330,7 @@ func refuseUsed(ctx context.Context, f *cmdutil.Factory, conn *virt.Conn, path s
 		return err
 	}
 	for _, store := range []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs} {
-		if rel, err := filepath.Rel(store, path); store != "" && err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		if store != "" && conn.Under(path, []string{store}) {
 			return errs.New(errs.Conflict, "%s is in the image store %s: attaching it would let the VM write it", path, store).
 				WithHint("attach a copy, or a new volume (--size)")
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -257,10 +256,8 @@ func removableVolume(ctx context.Context, o *DiskDetachOptions, d *virt.Domain, 
 	if err != nil {
 		return "", err
 	}
-	for _, store := range []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs} {
-		if rel, err := filepath.Rel(store, path); store != "" && err == nil && !strings.HasPrefix(rel, "..") {
-			return refuse(path + " is in the image store")
-		}
+	if conn.Under(path, []string{cfg.Config.Paths.Images, cfg.Config.Paths.ISOs}) {
+		return refuse(path + " is in the image store")
 	}
 	users, err := conn.DiskUsers(ctx, d.Name)
 	if err != nil {
