@@ -45,7 +45,8 @@ func ImportFile(ctx context.Context, src, dir, name string, expect *Digest, now 
 		return nil, err
 	}
 	defer unlock()
-	if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+	// Lstat: a symlink there (its target perhaps on a share not mounted now) is someone's too.
+	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 		return nil, errs.New(errs.Conflict, "image %s exists in the store", name)
 	}
 	// Not .NAME.partial: that is a pull's, which a later pull may resume.

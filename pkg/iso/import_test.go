@@ -142,3 +142,22 @@ func TestImportDropsAnotherGroupsRead(t *testing.T) {
 		t.Errorf("a 0640 source of another group stored as %v (%v), want no group or other read", fi.Mode(), err)
 	}
 }
+
+// An import never renames over a symlink in the store, even one whose target is missing (an
+// unmounted share): os.Stat said "not there" and the rename replaced the user's link.
+func TestImportKeepsADanglingSymlinkInTheStore(t *testing.T) {
+	root, store := t.TempDir(), t.TempDir()
+	file := filepath.Join(root, "x.iso")
+	_ = os.WriteFile(file, image(1000), 0o644)
+	link := filepath.Join(store, "x.iso")
+	if err := os.Symlink("/nonexistent/share/x.iso", link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ImportFile(context.Background(), file, store, "", nil, time.Now())
+	if errs.KindOf(err) != errs.Conflict {
+		t.Errorf("import onto a dangling symlink: %v", err)
+	}
+	if target, err := os.Readlink(link); err != nil || target != "/nonexistent/share/x.iso" {
+		t.Errorf("the symlink was replaced: %q %v", target, err)
+	}
+}
