@@ -59,6 +59,20 @@ func TestGroupsRejectUnknownSubcommands(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "hint: did you mean 'vmctl snapshot prune'?") {
 		t.Errorf("snapshot prnue: exit %d, %q", code, stderr)
 	}
+	// A flag after the typo does not hide it: cobra parsed the flags first and said
+	// "unknown flag: --all", as if suspend were a verb without --all.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"suspend", "--all"}, `unknown command "suspend" for "vmctl"`},
+		{[]string{"suspend", "-x", "web01"}, `unknown command "suspend" for "vmctl"`},
+		{[]string{"snapshot", "prnue", "web01", "--keep-daily", "3"}, "did you mean 'vmctl snapshot prune'?"},
+	} {
+		if _, stderr, code := run(t, "vmctl", c.args...); code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("vmctl %q: exit %d, %q, want %q", c.args, code, stderr, c.want)
+		}
+	}
 	// help with an unknown topic is the same typo.
 	if _, stderr, code := run(t, "vmctl", "help", "snapshot", "prnue"); code != 2 || !strings.Contains(stderr, "did you mean 'vmctl snapshot prune'?") {
 		t.Errorf("help snapshot prnue: exit %d, %q", code, stderr)

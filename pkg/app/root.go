@@ -80,7 +80,16 @@ tree directly.`,
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// A group reached with a word that is none of its subcommands (vmctl suspend --all):
+		// the word is the mistake, not the flag after it, which a real subcommand may have.
+		if c.HasSubCommands() && c.Args != nil {
+			if words := c.Flags().Args(); len(words) > 0 {
+				if e := c.Args(c, words); e != nil {
+					return e
+				}
+			}
+		}
 		var own *errs.Error // a flag value's own message (cmdutil's enum flags) says it all
 		if errors.As(err, &own) {
 			return own
