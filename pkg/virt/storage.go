@@ -40,7 +40,7 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 	if err != nil {
 		return plan, err
 	}
-	backing, err := d.c.backingFiles(ctx)
+	backing, err := d.c.Overlays(ctx)
 	if err != nil {
 		return plan, err
 	}
@@ -69,20 +69,10 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Keep[path] = "in the image store"
 		case len(d.c.UsersOf(users, path)) > 0:
 			plan.Keep[path] = "used by " + strings.Join(d.c.UsersOf(users, path), ", ")
-		case d.c.OverlayOn(backing, path) != "":
-			plan.Keep[path] = "backing file of " + d.c.OverlayOn(backing, path)
+		case len(d.c.OverlaysOn(backing, path)) > 0:
+			plan.Keep[path] = "backing file of " + d.c.OverlaysOn(backing, path)[0]
 		default:
-			ok, err := call(ctx, d.c, "lookup volume", func() (bool, error) {
-				v, err := d.c.c.LookupStorageVolByPath(path)
-				if err != nil {
-					if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) {
-						return false, nil
-					}
-					return false, err
-				}
-				_ = v.Free()
-				return true, nil
-			})
+			ok, err := d.c.isVolume(ctx, path)
 			if err != nil {
 				return plan, err
 			}
@@ -93,7 +83,145 @@ func (d *Domain) PlanStorage(ctx context.Context, protected, ownMedia []string) 
 			plan.Remove = append(plan.Remove, path)
 		}
 	}
-	return plan, nil
+	return plan, d.planSnapshotBases(ctx, &plan, protected, users, backing)
+}
+
+// planSnapshotBases adds to plan the files below the disks it removes that the VM's own external
+// snapshots left: each such snapshot made the disk an overlay on the file the VM wrote until
+// then, which is not among the disks of its definition. They go with the VM under the same
+// rules as its disks, once every overlay on them goes too; the others are kept and reported, not
+// left behind unseen. A base the VM's snapshots do not name (a template under a linked clone)
+// is not the VM's and is not touched.
+func (d *Domain) planSnapshotBases(ctx context.Context, plan *StoragePlan, protected []string, users, backing map[string][]string) error {
+	if len(plan.Remove) == 0 {
+		return nil
+	}
+	own, err := d.snapshotFiles(ctx)
+	if err != nil || len(own) == 0 {
+		return err
+	}
+	removing := map[string]bool{}
+	for _, p := range plan.Remove {
+		removing[d.c.RealPath(p)] = true
+	}
+	for i := 0; i < len(plan.Remove); i++ { // grows as bases join: a chain of snapshots
+		chain, err := d.c.backingChain(ctx, plan.Remove[i])
+		if err != nil {
+			return err
+		}
+		if len(chain) == 0 {
+			continue
+		}
+		base := chain[0]
+		real := d.c.RealPath(base)
+		if !own[real] || removing[real] || plan.Keep[base] != "" {
+			continue
+		}
+		var others []string
+		for _, o := range d.c.OverlaysOn(backing, base) {
+			if !removing[d.c.RealPath(o)] {
+				others = append(others, o)
+			}
+		}
+		switch {
+		case d.c.Under(base, protected):
+			plan.Keep[base] = "in the image store"
+		case len(d.c.UsersOf(users, base)) > 0:
+			plan.Keep[base] = "used by " + strings.Join(d.c.UsersOf(users, base), ", ")
+		case len(others) > 0:
+			plan.Keep[base] = "backing file of " + strings.Join(others, ", ")
+		default:
+			ok, err := d.c.isVolume(ctx, base)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				plan.Keep[base] = "not in a libvirt storage pool"
+				continue
+			}
+			plan.Remove = append(plan.Remove, base)
+			removing[real] = true
+		}
+	}
+	return nil
+}
+
+// snapshotFiles is the set (by real name) of the files the VM's snapshots name: its disks when
+// each was taken and the overlays external ones made.
+func (d *Domain) snapshotFiles(ctx context.Context) (map[string]bool, error) {
+	sources, err := call(ctx, d.c, "snapshots of "+d.Name, func() ([]*libvirtxml.DomainDiskSource, error) {
+		snaps, err := d.d.ListAllSnapshots(0)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_SUPPORT) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		var out []*libvirtxml.DomainDiskSource
+		var first error
+		for i := range snaps {
+			x, err := snaps[i].GetXMLDesc(0)
+			_ = snaps[i].Free()
+			var def libvirtxml.DomainSnapshot
+			if err == nil {
+				err = def.Unmarshal(x)
+			}
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			if def.Disks != nil {
+				for _, dk := range def.Disks.Disks {
+					out = append(out, dk.Source)
+				}
+			}
+			if def.Domain != nil && def.Domain.Devices != nil {
+				for _, dk := range def.Domain.Devices.Disks {
+					out = append(out, dk.Source)
+				}
+			}
+		}
+		return out, first
+	})
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]bool{}
+	for _, s := range sources {
+		if s == nil {
+			continue
+		}
+		var p string
+		switch {
+		case s.File != nil:
+			p = s.File.File
+		case s.Block != nil:
+			p = s.Block.Dev
+		case s.Volume != nil:
+			p = d.c.DiskPath(ctx, libvirtxml.DomainDisk{Source: s})
+		}
+		if p != "" {
+			own[d.c.RealPath(p)] = true
+		}
+	}
+	return own, nil
+}
+
+// isVolume says whether path is a volume of a libvirt storage pool.
+func (c *Conn) isVolume(ctx context.Context, path string) (bool, error) {
+	return call(ctx, c, "lookup volume", func() (bool, error) {
+		v, err := c.c.LookupStorageVolByPath(path)
+		if err != nil {
+			if IsCode(err, libvirt.ERR_NO_STORAGE_VOL) {
+				return false, nil
+			}
+			return false, err
+		}
+		_ = v.Free()
+		return true, nil
+	})
 }
 
 // volumeUnresolved says why the volume name of pool cannot be looked up, or "" when it can

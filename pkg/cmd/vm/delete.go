@@ -21,7 +21,8 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(context.Context, *LifecycleOptio
 		use:   "delete NAME|PATTERN...",
 		short: "Delete VMs: their definition, NVRAM and snapshot metadata; disks only when asked",
 		long: `Remove the VMs' definitions together with their NVRAM, managed-save image and snapshot and
-checkpoint metadata. Disks stay unless --remove-storage is given, and even then install
+checkpoint metadata. Disks stay unless --remove-storage is given (with the files below them
+that the VM's external snapshots name: the disk it wrote until each), and even then install
 media (but not the VM's own cloud-init seed), read-only and shareable disks, files in the
 image and ISO stores, volumes another VM
 uses or that back another volume, and files outside libvirt storage pools are kept (and

@@ -210,3 +210,96 @@ func TestDeleteStorageKeepsImageStoreReachedThroughSymlink(t *testing.T) {
 		}
 	}
 }
+
+// delete --remove-storage of a VM with an external (disk-only) snapshot removes the file the VM
+// wrote until the snapshot as well as the overlay its definition names: it removed the overlay
+// only and left the base, the VM's data up to the snapshot, unreported. A base another VM's
+// disk sits on stays, named; a template under a linked clone is not the VM's and stays as before.
+func TestDeleteStorageRemovesTheBaseOfItsExternalSnapshot(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	mk := func(name string, backing *virt.Volume) *virt.Volume {
+		v, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "default-pool", Name: name, Format: "qcow2", Capacity: 1 << 20, Backing: backing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	vm := func(name, disk string) string {
+		return `<domain type='test'><name>` + name + `</name><memory>65536</memory><os><type>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='` + disk + `'/><target dev='vda' bus='virtio'/></disk></devices></domain>`
+	}
+	snapshot := func(name, overlay, base string) {
+		d, err := c.Raw().LookupDomainByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Free()
+		x := `<domainsnapshot><name>s1</name><state>disk-snapshot</state><creationTime>1700000000</creationTime>
+<disks><disk name='vda' snapshot='external' type='file'><source file='` + overlay + `'/></disk></disks>` +
+			strings.Replace(vm(name, base), "<domain type='test'>", "<domain type='test'><uuid>"+uuidOf(t, d)+"</uuid>", 1) + `</domainsnapshot>`
+		s, err := d.CreateSnapshotXML(x, 1) // REDEFINE: the metadata an external snapshot leaves
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Free()
+	}
+	// own: base own.qcow2 under its snapshot's overlay own.s1.
+	base := mk("own.qcow2", nil)
+	over := mk("own.s1", base)
+	virttest.Define(t, c, vm("own", over.Path))
+	snapshot("own", over.Path, base.Path)
+	// kept: its snapshot's base also backs another volume, which stays.
+	kbase := mk("kept.qcow2", nil)
+	kover := mk("kept.s1", kbase)
+	other := mk("other.qcow2", kbase)
+	virttest.Define(t, c, vm("kept", kover.Path))
+	snapshot("kept", kover.Path, kbase.Path)
+	// lc: a linked clone of a template it has no snapshot of.
+	tmpl := mk("tmpl.qcow2", nil)
+	lc := mk("lc.qcow2", tmpl)
+	virttest.Define(t, c, vm("lc", lc.Path))
+
+	o, out := deleteOptions(t)
+	o.Targets = []string{"own", "kept", "lc"}
+	if err := runLifecycle(ctx, o); err != nil {
+		t.Fatal(err, out())
+	}
+	var res []model.Result
+	if err := json.Unmarshal([]byte(out()), &res); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]model.Result{}
+	for _, r := range res {
+		got[r.Name] = r
+	}
+	if r := got["own"]; !slices.Equal(r.Removed, []string{over.Path, base.Path}) {
+		t.Errorf("own: %+v", r)
+	}
+	if r := got["kept"]; !slices.Equal(r.Removed, []string{kover.Path}) || len(r.Kept) != 1 || r.Kept[0].Path != kbase.Path || r.Kept[0].Reason != "backing file of "+other.Path {
+		t.Errorf("kept: %+v", r)
+	}
+	if r := got["lc"]; !slices.Equal(r.Removed, []string{lc.Path}) || len(r.Kept) != 0 {
+		t.Errorf("lc: %+v", r)
+	}
+	vols := virttest.Volumes(t, c, "default-pool")
+	for _, v := range []string{"kept.qcow2", "other.qcow2", "tmpl.qcow2"} {
+		if !slices.Contains(vols, v) {
+			t.Errorf("%s was deleted: %v", v, vols)
+		}
+	}
+	for _, v := range []string{"own.qcow2", "own.s1", "kept.s1", "lc.qcow2"} {
+		if slices.Contains(vols, v) {
+			t.Errorf("%s is left: %v", v, vols)
+		}
+	}
+}
+
+func uuidOf(t *testing.T, d interface{ GetUUIDString() (string, error) }) string {
+	t.Helper()
+	u, err := d.GetUUIDString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
