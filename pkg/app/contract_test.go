@@ -262,3 +262,17 @@ func TestAutostartActionIsOneWord(t *testing.T) {
 		}
 	}
 }
+
+// The confirmation sentence starts a sentence of its own in every help text: "Before removing,
+// On a terminal …" read as a typo.
+func TestHelpConfirmSentence(t *testing.T) {
+	for _, prog := range []string{"hvctl", "vmctl", "isoctl", "netctl", "auditctl"} {
+		walk(t, prog, func(c *cobra.Command) {
+			if i := strings.Index(c.Long, cmdutil.ConfirmHelp); i > 0 {
+				if before := strings.TrimRight(c.Long[:i], " \n"); !strings.HasSuffix(before, ".") && !strings.HasSuffix(before, ")") {
+					t.Errorf("%s: %q comes mid-sentence: …%s", c.CommandPath(), cmdutil.ConfirmHelp, before[max(0, len(before)-40):])
+				}
+			}
+		})
+	}
+}

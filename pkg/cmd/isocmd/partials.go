@@ -35,7 +35,7 @@ directory of pulls through libvirt. RESUMABLE says whether running the same pull
 continues it (the server gave a validator); ACTIVE that a pull is writing it right now.
 
 --clear removes them (only the named images' with NAME arguments), never one a pull is
-writing. Before removing, ` + cmdutil.ConfirmHelp,
+writing. ` + cmdutil.ConfirmHelp,
 		Example: "  isoctl partials\n  isoctl partials --clear --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args

@@ -31,7 +31,7 @@ func NewCmdRm(f *cmdutil.Factory, runF func(context.Context, *RmOptions) error) 
 		Long: `Remove a stored image and its provenance record. Refused (exit 4) while any VM uses it,
 directly or as the backing file of an overlay, naming every such VM; refused too when some
 VM's disks cannot be read, since the image may be one of them. --force removes it anyway.
-Before removing, ` + cmdutil.ConfirmHelp,
+` + cmdutil.ConfirmHelp,
 		Args:              cmdutil.ExactArgs(1, "one image name"),
 		ValidArgsFunction: completeImages(f),
 		RunE: func(cmd *cobra.Command, args []string) error {

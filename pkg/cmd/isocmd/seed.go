@@ -35,7 +35,7 @@ func NewCmdSeed(f *cmdutil.Factory, runF func(context.Context, *SeedOptions) err
 		Use:   "seed OUT.iso",
 		Short: "Write a cloud-init NoCloud seed ISO (mode 0600)",
 		Long: `Write a NoCloud seed (label cidata) with the same builder vmctl create uses. An existing
-OUT is replaced only after confirmation: ` + cmdutil.ConfirmHelp,
+OUT is replaced only after confirmation. ` + cmdutil.ConfirmHelp,
 		Example: "  isoctl seed web01-seed.iso --hostname web01 --user ops --ssh-key ~/.ssh/id_ed25519.pub",
 		Args:    cmdutil.ExactArgs(1, "the output file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
