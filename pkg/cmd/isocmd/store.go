@@ -214,7 +214,11 @@ func describe(ctx context.Context, f *cmdutil.Factory, s store, r *iso.Record) m
 func imagePairs(im model.Image) [][2]string {
 	verified := "yes (" + im.UpstreamDigest + ")"
 	if !im.Verified {
+		// import has no --insecure: without --sha256 it stores the file unverified all the same.
 		verified = "NO: stored with --insecure"
+		if strings.HasPrefix(im.SourceURL, "file:") {
+			verified = "NO: imported without --sha256"
+		}
 	}
 	return [][2]string{
 		{"name", im.Name}, {"catalog entry", output.Dash(im.Catalog)}, {"store", im.Store}, {"path", im.Path},
