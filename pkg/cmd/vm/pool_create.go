@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -223,15 +224,30 @@ func createPool(ctx context.Context, o *PoolCreateOptions, c *virt.Conn, def *li
 	}
 	// A logical pool without devices names an existing volume group: there is nothing to build.
 	if !o.NoBuild && !(o.Type == "logical" && len(o.SourceDevs) == 0) {
+		// A logical pool's storage is deleted by vgremove -f of the volume group's name and
+		// pvremove of the devices: only a build that succeeded made them ours. A failed one
+		// (devices holding data, the name of an existing volume group) made none of it.
+		var built atomic.Bool
 		if !targetExisted || o.Type == "logical" {
 			undo("the build", func(ctx context.Context) error {
+				if o.Type == "logical" && !built.Load() {
+					return nil
+				}
 				_, _ = c.StopPool(ctx, o.Name)
 				return c.DeletePoolStorage(ctx, o.Name)
 			})
 		}
 		if err := c.BuildPool(ctx, o.Name, o.Type == "logical"); err != nil {
+			if k := errs.KindOf(err); o.Type == "logical" && (k == errs.Interrupted || k == errs.Timeout) {
+				vg := o.SourceName
+				if vg == "" {
+					vg = o.Name
+				}
+				o.F.Warnf("pool create %s: the build of volume group %s may still finish in libvirtd; if vgs lists it and it is not yours, vgremove it", o.Name, vg)
+			}
 			return model.Pool{}, err
 		}
+		built.Store(true)
 	}
 	if !o.NoStart {
 		undo("the start", func(ctx context.Context) error { _, err := c.StopPool(ctx, o.Name); return err })

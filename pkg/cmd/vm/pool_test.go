@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hyper-nixos/hvctl/pkg/cmdutil"
@@ -584,5 +585,37 @@ func TestPoolDeleteDataKeepsABaseOfAnOverlayElsewhere(t *testing.T) {
 	f, _, _ = storageFactory(t)
 	if err := runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-bases", DeleteData: true, Yes: true}); err != nil {
 		t.Errorf("--delete-data of a pool whose overlays are all inside it: %v", err)
+	}
+}
+
+// pool create --type logical whose build fails (libvirt refuses devices that hold data, or
+// vgcreate finds the volume group's name taken) does not delete the pool's storage on the way
+// out: for a logical pool that is vgremove -f of the volume group by name and pvremove of the
+// devices, so the rollback of a build that made nothing destroyed an existing volume group.
+func TestPoolCreateLogicalFailedBuildDeletesNoStorage(t *testing.T) {
+	c := virttest.Open(t)
+	var calls []string
+	var mu sync.Mutex
+	ctx := virt.WithCallHook(context.Background(), func(what string) {
+		mu.Lock()
+		calls = append(calls, what)
+		mu.Unlock()
+	})
+	f, _, _ := storageFactory(t)
+	// The test driver refuses the build (it knows no NO_OVERWRITE), as libvirt refuses a
+	// device with a file system or LVM label on it.
+	err := runPoolCreate(ctx, &PoolCreateOptions{F: f, Name: "t-lvm", Type: "logical", SourceName: "vg-data", SourceDevs: []string{"/dev/t-in-use"}})
+	if err == nil {
+		t.Fatal("the build did not fail")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range calls {
+		if strings.Contains(w, "delete pool storage") {
+			t.Errorf("the pool's storage was deleted after a failed build: %v", calls)
+		}
+	}
+	if _, err := c.Pool(context.Background(), "t-lvm"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("the pool is left: %v", err)
 	}
 }
