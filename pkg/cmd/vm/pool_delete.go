@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +41,9 @@ directory, the volume group), and lists what it removed. A target that is a syml
 directory stays; the directory it points to is removed once its volumes are. It is refused (exit 4) while any VM, running or not, has a disk
 in the pool, or while a volume of it backs an overlay outside it (a disk kept by vmctl delete,
 a template in another pool), with or without --force. Without --delete-data a pool that VMs' disks are in is
-refused unless --force: their definitions would name a pool that no longer exists.
+refused unless --force: their definitions would name a pool that no longer exists. A directory
+with files in it, in a directory pool, is refused too (exit 4, nothing deleted): libvirt removes
+only an empty one.
 
 ` + cmdutil.ConfirmHelp,
 		Example: `  vmctl pool delete scratch --yes
@@ -146,6 +149,9 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 		if err := basesOfOverlaysElsewhere(ctx, c, o.Name, vols); err != nil {
 			return ch, err
 		}
+		if err := nonEmptyDirVolume(c, o.Name, p.Type, vols); err != nil {
+			return ch, err
+		}
 		q.What = "storage pool and its data"
 		q.Objects = []string{o.Name + " (" + output.Dash(p.Path) + ")"}
 		if linked {
@@ -208,6 +214,26 @@ func deletePool(ctx context.Context, o *PoolDeleteOptions, c *virt.Conn) (model.
 		ch.Steps = append(ch.Steps, "undefined")
 	}
 	return ch, nil
+}
+
+// nonEmptyDirVolume refuses, before anything is deleted, a directory pool holding a directory
+// with files in it: libvirt lists it as a volume of type dir and removes only an empty one, so
+// the volumes listed before it went and the pool stayed, half-deleted. Only here, on the
+// daemon's machine, can the directory be read.
+func nonEmptyDirVolume(c *virt.Conn, pool, typ string, vols []model.Volume) error {
+	if !dirPool(typ) || virt.IsRemote(c.URI) {
+		return nil
+	}
+	for _, v := range vols {
+		if v.Type != "dir" || v.Path == "" {
+			continue
+		}
+		if entries, err := os.ReadDir(v.Path); err == nil && len(entries) > 0 {
+			return errs.New(errs.Conflict, "volume %s of pool %s is a directory with files in it (%s); nothing deleted", v.Name, pool, v.Path).
+				WithHint("empty or move that directory first: libvirt removes only an empty one")
+		}
+	}
+	return nil
 }
 
 // dirPool says whether libvirt removes a pool type's storage by removing its target directory.

@@ -619,3 +619,42 @@ func TestPoolCreateLogicalFailedBuildDeletesNoStorage(t *testing.T) {
 		t.Errorf("the pool is left: %v", err)
 	}
 }
+
+// pool delete --delete-data refuses, before deleting anything, a pool holding a directory with
+// files in it: libvirt lists it as a volume of type dir but removes only an empty one, so the
+// volumes before it were deleted and the command then failed (exit 1) with the pool kept.
+func TestPoolDeleteDataRefusesANonEmptyDirectoryVolume(t *testing.T) {
+	c := virttest.Open(t)
+	ctx := context.Background()
+	target := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(target, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(target, "sub", "keepme"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Raw().StoragePoolDefineXML("<pool type='dir'><name>t-subdir</name><target><path>"+target+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pool.Destroy(); _ = pool.Undefine(); _ = pool.Free() }()
+	if err := pool.Create(0); err != nil {
+		t.Fatal(err)
+	}
+	vol, err := pool.StorageVolCreateXML("<volume type='dir'><name>sub</name><capacity>0</capacity></volume>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = vol.Free()
+	if _, err := c.CreateVolume(ctx, virt.NewVolume{Pool: "t-subdir", Name: "a.qcow2", Format: "qcow2", Capacity: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := storageFactory(t)
+	err = runPoolDelete(ctx, &PoolDeleteOptions{F: f, Name: "t-subdir", DeleteData: true, Yes: true})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "volume sub") || !strings.Contains(err.Error(), "nothing deleted") {
+		t.Errorf("a directory with files in it: %v", err)
+	}
+	if got := virttest.Volumes(t, c, "t-subdir"); len(got) != 2 {
+		t.Errorf("volumes deleted before the refusal: %v left", got)
+	}
+}
