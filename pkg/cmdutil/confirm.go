@@ -69,7 +69,7 @@ func Confirm(ios *iostreams.IOStreams, yes bool, q Question) error {
 	if q.Prompt != "" {
 		fmt.Fprintf(ios.ErrOut, "%s? [y/N] ", capitalise(output.Escape(q.Prompt)))
 	} else if len(q.Objects) == 1 {
-		fmt.Fprintf(ios.ErrOut, "%s %s for %s? [y/N] ", capitalise(q.Verb), q.What, output.Escape(q.Objects[0]))
+		fmt.Fprintf(ios.ErrOut, "%s %s: %s? [y/N] ", capitalise(q.Verb), q.What, output.Escape(q.Objects[0]))
 	} else {
 		fmt.Fprintf(ios.ErrOut, "%s these %d %s:\n", capitalise(q.Verb), len(q.Objects), q.What)
 		for _, o := range q.Objects {

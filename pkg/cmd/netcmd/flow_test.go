@@ -194,7 +194,7 @@ func TestStopAndDeleteNameShutOffUsers(t *testing.T) {
 	f.IO.SetTTY(true, false, true)
 	f.IO.In = strings.NewReader("n\n")
 	if code := app.Run([]string{"netctl", "delete", "lab-off"}, f); code != 2 ||
-		!strings.Contains(errBuf.String(), "Delete networks for lab-off (db01, web01 (shut off) name it and will not start until it exists again)? [y/N]") {
+		!strings.Contains(errBuf.String(), "Delete networks: lab-off (db01, web01 (shut off) name it and will not start until it exists again)? [y/N]") {
 		t.Errorf("delete on a terminal: exit %d\n%s", code, errBuf)
 	}
 	out, errOut, code = netctl(t, "delete", "lab-off", "--yes")
